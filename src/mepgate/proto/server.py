@@ -1,0 +1,83 @@
+"""The meter's side of RC4 security: which key signed a request, and the sequence check.
+
+MEP guide, "Access Levels": the server tries the MAK first, then the MBK; the first key whose
+digest verifies sets the access level, and no key means 0x0B.  The digest is checked before
+the sequence number, so a request that fails both is answered 0x0B, never 0x0C.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+
+from mepgate.proto.codes import ResponseCode
+from mepgate.proto.frames import (
+    SEQUENCE_SIZE,
+    Exchange,
+    encode_auth_failure,
+    open_request,
+)
+from mepgate.proto.sequence import SequenceWindow
+
+
+class AccessLevel(IntEnum):
+    """The two MEP access levels; the value is the TLS PSK identity's key id."""
+
+    BASIC = 0  # MEP Basic Key, MBK
+    ADVANCED = 1  # MEP Advanced Key, MAK
+
+    def describe(self) -> str:
+        return "MBK (basic access)" if self is AccessLevel.BASIC else "MAK (advanced access)"
+
+
+_CHECK_ORDER = (AccessLevel.ADVANCED, AccessLevel.BASIC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Accepted:
+    """A request that authenticated and is in sequence: execute ``exchange.message``."""
+
+    exchange: Exchange
+    level: AccessLevel
+    _key: bytes
+
+    def reply(self, message: bytes) -> bytes:
+        """The response frame for ``message`` (a C12.18 response), under the request's key."""
+        return self.exchange.response_frame(message, self._key)
+
+    def __repr__(self) -> str:
+        return f"Accepted(level={self.level.name}, seq={self.exchange.seq:#010x})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejected:
+    """A request refused before execution; send ``reply`` (a 0x0B or 0x0C frame)."""
+
+    code: ResponseCode
+    reply: bytes
+    level: AccessLevel | None = None
+
+
+def check_request(
+    wire: bytes, keys: Mapping[AccessLevel, bytes], window: SequenceWindow
+) -> Accepted | Rejected:
+    """Authenticate a whole request frame, then apply the sequence window."""
+    for level in _CHECK_ORDER:
+        key = keys.get(level)
+        if key is None:
+            continue
+        exchange = open_request(wire, key)
+        if exchange is None:
+            continue
+        if not window.accept(exchange.seq):
+            message = bytes([ResponseCode.INVALID_SEQUENCE_NUMBER]) + window.expected.to_bytes(
+                SEQUENCE_SIZE, "big"
+            )
+            return Rejected(
+                code=ResponseCode.INVALID_SEQUENCE_NUMBER,
+                reply=exchange.response_frame(message, key),
+                level=level,
+            )
+        return Accepted(exchange=exchange, level=level, _key=key)
+    return Rejected(code=ResponseCode.AUTHENTICATION_FAILURE, reply=encode_auth_failure())

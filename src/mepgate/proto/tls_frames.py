@@ -1,0 +1,49 @@
+"""MEP frames that carry TLS records (MEP guide, Tables 2.1-2.3).
+
+Request ``<length:2 MSB> <TLS code> <TLS bytes>``, response ``<length:2 MSB> <response code>
+<TLS bytes>``.  No sequence number and no digest: TLS protects the content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mepgate.proto.codes import TlsRequestCode, TlsResponseCode
+from mepgate.proto.errors import MalformedMessageError
+from mepgate.proto.frames import frame, unframe
+
+
+@dataclass(frozen=True, slots=True)
+class TlsMessage:
+    """A TLS-carrying MEP message: its code byte and the TLS record bytes."""
+
+    code: int
+    payload: bytes
+
+
+def encode_tls_request(code: TlsRequestCode, payload: bytes) -> bytes:
+    return frame(bytes([code]) + payload)
+
+
+def encode_tls_response(code: TlsResponseCode, payload: bytes = b"") -> bytes:
+    return frame(bytes([code]) + payload)
+
+
+def decode_tls_frame(wire: bytes) -> TlsMessage:
+    body = unframe(wire, minimum=1)
+    return TlsMessage(code=body[0], payload=body[1:])
+
+
+def is_tls_request(body: bytes) -> bool:
+    """Whether a request body (after the length) starts with a TLS code, not a C12.18 one."""
+    return bool(body) and body[0] in set(TlsRequestCode)
+
+
+def decode_tls_request(wire: bytes) -> tuple[TlsRequestCode, bytes]:
+    message = decode_tls_frame(wire)
+    try:
+        return TlsRequestCode(message.code), message.payload
+    except ValueError:
+        raise MalformedMessageError(
+            f"0x{message.code:02X} is not a TLS request code (0x57, 0x58, 0x59, 0x80)"
+        ) from None

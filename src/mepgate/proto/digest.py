@@ -112,13 +112,3 @@ def request_digest(key: bytes, request_body: bytes) -> tuple[bytes, DigestState]
     if request_body and state.i == 0 and state.j == 0:
         return state.value, state
     return state.update(key, b"", end=True).value, state
-
-
-def request_state(key: bytes, request_body: bytes) -> DigestState:
-    """The state after feeding a request (message + sequence number), kept for the response."""
-    return DigestState().update(key, request_body, end=False)
-
-
-def response_digest(key: bytes, saved: DigestState, response_message: bytes) -> bytes:
-    """The digest a response must carry, continuing from the request's saved state."""
-    return saved.update(key, response_message, end=True).value

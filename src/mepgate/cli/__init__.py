@@ -1,0 +1,1 @@
+"""The ``mepgate`` command line."""

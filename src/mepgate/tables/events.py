@@ -1,0 +1,149 @@
+"""Event log: BT71 "Actual Log" (the dimensions) and BT74 "History Log Data".
+
+BT74 is dimensioned by BT71 fields 3 (argument length) and 5 (number of entries), as the MEP
+guide's BT74 section says; BT71 itself is not described in the MEP guide, so its layout is the
+ANSI C12.19 one (LOG_FLAGS, NBR_STD_EVENTS, NBR_MFG_EVENTS, HIST_DATA_LENGTH, EVENT_DATA_LENGTH,
+NBR_HISTORY_ENTRIES, NBR_EVENT_ENTRIES), which puts those two fields at offsets 3 and 5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mepgate.tables._layout import (
+    LTIME_DATE,
+    U8,
+    U16,
+    U32,
+    Array,
+    Field,
+    Layout,
+    Raw,
+    bits,
+    flag,
+    packed,
+)
+from mepgate.tables.dimensions import Dimensions
+from mepgate.tables.errors import InvalidDimensionError
+from mepgate.tables.timestamps import LTimeDate
+
+#: BT74 "User ID" values that are not optical-port users (MEP guide, BT74).
+USER_ID_NONE = 0xFFFF
+USER_ID_REMOTE = 0xFFFE  # PLC, P2P or G3 message
+USER_ID_MEP = 0xFFFD
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ActualLog:
+    """BT71 "Actual Log" (ANSI C12.19 layout): dimensions of BT74."""
+
+    log_flags: int
+    number_of_std_events: int
+    number_of_mfg_events: int
+    history_argument_length: int
+    event_argument_length: int
+    number_of_history_entries: int
+    number_of_event_entries: int
+
+
+BT71_LAYOUT: Layout[ActualLog] = Layout(
+    "BT71",
+    ActualLog,
+    [
+        Field("log_flags", U8),
+        Field("number_of_std_events", U8),
+        Field("number_of_mfg_events", U8),
+        Field("history_argument_length", U8),
+        Field("event_argument_length", U8),
+        Field("number_of_history_entries", U16),
+        Field("number_of_event_entries", U16),
+    ],
+)
+
+
+def decode_bt71(data: bytes) -> ActualLog:
+    """Decode BT71 "Actual Log"."""
+    return BT71_LAYOUT.decode(data)
+
+
+def encode_bt71(value: ActualLog) -> bytes:
+    """Encode BT71 "Actual Log"."""
+    return BT71_LAYOUT.encode(value)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HistoryEntry:
+    """One BT74 history record (12 + BT71.3 bytes)."""
+
+    time: LTimeDate | None = None  # UTC
+    sequence_number: int | None = None  # low 16 bits of the log-wide sequence number
+    user_id: int | None = None
+    event_id: int | None = None
+    argument: bytes | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HistoryLog:
+    """BT74 "History Log Data (Primary Event Log)"."""
+
+    descending_order: bool
+    overflow: bool
+    circular_list: bool
+    inhibit_overflow: bool
+    number_of_valid_entries: int
+    last_entry_element: int
+    last_entry_sequence_number: int
+    number_of_unread_entries: int
+    entries: tuple[HistoryEntry, ...] | None = None
+
+
+def bt74_layout(dims: Dimensions) -> Layout[HistoryLog]:
+    """MEP guide, BT74: 11-byte header, then ARRAY[BT71.5] of (12 + BT71.3)-byte records."""
+    log = dims.history
+    if log is None:
+        raise InvalidDimensionError(
+            "BT74 is dimensioned by BT71: read BT71 and pass it as Dimensions.history"
+        )
+    entry = Layout(
+        "BT74 entry",
+        HistoryEntry,
+        [
+            Field("time", LTIME_DATE),
+            Field("sequence_number", U16),
+            Field("user_id", U16),
+            packed(2, bits("event_id", 0, 11)),
+            Field("argument", Raw(log.history_argument_length)),
+        ],
+        hint="re-read BT71",
+    )
+    return Layout(
+        "BT74",
+        HistoryLog,
+        [
+            packed(
+                1,
+                flag("descending_order", 0),
+                flag("overflow", 1),
+                flag("circular_list", 2),
+                flag("inhibit_overflow", 3),
+            ),
+            Field("number_of_valid_entries", U16),
+            Field("last_entry_element", U16),
+            Field("last_entry_sequence_number", U32),
+            Field("number_of_unread_entries", U16),
+            Field("entries", Array(entry, log.number_of_history_entries)),
+        ],
+        required=5,
+        exact=True,
+        hint="re-read BT71",
+    )
+
+
+def decode_bt74(data: bytes, dims: Dimensions) -> HistoryLog:
+    """Decode BT74; a prefix decodes the entries it holds."""
+    return bt74_layout(dims).decode(data)
+
+
+def encode_bt74(value: HistoryLog, dims: Dimensions) -> bytes:
+    """Encode BT74."""
+    return bt74_layout(dims).encode(value)

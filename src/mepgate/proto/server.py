@@ -59,25 +59,35 @@ class Rejected:
     level: AccessLevel | None = None
 
 
-def check_request(
-    wire: bytes, keys: Mapping[AccessLevel, bytes], window: SequenceWindow
-) -> Accepted | Rejected:
-    """Authenticate a whole request frame, then apply the sequence window."""
+def authenticate(
+    wire: bytes, keys: Mapping[AccessLevel, bytes]
+) -> tuple[AccessLevel, bytes, Exchange] | None:
+    """The access level, key and opened request of the first key that verifies, MAK first."""
     for level in _CHECK_ORDER:
         key = keys.get(level)
         if key is None:
             continue
         exchange = open_request(wire, key)
-        if exchange is None:
-            continue
-        if not window.accept(exchange.seq):
-            message = bytes([ResponseCode.INVALID_SEQUENCE_NUMBER]) + window.expected.to_bytes(
-                SEQUENCE_SIZE, "big"
-            )
-            return Rejected(
-                code=ResponseCode.INVALID_SEQUENCE_NUMBER,
-                reply=exchange.response_frame(message, key),
-                level=level,
-            )
-        return Accepted(exchange=exchange, level=level, _key=key)
-    return Rejected(code=ResponseCode.AUTHENTICATION_FAILURE, reply=encode_auth_failure())
+        if exchange is not None:
+            return level, key, exchange
+    return None
+
+
+def check_request(
+    wire: bytes, keys: Mapping[AccessLevel, bytes], window: SequenceWindow
+) -> Accepted | Rejected:
+    """Authenticate a whole request frame, then apply the sequence window."""
+    found = authenticate(wire, keys)
+    if found is None:
+        return Rejected(code=ResponseCode.AUTHENTICATION_FAILURE, reply=encode_auth_failure())
+    level, key, exchange = found
+    if not window.accept(exchange.seq):
+        message = bytes([ResponseCode.INVALID_SEQUENCE_NUMBER]) + window.expected.to_bytes(
+            SEQUENCE_SIZE, "big"
+        )
+        return Rejected(
+            code=ResponseCode.INVALID_SEQUENCE_NUMBER,
+            reply=exchange.response_frame(message, key),
+            level=level,
+        )
+    return Accepted(exchange=exchange, level=level, _key=key)

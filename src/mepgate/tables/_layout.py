@@ -316,6 +316,40 @@ class Array(Kind):
         )
 
 
+class Records(Kind):
+    """Consecutive records of different layouts (e.g. M-Bus vs MEP entries, per-set records).
+
+    Like :class:`Array`, data ending between records yields a shorter tuple.
+    """
+
+    def __init__(self, layouts: Sequence[Kind]) -> None:
+        self.layouts = tuple(layouts)
+        self.size = sum(lay.size for lay in self.layouts)
+
+    def read(self, r: _Reader, path: str) -> tuple[object, ...]:
+        items: list[object] = []
+        for i, lay in enumerate(self.layouts):
+            if r.remaining == 0:
+                break
+            items.append(lay.read(r, f"{path}[{i}]"))
+        return tuple(items)
+
+    def write(self, value: object, path: str, out: bytearray) -> bool:
+        if not isinstance(value, tuple) or len(value) > len(self.layouts):
+            raise TableEncodeError(f"{path}: expected a tuple of at most {len(self.layouts)}")
+        complete = True
+        for i, (lay, item) in enumerate(zip(self.layouts, value, strict=False)):
+            if not complete:
+                raise TableEncodeError(f"{path}[{i}] follows a partial record")
+            expected = lay.record_type if isinstance(lay, Layout) else object
+            if not isinstance(item, expected):
+                raise TableEncodeError(
+                    f"{path}[{i}]: expected {expected.__name__}, got {type(item).__name__}"
+                )
+            complete = lay.write(item, f"{path}[{i}]", out)
+        return complete and len(value) == len(self.layouts)
+
+
 def _complete(layout: Layout[T], value: object) -> bool:
     return all(getattr(value, n) is not None for n in layout.field_names())
 
@@ -360,6 +394,7 @@ class Layout(Kind, Generic[T]):
     ) -> None:
         self.name = name
         self.factory = factory
+        self.record_type: type = factory if isinstance(factory, type) else object
         self.fields = tuple(fields)
         self.atomic = atomic
         self.exact = exact

@@ -20,6 +20,7 @@ from mepgate.tables._layout import (
     Field,
     Kind,
     Layout,
+    Records,
     _Reader,
     flag,
     packed,
@@ -231,37 +232,11 @@ def bt62_layout(dims: Dimensions) -> Layout[LoadProfileControl]:
     return Layout(
         "BT62",
         LoadProfileControl,
-        [Field("data_sets", _Sequence(sets))],
+        [Field("data_sets", Records(sets))],
         required=0,
         exact=True,
         hint=_REREAD,
     )
-
-
-class _Sequence(Kind):
-    """Consecutive, differently dimensioned records (one per load profile data set)."""
-
-    def __init__(self, layouts: list[Layout[DataSetControl]]) -> None:
-        self.layouts = layouts
-        self.size = sum(lay.size for lay in layouts)
-
-    def read(self, r: _Reader, path: str) -> tuple[DataSetControl, ...]:
-        out: list[DataSetControl] = []
-        for i, lay in enumerate(self.layouts):
-            if r.remaining == 0:
-                break
-            out.append(lay.read(r, f"{path}[{i}]"))
-        return tuple(out)
-
-    def write(self, value: object, path: str, out: bytearray) -> bool:
-        if not isinstance(value, tuple) or len(value) > len(self.layouts):
-            raise TableEncodeError(f"{path}: expected at most {len(self.layouts)} data sets")
-        complete = True
-        for i, (lay, item) in enumerate(zip(self.layouts, value, strict=False)):
-            if not complete:
-                raise TableEncodeError(f"{path}[{i}] follows a partial data set")
-            complete = lay.write(item, f"{path}[{i}]", out)
-        return complete and len(value) == len(self.layouts)
 
 
 def decode_bt62(data: bytes, dims: Dimensions) -> LoadProfileControl:

@@ -113,6 +113,24 @@ def test_handshake_completes_like_the_guide_example() -> None:
     assert client.do_handshake().outgoing == b""
 
 
+def test_server_answers_the_guide_client_hello_like_the_meter() -> None:
+    # Guide ch. 2, TLS Example 1: the MEP client's ClientHello has no extensions at all.
+    guide_hello = bytes.fromhex(
+        "160303002f0100002b03035ca65721aa86a8db2d599157aa0c33811942a7ee9289f1663362197685"
+        "0ddff4000004" + "00a900ff0100"
+    )
+    server = TlsPskServer({KeyId.MAK: MAK})
+    server.receive(guide_hello)
+    flight = server.do_handshake().outgoing
+    # Same shape and size as the meter's answer in the example (0x60 bytes with the MEP code):
+    # ServerHello with a 32-byte session id, suite 0x00A9, only renegotiation_info, then an
+    # empty ServerHelloDone.
+    assert len(flight) == 0x60 - 1
+    assert flight[:5] == bytes.fromhex("1603030051")
+    assert flight[43] == 32
+    assert flight.endswith(bytes.fromhex("00a9000005ff0100010016030300040e000000"))
+
+
 def test_handshake_progress_reports_incomplete_until_done() -> None:
     client = TlsPskClient(MBK, key_id=KeyId.MBK)
     server = TlsPskServer({KeyId.MBK: MBK})
@@ -322,6 +340,22 @@ def test_malformed_identities_are_unknown(identity: str, message: str) -> None:
     with pytest.raises(UnknownPskIdentityError, match=message) as info:
         _raw_client_flight(identity, server)
     assert info.value.identity == identity.encode()
+
+
+def test_identity_python_mbedtls_cannot_decode_is_unknown() -> None:
+    # Client id 0x00C8 gives identity C8 00 01, which is not UTF-8; our client refuses to send
+    # it, so patch it into a real flight (same length) to see how the server copes.
+    client = TlsPskClient(MAK, key_id=KeyId.MAK, client_id=100)
+    server = TlsPskServer({KeyId.MAK: MAK})
+    server.receive(client.start_handshake())
+    client.receive(server.do_handshake().outgoing)
+    flight = client.do_handshake().outgoing
+    assert flight.count(bytes.fromhex("640001")) == 1
+    server.receive(flight.replace(bytes.fromhex("640001"), bytes.fromhex("c80001")))
+    with pytest.raises(UnknownPskIdentityError, match="UTF-8") as info:
+        server.do_handshake()
+    assert info.value.identity == bytes.fromhex("c80001")
+    assert info.value.outgoing == bytes.fromhex("15030300020273")
 
 
 # -- API misuse and secrets -------------------------------------------------------------------

@@ -38,7 +38,9 @@ class UnknownPskIdentityError(TlsAuthenticationError):
     secret: they carry a client id and a key id only).
     """
 
-    def __init__(self, message: str, *, outgoing: bytes = b"", identity: bytes | None = None):
+    def __init__(
+        self, message: str, *, outgoing: bytes = b"", identity: bytes | None = None
+    ) -> None:
         super().__init__(message, outgoing=outgoing)
         self.identity = identity
 

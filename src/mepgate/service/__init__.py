@@ -1,0 +1,1 @@
+"""The gateway's service layer: polling meters, storing readings, feeding the outputs."""

@@ -1,0 +1,59 @@
+"""A reading: one validated snapshot of a meter's values, the currency of the gateway.
+
+The poller makes readings from decoded tables; the store keeps them; the web pages, the
+API, MQTT and Prometheus publish them.  Units are SI and named in every field; a value the
+meter does not provide (older firmware, single-phase meters) is ``None``, never zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, fields
+
+PHASES = ("l1", "l2", "l3")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reading:
+    meter: str
+    at: dt.datetime  # the meter's clock (BT52) in UTC when known, else the gateway's
+    # Energy registers (BT23), watt-hours.
+    forward_active_energy_wh: float
+    reverse_active_energy_wh: float
+    # Instantaneous values (BT28).  Import and export are both >= 0.
+    active_power_import_w: float | None = None
+    active_power_export_w: float | None = None
+    active_power_import_l1_w: float | None = None
+    active_power_import_l2_w: float | None = None
+    active_power_import_l3_w: float | None = None
+    active_power_export_l1_w: float | None = None
+    active_power_export_l2_w: float | None = None
+    active_power_export_l3_w: float | None = None
+    voltage_l1_v: float | None = None
+    voltage_l2_v: float | None = None
+    voltage_l3_v: float | None = None
+    current_l1_a: float | None = None
+    current_l2_a: float | None = None
+    current_l3_a: float | None = None
+    power_factor_l1: float | None = None
+    power_factor_l2: float | None = None
+    power_factor_l3: float | None = None
+    frequency_hz: float | None = None
+    reactive_power_var: float | None = None
+    current_tier: int | None = None
+
+    @property
+    def net_power_w(self) -> float | None:
+        """Import minus export: positive while the house draws from the grid."""
+        if self.active_power_import_w is None or self.active_power_export_w is None:
+            return None
+        return self.active_power_import_w - self.active_power_export_w
+
+    def values(self) -> dict[str, float | int | None]:
+        """Every numeric field by name (for storage and publishing)."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("meter", "at")
+        }
+
+
+VALUE_FIELDS = tuple(f.name for f in fields(Reading) if f.name not in ("meter", "at"))

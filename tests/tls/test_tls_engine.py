@@ -303,12 +303,16 @@ def test_unconfigured_key_id_is_an_unknown_identity() -> None:
     assert client_error.identity == bytes.fromhex("640001")
 
 
-def _raw_client_flight(identity: str, server: TlsPskServer) -> None:
+def _raw_client_flight(
+    identity: str,
+    server: TlsPskServer,
+    version: mbedtls_tls.TLSVersion = mbedtls_tls.TLSVersion.TLSv1_2,
+) -> None:
     """Drive ``server`` with a bare python-mbedtls client sending an arbitrary identity."""
     config = mbedtls_tls.TLSConfiguration(
         ciphers=(CIPHER_SUITE,),
-        lowest_supported_version=mbedtls_tls.TLSVersion.TLSv1_2,
-        highest_supported_version=mbedtls_tls.TLSVersion.TLSv1_2,
+        lowest_supported_version=mbedtls_tls.TLSVersion.TLSv1,
+        highest_supported_version=version,
         pre_shared_key=(identity, MAK[:16]),
     )
     raw = mbedtls_tls.ClientContext(config).wrap_buffers(None)
@@ -340,6 +344,15 @@ def test_malformed_identities_are_unknown(identity: str, message: str) -> None:
     with pytest.raises(UnknownPskIdentityError, match=message) as info:
         _raw_client_flight(identity, server)
     assert info.value.identity == identity.encode()
+
+
+def test_server_refuses_anything_but_tls_1_2() -> None:
+    server = TlsPskServer({KeyId.MAK: MAK})
+    with pytest.raises(TlsHandshakeError) as info:
+        _raw_client_flight("d\x00\x01", server, version=mbedtls_tls.TLSVersion.TLSv1_1)
+    assert not isinstance(info.value, TlsAuthenticationError)
+    alert = info.value.outgoing
+    assert (alert[0], alert[-2:]) == (0x15, bytes.fromhex("0246"))  # fatal protocol_version
 
 
 def test_identity_python_mbedtls_cannot_decode_is_unknown() -> None:

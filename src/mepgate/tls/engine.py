@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from mbedtls import tls
@@ -72,27 +72,14 @@ _READ_CHUNK: Final = 2**14 + 2048
 _OUTPUT_CHUNK: Final = 2**15
 
 
-def _configuration(
-    *,
-    pre_shared_key: tuple[str, bytes] | None = None,
-    pre_shared_key_store: Mapping[str, bytes] | None = None,
-) -> tls.TLSConfiguration:
-    # "Using TLS Security to secure MEP Ports": TLS v1.2 with exactly one cipher suite.
-    if pre_shared_key_store is None:
-        return tls.TLSConfiguration(
-            ciphers=(CIPHER_SUITE,),
-            lowest_supported_version=tls.TLSVersion.TLSv1_2,
-            highest_supported_version=tls.TLSVersion.TLSv1_2,
-            validate_certificates=False,
-            pre_shared_key=pre_shared_key,
-        )
-    return tls.TLSConfiguration(
-        ciphers=(CIPHER_SUITE,),
-        lowest_supported_version=tls.TLSVersion.TLSv1_2,
-        highest_supported_version=tls.TLSVersion.TLSv1_2,
-        validate_certificates=False,
-        pre_shared_key_store=pre_shared_key_store,
-    )
+# "Using TLS Security to secure MEP Ports": TLS v1.2 with exactly one cipher suite.  PSK suites
+# carry no certificates, so there is nothing to validate.
+_BASE_CONFIGURATION: Final = tls.TLSConfiguration(
+    ciphers=(CIPHER_SUITE,),
+    lowest_supported_version=tls.TLSVersion.TLSv1_2,
+    highest_supported_version=tls.TLSVersion.TLSv1_2,
+    validate_certificates=False,
+)
 
 
 def _error_code(exc: TLSError) -> int | None:
@@ -311,7 +298,7 @@ class TlsPskClient(_Endpoint):
             )
         identity_text = self._identity.to_bytes().decode("utf-8")
         self._context = tls.ClientContext(
-            _configuration(pre_shared_key=(identity_text, psk_from_mep_key(psk)))
+            replace(_BASE_CONFIGURATION, pre_shared_key=(identity_text, psk_from_mep_key(psk)))
         )
 
     def __repr__(self) -> str:
@@ -432,7 +419,9 @@ class TlsPskServer(_Endpoint):
                     f"a key id is 0 (MBK) or 1 (MAK), got {key_id!r}"
                 ) from None
         self._store = _KeyIdPskStore(psks)
-        self._context = tls.ServerContext(_configuration(pre_shared_key_store=self._store))
+        self._context = tls.ServerContext(
+            replace(_BASE_CONFIGURATION, pre_shared_key_store=self._store)
+        )
         self.reset()
 
     def __repr__(self) -> str:

@@ -22,13 +22,18 @@ from mepgate.proto.sequence import SequenceWindow
 
 
 class AccessLevel(IntEnum):
-    """The two MEP access levels; the value is the TLS PSK identity's key id."""
+    """The two MEP access levels, named after their keys.
 
-    BASIC = 0  # MEP Basic Key, MBK
-    ADVANCED = 1  # MEP Advanced Key, MAK
+    The value is also the key id of a TLS PSK identity (MEP guide, "PSK Identity Hint").
+    """
+
+    MBK = 0  # MEP Basic Key: basic access
+    MAK = 1  # MEP Advanced Key: advanced access
+    BASIC = 0  # alias of MBK
+    ADVANCED = 1  # alias of MAK
 
     def describe(self) -> str:
-        return "MBK (basic access)" if self is AccessLevel.BASIC else "MAK (advanced access)"
+        return "MBK (basic access)" if self is AccessLevel.MBK else "MAK (advanced access)"
 
 
 _CHECK_ORDER = (AccessLevel.ADVANCED, AccessLevel.BASIC)

@@ -9,11 +9,11 @@ identity ``64 00 01`` (client 100, MAK) inside the ClientKeyExchange.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Final
 
 from mepgate.errors import LocalProtocolError
+from mepgate.proto.server import AccessLevel
 from mepgate.tls.errors import PskIdentityError
 
 #: Bytes of a MEP key used as the TLS pre-shared key ("Using TLS Security...": 128 bits).
@@ -26,11 +26,9 @@ IDENTITY_LENGTH: Final = 3
 DEFAULT_CLIENT_ID: Final = 100
 
 
-class KeyId(enum.IntEnum):
-    """Which MEP key a TLS session is keyed with ("PSK Identity Hint": the Key ID field)."""
-
-    MBK = 0  # MEP Basic Key
-    MAK = 1  # MEP Advanced Key
+KeyId = AccessLevel
+"""Which MEP key a TLS session is keyed with ("PSK Identity Hint": the Key ID field): the
+access level, one concept (``KeyId.MBK`` = 0, ``KeyId.MAK`` = 1)."""
 
 
 def psk_from_mep_key(key: bytes) -> bytes:

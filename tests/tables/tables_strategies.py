@@ -13,6 +13,7 @@ from mepgate.tables._layout import (
     Int,
     Kind,
     Layout,
+    LayoutInfo,
     Raw,
     Records,
     Reserved,
@@ -62,7 +63,7 @@ def value_strategy(kind: Kind) -> st.SearchStrategy[object]:
     raise TypeError(f"no strategy for {kind!r}")  # a new kind needs a strategy here
 
 
-def layout_strategy(layout: Layout[object]) -> st.SearchStrategy[object]:
+def layout_strategy(layout: LayoutInfo) -> st.SearchStrategy[object]:
     """Complete records of ``layout`` (every field set)."""
     fields: dict[str, st.SearchStrategy[object]] = {}
     for f in layout.fields:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from mepgate.tables import clock, dimensions, events, identity, load_profile, mep, registers
-from mepgate.tables import status
-from mepgate.tables._layout import Layout
+from mepgate.tables import clock, dimensions, events, identity, load_profile, mep, registers, status
+from mepgate.tables._layout import LayoutInfo
 from mepgate.tables.profiles import gen3_3phase, gen4_3phase
 
 G4 = gen4_3phase().dims
 G3 = gen3_3phase().dims
 
 # (layout, field, offset from the guide's "Offset" column)
-GUIDE_OFFSETS: list[tuple[Layout[object], str, int]] = [
+GUIDE_OFFSETS: list[tuple[LayoutInfo, str, int]] = [
     (identity.BT00_LAYOUT, "manufacturer", 3),
     (identity.BT00_LAYOUT, "nameplate_type", 7),
     (identity.BT00_LAYOUT, "max_response_data_length", 10),
@@ -113,7 +112,7 @@ GUIDE_OFFSETS: list[tuple[Layout[object], str, int]] = [
     GUIDE_OFFSETS,
     ids=[f"{lay.name}.{f}" for lay, f, _ in GUIDE_OFFSETS],
 )
-def test_field_offset_matches_guide(layout: Layout[object], field: str, offset: int) -> None:
+def test_field_offset_matches_guide(layout: LayoutInfo, field: str, offset: int) -> None:
     assert layout.offset_of(field) == offset
 
 
@@ -172,7 +171,7 @@ def test_bt28_offsets_follow_bt21_and_bt27() -> None:
     assert lay.offset_of("present_values") == 4 * 8
     assert lay.size == 4 * 8 + 4 * 84
     timed = dimensions.Dimensions(
-        register=dimensions.ActualRegister(**{**_fields(G4.register), "time_remaining": True}),
+        register=replace(G4.register, time_remaining=True),
         mfg=G4.mfg,
     )
     assert registers.bt28_layout(timed).offset_of("present_values") == 7 * 8
@@ -187,7 +186,3 @@ def test_bt64_block_size_follows_bt61() -> None:
     assert block.offset_of("intervals") == 5 + (n + 7) // 8
     assert block.size == 5 + (n + 7) // 8 + n * ((ch // 2 + 1) + 4 * ch)
     assert load_profile.block_offset(G4, 3) == 3 * block.size
-
-
-def _fields(obj: object) -> dict[str, object]:
-    return {name: getattr(obj, name) for name in obj.__slots__}  # type: ignore[attr-defined]

@@ -350,7 +350,7 @@ class Records(Kind):
         return complete and len(value) == len(self.layouts)
 
 
-def _complete(layout: Layout[T], value: object) -> bool:
+def _complete(layout: LayoutInfo, value: object) -> bool:
     return all(getattr(value, n) is not None for n in layout.field_names())
 
 
@@ -372,7 +372,30 @@ def packed(size: int, *parts: Part) -> Field:
     return Field("", Bits(size, *parts))
 
 
-class Layout(Kind, Generic[T]):
+class LayoutInfo(Kind):
+    """The shape of a layout, independent of the record type it builds (see :class:`Layout`)."""
+
+    name: str
+    fields: tuple[Field, ...]
+    factory: Callable[..., object]
+    min_size: int
+    _offsets: dict[str, int]
+
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(self._offsets)
+
+    def offset_of(self, name: str) -> int:
+        """Byte offset of field ``name`` (a bit field reports its byte)."""
+        return self._offsets[name]
+
+    def kind_of(self, name: str) -> Kind:
+        for f in self.fields:
+            if name in _names(f):
+                return f.kind
+        raise KeyError(name)
+
+
+class Layout(LayoutInfo, Generic[T]):
     """An ordered record of fields decoded into (and encoded from) a frozen dataclass.
 
     ``required``: how many leading fields every valid table has (``None`` = all); the data may
@@ -380,6 +403,8 @@ class Layout(Kind, Generic[T]):
     ``exact``: data longer than the layout is an error (dimensioned tables: the dimension tables
     are stale), otherwise extra bytes from newer firmware are ignored.
     """
+
+    factory: Callable[..., T]
 
     def __init__(
         self,
@@ -408,19 +433,6 @@ class Layout(Kind, Generic[T]):
             for name_ in _names(f):
                 self._offsets[name_] = pos
             pos += f.kind.size
-
-    def field_names(self) -> tuple[str, ...]:
-        return tuple(self._offsets)
-
-    def offset_of(self, name: str) -> int:
-        """Byte offset of field ``name`` (a bit field reports its byte)."""
-        return self._offsets[name]
-
-    def kind_of(self, name: str) -> Kind:
-        for f in self.fields:
-            if name in _names(f):
-                return f.kind
-        raise KeyError(name)
 
     # -- decoding ---------------------------------------------------------------------------
     def read(self, r: _Reader, path: str) -> T:

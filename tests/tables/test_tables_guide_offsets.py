@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from mepgate.tables import clock, dimensions, events, identity, load_profile, mep, registers, status

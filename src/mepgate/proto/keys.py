@@ -30,7 +30,7 @@ class MepKey(bytes):
         return repr(self)
 
 
-def parse_key(text: str) -> bytes:
+def parse_key(text: str) -> MepKey:
     """Turn the key as the user typed it into the 16 key bytes in use (a :class:`MepKey`).
 
     Accepted: 20 characters exactly as sent by the grid company (the last four are not used),

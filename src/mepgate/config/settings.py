@@ -1,0 +1,165 @@
+"""The gateway's configuration: a TOML file, overridden by environment variables.
+
+Validation errors name the key that is wrong and what would be valid, and never repeat the
+value given (it might be a secret).  Secrets (meter keys, MQTT and admin passwords) are held
+as :class:`pydantic.SecretStr` or read from separate files created with mode 0600.
+
+Example::
+
+    [[meter]]
+    name = "house"
+    port = "/dev/ttyUSB0"        # or tcp://host:port, rfc2217://host:port
+    key_file = "mbk.txt"
+    poll_interval = 1.0
+
+    [storage]
+    url = "sqlite:///var/lib/mepgate/mepgate.db"   # or postgresql://user@host/db
+
+    [web]
+    listen = "127.0.0.1:8080"
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[^:\s]+):(?P<port>\d{1,5})$")
+_PORT_URL = re.compile(r"^(tcp|rfc2217)://[^:/\s]+:\d{1,5}$|^/dev/\S+$|^sim:[\w-]+$|^COM\d+$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MeterConfig(_Section):
+    """One ``[[meter]]`` entry."""
+
+    name: str = "meter"
+    port: str
+    key: SecretStr | None = None
+    key_file: Path | None = None
+    baud: Literal[300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
+    poll_interval: Annotated[float, Field(ge=0.1, le=3600)] = 1.0
+    encrypt: bool = False
+    tls: Literal["auto", "always", "never"] = "auto"
+    enable_line: Literal["none", "dtr", "rts"] = "none"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                "use 1-32 lower-case letters, digits, '-' or '_', starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: str) -> str:
+        if not _PORT_URL.match(value):
+            raise ValueError(
+                "give a serial device (/dev/ttyUSB0), tcp://host:port, rfc2217://host:port "
+                "or sim:PROFILE for the built-in simulator"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_key(self) -> MeterConfig:
+        if self.key is not None and self.key_file is not None:
+            raise ValueError("set either key or key_file, not both (key_file is safer)")
+        return self
+
+
+class RetentionConfig(_Section):
+    """How long each resolution of the history is kept, in days (0 = forever)."""
+
+    raw_days: Annotated[int, Field(ge=0)] = 2
+    minute_days: Annotated[int, Field(ge=0)] = 30
+    hour_days: Annotated[int, Field(ge=0)] = 5 * 366
+    day_days: Annotated[int, Field(ge=0)] = 0
+
+
+class StorageConfig(_Section):
+    url: str | None = None  # default: sqlite in the data directory
+    retention: RetentionConfig = RetentionConfig()
+    timezone: str = "Europe/Copenhagen"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite:///", "postgresql://")):
+            raise ValueError("use sqlite:///path/to/file.db or postgresql://user@host/db")
+        return value
+
+
+class WebConfig(_Section):
+    listen: str = "127.0.0.1:8080"
+    public_dashboard: bool = True  # read-only pages without login (local network use)
+    console_writes: bool = False  # allow table writes from the web console
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        match = _LISTEN.match(value)
+        if not match or not 0 < int(match["port"]) < 65536:
+            raise ValueError("use HOST:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080")
+        return value
+
+    @property
+    def host(self) -> str:
+        match = _LISTEN.match(self.listen)
+        return match["host"].strip("[]") if match else "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        match = _LISTEN.match(self.listen)
+        return int(match["port"]) if match else 8080
+
+
+class MqttConfig(_Section):
+    url: str  # mqtt://host:1883 or mqtts://host:8883
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    client_id: str = "mepgate"
+    base_topic: str = "mepgate"
+    qos: Literal[0, 1, 2] = 1
+    power_interval: Annotated[float, Field(ge=1, le=3600)] = 5.0
+    energy_interval: Annotated[float, Field(ge=1, le=86400)] = 60.0
+    power_threshold_w: Annotated[float, Field(ge=0)] = 0.0
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    compat_dabbler: bool = False
+    queue_max_messages: Annotated[int, Field(ge=10)] = 100_000
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^mqtts?://[^\s/]+(:\d{1,5})?/?$", value):
+            raise ValueError("use mqtt://host:1883 or mqtts://host:8883")
+        return value
+
+
+class Settings(_Section):
+    """The whole configuration."""
+
+    meter: list[MeterConfig] = []
+    storage: StorageConfig = StorageConfig()
+    web: WebConfig = WebConfig()
+    mqtt: MqttConfig | None = None
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Settings:
+        names = [m.name for m in self.meter]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"meter names must be unique; repeated: {', '.join(duplicates)}")
+        return self

@@ -1,0 +1,131 @@
+"""Configuration: validation messages, environment overrides, secret files."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from mepgate.config import ConfigError, load_settings, meter_key, save_settings
+from mepgate.config.secrets import write_secret_file
+
+GOOD = """
+[[meter]]
+name = "house"
+port = "/dev/ttyUSB0"
+key_file = "mbk.txt"
+poll_interval = 2.0
+
+[storage]
+url = "sqlite:///tmp/x.db"
+
+[web]
+listen = "127.0.0.1:8099"
+"""
+
+
+def test_a_valid_file_loads(tmp_path: Path) -> None:
+    path = tmp_path / "mepgate.toml"
+    path.write_text(GOOD)
+    settings = load_settings(path, env={})
+    assert settings.meter[0].poll_interval == 2.0
+    assert (settings.web.host, settings.web.port) == ("127.0.0.1", 8099)
+
+
+def test_a_missing_file_gives_defaults(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path / "absent.toml", env={})
+    assert settings.meter == []
+    assert settings.web.listen == "127.0.0.1:8080"
+
+
+@pytest.mark.parametrize(
+    ("snippet", "expected"),
+    [
+        ('[[meter]]\nport = "/dev/ttyUSB0"\npoll_interval = 0', "meter.0.poll_interval"),
+        ('[[meter]]\nport = "COMX"', "meter.0.port: give a serial device"),
+        ('[[meter]]\nport = "/dev/x"\nbaud = 9601', "meter.0.baud"),
+        ("[web]\nlisten = 'localhost'", "web.listen: use HOST:PORT"),
+        ("[web]\nlisen = '1:2'", "web.lisen: unknown setting"),
+        ("[storage]\nurl = 'mysql://x'", "storage.url: use sqlite:///"),
+        ("[[meter]]\nname = 'a'", "meter.0.port: required"),
+    ],
+)
+def test_errors_name_the_key_and_what_is_valid(tmp_path: Path, snippet: str, expected: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(snippet)
+    with pytest.raises(ConfigError, match=expected.replace(".", r"\.").replace("(", r"\(")):
+        load_settings(path, env={})
+
+
+def test_broken_toml_is_explained(tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("[web\nlisten=")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(path, env={})
+
+
+def test_secrets_are_never_echoed_in_errors(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[mqtt]\nurl = "mqtt://b:1883"\npassword = "hunter2"\nqos = 7\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={"MEPGATE_KEY": "SECRETKEYSECRETKEY12"})
+    assert "hunter2" not in str(info.value)
+    assert "SECRETKEY" not in str(info.value)
+    assert "mqtt.qos" in str(info.value)
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "mepgate.toml"
+    path.write_text(GOOD)
+    settings = load_settings(
+        path,
+        env={
+            "MEPGATE_WEB_LISTEN": "0.0.0.0:9000",
+            "MEPGATE_METER_PORT": "tcp://10.0.0.5:2000",
+            "MEPGATE_KEY": "A1B2C3D4E5F6A7B8C9D0",
+            "MEPGATE_MQTT_URL": "mqtt://broker:1883",
+            "OTHER": "x",
+        },
+    )
+    assert settings.web.port == 9000
+    assert settings.meter[0].port == "tcp://10.0.0.5:2000"
+    assert settings.mqtt is not None
+    assert settings.mqtt.url == "mqtt://broker:1883"
+    assert meter_key(settings.meter[0], tmp_path) == b"A1B2C3D4E5F6A7B8"  # not key_file
+
+
+def test_key_and_key_file_together_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "mepgate.toml"
+    path.write_text(GOOD.replace('key_file = "mbk.txt"', 'key_file = "a"\nkey = "b"'))
+    with pytest.raises(ConfigError, match="either key or key_file"):
+        load_settings(path, env={})
+
+
+def test_the_key_comes_from_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "mepgate.toml"
+    path.write_text(GOOD)
+    settings = load_settings(path, env={})
+    with pytest.raises(ConfigError, match=r"key_file .* cannot be read"):
+        meter_key(settings.meter[0], tmp_path)
+    write_secret_file(tmp_path / "mbk.txt", "A1B2C3D4E5F6A7B8C9D0\n")
+    assert meter_key(settings.meter[0], tmp_path) == b"A1B2C3D4E5F6A7B8"
+
+
+def test_secret_files_are_created_0600_and_saved_config_too(tmp_path: Path) -> None:
+    write_secret_file(tmp_path / "k.txt", "x")
+    assert stat.S_IMODE((tmp_path / "k.txt").stat().st_mode) == 0o600
+    path = tmp_path / "sub" / "mepgate.toml"
+    path.parent.mkdir()
+    (tmp_path / "mepgate.toml").write_text(
+        GOOD + '\n[mqtt]\nurl = "mqtt://b:1883"\npassword = "pw"\n'
+    )
+    settings = load_settings(tmp_path / "mepgate.toml", env={})
+    save_settings(settings, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = load_settings(path, env={})
+    assert again == settings
+    assert again.mqtt is not None
+    assert again.mqtt.password is not None
+    assert again.mqtt.password.get_secret_value() == "pw"
+    assert "pw" not in repr(again)

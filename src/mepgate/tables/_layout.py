@@ -37,17 +37,25 @@ T = TypeVar("T")
 class _Reader:
     """Bytes plus a read position; knows the table name for error messages."""
 
-    __slots__ = ("data", "hint", "pos", "table")
+    __slots__ = ("data", "ended", "hint", "pos", "table")
 
     def __init__(self, data: bytes, table: str, hint: str) -> None:
         self.data = data
         self.pos = 0
+        # Set once a field had no data left: every later field (at any depth) is then absent.
+        self.ended = False
         self.table = table
         self.hint = hint
 
     @property
     def remaining(self) -> int:
         return len(self.data) - self.pos
+
+    def exhausted_before(self, kind: Kind) -> bool:
+        """Whether ``kind`` (and so everything after it) is absent from the data."""
+        if not self.ended and self.remaining == 0 and kind.size > 0:
+            self.ended = True
+        return self.ended
 
     def take(self, n: int, path: str) -> bytes:
         if n > self.remaining:
@@ -300,7 +308,7 @@ class Array(Kind):
     def read(self, r: _Reader, path: str) -> tuple[object, ...]:
         items: list[object] = []
         for i in range(self.count):
-            if r.remaining == 0:
+            if r.exhausted_before(self.kind):
                 break
             items.append(self.kind.read(r, f"{path}[{i}]"))
         return tuple(items)
@@ -329,7 +337,7 @@ class Records(Kind):
     def read(self, r: _Reader, path: str) -> tuple[object, ...]:
         items: list[object] = []
         for i, lay in enumerate(self.layouts):
-            if r.remaining == 0:
+            if r.exhausted_before(lay):
                 break
             items.append(lay.read(r, f"{path}[{i}]"))
         return tuple(items)
@@ -440,7 +448,7 @@ class Layout(LayoutInfo, Generic[T]):
             r.take(self.size, path)  # raises TruncatedTableError with the full story
         values: dict[str, object] = {}
         for f in self.fields:
-            if r.remaining == 0 and f.kind.size > 0:
+            if r.exhausted_before(f.kind):
                 for name_ in _names(f):
                     values[name_] = None
                 continue
@@ -475,8 +483,11 @@ class Layout(LayoutInfo, Generic[T]):
     # -- encoding ---------------------------------------------------------------------------
     def write(self, value: object, path: str, out: bytearray) -> bool:
         stopped: str | None = None
-        for f in self.fields:
+        for i, f in enumerate(self.fields):
             names = _names(f)
+            if not names and stopped is None and self._unset_after(value, i):
+                stopped = f"filler at offset {self._field_offset(i)}"  # table ends here
+                continue
             present = [n for n in names if getattr(value, n) is not None]
             if stopped is not None:
                 if present:
@@ -496,6 +507,14 @@ class Layout(LayoutInfo, Generic[T]):
             elif not f.kind.write(getattr(value, f.name) if f.name else None, sub, out):
                 stopped = f.name
         return stopped is None
+
+    def _unset_after(self, value: object, index: int) -> bool:
+        """Whether fields follow ``index`` and all are unset (the table ends before them)."""
+        later = [getattr(value, n) for f in self.fields[index + 1 :] for n in _names(f)]
+        return bool(later) and all(v is None for v in later)
+
+    def _field_offset(self, index: int) -> int:
+        return sum(f.kind.size for f in self.fields[:index])
 
     def encode(self, value: T) -> bytes:
         """Encode ``value``; trailing ``None`` fields are left out (an older, shorter table)."""

@@ -1,0 +1,115 @@
+"""The store's interface and the value objects it returns.
+
+Concurrency decision: the store API is **synchronous** and thread-safe (one connection per
+store, guarded by a lock); the asyncio gateway uses :class:`mepgate.store.AsyncStore`, which
+runs every call in a worker thread with :func:`asyncio.to_thread`.  Blocking database work
+therefore never stalls the event loop, and the same store serves the CLI and tests without a
+loop.  A retention sweep takes the lock one small batch at a time, so ingest interleaves.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from mepgate.service.reading import Reading
+
+from .rollup import Bucket
+
+
+@dataclass(frozen=True, slots=True)
+class FieldStats:
+    mean: float
+    min: float
+    max: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryPoint:
+    """One chart point: the readings in ``[t, t + width)`` summarised per field.
+
+    ``stats`` holds only fields that had values; ``*_energy_wh`` are the registers' values at
+    the last reading of the interval (``None`` if none).  ``width`` is zero for a single raw
+    reading.
+    """
+
+    t: dt.datetime
+    width: dt.timedelta
+    resolution: str  # "raw", "minute", "hour" or "day": where the point was read from
+    stats: Mapping[str, FieldStats]
+    forward_active_energy_wh: float | None
+    reverse_active_energy_wh: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyDelta:
+    forward_wh: float  # imported
+    reverse_wh: float  # exported
+    since: dt.datetime  # the local boundary (midnight, 1st of the month) in UTC
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyTotals:
+    today: EnergyDelta
+    this_month: EnergyDelta
+    at: dt.datetime  # the newest reading the totals include
+
+
+class Store(abc.ABC):
+    """Long-term history of readings: SQLite (:class:`SqliteStore`) or PostgreSQL."""
+
+    @abc.abstractmethod
+    def ingest(self, readings: Sequence[Reading]) -> int:
+        """Store a batch in one transaction (raw rows and all rollups); return how many readings
+        were new (a reading whose meter and time are already stored is skipped)."""
+
+    @abc.abstractmethod
+    def merge_buckets(self, buckets: Iterable[Bucket]) -> None:
+        """Fast path for imports and benchmarks: merge pre-aggregated buckets with the same
+        upsert as :meth:`ingest`, without raw rows."""
+
+    @abc.abstractmethod
+    def history(
+        self, meter: str, start: dt.datetime, end: dt.datetime, points: int = 500
+    ) -> list[HistoryPoint]:
+        """At most ``points`` points over ``[start, end)``, oldest first."""
+
+    @abc.abstractmethod
+    def latest(self, meter: str) -> Reading | None:
+        """The newest raw reading (``None`` if none is within raw retention)."""
+
+    @abc.abstractmethod
+    def meters(self) -> list[str]:
+        """Names of all meters that ever had a reading stored, sorted."""
+
+    @abc.abstractmethod
+    def energy_totals(self, meter: str, now: dt.datetime | None = None) -> EnergyTotals | None:
+        """Energy imported/exported since local midnight and since the 1st of the month."""
+
+    @abc.abstractmethod
+    def sweep(self, now: dt.datetime | None = None, batch_rows: int = 2000) -> int:
+        """Delete rows past their retention, ``batch_rows`` per transaction; return the count."""
+
+    @abc.abstractmethod
+    def size_bytes(self) -> int:
+        """Bytes the store occupies on disk."""
+
+    @abc.abstractmethod
+    def schema_version(self) -> int: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

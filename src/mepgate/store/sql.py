@@ -1,0 +1,471 @@
+"""The store's logic, written once in SQL that SQLite and PostgreSQL both run.
+
+Subclasses supply a connection: how to run a statement, a batch of statements and a
+transaction, plus the few things that really differ (file size vs relation size, the
+migration lock).  Everything else -- ingest, rollups, history, energy, retention -- is here.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from mepgate.service.reading import Reading
+
+from .base import EnergyDelta, EnergyTotals, FieldStats, HistoryPoint, Store
+from .errors import SchemaTooNewError, StoreError
+from .history import MAX_POINTS, Plan, plan
+from .retention import Retention
+from .rollup import Bucket, aggregate, epoch_ms, from_epoch_ms
+from .schema import (
+    INTEGER_FIELDS,
+    LAST_FIELDS,
+    MIGRATIONS,
+    RAW,
+    ROLLUP_TIERS,
+    STORED_FIELDS,
+    Dialect,
+    Migration,
+    Tier,
+    rollup_columns,
+)
+
+Row = Sequence[Any]
+Clock = Callable[[], dt.datetime]
+_TIERS_BY_NAME = {tier.name: tier for tier in ROLLUP_TIERS}
+_ALL_TABLES = (RAW, *ROLLUP_TIERS)
+# How rollup columns combine when several buckets are grouped into one chart point.
+_GROUP_FUNCTION = {"min": "min", "max": "max", "sum": "sum", "n": "sum", "last": "max"}
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _require_aware(name: str, value: dt.datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise StoreError(f"{name}={value.isoformat()} has no time zone: pass an aware datetime")
+
+
+class SqlStore(Store):
+    dialect: Dialect
+
+    def __init__(
+        self,
+        *,
+        retention: Retention | None = None,
+        local_tz: dt.tzinfo | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.retention = retention or Retention()
+        self.local_tz = local_tz or ZoneInfo("UTC")
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._meter_ids: dict[str, int] = {}
+        self._upserts = {tier.name: self._upsert_sql(tier) for tier in ROLLUP_TIERS}
+
+    # -- what a backend provides -------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    @abc.abstractmethod
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+
+    @abc.abstractmethod
+    def _many(self, sql: str, params: Sequence[Sequence[Any]]) -> None: ...
+
+    @abc.abstractmethod
+    def _transaction(self) -> AbstractContextManager[None]: ...
+
+    @abc.abstractmethod
+    def _lock_for_migration(self) -> None:
+        """Called first inside the migration transaction: keep other processes out."""
+
+    def _q(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._rows(self.dialect.sql(sql), params)
+
+    # -- migrations ----------------------------------------------------------------------------
+
+    def _migrate(self, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+        """Bring the schema to the newest version, one transaction per step."""
+        known = migrations[-1].version if migrations else 0
+        while True:
+            with self._lock, self._transaction():
+                self._lock_for_migration()
+                self._q(
+                    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+                    " applied_at TEXT NOT NULL, description TEXT NOT NULL)"
+                )
+                current = self._q("SELECT coalesce(max(version), 0) FROM schema_version")[0][0]
+                if current > known:
+                    raise SchemaTooNewError(
+                        f"this database has schema version {current}, but this mepgate knows"
+                        f" only up to version {known}: it was written by a newer mepgate."
+                        " Upgrade mepgate (or point it at another database); nothing was changed."
+                    )
+                pending = [m for m in migrations if m.version > current]
+                if not pending:
+                    return
+                step = pending[0]
+                for statement in step.statements(self.dialect):
+                    self._q(statement)
+                self._q(
+                    "INSERT INTO schema_version (version, applied_at, description)"
+                    " VALUES (?, ?, ?)",
+                    (step.version, self._clock().isoformat(), step.description),
+                )
+
+    def schema_version(self) -> int:
+        with self._lock:
+            version: int = self._q("SELECT max(version) FROM schema_version")[0][0]
+        return version
+
+    # -- ingest --------------------------------------------------------------------------------
+
+    def _upsert_sql(self, tier: Tier) -> str:
+        d = self.dialect
+        columns = rollup_columns()
+        updates = [f"last_at_ms = {d.larger('r.last_at_ms', 'excluded.last_at_ms')}"]
+        for column in columns:
+            old, new = f"r.{column}", f"excluded.{column}"
+            if column.endswith("_min"):
+                updates.append(f"{column} = {d.smaller(old, new)}")
+            elif column.endswith("_max"):
+                updates.append(f"{column} = {d.larger(old, new)}")
+            elif column.endswith("_sum"):
+                updates.append(f"{column} = coalesce({old} + {new}, {old}, {new})")
+            elif column.endswith("_n"):
+                updates.append(f"{column} = {old} + {new}")
+            else:  # _last: the newer reading wins, the incoming one on a tie (Bucket.merge)
+                updates.append(
+                    f"{column} = CASE WHEN excluded.last_at_ms >= r.last_at_ms"
+                    f" THEN {new} ELSE {old} END"
+                )
+        placeholders = ", ".join("?" * (3 + len(columns)))
+        return d.sql(
+            f"INSERT INTO {tier.table} AS r (meter_id, bucket_start, last_at_ms,"
+            f" {', '.join(columns)}) VALUES ({placeholders})"
+            f" ON CONFLICT (meter_id, bucket_start) DO UPDATE SET {', '.join(updates)}"
+        )
+
+    def _ids_for(self, names: Iterable[str]) -> dict[str, int]:
+        """Meter ids, creating meters as needed (inside the caller's transaction)."""
+        ids: dict[str, int] = {}
+        for name in names:
+            known = self._meter_ids.get(name)
+            if known is None:
+                self._q(
+                    "INSERT INTO meter (name) VALUES (?) ON CONFLICT (name) DO NOTHING", (name,)
+                )
+                known = int(self._q("SELECT id FROM meter WHERE name = ?", (name,))[0][0])
+            ids[name] = known
+        return ids
+
+    def _find_meter(self, name: str) -> int | None:
+        known = self._meter_ids.get(name)
+        if known is None:
+            rows = self._q("SELECT id FROM meter WHERE name = ?", (name,))
+            if not rows:
+                return None
+            known = self._meter_ids[name] = int(rows[0][0])
+        return known
+
+    def _merge(self, buckets: Iterable[Bucket], ids: dict[str, int]) -> None:
+        by_tier: dict[str, list[list[Any]]] = {tier.name: [] for tier in ROLLUP_TIERS}
+        for bucket in buckets:
+            row: list[Any] = [ids[bucket.meter], bucket.start, bucket.last_at_ms]
+            by_tier[bucket.tier.name].append(row + bucket.row())
+        for name, rows in by_tier.items():
+            if rows:
+                self._many(self._upserts[name], rows)
+
+    def ingest(self, readings: Sequence[Reading]) -> int:
+        unique: dict[tuple[str, int], Reading] = {}
+        for reading in readings:
+            unique.setdefault((reading.meter, epoch_ms(reading.at)), reading)
+        if not unique:
+            return 0
+        insert = self.dialect.sql(
+            f"INSERT INTO raw (meter_id, t_ms, {', '.join(STORED_FIELDS)})"
+            f" VALUES ({', '.join('?' * (2 + len(STORED_FIELDS)))})"
+            " ON CONFLICT (meter_id, t_ms) DO NOTHING"
+        )
+        with self._lock:
+            with self._transaction():
+                ids = self._ids_for(sorted({meter for meter, _ in unique}))
+                fresh: list[Reading] = []
+                rows: list[list[Any]] = []
+                for name, meter_id in ids.items():
+                    times = [t for meter, t in unique if meter == name]
+                    stored = {
+                        row[0]
+                        for row in self._q(
+                            "SELECT t_ms FROM raw WHERE meter_id = ? AND t_ms BETWEEN ? AND ?",
+                            (meter_id, min(times), max(times)),
+                        )
+                    }
+                    for t_ms in times:
+                        if t_ms not in stored:
+                            reading = unique[(name, t_ms)]
+                            fresh.append(reading)
+                            values = reading.values()
+                            rows.append([meter_id, t_ms, *(values[f] for f in STORED_FIELDS)])
+                if rows:
+                    self._many(insert, rows)
+                    self._merge(aggregate(fresh), ids)
+            self._meter_ids.update(ids)  # only once committed
+        return len(fresh)
+
+    def merge_buckets(self, buckets: Iterable[Bucket]) -> None:
+        batch = list(buckets)
+        if not batch:
+            return
+        with self._lock:
+            with self._transaction():
+                ids = self._ids_for(sorted({bucket.meter for bucket in batch}))
+                self._merge(batch, ids)
+            self._meter_ids.update(ids)
+
+    # -- reading back ---------------------------------------------------------------------------
+
+    def meters(self) -> list[str]:
+        with self._lock:
+            return [str(row[0]) for row in self._q("SELECT name FROM meter ORDER BY name")]
+
+    def latest(self, meter: str) -> Reading | None:
+        with self._lock:
+            meter_id = self._find_meter(meter)
+            if meter_id is None:
+                return None
+            rows = self._q(
+                f"SELECT t_ms, {', '.join(STORED_FIELDS)} FROM raw WHERE meter_id = ?"
+                " ORDER BY t_ms DESC LIMIT 1",
+                (meter_id,),
+            )
+        if not rows:
+            return None
+        values = {
+            name: (None if v is None else int(v) if name in INTEGER_FIELDS else float(v))
+            for name, v in zip(STORED_FIELDS, rows[0][1:], strict=True)
+        }
+        return Reading(meter=meter, at=from_epoch_ms(int(rows[0][0])), **values)  # type: ignore[arg-type]
+
+    def _oldest(self, tier: Tier, meter_id: int) -> int | None:
+        """Start (epoch seconds) of the oldest stored row of ``tier`` for the meter."""
+        key = "t_ms" if tier is RAW else "bucket_start"
+        rows = self._q(
+            f"SELECT {key} FROM {tier.table} WHERE meter_id = ? ORDER BY {key} LIMIT 1",
+            (meter_id,),
+        )
+        if not rows:
+            return None
+        first = int(rows[0][0])
+        return first // 1000 if tier is RAW else first
+
+    def history(
+        self, meter: str, start: dt.datetime, end: dt.datetime, points: int = 500
+    ) -> list[HistoryPoint]:
+        _require_aware("start", start)
+        _require_aware("end", end)
+        if not 1 <= points <= MAX_POINTS:
+            raise StoreError(f"points={points}: ask for 1 to {MAX_POINTS} points")
+        start_s = epoch_ms(start) // 1000
+        end_s = -(-epoch_ms(end) // 1000)
+        with self._lock:
+            meter_id = self._find_meter(meter)
+            if meter_id is None:
+                return []
+            oldest = {tier.name: self._oldest(tier, meter_id) for tier in _ALL_TABLES}
+            chosen = plan(start_s, end_s, points, oldest)
+            if chosen is None:
+                return []
+            rows = self._q(*self._history_sql(chosen, meter_id))
+        return [self._point(chosen, row) for row in rows]
+
+    def _history_sql(self, p: Plan, meter_id: int) -> tuple[str, list[Any]]:
+        fields = STORED_FIELDS
+        if p.tier is RAW:
+            scale, key = 1000, "t_ms"
+            if p.factor == 1:
+                sql = f"SELECT t_ms, {', '.join(fields)} FROM raw"
+            else:
+                aggregates = [f"min({f}), max({f}), sum({f}), count({f})" for f in fields]
+                aggregates += [f"max({f})" for f in LAST_FIELDS]
+                sql = (
+                    "SELECT (t_ms - CAST(? AS BIGINT)) / CAST(? AS BIGINT) AS g, max(t_ms),"
+                    f" {', '.join(aggregates)} FROM raw"
+                )
+        else:
+            scale, key = 1, "bucket_start"
+            columns = rollup_columns()
+            if p.factor == 1:
+                sql = f"SELECT bucket_start, last_at_ms, {', '.join(columns)} FROM {p.tier.table}"
+            else:
+                aggregates = [f"{_GROUP_FUNCTION[c.rpartition('_')[2]]}({c})" for c in columns]
+                sql = (
+                    "SELECT (bucket_start - CAST(? AS BIGINT)) / CAST(? AS BIGINT) AS g,"
+                    f" max(last_at_ms), {', '.join(aggregates)} FROM {p.tier.table}"
+                )
+        params: list[Any] = [] if p.factor == 1 else [p.origin * scale, p.width_s * scale]
+        sql += f" WHERE meter_id = ? AND {key} >= ? AND {key} < ?"
+        params += [meter_id, p.origin * scale, p.end * scale]
+        sql += f" ORDER BY {key}" if p.factor == 1 else " GROUP BY g ORDER BY g"
+        return sql, params
+
+    def _point(self, p: Plan, row: Row) -> HistoryPoint:
+        if p.tier is RAW and p.factor == 1:
+            values = row[1:]
+            stats = {
+                name: FieldStats(float(v), float(v), float(v))
+                for name, v in zip(STORED_FIELDS, values, strict=True)
+                if v is not None
+            }
+            lasts = [values[STORED_FIELDS.index(name)] for name in LAST_FIELDS]
+            t, width = from_epoch_ms(int(row[0])), dt.timedelta(0)
+        else:
+            if p.factor == 1:
+                t = from_epoch_ms(int(row[0]) * 1000)
+            else:
+                t = from_epoch_ms((p.origin + int(row[0]) * p.width_s) * 1000)
+            width = dt.timedelta(seconds=p.width_s)
+            stats = {}
+            for i, name in enumerate(STORED_FIELDS):
+                low, high, total, count = row[2 + 4 * i : 6 + 4 * i]
+                if count:
+                    stats[name] = FieldStats(float(total) / int(count), float(low), float(high))
+            lasts = list(row[2 + 4 * len(STORED_FIELDS) :])
+        return HistoryPoint(
+            t=t,
+            width=width,
+            resolution=p.tier.name,
+            stats=stats,
+            forward_active_energy_wh=None if lasts[0] is None else float(lasts[0]),
+            reverse_active_energy_wh=None if lasts[1] is None else float(lasts[1]),
+        )
+
+    # -- energy ---------------------------------------------------------------------------------
+
+    def _registers(self, meter_id: int, at_ms: int | None) -> tuple[int, float, float] | None:
+        """(time, forward, reverse) of the newest reading at or before ``at_ms`` (or at all).
+
+        Looks in every resolution and keeps the newest candidate, so the answer is exact while
+        any resolution still holds the moment; a rollup bucket counts only if it ended by then.
+        """
+        fwd, rev = LAST_FIELDS
+        candidates: list[Row] = []
+        before = "" if at_ms is None else " AND t_ms <= ?"
+        params: list[Any] = [meter_id] if at_ms is None else [meter_id, at_ms]
+        candidates += self._q(
+            f"SELECT t_ms, {fwd}, {rev} FROM raw WHERE meter_id = ?{before}"
+            " ORDER BY t_ms DESC LIMIT 1",
+            params,
+        )
+        for tier in ROLLUP_TIERS:
+            ended = "" if at_ms is None else " AND bucket_start <= ?"
+            params = [meter_id] if at_ms is None else [meter_id, at_ms // 1000 - tier.step_s]
+            candidates += self._q(
+                f"SELECT last_at_ms, {fwd}_last, {rev}_last FROM {tier.table}"
+                f" WHERE meter_id = ?{ended} ORDER BY bucket_start DESC LIMIT 1",
+                params,
+            )
+        if not candidates:
+            return None
+        best = max(candidates, key=lambda row: int(row[0]))
+        return int(best[0]), float(best[1]), float(best[2])
+
+    def _first_registers_from(self, meter_id: int, at_ms: int) -> tuple[float, float] | None:
+        """Registers of the first reading at or after ``at_ms`` (energy never decreases, so a
+        bucket's minimum is its first value)."""
+        fwd, rev = LAST_FIELDS
+        rows = self._q(
+            f"SELECT {fwd}, {rev} FROM raw WHERE meter_id = ? AND t_ms >= ? ORDER BY t_ms LIMIT 1",
+            (meter_id, at_ms),
+        )
+        for tier in ROLLUP_TIERS:
+            if rows:
+                break
+            rows = self._q(
+                f"SELECT {fwd}_min, {rev}_min FROM {tier.table} WHERE meter_id = ?"
+                " AND bucket_start >= ? ORDER BY bucket_start LIMIT 1",
+                (meter_id, -(-at_ms // 1000)),
+            )
+        return (float(rows[0][0]), float(rows[0][1])) if rows else None
+
+    def local_boundaries(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        """Local midnight today and local midnight on the 1st, as aware UTC datetimes."""
+        local = now.astimezone(self.local_tz)
+        midnight = dt.datetime(local.year, local.month, local.day, tzinfo=self.local_tz)
+        first = dt.datetime(local.year, local.month, 1, tzinfo=self.local_tz)
+        return midnight.astimezone(dt.UTC), first.astimezone(dt.UTC)
+
+    def energy_totals(self, meter: str, now: dt.datetime | None = None) -> EnergyTotals | None:
+        now = now or self._clock()
+        _require_aware("now", now)
+        deltas: list[EnergyDelta] = []
+        with self._lock:
+            meter_id = self._find_meter(meter)
+            if meter_id is None:
+                return None
+            newest = self._registers(meter_id, epoch_ms(now))
+            if newest is None:
+                return None
+            at_ms, forward, reverse = newest
+            for boundary in self.local_boundaries(now):
+                base = self._registers(meter_id, epoch_ms(boundary))
+                start = (
+                    (base[1], base[2])
+                    if base is not None
+                    else self._first_registers_from(meter_id, epoch_ms(boundary))
+                )
+                if start is None:
+                    start = (forward, reverse)
+                deltas.append(EnergyDelta(forward - start[0], reverse - start[1], boundary))
+        return EnergyTotals(today=deltas[0], this_month=deltas[1], at=from_epoch_ms(at_ms))
+
+    # -- retention --------------------------------------------------------------------------
+
+    def _cutoffs(self, now: dt.datetime) -> Iterator[tuple[Tier, str, int]]:
+        for tier in _ALL_TABLES:
+            keep = self.retention.for_table(tier.table)
+            if keep is None:
+                continue
+            cutoff_ms = epoch_ms(now - keep)
+            if tier is RAW:
+                yield tier, "t_ms", cutoff_ms
+            else:
+                yield tier, "bucket_start", cutoff_ms // 1000
+
+    def sweep(self, now: dt.datetime | None = None, batch_rows: int = 2000) -> int:
+        now = now or self._clock()
+        _require_aware("now", now)
+        deleted = 0
+        with self._lock:
+            meter_ids = [int(row[0]) for row in self._q("SELECT id FROM meter")]
+        for tier, key, cutoff in self._cutoffs(now):
+            for meter_id in meter_ids:
+                while True:  # one small transaction per batch: ingest interleaves
+                    with self._lock, self._transaction():
+                        edge = self._q(
+                            f"SELECT {key} FROM {tier.table} WHERE meter_id = ? AND {key} < ?"
+                            f" ORDER BY {key} LIMIT 1 OFFSET ?",
+                            (meter_id, cutoff, batch_rows - 1),
+                        )
+                        condition, bound = (
+                            (f"{key} <= ?", int(edge[0][0])) if edge else (f"{key} < ?", cutoff)
+                        )
+                        deleted += self._exec(
+                            self.dialect.sql(
+                                f"DELETE FROM {tier.table} WHERE meter_id = ? AND {condition}"
+                            ),
+                            (meter_id, bound),
+                        )
+                    if not edge:
+                        break
+        return deleted

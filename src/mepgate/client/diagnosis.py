@@ -1,0 +1,99 @@
+"""What a failed link most likely means, in plain language.
+
+The client records what the line did while an operation failed (:class:`Observation`) and
+:func:`diagnose` names the likely cause; every :class:`~mepgate.client.errors.MeterLinkError`
+carries one, and ``mepgate doctor`` prints it.  The mapping follows what installers meet in
+the field (see the design notes): silence, an echo, garbage, 0x0B, 0x0C storms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Diagnosis(Enum):
+    OK = "ok"
+    NO_ANSWER = "no-answer"
+    ECHO = "echo"
+    GARBLED = "garbled"
+    NOISY = "noisy"
+    WRONG_KEY = "wrong-key"
+    SEQUENCE_CONFLICT = "sequence-conflict"
+    PORT_UNAVAILABLE = "port-unavailable"
+    TLS_FAILED = "tls-failed"
+
+    def advice(self) -> str:
+        return _ADVICE[self]
+
+
+KEY_ADVICE = (
+    "check the MBK: enter the 20 characters exactly as the grid company sent them "
+    "(they look like hex but are not; do not convert them to hex)"
+)
+
+_ADVICE = {
+    Diagnosis.OK: "the meter answers and accepts the key",
+    Diagnosis.NO_ANSWER: (
+        "the meter does not answer: not a single byte came back. Check the wiring (TX, RX, "
+        "ground) and the ENABLE line (--enable dtr|rts if your adapter drives it). The MEP "
+        "port may also be disabled by the grid company: some disable it by default and "
+        "reopen it on request (usually a form on their website)"
+    ),
+    Diagnosis.ECHO: (
+        "our own bytes come back unchanged: TX and RX are bridged (a loopback, a wrong "
+        "adapter mode, or TX wired to RX) and the meter is not heard. Check the wiring"
+    ),
+    Diagnosis.GARBLED: (
+        "bytes arrive but never form a MEP frame: the baud rate is wrong (the port runs at "
+        "9600 unless ET13 was changed; try --baud) or the level shifter is missing or wrong "
+        "(the MEP port needs an RS-232 level shifter such as a MAX3232)"
+    ),
+    Diagnosis.NOISY: (
+        "the meter answers, but too many replies arrive damaged (digest errors): check the "
+        "cable, its length and shielding, the ground, and the level shifter's supply"
+    ),
+    Diagnosis.WRONG_KEY: f"authentication failure (0x0B): the meter rejects the key; {KEY_ADVICE}",
+    Diagnosis.SEQUENCE_CONFLICT: (
+        "the meter keeps rejecting our sequence number (0x0C): another MEP client is using "
+        "the port, or an optical-port session is active (Gen 2/3 meters share one UART). "
+        "Stop the other client or wait for the optical session to end"
+    ),
+    Diagnosis.PORT_UNAVAILABLE: (
+        "the port cannot be used: check the device name or address, the cable, and that no "
+        "other program holds the port"
+    ),
+    Diagnosis.TLS_FAILED: (
+        "the meter requires TLS and the TLS handshake failed: the meter rejects the key or its "
+        f"identity (MBK or MAK, see --key-id); {KEY_ADVICE}"
+    ),
+}
+
+
+@dataclass(slots=True)
+class Observation:
+    """What the line did during one operation (all sends of one request)."""
+
+    frames_sent: int = 0
+    bytes_received: int = 0
+    echoed_frames: int = 0
+    garbage_bytes: int = 0
+    damaged_replies: int = 0
+    valid_replies: int = 0
+    auth_failures: int = 0
+    sequence_errors: int = 0
+
+
+def diagnose(seen: Observation) -> Diagnosis:
+    """The most likely cause of a failure, from what the line did."""
+    if seen.auth_failures and not seen.valid_replies:
+        return Diagnosis.WRONG_KEY
+    if seen.sequence_errors and not seen.valid_replies:
+        return Diagnosis.SEQUENCE_CONFLICT
+    if seen.valid_replies or seen.sequence_errors or seen.auth_failures:
+        return Diagnosis.NOISY if seen.damaged_replies else Diagnosis.OK
+    if seen.echoed_frames:
+        return Diagnosis.ECHO
+    if seen.bytes_received == 0:
+        return Diagnosis.NO_ANSWER
+    return Diagnosis.GARBLED

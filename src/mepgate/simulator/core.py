@@ -78,6 +78,9 @@ class TableStore(Protocol):
     def table(self, table_id: int) -> bytes | None:
         """The table's current bytes, or None when the meter has no such table."""
 
+    def note_read(self, table_id: int) -> None:
+        """A client read the table (some reads service an alert: ET15, "Alert Sequence")."""
+
     def mak_writable(self, table_id: int) -> bool:
         """Whether the MAK may write this table (appendix C, Table C.1)."""
 
@@ -192,6 +195,7 @@ class MeterCore:
         if len(data) > MAX_READ_DATA:
             # A reply cannot carry it: the client must read in parts (partial reads).
             return bytes([ResponseCode.OPERATION_NOT_POSSIBLE])
+        self._store.note_read(request.table_id)
         return encode_read_reply(data)
 
     def _write(self, request: WriteRequest, level: AccessLevel) -> ResponseCode:

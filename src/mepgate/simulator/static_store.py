@@ -47,6 +47,9 @@ class StaticStore:
         data = self.tables.get(table_id)
         return None if data is None else bytes(data)
 
+    def note_read(self, table_id: int) -> None:
+        """Reads have no side effects on fixed tables."""
+
     def mak_writable(self, table_id: int) -> bool:
         return table_id in self._mak_writable
 

@@ -1,0 +1,463 @@
+"""The meter model: the :class:`~mepgate.simulator.meter.ModelStore` a simulated meter reads.
+
+It keeps simulated time (advanced by the meter, never backwards), integrates the installation's
+power into the registers, records load profile intervals and events, raises alert conditions
+and runs procedures.  Every table is produced by the :mod:`mepgate.tables` encoders from the
+current state, so a client decodes exactly what this model believes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+
+from mepgate.proto import AccessLevel, ProcedureCall, ProcedureResponse, ProcedureResult
+from mepgate.proto.codes import ResponseCode
+from mepgate.proto.procedures import (
+    BT08_PROCEDURE_RESPONSE,
+    EP16_CHANGE_CLOCK_BY_DELTA,
+    EP39_POST_MEP_DATA,
+    ET59_MEP_PROCEDURE_RESPONSE,
+)
+from mepgate.simulator.model import nameplate
+from mepgate.simulator.model.events import EventId, EventLog
+from mepgate.simulator.model.load_profile import (
+    CHANNEL_NAMES,
+    STATUS_CLOCK_BACKWARD,
+    STATUS_CLOCK_FORWARD,
+    STATUS_POWER_FAIL,
+    LoadProfileRecorder,
+)
+from mepgate.simulator.model.mep_port import MepPort
+from mepgate.simulator.model.physics import STEP_US, Electrical, LoadShape, electrical_at
+from mepgate.simulator.model.present import bt28_value
+from mepgate.simulator.model.profiles import SimProfile
+from mepgate.simulator.model.registers import WUS_PER_WH, CumulativeRegisters, tier_at
+from mepgate.simulator.model.snapshot import AlertState, GroundTruth
+from mepgate.simulator.static_store import MAK_WRITABLE_DEFAULT
+from mepgate.tables import clock, dimensions, events, identity, load_profile, mep, registers
+from mepgate.tables.dimensions import Dimensions, PresentRegisterSelection
+from mepgate.tables.errors import TableDecodeError
+from mepgate.tables.ids import TableId
+from mepgate.tables.registers import GUIDE_PRESENT_VALUE_SOURCES, SUMMATION_FIELDS
+from mepgate.tables.registry import decode_table
+from mepgate.tables.status import encode_bt03
+from mepgate.tables.timestamps import LTimeDate, STimeDate
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MBUS_READ_INTERVAL_S = 3600
+"""The water meter's billing read period (ET13 "hourly")."""
+REBOOT_OUTAGE_S = 3
+"""How long the simulated supply dip of a reboot lasts (BT23 "Power Outage Duration")."""
+_LOCAL_UTC_OFFSET_S = 3600  # the meter's standard time (CET); the model applies no DST
+_EP16_DELTA_SIZE = 4  # EP16 parameter: INT32 seconds, LSB first (assumption; see run_procedure)
+
+
+def _us(when: dt.datetime) -> int:
+    """Microseconds since the epoch; a naive ``when`` is taken as UTC."""
+    aware = when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+    delta = aware - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _datetime(us: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=us)
+
+
+class MeterModel:
+    """A simulated meter's tables over seeded, evolving state."""
+
+    def __init__(
+        self,
+        profile: SimProfile,
+        *,
+        seed: int,
+        start: dt.datetime,
+        scheduled_read_interval_min: int | None = None,
+    ) -> None:
+        self.profile = profile
+        self.dims = profile.meter.dims
+        self.seed = seed
+        self.shape = LoadShape.draw(
+            seed, phases=profile.meter.phases, utc_offset_s=_LOCAL_UTC_OFFSET_S
+        )
+        self.registers = CumulativeRegisters()
+        self._preset_history(seed)
+        self.events = EventLog(self.dims)
+        self.load_profile = LoadProfileRecorder(self.dims)
+        self.mep = MepPort(self.dims, seed=seed, water_litres=100_000 + seed % 50_000)
+        self.idt_version = 1
+        self.utility = nameplate.et03(seed)
+        self.system = nameplate.et04(profile, seed, idt_version=self.idt_version)
+        self.meter_config = nameplate.et55(self.dims)
+        self.scheduled_read_interval_s = (
+            scheduled_read_interval_min * 60 if scheduled_read_interval_min else None
+        )
+        self._sim_us = _us(start)
+        self._offset_us = 0
+        self._values_cache: Electrical | None = None
+        self._responses: dict[int, bytes] = {}
+        self._last_bt07 = bytes(3)
+        meter_us = self._sim_us
+        self._next_lp_us = self._next_multiple(meter_us, self.load_profile.interval_s)
+        self._next_mbus_us = self._next_multiple(meter_us, MBUS_READ_INTERVAL_S)
+        self._next_schedule_us = (
+            self._next_multiple(meter_us, self.scheduled_read_interval_s)
+            if self.scheduled_read_interval_s
+            else None
+        )
+        self._tables: dict[int, Callable[[], bytes]] = self._table_encoders()
+
+    def __repr__(self) -> str:
+        return f"MeterModel(profile={self.profile.name!r}, seed={self.seed})"
+
+    # -- time ----------------------------------------------------------------------------------
+    @property
+    def meter_us(self) -> int:
+        return self._sim_us + self._offset_us
+
+    @property
+    def meter_clock(self) -> dt.datetime:
+        """The meter's UTC clock (BT52)."""
+        return _datetime(self.meter_us)
+
+    @staticmethod
+    def _next_multiple(us: int, period_s: int) -> int:
+        period = period_s * 1_000_000
+        return (us // period + 1) * period
+
+    def values(self) -> Electrical:
+        """The electrical values of the current step (cached per step)."""
+        step = self.meter_us // STEP_US
+        if self._values_cache is None or self._values_cache.step != step:
+            self._values_cache = electrical_at(self.shape, step)
+        return self._values_cache
+
+    def _tier(self, meter_us: int) -> int:
+        return tier_at((meter_us // 1_000_000 + _LOCAL_UTC_OFFSET_S) % 86_400)
+
+    def advance(self, when: dt.datetime) -> None:
+        """Integrate up to simulated time ``when``, one constant-power step at a time."""
+        target = _us(when)
+        while self._sim_us < target:
+            meter = self.meter_us
+            step_end = (meter // STEP_US + 1) * STEP_US
+            duration = min(step_end - meter, target - self._sim_us)
+            self.registers.integrate(self.values(), duration, self._tier(meter))
+            self._sim_us += duration
+            self._on_meter_time()
+
+    def _on_meter_time(self) -> None:
+        now = self.meter_us
+        while now >= self._next_lp_us:
+            snapshot = self.registers.total.energies_wh()
+            self.load_profile.record(
+                _datetime(self._next_lp_us), tuple(snapshot[n] for n in CHANNEL_NAMES)
+            )
+            self._next_lp_us += self.load_profile.interval_s * 1_000_000
+        if now >= self._next_mbus_us:
+            self.mep.read_water_meter(_datetime(now))
+            self._next_mbus_us = self._next_multiple(now, MBUS_READ_INTERVAL_S)
+        if self._next_schedule_us is not None and now >= self._next_schedule_us:
+            self.mep.alerts.scheduled_read_request = True
+            self._next_schedule_us = self._next_multiple(now, self.scheduled_read_interval_s or 0)
+
+    # -- ModelStore: events ------------------------------------------------------------------
+    def alert_pending(self) -> bool:
+        return self.mep.alerts.pending
+
+    def reboot(self, when: dt.datetime) -> None:
+        """A short supply dip ending at ``when``: outage counters, two events, an LP flag."""
+        self.advance(when)
+        counters = self.registers.counters
+        counters["power_outage_count"] += 1
+        counters["power_outage_duration_s"] += REBOOT_OUTAGE_S
+        up = self.meter_clock
+        self.events.log(up - dt.timedelta(seconds=REBOOT_OUTAGE_S), EventId.PRIMARY_POWER_DOWN)
+        self.events.log(up, EventId.PRIMARY_POWER_UP)
+        self.load_profile.flag(STATUS_POWER_FAIL)
+
+    def reconfigure(self) -> None:
+        """Change BT21's number of present values (BT27/BT28 follow) and bump the IDT version.
+
+        Toggles between the profile's full count and its reconfigured count.
+        """
+        register = self.dims.register
+        full = self.profile.meter.dims.register.number_of_present_values
+        count = (
+            self.profile.reconfigured_present_values
+            if register.number_of_present_values == full
+            else full
+        )
+        selection = self.dims.present_selection
+        self.dims = dataclasses.replace(
+            self.dims,
+            register=dataclasses.replace(register, number_of_present_values=count),
+            present_selection=PresentRegisterSelection(
+                present_demand_sources=selection.present_demand_sources if selection else (),
+                present_value_sources=GUIDE_PRESENT_VALUE_SOURCES[:count],
+            ),
+        )
+        self.idt_version = (self.idt_version + 1) & 0xFF
+        self.events.log(self.meter_clock, EventId.CONFIGURATION_CHANGED, argument=count)
+
+    # -- TableStore ----------------------------------------------------------------------------
+    def table(self, table_id: int) -> bytes | None:
+        encoder = self._tables.get(table_id)
+        return None if encoder is None else encoder()
+
+    def note_read(self, table_id: int) -> None:
+        """A client read ``table_id``: reading ET15 services the on-demand request."""
+        if table_id == TableId.ET15:
+            self.mep.on_demand_read()
+
+    def mak_writable(self, table_id: int) -> bool:
+        return table_id in MAK_WRITABLE_DEFAULT
+
+    def write(self, table_id: int, offset: int, data: bytes) -> ResponseCode:
+        """Patch the table's bytes, decode them with the client's decoder, keep the result."""
+        current = self.table(table_id)
+        apply = self._writers().get(table_id)
+        if current is None or apply is None:
+            # MAK-writable in Table C.1 but not modelled here (e.g. BT33 display lists).
+            return ResponseCode.OPERATION_NOT_POSSIBLE
+        if offset + len(data) > len(current):
+            return ResponseCode.TABLE_OPERATION_NOT_POSSIBLE
+        patched = current[:offset] + data + current[offset + len(data) :]
+        try:
+            apply(decode_table(table_id, patched, self.dims))
+        except TableDecodeError:
+            return ResponseCode.TABLE_OPERATION_NOT_POSSIBLE
+        return ResponseCode.OK
+
+    def run_procedure(self, call: ProcedureCall, level: AccessLevel) -> ProcedureResponse:
+        self._last_bt07 = call.to_bytes()
+        if call.number == EP39_POST_MEP_DATA:
+            result = self.mep.post_mep_data(call.parameters, self.meter_clock)
+        elif call.number == EP16_CHANGE_CLOCK_BY_DELTA:
+            result = self._change_clock(call.parameters)
+        else:
+            result = ProcedureResult.UNRECOGNIZED_PROCEDURE
+        return ProcedureResponse(number=call.number, psn=call.psn, result=result)
+
+    def procedure_response_table(self) -> int:
+        """ET59 when ET50's "ET59 Response" flag is set, else BT08 (MEP guide, "Calling
+        Procedures")."""
+        return ET59_MEP_PROCEDURE_RESPONSE if self.mep.et59_response else BT08_PROCEDURE_RESPONSE
+
+    def store_procedure_response(self, table_id: int, response: ProcedureResponse) -> None:
+        self._responses[table_id] = response.to_bytes()
+
+    # -- procedures ----------------------------------------------------------------------------
+    def _change_clock(self, parameters: bytes) -> ProcedureResult:
+        """EP16 "Change System Clock By Delta": the guide does not lay out its parameters in
+        this edition; taken as one INT32 of seconds, LSB first."""
+        if len(parameters) != _EP16_DELTA_SIZE:
+            return ProcedureResult.INVALID_PARAMETER
+        delta_s = int.from_bytes(parameters, "little", signed=True)
+        old = self.meter_clock
+        self._offset_us += delta_s * 1_000_000
+        self.events.log(old, EventId.TIME_CHANGED_OLD_TIME, by_mep=True)
+        self.events.log(self.meter_clock, EventId.TIME_CHANGED_NEW_TIME, by_mep=True)
+        self.load_profile.flag(STATUS_CLOCK_FORWARD if delta_s >= 0 else STATUS_CLOCK_BACKWARD)
+        self._on_meter_time()  # a forward jump may close load profile intervals
+        return ProcedureResult.COMPLETED
+
+    # -- snapshot ------------------------------------------------------------------------------
+    def snapshot(self) -> GroundTruth:
+        """The ground truth at the last simulated time the model was advanced to."""
+        total = self.registers.total
+        alerts = self.mep.alerts
+        return GroundTruth(
+            simulated_time=_datetime(self._sim_us),
+            meter_clock=self.meter_clock,
+            electrical=self.values(),
+            current_tier=self._tier(self.meter_us),
+            forward_active_energy_wh=total.forward_active_wus // WUS_PER_WH,
+            reverse_active_energy_wh=total.reverse_active_wus // WUS_PER_WH,
+            forward_active_energy_exact_wh=total.forward_active_wus / WUS_PER_WH,
+            reverse_active_energy_exact_wh=total.reverse_active_wus / WUS_PER_WH,
+            tier_forward_active_energy_wh=tuple(
+                t.forward_active_wus // WUS_PER_WH for t in self.registers.tiers
+            ),
+            tier_reverse_active_energy_wh=tuple(
+                t.reverse_active_wus // WUS_PER_WH for t in self.registers.tiers
+            ),
+            power_outage_count=self.registers.counters["power_outage_count"],
+            power_outage_duration_s=self.registers.counters["power_outage_duration_s"],
+            idt_version=self.idt_version,
+            number_of_present_values=self.dims.register.number_of_present_values,
+            alerts=AlertState(
+                scheduled_read_request=alerts.scheduled_read_request,
+                on_demand_request=alerts.on_demand_request,
+                mbus_change=alerts.mbus_change,
+                delta_data_alert=alerts.delta_data_alert,
+            ),
+            water_volume_l=self.mep.water_litres,
+            mep_baud_rate_bps=self.mep.baud_rate_bps,
+            load_profile_intervals=sum(len(b) for b in self.load_profile.blocks),
+        )
+
+    # -- tables ------------------------------------------------------------------------------
+    def _preset_history(self, seed: int) -> None:
+        """Years of past consumption, spread over the tiers so that tiers sum to the total."""
+        shares = (0.3, 0.4, 0.2, 0.1)
+        forward = 8_000_000 + seed % 9_000_000
+        reverse = 2_000_000 + seed % 3_000_000
+        for name, wh in (
+            ("forward_active_energy_wh", forward),
+            ("reverse_active_energy_wh", reverse),
+        ):
+            parts = [int(wh * share) for share in shares]
+            parts[0] += wh - sum(parts)
+            for tier, part in enumerate(parts):
+                self.registers.preset(name, part, tier=tier)
+            self.registers.preset(name, wh)
+
+    def _bt23(self) -> registers.CurrentRegisterData:
+        reg = self.dims.register
+        unit = self.dims.energy_register_unit
+        empty_time = STimeDate(year=2000, month=0, day=0, hour=0, minute=0)
+        demand = registers.DemandRecord(
+            event_times=(empty_time,) * reg.number_of_occurrences,
+            cumulative_demand=0,
+            continuous_cumulative_demand=0,
+            demands=(0,) * reg.number_of_occurrences,
+        )
+
+        def block(tier: int | None) -> registers.DataBlock:
+            return registers.DataBlock(
+                summations=self.registers.summations(
+                    reg.number_of_summations, tier=tier, energy_register_unit=unit
+                ),
+                demands=(demand,) * reg.number_of_demands,
+                coincidents=((0,) * reg.number_of_occurrences,) * reg.number_of_coincident_values,
+            )
+
+        return registers.CurrentRegisterData(
+            nbr_demand_resets=0 if reg.demand_reset_counter else None,
+            total=block(None),
+            tiers=tuple(block(t) for t in range(reg.number_of_tiers)),
+        )
+
+    def _bt52(self) -> clock.ClockState:
+        now = self.meter_clock
+        return clock.ClockState(
+            clock_calendar=LTimeDate.from_datetime(now),
+            day_of_week=(now.weekday() + 1) % 7,
+            dst_in_effect=False,
+            gmt=True,
+            time_zone_applied=False,
+            dst_applied=False,
+        )
+
+    def _bt55(self) -> clock.LocalClockState:
+        local = self.meter_clock + dt.timedelta(seconds=_LOCAL_UTC_OFFSET_S)
+        return clock.LocalClockState(
+            clock_calendar=LTimeDate.from_datetime(local),
+            day_of_week=(local.weekday() + 1) % 7,
+            dst_in_effect=False,
+            gmt=False,
+            time_zone_applied=True,
+            dst_applied=False,
+            current_tier=self._tier(self.meter_us),
+            tier_drive=0,
+            special_schedule_active=0,
+            season=0,
+        )
+
+    def _table_encoders(self) -> dict[int, Callable[[], bytes]]:
+        p = self.profile
+
+        def dims() -> Dimensions:  # looked up per read: reconfiguration replaces them
+            return self.dims
+
+        return {
+            TableId.BT00: lambda: identity.encode_bt00(nameplate.bt00(p)),
+            TableId.BT01: lambda: identity.encode_bt01(nameplate.bt01(p)),
+            TableId.BT03: lambda: encode_bt03(nameplate.bt03(dims()), dims()),
+            TableId.BT07: lambda: self._last_bt07,
+            TableId.BT08: lambda: self._responses.get(TableId.BT08, bytes(4)),
+            TableId.BT21: lambda: dimensions.encode_bt21(dims().register),
+            TableId.BT22: lambda: dimensions.encode_bt22(nameplate.bt22(dims()), dims()),
+            TableId.BT23: lambda: registers.encode_bt23(self._bt23(), dims()),
+            TableId.BT27: lambda: dimensions.encode_bt27(self._selection(), dims()),
+            TableId.BT28: lambda: registers.encode_bt28(bt28_value(self.values(), dims()), dims()),
+            TableId.BT52: lambda: clock.encode_bt52(self._bt52()),
+            TableId.BT55: lambda: clock.encode_bt55(self._bt55()),
+            TableId.BT60: lambda: load_profile.encode_bt60(self.load_profile.actual),
+            TableId.BT61: lambda: load_profile.encode_bt61(self.load_profile.actual),
+            TableId.BT62: lambda: load_profile.encode_bt62(self.load_profile.bt62(), dims()),
+            TableId.BT63: lambda: load_profile.encode_bt63(self.load_profile.bt63(), dims()),
+            TableId.BT64: self.load_profile.bt64_bytes,
+            TableId.BT71: lambda: events.encode_bt71(self.events.actual),
+            TableId.BT74: lambda: events.encode_bt74(self.events.table(), dims()),
+            TableId.ET03: lambda: identity.encode_et03(self.utility),
+            TableId.ET04: lambda: identity.encode_et04(
+                dataclasses.replace(self.system, idt_version=self.idt_version)
+            ),
+            TableId.ET11: lambda: dimensions.encode_et11(dims().mfg),
+            TableId.ET13: lambda: mep.encode_et13(self.mep.et13(), dims()),
+            TableId.ET14: lambda: mep.encode_et14(self.mep.et14(), dims()),
+            TableId.ET15: self.mep.et15_bytes,
+            TableId.ET16: lambda: mep.encode_et16(self.mep.et16(), dims()),
+            TableId.ET50: lambda: mep.encode_et50(self.mep.inbound, dims()),
+            TableId.ET55: lambda: dimensions.encode_et55(self.meter_config, dims()),
+            TableId.ET59: lambda: self._responses.get(TableId.ET59, bytes(4)),
+        }
+
+    def _selection(self) -> PresentRegisterSelection:
+        if self.dims.present_selection is None:  # pragma: no cover - every profile has one
+            raise TableDecodeError("the profile has no BT27 present register selection")
+        return self.dims.present_selection
+
+    def _writers(self) -> dict[int, Callable[[object], None]]:
+        return {
+            TableId.BT23: self._write_bt23,
+            TableId.ET03: self._write_et03,
+            TableId.ET04: self._write_et04,
+            TableId.ET13: self._write_et13,
+            TableId.ET50: self._write_et50,
+            TableId.ET55: self._write_et55,
+        }
+
+    def _write_bt23(self, value: object) -> None:
+        if not isinstance(value, registers.CurrentRegisterData):
+            return
+        unit = self.dims.energy_register_unit
+        count = self.dims.register.number_of_summations
+        blocks: list[tuple[int | None, registers.DataBlock | None]] = [(None, value.total)]
+        blocks += list(enumerate(value.tiers or ()))
+        for tier, block in blocks:
+            if block is None:
+                continue
+            before = self.registers.summations(count, tier=tier, energy_register_unit=unit)
+            written = block.summations or ()
+            for name, old, raw in zip(SUMMATION_FIELDS, before, written, strict=False):
+                if raw != old:  # unchanged registers keep their sub-Wh remainder
+                    energy = name.endswith(("_wh", "_varh", "_vah"))
+                    self.registers.preset(name, raw * unit if energy else raw, tier=tier)
+
+    def _write_et03(self, value: object) -> None:
+        if isinstance(value, identity.UtilityInformation):
+            self.utility = value
+
+    def _write_et04(self, value: object) -> None:
+        if isinstance(value, identity.SystemInformation):
+            self.system = value  # the IDT version stays the meter's own
+
+    def _write_et13(self, value: object) -> None:
+        if isinstance(value, mep.DeviceConfiguration):
+            self.mep.config = value  # alert flags are the meter's own (merged on read)
+
+    def _write_et50(self, value: object) -> None:
+        if isinstance(value, mep.MepInboundDataSpace):
+            self.mep.inbound = value
+
+    def _write_et55(self, value: object) -> None:
+        if isinstance(value, dimensions.MeterConfiguration):
+            self.dims = dataclasses.replace(
+                self.dims, energy_register_unit=value.energy_register_unit
+            )
+            self.meter_config = value

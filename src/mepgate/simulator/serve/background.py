@@ -102,6 +102,11 @@ class RunningSimulator:
         self.call(lambda: self.faults.stall_for(seconds, self._loop.time()))
 
     @property
+    def reboots(self) -> int:
+        """Reboots injected so far, on either line."""
+        return sum(p.stats.reboots for p in (self.tcp_port, self.pty_port) if p is not None)
+
+    @property
     def port(self) -> MeterPort:
         """The TCP port's line, or the pty's when there is no TCP front end."""
         port = self.tcp_port or self.pty_port

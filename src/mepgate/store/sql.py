@@ -353,14 +353,16 @@ class SqlStore(Store):
     # -- energy ---------------------------------------------------------------------------------
 
     def _registers(self, meter_id: int, at_ms: int | None) -> tuple[int, float, float] | None:
-        """(time, forward, reverse) of the newest reading at or before ``at_ms`` (or at all).
+        """(time, forward, reverse) of the newest reading before ``at_ms`` (or at all).
 
-        Looks in every resolution and keeps the newest candidate, so the answer is exact while
-        any resolution still holds the moment; a rollup bucket counts only if it ended by then.
+        Intervals are half-open like the buckets: a reading exactly at a boundary belongs to
+        the period it starts.  Looks in every resolution and keeps the newest candidate, so the
+        answer is exact while any resolution still holds the moment; a rollup bucket counts only
+        if it ended by then.
         """
         fwd, rev = LAST_FIELDS
         candidates: list[Row] = []
-        before = "" if at_ms is None else " AND t_ms <= ?"
+        before = "" if at_ms is None else " AND t_ms < ?"
         params: list[Any] = [meter_id] if at_ms is None else [meter_id, at_ms]
         candidates += self._q(
             f"SELECT t_ms, {fwd}, {rev} FROM raw WHERE meter_id = ?{before}"
@@ -413,7 +415,7 @@ class SqlStore(Store):
             meter_id = self._find_meter(meter)
             if meter_id is None:
                 return None
-            newest = self._registers(meter_id, epoch_ms(now))
+            newest = self._registers(meter_id, epoch_ms(now) + 1)
             if newest is None:
                 return None
             at_ms, forward, reverse = newest

@@ -13,15 +13,20 @@ import pytest
 
 from mepgate.proto import (
     ClientSequence,
+    LocalProtocolError,
     ProcedureCall,
     ProcedureResponse,
+    ProcedureResult,
     ReadRequest,
     ResponseCode,
     WriteRequest,
     prepare_request,
 )
-from mepgate.simulator.meter import DEFAULT_MBK, SimulatedMeter
+from mepgate.proto.procedures import EP16_CHANGE_CLOCK_BY_DELTA, EP39_POST_MEP_DATA
+from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK, SimulatedMeter
 from mepgate.simulator.model import build_meter, ground_truth, model_of
+from mepgate.simulator.model.events import EventId
+from mepgate.simulator.model.mep_port import PostType
 from mepgate.simulator.model.physics import STEP_S
 from mepgate.tables.clock import decode_bt52, decode_bt55
 from mepgate.tables.dimensions import (
@@ -30,10 +35,11 @@ from mepgate.tables.dimensions import (
     decode_bt27,
     decode_et11,
 )
-from mepgate.tables.identity import decode_bt01, decode_et03
+from mepgate.tables.events import decode_bt74
+from mepgate.tables.identity import decode_bt01, decode_et03, decode_et04
 from mepgate.tables.ids import TableId
 from mepgate.tables.load_profile import decode_bt61, decode_bt63, decode_lp_block, lp_block_layout
-from mepgate.tables.mep import decode_et13, decode_et50
+from mepgate.tables.mep import DeviceData, decode_et13, decode_et16, decode_et50
 from mepgate.tables.profiles import PROFILES
 from mepgate.tables.registers import (
     RegisterTotals,
@@ -283,3 +289,160 @@ def test_speed_runs_simulated_time_faster() -> None:
     client.now = 160.0  # one front-end minute after the origin: one simulated hour
     clock = decode_bt52(client.read(TableId.BT52)).clock_calendar.to_datetime(dt.UTC)
     assert clock == START + dt.timedelta(hours=1)
+
+
+# -- events: reboot, reconfiguration, clock changes ----------------------------------------------
+def event_ids(client: Client, dims: Dimensions) -> list[int]:
+    assert dims.history is not None
+    size = 11 + dims.history.number_of_history_entries * (12 + dims.history.history_argument_length)
+    log = decode_bt74(client.read_range(TableId.BT74, 0, size), dims)
+    return [e.event_id or 0 for e in (log.entries or ())[: log.number_of_valid_entries]]
+
+
+@pytest.mark.parametrize("profile", ALL_PROFILES)
+def test_reboot_counts_an_outage_logs_it_and_restarts_the_sequence(profile: str) -> None:
+    meter = build_meter(profile, seed=4, start=START)
+    client = Client(meter)
+    dims = dims_of(meter)
+    before = totals(read_bt23(client, dims), dims)
+    client.now = 30.0
+    meter.reboot(client.now, sequence=123_456)
+    stale = prepare_request(ReadRequest(table_id=TableId.BT01).to_bytes(), 5, DEFAULT_MBK)
+    reply = stale.decode(meter.handle(stale.frame, client.now), DEFAULT_MBK)
+    assert reply.next_sequence == 123_457
+    after = totals(read_bt23(client, dims), dims)
+    assert after.power_outage_count == (before.power_outage_count or 0) + 1
+    assert (after.power_outage_duration_s or 0) > (before.power_outage_duration_s or 0)
+    assert event_ids(client, dims)[-2:] == [EventId.PRIMARY_POWER_DOWN, EventId.PRIMARY_POWER_UP]
+
+
+def test_reconfiguration_bumps_the_idt_version_and_the_sequence_by_25() -> None:
+    meter = build_meter("gen4-3phase", seed=4, start=START)
+    client = Client(meter)
+    idt = decode_et04(client.read(TableId.ET04)).idt_version
+    last = client.sequence.last
+    meter.reconfigure()
+    code, data = client.send(ReadRequest(table_id=TableId.ET04).to_bytes())
+    assert code == ResponseCode.OK  # the client's own first try was refused with 0x0C
+    assert client.sequence.last == last + 1 + 25 + 1
+    assert decode_et04(data).idt_version == (idt or 0) + 1
+    truth = ground_truth(meter, client.now)
+    assert truth.number_of_present_values == 75
+    assert decode_bt21(client.read(TableId.BT21)).number_of_present_values == 75
+
+
+def test_ep16_shifts_the_clock_logs_it_and_answers_in_et59_when_et50_asks() -> None:
+    meter = build_meter("gen3-3phase", seed=8, start=START)
+    client = Client(meter)
+    dims = dims_of(meter)
+    # ET50.30 bit 1 "ET59 Response" (bit 0 "registered" stays set); the MBK may write ET50.
+    assert client.write(TableId.ET50, bytes([0b011]), offset=30) == ResponseCode.OK
+    delta = (3600).to_bytes(4, "little", signed=True)
+    result = client.call(EP16_CHANGE_CLOCK_BY_DELTA, delta, psn=5, response_table=TableId.ET59)
+    assert result == ProcedureResult.COMPLETED
+    clock = decode_bt52(client.read(TableId.BT52)).clock_calendar.to_datetime(dt.UTC)
+    assert clock == START + dt.timedelta(hours=1)
+    assert ground_truth(meter, client.now).simulated_time == START
+    ids = event_ids(client, dims)
+    assert ids[-2:] == [EventId.TIME_CHANGED_OLD_TIME, EventId.TIME_CHANGED_NEW_TIME]
+    mak = Client(meter, DEFAULT_MAK)  # the MBK may call only EP16/EP17/EP39/EP61
+    mak.sequence.adopt(client.sequence.last)
+    unknown = mak.call(2048 + 99, b"", psn=6, response_table=TableId.ET59)
+    assert unknown == ProcedureResult.UNRECOGNIZED_PROCEDURE
+    short = client.call(EP16_CHANGE_CLOCK_BY_DELTA, b"\x01", psn=7, response_table=TableId.ET59)
+    assert short == ProcedureResult.INVALID_PARAMETER
+
+
+# -- alerts --------------------------------------------------------------------------------------
+def mep_client_alerts(client: Client, dims: Dimensions) -> tuple[bool, bool, bool]:
+    entry = decode_et13(client.read(TableId.ET13), dims).mep_clients()[0]
+    return (
+        bool(entry.scheduled_read_request),
+        bool(entry.on_demand_request),
+        bool(entry.mbus_change),
+    )
+
+
+def test_no_alerts_by_default() -> None:
+    meter = build_meter("gen4-3phase", seed=2, start=START, speed=3600.0)
+    assert not meter.alert_pending(24.0)  # a simulated day later
+
+
+def test_scheduled_read_request_is_cleared_by_ep39_with_scheduled_read_data() -> None:
+    meter = build_meter(
+        "gen4-3phase", seed=2, start=START, speed=60.0, scheduled_read_interval_min=15
+    )
+    client = Client(meter)
+    dims = dims_of(meter)
+    assert not meter.alert_pending(14.0)
+    client.now = 16.0
+    assert meter.alert_pending(client.now)
+    assert mep_client_alerts(client, dims) == (True, False, False)
+    posted = bytes([PostType.SCHEDULED_READ_DATA]) + b"reading 42"
+    result = client.call(EP39_POST_MEP_DATA, posted, psn=5, response_table=TableId.BT08)
+    assert result == ProcedureResult.COMPLETED
+    assert not meter.alert_pending(client.now)
+    record = (decode_et16_prefix(client, dims).entries or ())[4]
+    assert record.timestamp is not None
+    assert getattr(record, "data", b"") == b"reading 42"
+    client.now = 31.0  # the next period raises it again
+    assert meter.alert_pending(client.now)
+
+
+def decode_et16_prefix(client: Client, dims: Dimensions) -> DeviceData:
+    size = dims.mfg.require("data_entry_size") * dims.mfg.number_of_devices
+    return decode_et16(client.read_range(TableId.ET16, 0, size), dims)
+
+
+def test_mbus_change_alert_needs_et50_flag_and_is_cleared_by_ep39() -> None:
+    meter = build_meter("gen3-3phase", seed=6, start=START, speed=3600.0)
+    client = Client(meter)
+    dims = dims_of(meter)
+    client.now = 5.0  # five hourly water meter reads without the ET50 flag: no alert
+    assert not meter.alert_pending(client.now)
+    assert client.write(TableId.ET50, bytes([0b101]), offset=30) == ResponseCode.OK
+    client.now = 30.0
+    assert meter.alert_pending(client.now)
+    assert mep_client_alerts(client, dims) == (False, False, True)
+    telegram = decode_et16_prefix(client, dims).entries
+    assert telegram is not None
+    water = ground_truth(meter, client.now).water_volume_l
+    assert getattr(telegram[0], "telegram", b"")[-4:] == bytes.fromhex(f"{water:08d}")[::-1]
+    clear = bytes([PostType.CLEAR_MBUS_ALERT])
+    assert client.call(EP39_POST_MEP_DATA, clear, psn=9, response_table=TableId.BT08) == 0
+    assert not meter.alert_pending(client.now)
+
+
+def test_on_demand_alert_is_cleared_by_reading_et15() -> None:
+    meter = build_meter("gen4-3phase", seed=6, start=START)
+    client = Client(meter)
+    model_of(meter).post_on_demand_request(b"tariff change")
+    assert meter.alert_pending(client.now)
+    assert mep_client_alerts(client, dims_of(meter)) == (False, True, False)
+    assert b"tariff change" in client.read(TableId.ET15)
+    assert not meter.alert_pending(client.now)
+
+
+# -- writes ----------------------------------------------------------------------------------------
+def test_mak_writes_persist_and_the_mbk_may_not_write_bt23() -> None:
+    meter = build_meter("gen4-3phase", seed=9, start=EVENING, speed=3600.0)
+    mbk, mak = Client(meter), Client(meter, DEFAULT_MAK)
+    dims = dims_of(meter)
+    preset = (1_000_000).to_bytes(4, "little")
+    assert mbk.write(TableId.BT23, preset, offset=1) == ResponseCode.NO_PERMISSION
+    assert mak.write(TableId.BT23, preset, offset=1) == ResponseCode.OK
+    assert forward_reverse(mak, dims)[0] == 1_000_000
+    mak.now = 2.0  # the register keeps integrating from the preset (evening: import)
+    assert forward_reverse(mak, dims)[0] > 1_000_000
+
+    # ET13 baud rate of MEP client 1 (entry 4, offset 6): code 5 = 4800 baud.
+    baud_offset = 4 * dims.mfg.require("config_entry_size") + 6
+    assert mak.write(TableId.ET13, bytes([5]), offset=baud_offset) == ResponseCode.OK
+    assert ground_truth(meter, mak.now).mep_baud_rate_bps == 4800
+    assert decode_et13(mak.read(TableId.ET13), dims).mep_clients()[0].baud_rate == 5
+    assert mbk.write(TableId.ET13, bytes([0]), offset=baud_offset) == ResponseCode.NO_PERMISSION
+
+
+def test_unknown_profile_names_the_known_ones() -> None:
+    with pytest.raises(LocalProtocolError, match="gen3-1phase"):
+        build_meter("gen5", seed=1, start=START)

@@ -202,6 +202,10 @@ class MeterModel:
         self.idt_version = (self.idt_version + 1) & 0xFF
         self.events.log(self.meter_clock, EventId.CONFIGURATION_CHANGED, argument=count)
 
+    def post_on_demand_request(self, data: bytes) -> None:
+        """The head end queues ``data`` for the MEP client in ET15: an on-demand alert."""
+        self.mep.post_on_demand_request(data)
+
     # -- TableStore ----------------------------------------------------------------------------
     def table(self, table_id: int) -> bytes | None:
         encoder = self._tables.get(table_id)

@@ -4,7 +4,8 @@
 no faults) with ``.url`` (``tcp://127.0.0.1:PORT``), ``.device`` (``/dev/pts/N``), ``.meter``,
 ``.keys`` and ``.configure_faults("drop=0.5,seed=1")``; ``simulator_factory(**options)``
 starts one with other options (``timing=WireTiming(...)``, ``faults=...``,
-``tls_required=True``, ``tables={...}``).  Both are stopped after the test.
+``tls_required=True``, ``tables={...}``, or ``profile="gen4-3phase"`` for the full meter model
+instead of fixed tables).  Both are stopped after the test.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from mepgate.proto import AccessLevel
 from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK, SimClock, SimulatedMeter
+from mepgate.simulator.model import build_meter
 from mepgate.simulator.serve import RunningSimulator
 from mepgate.simulator.static_store import StaticStore
 from mepgate.simulator.timing import WireTiming
@@ -80,10 +82,25 @@ def simulator_factory() -> Iterator[SimulatorFactory]:
         faults: str = "",
         tls_required: bool = False,
         tables: Mapping[int, bytes] = FIXTURE_TABLES,
+        profile: str | None = None,
+        seed: int = 1,
         **options: Any,
     ) -> RunningSimulator:
+        meter = (
+            static_meter(tables=tables, tls_required=tls_required)
+            if profile is None
+            else build_meter(
+                profile,
+                seed=seed,
+                start=dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC),
+                origin=time.monotonic(),  # the front end's clock
+                keys=SIM_KEYS,
+                tls_required=tls_required,
+            )
+        )
         sim = RunningSimulator(
-            static_meter(tables=tables, tls_required=tls_required),
+            meter,
+            seed=seed,
             keys=SIM_KEYS,
             timing=timing if timing is not None else WireTiming(enabled=False),
             faults=faults,

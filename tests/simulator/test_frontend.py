@@ -156,3 +156,14 @@ def test_tls_required_rejects_plain_requests_and_serves_reads_through_tls(
     assert message[0] == ResponseCode.OK
     assert message[3:11] == b"GE  I210"
     assert sim.call(lambda: sim.meter.core.counters.tls_requests) >= 3
+
+
+@pytest.mark.parametrize("profile", ["gen3-3phase", "gen4-3phase"])
+def test_the_meter_model_answers_the_old_firmwares_bt28_read(
+    simulator_factory: Callable[..., RunningSimulator], line: Opener, profile: str
+) -> None:
+    sim = simulator_factory(profile=profile)
+    client = TinyClient(line(sim), sim.keys[AccessLevel.BASIC])
+    reply = client.send(bytes.fromhex("30001C0200"))  # FIELD-NOTES: the old firmware's poll
+    assert reply.code == ResponseCode.OK
+    assert len(reply.data) > 100

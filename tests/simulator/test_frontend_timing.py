@@ -15,6 +15,7 @@ from mepgate.simulator.serve.probe import LineProbe, ProbeTimeoutError
 from mepgate.simulator.timing import (
     ALERT_HOLDOFF,
     ALERT_INTERVAL,
+    INTRA_PACKET_TIMEOUT,
     MIN_REQUEST_INTERVAL,
     SEGMENT_PAUSE,
     SEGMENT_SIZE,
@@ -25,6 +26,7 @@ from mepgate.simulator.timing import (
 Factory = Callable[..., RunningSimulator]
 BT23 = 0x0017
 BT28 = 0x001C
+READ_ONE_BYTE = ReadRequest(table_id=BT23, offset=0, count=1).to_bytes()
 
 
 def _sequence(sim: RunningSimulator) -> int:
@@ -102,10 +104,7 @@ def test_at_most_one_request_per_100_ms(simulator_factory: Factory) -> None:
     sim = simulator_factory(timing=WireTiming(baud=115200, processing=0.0))
     key = sim.keys[AccessLevel.BASIC]
     first = _sequence(sim)
-    requests = [
-        prepare_request(ReadRequest(table_id=BT23, offset=0, count=1).to_bytes(), first + i, key)
-        for i in range(3)
-    ]
+    requests = [prepare_request(READ_ONE_BYTE, first + i, key) for i in range(3)]
     with LineProbe.open(sim.url or "") as probe:
         probe.send(b"".join(r.frame for r in requests))  # three requests back to back
         replies = [probe.next_frame() for _ in requests]
@@ -144,3 +143,14 @@ def test_alerts_once_per_second_while_pending_and_held_off_after_a_frame(
         _set_alert(sim, False)
         with pytest.raises(ProbeTimeoutError):
             probe.next(timeout=ALERT_INTERVAL + 0.1)
+
+
+def test_a_stale_partial_frame_is_dropped_after_50_ms_of_quiet(simulator: RunningSimulator) -> None:
+    key = simulator.keys[AccessLevel.BASIC]
+    exchange = prepare_request(READ_ONE_BYTE, _sequence(simulator), key)
+    with LineProbe.open(simulator.url or "") as probe:
+        probe.send(b"\x00\x30\x3f")  # a header promising 48 bytes that never come
+        time.sleep(INTRA_PACKET_TIMEOUT * 2)
+        reply = probe.exchange(exchange.frame)
+    assert exchange.decode(reply.wire, key).data == b"\x00"
+    assert simulator.port.stats.expired_bytes == 3

@@ -78,7 +78,10 @@ class ProfileModel(StaticStore):
         return {
             TableId.BT01: encode_bt01(
                 ManufacturerInformation(
-                    manufacturer="ELON", model="83331-3I", firmware_version=0x40, firmware_revision=0x18
+                    manufacturer="ELON",
+                    model="83331-3I",
+                    firmware_version=0x40,
+                    firmware_revision=0x18,
                 )
             ),
             TableId.ET03: encode_et03(UtilityInformation(utility_serial_number="MEPGATE-0001")),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import click
 
 from mepgate import __version__
+from mepgate.cli.meter import COMMANDS as METER_COMMANDS
 
 EXIT_NOT_AVAILABLE = 3
 
@@ -19,12 +20,6 @@ _PENDING = {
     "demo": "the gateway on the built-in simulator, with a dashboard on localhost",
     "serve": "the gateway for your meters",
     "simulate": "a simulated meter on a pty or a TCP port",
-    "info": "identify a meter",
-    "read": "read one table",
-    "watch": "live values in the terminal",
-    "dump": "every readable table to JSON",
-    "call": "call a procedure",
-    "doctor": "diagnose the link to a meter",
 }
 
 
@@ -49,6 +44,9 @@ def _pending(name: str, summary: str) -> click.Command:
 
 for _name, _summary in _PENDING.items():
     cli.add_command(_pending(_name, _summary))
+
+for _command in METER_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

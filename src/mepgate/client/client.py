@@ -315,6 +315,12 @@ class MeterClient:
             self._dims = await self._load_dimensions()
         return self._dims
 
+    def dims_or_none(self) -> Dimensions:
+        """The dimensions read so far (for decoders); raises if none were read."""
+        if self._dims is None:
+            raise LocalProtocolError("read the dimensions first: await client.dimensions()")
+        return self._dims
+
     async def _load_dimensions(self) -> Dimensions:
         was, self._internal = self._internal, True
         try:

@@ -1,0 +1,273 @@
+"""Meter commands: ``info``, ``read``, ``watch``, ``dump``, ``call``, ``doctor``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.progress import Progress
+from rich.table import Table
+
+from mepgate.cli.meter_options import EXIT_METER, MeterOptions, meter_options, run
+from mepgate.client import DASHBOARD_FIELDS, MeterClient
+from mepgate.client.doctor import run_doctor
+from mepgate.client.errors import MeterRefusedError
+from mepgate.errors import LocalProtocolError
+from mepgate.proto.procedures import procedure_name, procedure_number
+from mepgate.tables import registry
+from mepgate.tables.clock import decode_bt52
+from mepgate.tables.errors import TableDecodeError, UnknownTableError
+from mepgate.tables.identity import decode_bt01, decode_et03, decode_et04
+from mepgate.tables.ids import TableId, describe, parse_table_id, table_name
+from mepgate.tables.registers import PresentValues
+
+JsonDict = dict[str, registry.JsonValue]
+
+
+def _table_arg(text: str) -> int:
+    try:
+        return parse_table_id(text)
+    except UnknownTableError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def _decoded(table_id: int, data: bytes, client: MeterClient) -> registry.JsonValue:
+    return registry.to_json(registry.decode_table(table_id, data, client.dims_or_none()))
+
+
+# -- info ---------------------------------------------------------------------------------------
+async def _info(meter: MeterOptions, as_json: bool) -> None:
+    async with meter.client() as client:
+        bt01 = decode_bt01(await client.read_table(TableId.BT01))
+        et03 = decode_et03(await client.read_table(TableId.ET03))
+        et04 = decode_et04(await client.read_table(TableId.ET04))
+        dims = await client.dimensions()
+        clock = None
+        try:
+            clock = decode_bt52(await client.read_table(TableId.BT52))
+        except (MeterRefusedError, TableDecodeError):
+            clock = None
+    info: JsonDict = {
+        "manufacturer": bt01.manufacturer,
+        "model": bt01.model,
+        "firmware": bt01.firmware,
+        "generation": dims.generation,
+        "utility_serial_number": et03.utility_serial_number,
+        "program_id": et04.program_id.hex(),
+        "idt_version": et04.idt_version,
+        "present_values": dims.register.number_of_present_values,
+        "tiers": dims.register.number_of_tiers,
+        "energy_register_unit_wh": dims.energy_register_unit,
+        "security": client.security.value,
+        "clock": registry.to_json(clock.clock_calendar) if clock else None,
+    }
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    table = Table(title=f"Meter on {meter.port}", show_header=False)
+    for name, value in info.items():
+        table.add_row(name.replace("_", " "), "" if value is None else str(value))
+    Console().print(table)
+
+
+@click.command()
+@meter_options
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+def info(meter: MeterOptions, as_json: bool) -> None:
+    """Identify the meter: make, model, firmware, serial number, dimensions."""
+    run(_info(meter, as_json))
+
+
+# -- read ---------------------------------------------------------------------------------------
+async def _read(
+    meter: MeterOptions, table_id: int, offset: int | None, count: int | None, mode: str
+) -> None:
+    if (offset is None) != (count is None):
+        raise LocalProtocolError("a partial read needs both --offset and --count")
+    async with meter.client() as client:
+        data = await client.read(table_id, offset=offset, count=count)
+        decoded: registry.JsonValue = None
+        if mode != "raw" and offset is None and table_id in registry.CODECS:
+            await client.dimensions()
+            try:
+                decoded = _decoded(table_id, data, client)
+            except TableDecodeError as error:
+                decoded = {"error": str(error)}
+    if mode == "raw":
+        click.echo(data.hex())
+    elif mode == "json":
+        out: JsonDict = {"table": table_name(table_id), "id": table_id, "length": len(data)}
+        if offset is not None:
+            out["offset"] = offset
+        out["hex"] = data.hex()
+        out["decoded"] = decoded
+        click.echo(json.dumps(out, indent=2))
+    else:
+        click.echo(f"{describe(table_id)}: {len(data)} bytes")
+        for start in range(0, len(data), 16):
+            click.echo(f"  {(offset or 0) + start:06x}  {data[start : start + 16].hex(' ')}")
+        if decoded is not None:
+            click.echo(json.dumps(decoded, indent=2))
+
+
+@click.command()
+@meter_options
+@click.argument("table")
+@click.option("--offset", type=click.IntRange(0, 0xFFFFFF), help="Partial read: first byte.")
+@click.option("--count", type=click.IntRange(1, 0xFFFF), help="Partial read: byte count.")
+@click.option("--json", "as_json", is_flag=True, help="JSON with the decoded fields.")
+@click.option("--raw", is_flag=True, help="Only the table bytes, in hex.")
+def read(
+    meter: MeterOptions,
+    table: str,
+    offset: int | None,
+    count: int | None,
+    as_json: bool,
+    raw: bool,
+) -> None:
+    """Read TABLE (BT28, ET13, 28, 0x001C or 2061), whole or --offset/--count bytes."""
+    if as_json and raw:
+        raise click.UsageError("choose one of --json and --raw")
+    mode = "json" if as_json else "raw" if raw else "text"
+    run(_read(meter, _table_arg(table), offset, count, mode))
+
+
+# -- watch --------------------------------------------------------------------------------------
+def _phase_table(values: PresentValues, updates: int) -> Table:
+    table = Table(title=f"Live values (update {updates})")
+    for column in ("phase", "voltage V", "current A", "import W", "export W"):
+        table.add_column(column, justify="right")
+    for phase in (1, 2, 3):
+        table.add_row(
+            f"L{phase}",
+            _scaled(getattr(values, f"rms_voltage_l{phase}_mv"), 1000),
+            _scaled(getattr(values, f"rms_current_l{phase}_ma"), 1000),
+            _scaled(getattr(values, f"forward_active_power_l{phase}_w"), 1),
+            _scaled(getattr(values, f"reverse_active_power_l{phase}_w"), 1),
+        )
+    table.add_row(
+        "total",
+        "",
+        _scaled(values.frequency_mhz, 1000) + " Hz" if values.frequency_mhz else "",
+        _scaled(values.forward_active_power_w, 1),
+        _scaled(values.reverse_active_power_w, 1),
+    )
+    return table
+
+
+def _scaled(value: int | None, divisor: int) -> str:
+    if value is None:
+        return "-"
+    return f"{value / divisor:.3f}" if divisor != 1 else str(value)
+
+
+async def _watch(meter: MeterOptions, count: int | None, interval: float) -> None:
+    async with meter.client() as client:
+        updates = 0
+        with Live(Table(), refresh_per_second=8, transient=False) as live:
+            while count is None or updates < count:
+                values = await client.read_present(DASHBOARD_FIELDS)
+                updates += 1
+                live.update(_phase_table(values, updates))
+                if interval:
+                    await asyncio.sleep(interval)
+
+
+@click.command()
+@meter_options
+@click.option("--count", type=click.IntRange(1), help="Stop after this many updates.")
+@click.option("--interval", type=float, default=0.0, help="Pause between updates (s).")
+def watch(meter: MeterOptions, count: int | None, interval: float) -> None:
+    """Live per-phase voltage, current and power (partial BT28 reads)."""
+    run(_watch(meter, count, interval))
+
+
+# -- dump ---------------------------------------------------------------------------------------
+async def _dump(meter: MeterOptions, output: Path) -> None:
+    result: JsonDict = {}
+    async with meter.client() as client:
+        await client.dimensions()
+        with Progress(transient=True) as progress:
+            task = progress.add_task("reading tables", total=len(TableId))
+            for table_id in TableId:
+                progress.advance(task)
+                try:
+                    data = await client.read_table(table_id)
+                except MeterRefusedError:
+                    continue  # not on this meter, or not for this key
+                entry: JsonDict = {"id": int(table_id), "hex": data.hex()}
+                if table_id in registry.CODECS:
+                    try:
+                        entry["decoded"] = _decoded(table_id, data, client)
+                    except TableDecodeError as error:
+                        entry["decode_error"] = str(error)
+                result[table_id.name] = entry
+    output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"{len(result)} tables written to {output}", err=True)
+
+
+@click.command()
+@meter_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def dump(meter: MeterOptions, output: Path) -> None:
+    """Every table this key may read, to a JSON file."""
+    run(_dump(meter, output))
+
+
+# -- call ---------------------------------------------------------------------------------------
+async def _call(meter: MeterOptions, number: int, parameters: bytes) -> int:
+    async with meter.client() as client:
+        response = await client.call(number, parameters)
+    click.echo(
+        f"{procedure_name(number)}: result {response.result} ({response.describe()})"
+        + (f", data {response.data.hex()}" if response.data else "")
+    )
+    return 0 if response.result == 0 else EXIT_METER
+
+
+@click.command()
+@meter_options
+@click.argument("procedure")
+@click.argument("params", required=False, default="")
+def call(meter: MeterOptions, procedure: str, params: str) -> None:
+    """Call PROCEDURE (EP39, BP10, 2087) with PARAMS given in hex."""
+    try:
+        number = procedure_number(procedure)
+        parameters = bytes.fromhex(params)
+    except (LocalProtocolError, ValueError) as error:
+        raise click.BadParameter(str(error)) from None
+    run(_call(meter, number, parameters))
+
+
+# -- doctor -------------------------------------------------------------------------------------
+async def _doctor(meter: MeterOptions) -> int:
+    report = await run_doctor(meter.client())
+    status = "ok" if report.ok else "problem"
+    click.echo(f"link to {meter.port}: {status} ({report.diagnosis.value})")
+    if report.meter:
+        click.echo(f"meter: {report.meter}; security: {report.security}")
+    click.echo(report.diagnosis.advice())
+    if report.detail:
+        click.echo(f"detail: {report.detail}")
+    stats = report.stats
+    click.echo(
+        f"frames sent {stats.frames_sent}, replies {stats.replies}, timeouts {stats.timeouts}, "
+        f"damaged {stats.damaged_replies}, echoed {stats.echoed_frames}, "
+        f"garbage bytes {stats.garbage_bytes}, 0x0B {stats.auth_failures}, "
+        f"0x0C {stats.sequence_resyncs}"
+    )
+    return 0 if report.ok else EXIT_METER
+
+
+@click.command()
+@meter_options
+def doctor(meter: MeterOptions) -> None:
+    """Check the link and say in plain words what is wrong (wiring, port, baud, key)."""
+    run(_doctor(meter))
+
+
+COMMANDS = (info, read, watch, dump, call, doctor)

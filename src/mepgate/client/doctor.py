@@ -1,0 +1,49 @@
+"""``doctor``: try the link step by step and say, in plain language, what is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mepgate.client.client import IDT_VERSION_OFFSET, MeterClient
+from mepgate.client.diagnosis import Diagnosis
+from mepgate.client.errors import MeterLinkError, MeterRefusedError
+from mepgate.client.stats import LinkStatistics
+from mepgate.tables.identity import decode_bt01
+from mepgate.tables.ids import TableId
+from mepgate.transport import PortUnavailableError
+
+
+@dataclass(slots=True)
+class DoctorReport:
+    diagnosis: Diagnosis
+    detail: str = ""
+    security: str = ""
+    stats: LinkStatistics = field(default_factory=LinkStatistics)
+    meter: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.diagnosis is Diagnosis.OK
+
+
+async def run_doctor(client: MeterClient) -> DoctorReport:
+    """Open the port, read one byte of ET04, then BT01; diagnose whatever fails."""
+    try:
+        await client.connect()
+    except PortUnavailableError as error:
+        return DoctorReport(Diagnosis.PORT_UNAVAILABLE, str(error), stats=client.stats)
+    try:
+        await client.read(TableId.ET04, offset=IDT_VERSION_OFFSET, count=1)
+        info = decode_bt01(await client.read_table(TableId.BT01))
+    except MeterLinkError as error:
+        return DoctorReport(error.diagnosis, error.detail, stats=client.stats)
+    except PortUnavailableError as error:
+        return DoctorReport(Diagnosis.PORT_UNAVAILABLE, str(error), stats=client.stats)
+    except MeterRefusedError as error:
+        return DoctorReport(Diagnosis.OK, str(error), stats=client.stats)
+    finally:
+        await client.close()
+    meter = f"{info.manufacturer} {info.model} firmware {info.firmware}"
+    return DoctorReport(
+        Diagnosis.OK, security=client.security.value, stats=client.stats, meter=meter
+    )

@@ -13,13 +13,13 @@ import click
 
 from mepgate import __version__
 from mepgate.cli.meter import COMMANDS as METER_COMMANDS
+from mepgate.cli.simulate import simulate
 
 EXIT_NOT_AVAILABLE = 3
 
 _PENDING = {
     "demo": "the gateway on the built-in simulator, with a dashboard on localhost",
     "serve": "the gateway for your meters",
-    "simulate": "a simulated meter on a pty or a TCP port",
 }
 
 
@@ -47,6 +47,8 @@ for _name, _summary in _PENDING.items():
 
 for _command in METER_COMMANDS:
     cli.add_command(_command)
+
+cli.add_command(simulate)
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from mepgate.tables.dimensions import (
     decode_bt21,
     decode_bt27,
     decode_et11,
+    energy_register_unit_offset,
 )
 from mepgate.tables.events import decode_bt74
 from mepgate.tables.identity import decode_bt01, decode_et03, decode_et04
@@ -446,3 +447,19 @@ def test_mak_writes_persist_and_the_mbk_may_not_write_bt23() -> None:
 def test_unknown_profile_names_the_known_ones() -> None:
     with pytest.raises(LocalProtocolError, match="gen3-1phase"):
         build_meter("gen5", seed=1, start=START)
+
+
+def test_et55_energy_register_unit_written_by_the_mak_scales_bt23() -> None:
+    meter = build_meter("gen3-3phase", seed=9, start=EVENING)
+    mak = Client(meter, DEFAULT_MAK)
+    dims = dims_of(meter)
+    offset = energy_register_unit_offset(dims.register, dims.generation)
+    forward_wh = forward_reverse(mak, dims)[0]
+    assert mak.write(TableId.ET55, bytes([10]), offset=offset) == ResponseCode.OK
+    unit = mak.read(TableId.ET55, offset, 1)[0]
+    scaled = dataclasses.replace(dims, energy_register_unit=unit)
+    assert unit == 10
+    assert forward_reverse(mak, scaled)[0] == forward_wh // 10 * 10
+    assert mak.write(TableId.ET55, bytes([7]), offset=offset) == (
+        ResponseCode.TABLE_OPERATION_NOT_POSSIBLE
+    )

@@ -50,7 +50,9 @@ def test_command(
 ) -> None:
     sim_options, flags = MODES[mode]
     sim = start_sim(profile, **sim_options)
-    common = ["--port", sim.port(transport), *flags]
+    # The simulator runs without wire timing; the guide's pacing is kept where it is the point.
+    pacing = [] if command == "watch" else ["--sim-timing"]
+    common = ["--port", sim.port(transport), *flags, *pacing]
     truth = sim.model.truth()
     if command == "info":
         code, out, err = invoke(["info", *common, "--json"])

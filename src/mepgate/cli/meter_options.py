@@ -45,13 +45,16 @@ class MeterOptions:
     encrypt: bool
     key_id: KeyId
     timeout: float
+    fast: bool = False
 
     def client(self, **overrides: object) -> MeterClient:
         try:
             key = parse_key(self.key_text)
         except LocalProtocolError as error:
             raise click.UsageError(str(error)) from None
-        timing = LinkTiming(response_timeout=self.timeout)
+        timing = (
+            LinkTiming.fast() if self.fast else LinkTiming(response_timeout=self.timeout)
+        )
         return MeterClient(
             self.port,
             key,
@@ -136,6 +139,12 @@ def meter_options(command: Callable[..., R]) -> Callable[..., R]:
         show_default=True,
         help="Response timeout in seconds (the guide's 500 ms; raise it for slow bridges).",
     )
+    @click.option(
+        "--sim-timing",
+        is_flag=True,
+        hidden=True,
+        help="Short waits, no request spacing: only for simulators without wire timing.",
+    )
     @functools.wraps(command)
     def wrapper(
         port: str,
@@ -148,6 +157,7 @@ def meter_options(command: Callable[..., R]) -> Callable[..., R]:
         encrypt: bool,
         key_id: str,
         timeout: float,
+        sim_timing: bool,
         **kwargs: object,
     ) -> R:
         options = MeterOptions(
@@ -160,6 +170,7 @@ def meter_options(command: Callable[..., R]) -> Callable[..., R]:
             encrypt=encrypt,
             key_id=KeyId.MAK if key_id == "mak" else KeyId.MBK,
             timeout=timeout,
+            fast=sim_timing,
         )
         return command(meter=options, **kwargs)
 

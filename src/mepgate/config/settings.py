@@ -139,6 +139,9 @@ class MqttConfig(_Section):
     discovery_prefix: str = "homeassistant"
     compat_dabbler: bool = False
     queue_max_messages: Annotated[int, Field(ge=10)] = 100_000
+    # Home Assistant entities not to announce (and to remove if announced), by key, e.g.
+    # ["reactive_power", "tariff_tier"]; see mepgate.outputs.discovery.ENTITIES.
+    disabled_entities: tuple[str, ...] = ()
 
     @field_validator("url")
     @classmethod

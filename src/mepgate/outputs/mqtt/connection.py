@@ -1,0 +1,158 @@
+"""Broker settings from the ``[mqtt]`` configuration: address, TLS, credentials, backoff.
+
+The password never leaves this module except into the MQTT client: reprs, log lines and
+errors show the broker URL through :func:`mepgate.store.url.mask_url`.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+
+from mepgate.config.settings import MqttConfig
+from mepgate.errors import MepgateError
+from mepgate.store.url import mask_url
+
+DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+#: CONNACK return codes that no retry will cure, so the reconnect waits the maximum: MQTT 3.1.1
+#: §3.2.2.3 (4, 5) and the MQTT 5 reason codes paho maps them to (134, 135).
+REFUSED_FOR_GOOD = {
+    4: "bad user name or password",
+    5: "not authorised",
+    134: "bad user name or password",
+    135: "not authorised",
+}
+KEEPALIVE_S = 30  # the broker publishes the last will within 1.5 keep-alives of silence
+
+
+class MqttConfigError(MepgateError):
+    """The ``[mqtt]`` configuration cannot be used as it is (the message says what to fix)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Broker:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None = field(repr=False)
+    url: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Broker({self.display!r})"
+
+    @property
+    def display(self) -> str:
+        """The URL, safe to print."""
+        return mask_url(self.url)
+
+
+def broker_of(config: MqttConfig) -> Broker:
+    """Host, port, TLS and credentials: ``[mqtt]`` keys win over user info in the URL."""
+    try:
+        parts = urlsplit(config.url)
+        port = parts.port
+    except ValueError as exc:
+        raise MqttConfigError(
+            f"[mqtt] url {mask_url(config.url)!r} is not a valid URL: use mqtt://host:1883 "
+            "or mqtts://host:8883"
+        ) from exc
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise MqttConfigError(
+            f"[mqtt] url {mask_url(config.url)!r}: use mqtt://host:1883 or mqtts://host:8883"
+        )
+    password: str | None = None
+    if config.password is not None:
+        password = config.password.get_secret_value()
+    elif config.password_file is not None:
+        try:
+            password = config.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise MqttConfigError(
+                f"[mqtt] password_file {config.password_file} cannot be read "
+                f"({exc.strerror}); create it with mode 0600 or fix the path"
+            ) from None
+    elif parts.password is not None:
+        password = unquote(parts.password)
+    username = config.username or (unquote(parts.username) if parts.username else None)
+    return Broker(
+        host=parts.hostname,
+        port=port or DEFAULT_PORTS[scheme],
+        tls=scheme == "mqtts",
+        username=username,
+        password=password,
+        url=config.url,
+    )
+
+
+def tls_context(config: MqttConfig) -> ssl.SSLContext:
+    """Verifying TLS context: the system's CAs or ``ca_file``; a client certificate if given."""
+    try:
+        context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+        if config.cert_file is not None:
+            context.load_cert_chain(
+                str(config.cert_file), str(config.key_file) if config.key_file else None
+            )
+    except (OSError, ssl.SSLError) as exc:
+        raise MqttConfigError(
+            f"[mqtt] TLS files cannot be loaded ({exc}); check ca_file, cert_file and key_file"
+        ) from None
+    return context
+
+
+def client_for(
+    config: MqttConfig, broker: Broker, will: aiomqtt.Will, *, timeout: float = 10.0
+) -> aiomqtt.Client:
+    """A client for one connection attempt (aiomqtt clients are not reusable)."""
+    return aiomqtt.Client(
+        broker.host,
+        broker.port,
+        username=broker.username,
+        password=broker.password,
+        identifier=config.client_id,
+        will=will,
+        keepalive=KEEPALIVE_S,
+        timeout=timeout,
+        tls_context=tls_context(config) if broker.tls else None,
+    )
+
+
+class Backoff:
+    """Exponential reconnect delays with jitter, reset after a successful connection."""
+
+    def __init__(
+        self, initial: float = 1.0, maximum: float = 60.0, rng: random.Random | None = None
+    ) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self._rng = rng or random.Random()
+        self._next = initial
+
+    def reset(self) -> None:
+        self._next = self.initial
+
+    def give_up_for_now(self) -> None:
+        """After a refusal no retry will cure (bad password): wait the maximum from now on."""
+        self._next = self.maximum
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(self.maximum, self._next * 2)
+        return delay * self._rng.uniform(0.8, 1.0)
+
+
+def refusal_reason(error: aiomqtt.MqttError) -> str | None:
+    """Why the broker refused us for good, when it did (wrong credentials, not authorised)."""
+    if isinstance(error, aiomqtt.MqttCodeError):
+        rc = error.rc
+        value = getattr(rc, "value", rc)
+        if isinstance(value, int) and value in REFUSED_FOR_GOOD:
+            return REFUSED_FOR_GOOD[value]
+        if "not authori" in str(error).lower() or "bad user" in str(error).lower():
+            return str(error)
+    return None

@@ -89,9 +89,11 @@ class Rc4Channel:
 
     async def request(self, message: bytes, what: str) -> Reply:
         seen = Observation()
-        silent = auth = resyncs = 0
+        silent = auth = conflicts = 0
         exchange = prepare_request(message, self._sequence.take(), self._key, encrypt=self._encrypt)
+        sends = 0  # of this frame
         for _ in range(self._timing.max_sends):
+            sends += 1
             reply = await self._ex.transact(
                 exchange.frame, partial(self._decode, exchange.decode), seen
             )
@@ -120,17 +122,21 @@ class Rc4Channel:
                 reply.code == ResponseCode.INVALID_SEQUENCE_NUMBER
                 and reply.next_sequence is not None
             ):
-                resyncs += 1
                 self._stats.sequence_resyncs += 1
                 seen.sequence_errors += 1
-                if resyncs > self._timing.max_sequence_errors:
-                    raise SequenceConflictError(what)
+                # A resent frame is expected to be refused when the meter got the first copy;
+                # a number refused at its first send means someone else moved the counter.
+                if sends == 1:
+                    conflicts += 1
+                    if conflicts > self._timing.max_sequence_errors:
+                        raise SequenceConflictError(what)
                 self._sequence.adopt(reply.next_sequence)
                 if self.after_resync is not None:
                     await self.after_resync()
                 exchange = prepare_request(
                     message, self._sequence.take(), self._key, encrypt=self._encrypt
                 )
+                sends = 0
                 continue
             self._stats.replies += 1
             seen.valid_replies += 1

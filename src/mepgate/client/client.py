@@ -63,6 +63,8 @@ TLS_MAX_READ_DATA = MAX_READ_DATA - 1 - RECORD_OVERHEAD
 _PROCEDURE_POLLS = 10
 _PROCEDURE_POLL_INTERVAL = 0.1  # MEP guide, "Calling Procedures": results within a second
 _RECONFIGURATION_RETRIES = 3
+ALERT_REPEAT = 1.0
+"""MEP guide, "Alert Sequence": a pending alert is repeated once per second."""
 
 
 class Security(Enum):
@@ -140,6 +142,7 @@ class MeterClient:
         self.idt_version: int | None = None
         self._internal = False  # inside an IDT check or alert service
         self._link_factory = link_factory
+        self._alerts_serviced_at = -ALERT_REPEAT
 
     def __repr__(self) -> str:
         return f"MeterClient({self.port!r}, security={self.security.value}, key=<hidden>)"
@@ -215,12 +218,20 @@ class MeterClient:
                 reply = await self._send(build(), what)
             except ReconfiguredError:
                 continue
-            if self.handle_alerts and not self._internal and self._ex and self._ex.alert_pending:
+            if self._alert_due():
                 await self.service_alerts()
             return reply
         raise MeterRefusedError(
             ResponseCode.OPERATION_NOT_POSSIBLE, f"{what}: the meter kept reconfiguring"
         )
+
+    def _alert_due(self) -> bool:
+        """An alert was seen and the last service is a second old: a meter repeats a pending
+        alert every second (MEP guide, "Alert Sequence"), while line noise can fake one."""
+        if not self.handle_alerts or self._internal or self._ex is None:
+            return False
+        now = asyncio.get_running_loop().time()
+        return self._ex.alert_pending and now - self._alerts_serviced_at >= ALERT_REPEAT
 
     async def _send(self, message: bytes, what: str) -> Reply:
         while True:
@@ -390,6 +401,7 @@ class MeterClient:
         if self._ex is None:
             raise LocalProtocolError("connect() first")
         self._ex.alert_pending = False
+        self._alerts_serviced_at = asyncio.get_running_loop().time()
         was, self._internal = self._internal, True
         try:
             dims = await self.dimensions()

@@ -17,7 +17,7 @@ from mepgate.client.diagnosis import Observation
 from mepgate.client.stats import LinkStatistics
 from mepgate.client.timing import LinkTiming
 from mepgate.errors import RemoteProtocolError
-from mepgate.proto import NEED_DATA, Alert, Frame, FrameBuffer, FramingError
+from mepgate.proto import ALERT, NEED_DATA, Alert, Frame, FrameBuffer, FramingError
 from mepgate.transport import Link, wire_time
 
 R = TypeVar("R")
@@ -150,12 +150,30 @@ class Exchanger:
             return None
 
     def _expire(self, frame: bytes, decode: Callable[[bytes], R], seen: Observation) -> R | None:
+        """The line went quiet mid-frame: rescan what is held, dropping the stale start."""
         found, dropped = self._buffer.expire()
         self._stats.garbage_bytes += dropped
         seen.garbage_bytes += dropped
-        for event in found:
-            result = self._consider(event, frame, decode, seen)
-            if result is not None:
-                return result[0]
+        for index, event in enumerate(found):
+            if isinstance(event, Frame) and event.wire != frame:
+                try:
+                    return decode(event.wire)
+                except RemoteProtocolError:
+                    self._stats.damaged_replies += 1
+                    seen.damaged_replies += 1
+                # A bogus frame may have swallowed the real reply: rescan from its second
+                # byte, followed by everything found after it, in line order.
+                rest = b"".join(_wire(e) for e in found[index + 1 :])
+                self._buffer.receive_data(event.wire[1:] + rest)
+                result = self._scan(frame, decode, seen)
+                if result is not None:
+                    return result[0]
+                break
+            self._consider(event, frame, decode, seen)
+        self._buffer.expire()  # whatever is left cannot complete before the resend
         self._stats.timeouts += 1
         return None
+
+
+def _wire(event: Frame | Alert) -> bytes:
+    return event.wire if isinstance(event, Frame) else ALERT

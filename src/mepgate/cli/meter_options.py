@@ -52,9 +52,7 @@ class MeterOptions:
             key = parse_key(self.key_text)
         except LocalProtocolError as error:
             raise click.UsageError(str(error)) from None
-        timing = (
-            LinkTiming.fast() if self.fast else LinkTiming(response_timeout=self.timeout)
-        )
+        timing = LinkTiming.fast() if self.fast else LinkTiming(response_timeout=self.timeout)
         return MeterClient(
             self.port,
             key,

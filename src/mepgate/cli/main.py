@@ -12,15 +12,13 @@ from __future__ import annotations
 import click
 
 from mepgate import __version__
+from mepgate.cli.gateway import COMMANDS as GATEWAY_COMMANDS
 from mepgate.cli.meter import COMMANDS as METER_COMMANDS
 from mepgate.cli.simulate import simulate
 
 EXIT_NOT_AVAILABLE = 3
 
-_PENDING = {
-    "demo": "the gateway on the built-in simulator, with a dashboard on localhost",
-    "serve": "the gateway for your meters",
-}
+_PENDING: dict[str, str] = {}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,7 +43,7 @@ def _pending(name: str, summary: str) -> click.Command:
 for _name, _summary in _PENDING.items():
     cli.add_command(_pending(_name, _summary))
 
-for _command in METER_COMMANDS:
+for _command in (*GATEWAY_COMMANDS, *METER_COMMANDS):
     cli.add_command(_command)
 
 cli.add_command(simulate)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from mepgate.config import Settings
+from mepgate.errors import MepgateError
 from mepgate.service.hub import ReadingHub
 from mepgate.store import AsyncStore
 
@@ -40,6 +41,17 @@ class LinkError:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MeterStatus:
+    """One meter as the gateway sees it now.
+
+    ``state`` is the poller's: ``"starting"`` (connecting, reading identity), ``"polling"``,
+    ``"retrying"`` (the last attempt failed; the next one at ``next_retry_at``) or
+    ``"stopped"`` (given up: a wrong key, see ``last_errors``; saving the configuration again
+    restarts it).  ``last_errors`` is oldest first, at most 10; each ``diagnosis`` is a
+    :class:`~mepgate.client.Diagnosis` value, or ``"refused"`` (the meter refused a request),
+    ``"decode-error"``, ``"config"`` (e.g. an unreadable key file) or ``"internal-error"``.
+    ``rejection_reasons`` are :class:`~mepgate.service.validate.Rejection` values.
+    """
+
     name: str
     port: str  # as configured (never contains a secret)
     connected: bool
@@ -51,6 +63,13 @@ class MeterStatus:
     rejection_reasons: dict[str, int] = field(default_factory=dict)
     link: dict[str, int] = field(default_factory=dict)  # LinkStatistics.as_dict()
     last_errors: tuple[LinkError, ...] = ()
+    state: str = "starting"
+    next_retry_at: dt.datetime | None = None
+
+
+class ConsoleError(MepgateError):
+    """A console request that cannot be sent: malformed hex, an unknown meter, a write while
+    writes are disabled, or a link that failed.  The message is fit to show as it is."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,9 +95,18 @@ class GatewayView(Protocol):
     def meters(self) -> list[MeterStatus]: ...
 
     async def console(self, meter: str, request_hex: str) -> ConsoleReply:
-        """Send a C12.18 request (hex) to ``meter``; writes only if the config allows them."""
+        """Send a C12.18 request (hex) to ``meter``; writes only if the config allows them.
+
+        A reply with an error code (0x01..0x05) is a :class:`ConsoleReply` too; anything that
+        prevents an answer raises :class:`ConsoleError`.
+        """
         ...
 
     async def apply_settings(self, settings: Settings) -> None:
-        """Save ``settings`` (0600) and restart what they affect."""
+        """Save ``settings`` (0600) and restart what they affect.
+
+        Raises :class:`~mepgate.config.ConfigError` (nothing saved) when a meter's key cannot
+        be read.  Pollers whose meter changed (or that had stopped) restart; a new storage URL
+        reopens the store; outputs restart.  ``web.listen`` takes effect at the next start.
+        """
         ...

@@ -1,0 +1,300 @@
+"""``mepgate serve`` and ``mepgate demo``: the gateway with its web app, in one event loop.
+
+The web app comes from :func:`mepgate.web.create_app` when that package provides it (else a
+small placeholder with the JSON API's ``reading`` and ``health``); it runs under uvicorn in the
+same loop as the pollers.  SIGINT/SIGTERM stop the web server, then the pollers, then store the
+last batch.  Outputs: the MQTT publisher (:mod:`mepgate.outputs.mqtt`) while ``[mqtt]`` is
+set (``--mqtt URL`` sets it); ``/metrics`` is the web app's.
+
+Exit codes: 0 stopped by a signal, 1 the database or the listening socket failed, 2 the
+configuration is invalid (the message names the key and what would be valid).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from mepgate.cli.meter_options import EXIT_METER, EXIT_USAGE
+from mepgate.config import ConfigError, MeterConfig, Settings, load_settings
+from mepgate.errors import MepgateError
+from mepgate.service.gateway import Gateway, Output
+from mepgate.service.view import GatewayView
+
+log = logging.getLogger("mepgate")
+
+DEFAULT_LISTEN = "127.0.0.1:8080"
+DEMO_PROFILE = "gen4-3phase"
+DEMO_METER = "demo"
+CONFIG_NAME = "mepgate.toml"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def user_data_dir() -> Path:
+    """``$XDG_DATA_HOME/mepgate`` (default ``~/.local/share/mepgate``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "mepgate"
+
+
+def user_config_file() -> Path:
+    """``$XDG_CONFIG_HOME/mepgate/mepgate.toml`` (default ``~/.config/...``)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "mepgate" / CONFIG_NAME
+
+
+# -- settings -------------------------------------------------------------------------------------
+def with_overrides(settings: Settings, *, listen: str | None, mqtt: str | None) -> Settings:
+    """``settings`` with the command line's ``--listen`` and ``--mqtt`` applied (validated)."""
+    data: dict[str, Any] = settings.model_dump()
+    if listen is not None:
+        data["web"]["listen"] = listen
+    if mqtt is not None:
+        data["mqtt"] = {**(data.get("mqtt") or {}), "url": mqtt}
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as error:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors(include_input=False, include_url=False)
+        ]
+        option = "--listen" if listen is not None and "web" in problems[0] else "--mqtt"
+        raise ConfigError(f"{option}: " + "; ".join(problems)) from None
+
+
+def demo_settings() -> Settings:
+    return Settings(meter=[MeterConfig(name=DEMO_METER, port=f"sim:{DEMO_PROFILE}")])
+
+
+# -- the web app ----------------------------------------------------------------------------------
+def make_app(view: GatewayView, data_dir: Path) -> Any:
+    """:func:`mepgate.web.create_app` when the web app is installed, else a placeholder."""
+    try:
+        web = importlib.import_module("mepgate.web")
+        create_app = web.create_app
+    except (ImportError, AttributeError):
+        return _placeholder_app(view)
+    return create_app(view, data_dir=data_dir)
+
+
+def _placeholder_app(view: GatewayView) -> Any:
+    # Imported here: every other mepgate command starts faster without FastAPI loaded.
+    from fastapi import FastAPI, Response  # noqa: PLC0415
+    from fastapi.responses import HTMLResponse  # noqa: PLC0415
+
+    app = FastAPI(title="mepgate", description="The web app is not installed; JSON API only.")
+
+    @app.get("/api/v1/reading")
+    def reading(meter: str | None = None) -> dict[str, object]:
+        names = [meter] if meter else [m.name for m in view.settings.meter]
+        out: dict[str, object] = {}
+        for name in names:
+            latest = view.hub.latest(name)
+            if latest is not None:
+                out[name] = {"at": latest.at.isoformat(), **latest.values()}
+        return out
+
+    @app.get("/api/v1/health")
+    def health(response: Response) -> dict[str, object]:
+        meters = view.meters()
+        ok = all(m.connected for m in meters)
+        response.status_code = 200 if ok else 503
+        return {"ok": ok, "meters": {m.name: m.state for m in meters}}
+
+    @app.get("/", response_class=HTMLResponse)
+    def index() -> str:
+        return (
+            "<!doctype html><title>mepgate</title><h1>mepgate</h1>"
+            '<p>The dashboard is not installed; see <a href="/api/v1/reading">'
+            "/api/v1/reading</a>.</p>"
+        )
+
+    return app
+
+
+def outputs_for(data_dir: Path) -> Sequence[Output]:
+    """The outputs the gateway runs: the MQTT publisher, while ``[mqtt]`` is configured.
+
+    Each reads ``view.settings`` when (re)started, so a changed ``[mqtt]`` section applies
+    after :meth:`Gateway.apply_settings` restarts the outputs.
+    """
+    try:
+        mqtt = importlib.import_module("mepgate.outputs.mqtt")
+    except ImportError:
+        return ()
+
+    async def publish_mqtt(view: GatewayView) -> None:
+        config = view.settings.mqtt
+        if config is None:
+            return  # not configured: nothing to run until the settings change
+        await mqtt.MqttPublisher(view, config, data_dir=data_dir).run()
+
+    return (publish_mqtt,)
+
+
+# -- running ---------------------------------------------------------------------------------------
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+async def run_gateway(gateway: Gateway, *, log_level: str, announce: Callable[[str], None]) -> int:
+    """Start ``gateway`` and its web app, serve until SIGINT/SIGTERM, stop, flush."""
+    import uvicorn  # noqa: PLC0415 - only serve and demo need it
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # ours (below): stop the server, then the gateway, then flush
+
+    await gateway.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    web = gateway.settings.web
+    config = uvicorn.Config(
+        make_app(gateway, gateway.data_dir),
+        host=web.host,
+        port=web.port,
+        log_level="warning" if log_level in ("info", "warning") else log_level,
+        lifespan="on",
+    )
+    server = Server(config)
+    serving = asyncio.create_task(server.serve(), name="mepgate-web")
+    code = 0
+    try:
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.01)
+        if server.started:
+            host = f"[{web.host}]" if ":" in web.host else web.host
+            announce(f"http://{host}:{web.port}/")
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+        server.should_exit = True
+        try:
+            await serving
+        except SystemExit:
+            code = EXIT_METER
+        if not server.started:
+            click.echo(f"error: cannot listen on {web.listen} (in use, or not allowed)", err=True)
+            code = EXIT_METER
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await gateway.stop()
+        log.info("stopped; the last batch is stored")
+    return code
+
+
+def _run(gateway: Gateway, log_level: str, announce: Callable[[str], None]) -> None:
+    try:
+        code = asyncio.run(run_gateway(gateway, log_level=log_level, announce=announce))
+    except ConfigError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    except MepgateError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_METER)
+    sys.exit(code)
+
+
+def _common(command: Callable[..., None]) -> Callable[..., None]:
+    command = click.option(
+        "--log-level",
+        type=click.Choice(LOG_LEVELS),
+        default="info",
+        show_default=True,
+        help="How much to log (to stderr).",
+    )(command)
+    command = click.option(
+        "--mqtt", "mqtt", metavar="URL", help="Publish to this MQTT broker (mqtt://host:1883)."
+    )(command)
+    command = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Where the database lives when storage.url is not set.",
+    )(command)
+    return click.option(
+        "--listen",
+        metavar="HOST:PORT",
+        help=f"Web address (default: the config's web.listen, else {DEFAULT_LISTEN}).",
+    )(command)
+
+
+@click.command()
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The TOML configuration (default: $XDG_CONFIG_HOME/mepgate/mepgate.toml). If it does "
+    "not exist yet, the web app's setup page writes it.",
+)
+@_common
+def serve(
+    config: Path | None,
+    listen: str | None,
+    data_dir: Path | None,
+    mqtt: str | None,
+    log_level: str,
+) -> None:
+    """The gateway for your meters: polling, history, dashboard, API."""
+    _setup_logging(log_level)
+    path = config or user_config_file()
+    try:
+        settings = with_overrides(load_settings(path), listen=listen, mqtt=mqtt)
+    except ConfigError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    if not path.exists():
+        log.warning("no configuration at %s yet: open the web page to set up a meter", path)
+    directory = data_dir or user_data_dir()
+    gateway = Gateway(
+        settings, data_dir=directory, config_path=path, outputs=outputs_for(directory)
+    )
+    _run(gateway, log_level, lambda url: click.echo(f"mepgate: dashboard at {url}", err=True))
+
+
+@click.command()
+@_common
+def demo(listen: str | None, data_dir: Path | None, mqtt: str | None, log_level: str) -> None:
+    """The gateway on a built-in simulated meter (gen4-3phase), with its dashboard.
+
+    Prints the dashboard's URL on stdout.  The simulated meter's history stays in the data
+    directory (default $XDG_DATA_HOME/mepgate/demo) and continues at the next start.
+    """
+    _setup_logging(log_level)
+    directory = data_dir or user_data_dir() / "demo"
+    path = directory / CONFIG_NAME
+    try:
+        base = load_settings(path, env={}) if path.exists() else demo_settings()
+        settings = with_overrides(base, listen=listen, mqtt=mqtt)
+    except ConfigError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+
+    def announce(url: str) -> None:
+        click.echo(url)
+        sys.stdout.flush()
+
+    gateway = Gateway(
+        settings, data_dir=directory, config_path=path, outputs=outputs_for(directory)
+    )
+    _run(gateway, log_level, announce)
+
+
+COMMANDS = (serve, demo)

@@ -1,0 +1,487 @@
+"""Polling one meter: identity once, then partial reads of just the values the outputs need.
+
+A session (one connected :class:`~mepgate.client.MeterClient`):
+
+1. identity and dimensions once: BT01 (maker, model, firmware), ET03 (utility serial number),
+   BT21/BT27/ET11/ET55 through :meth:`MeterClient.dimensions`, and the clock (BT52);
+2. then, every ``poll_interval`` seconds (the meter's pace is the floor: a cycle that takes
+   longer simply starts the next one at once), a partial read of BT28 holding
+   :data:`PRESENT_FIELDS` and a partial read of BT23's first two summations (forward and
+   reverse active energy: what the old firmware read too, FIELD-NOTES.md), turned into a
+   :class:`~mepgate.service.reading.Reading` in SI units;
+3. BT52 (clock) and BT55 (current tier) once every :data:`CLOCK_INTERVAL`.
+
+Each reading is validated (:mod:`mepgate.service.validate`) against the last accepted one; a
+failed one is counted by reason and dropped.  Failures end the session; the poller retries
+with exponential backoff (:class:`RetryPolicy`), except after a wrong key
+(:class:`~mepgate.client.AuthenticationError`): retrying cannot help and each try costs the
+meter an authentication failure, so the poller stops and says why.
+
+A :class:`MeterPoller` also lends its client to the web console (:meth:`MeterPoller.exchange`)
+between two poll cycles: the meter serves one request at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+from mepgate.client import (
+    DASHBOARD_FIELDS,
+    AuthenticationError,
+    Diagnosis,
+    LinkStatistics,
+    MeterClient,
+    MeterLinkError,
+    MeterRefusedError,
+    TlsSessionError,
+)
+from mepgate.config import ConfigError, MeterConfig
+from mepgate.errors import MepgateError
+from mepgate.service.reading import Reading
+from mepgate.service.validate import DEFAULT_LIMITS, Limits, Rejection, validate
+from mepgate.service.view import LinkError, MeterIdentity, MeterStatus
+from mepgate.tables.clock import decode_bt52, decode_bt55
+from mepgate.tables.dimensions import Dimensions
+from mepgate.tables.errors import TableDecodeError
+from mepgate.tables.identity import decode_bt01, decode_et03
+from mepgate.tables.ids import TableId
+from mepgate.tables.registers import (
+    PresentValues,
+    RegisterTotals,
+    bt23_layout,
+    decode_bt23,
+    register_totals,
+)
+from mepgate.transport import PortUnavailableError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+PRESENT_FIELDS: tuple[str, ...] = (
+    *DASHBOARD_FIELDS,
+    "power_factor_l1_milli",
+    "power_factor_l2_milli",
+    "power_factor_l3_milli",
+    "import_reactive_power_var",
+    "export_reactive_power_var",
+)
+"""The BT28 values a reading carries: the dashboard's, plus power factors and reactive power.
+On a meter with the guide's BT27 order they all lie in one range, read with one request."""
+
+ENERGY_SUMMATIONS = 2
+"""BT23 summations read each cycle: 0 forward and 1 reverse active energy (MEP guide, BT23)."""
+SUMMATION_SIZE = 4  # NI_FMAT1 is INT32 on these meters (BT00 "Non-integer Format")
+CLOCK_INTERVAL = 60.0
+"""Seconds between reads of BT52 (clock) and BT55 (tier): both change slowly, each read costs
+a request the live values could have had."""
+CLOCK_RESYNC_S = 2.0
+"""Re-base the meter-time estimate only when BT52 disagrees by more than this: BT52 has whole
+seconds, so smaller differences are its rounding, and re-basing would make time jitter."""
+CLOCK_SKEW_WARNING = dt.timedelta(minutes=5)
+MAX_ERRORS_KEPT = 10
+REBASE_AFTER = 300
+"""Consecutive "energy decreased" rejections after which the meter's registers are taken as
+the new baseline (a replaced meter, a register reset): 5 minutes at 1 Hz of a consistent story
+is not a glitch, and rejecting forever would silently stop the history."""
+_MILLI = 1000.0
+
+
+class PollerState(StrEnum):
+    """Where a poller is: shown as ``MeterStatus.state``."""
+
+    STARTING = "starting"  # connecting, reading identity and dimensions
+    POLLING = "polling"
+    RETRYING = "retrying"  # the last session failed; waiting for ``next_retry_at``
+    STOPPED = "stopped"  # given up (wrong key) or shut down; see ``last_errors``
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """Delays between sessions: ``initial`` doubling up to ``maximum``."""
+
+    initial: float = 1.0
+    maximum: float = 60.0
+
+    def delay(self, failures: int) -> float:
+        exponent = min(max(failures - 1, 0), 64)
+        return float(min(self.initial * 2.0**exponent, self.maximum))
+
+
+# -- pure parts ---------------------------------------------------------------------------------
+def energy_span(dims: Dimensions) -> tuple[int, int]:
+    """(offset, count) of BT23's demand-reset counter (if any) and first two summations.
+
+    A prefix read at offset 0: it decodes with the one BT23 layout, and it is what some meters
+    accept where a full BT23 read fails (FIELD-NOTES.md).
+    """
+    start = bt23_layout(dims.register).offset_of("total")
+    return 0, start + ENERGY_SUMMATIONS * SUMMATION_SIZE
+
+
+def _scaled(value: int | None, divisor: float = 1.0) -> float | None:
+    return None if value is None else value / divisor
+
+
+def reading_from(
+    meter: str,
+    at: dt.datetime,
+    present: PresentValues,
+    energy: RegisterTotals,
+    tier: int | None = None,
+) -> Reading:
+    """A :class:`Reading` in SI units from decoded BT28 values and BT23 totals.
+
+    ``tier`` is BT55's 0-based current tier; the reading carries it 1-based, as the meter's
+    display shows it.  Reactive power is signed: import (inductive) minus export.
+    """
+    if energy.forward_active_energy_wh is None or energy.reverse_active_energy_wh is None:
+        raise TableDecodeError("BT23 holds no forward/reverse active energy summations")
+    reactive = None
+    if present.import_reactive_power_var is not None:
+        reactive = float(present.import_reactive_power_var)
+        if present.export_reactive_power_var is not None:
+            reactive -= present.export_reactive_power_var
+    p = present
+    return Reading(
+        meter=meter,
+        at=at,
+        forward_active_energy_wh=float(energy.forward_active_energy_wh),
+        reverse_active_energy_wh=float(energy.reverse_active_energy_wh),
+        active_power_import_w=_scaled(p.forward_active_power_w),
+        active_power_export_w=_scaled(p.reverse_active_power_w),
+        active_power_import_l1_w=_scaled(p.forward_active_power_l1_w),
+        active_power_import_l2_w=_scaled(p.forward_active_power_l2_w),
+        active_power_import_l3_w=_scaled(p.forward_active_power_l3_w),
+        active_power_export_l1_w=_scaled(p.reverse_active_power_l1_w),
+        active_power_export_l2_w=_scaled(p.reverse_active_power_l2_w),
+        active_power_export_l3_w=_scaled(p.reverse_active_power_l3_w),
+        voltage_l1_v=_scaled(p.rms_voltage_l1_mv, _MILLI),
+        voltage_l2_v=_scaled(p.rms_voltage_l2_mv, _MILLI),
+        voltage_l3_v=_scaled(p.rms_voltage_l3_mv, _MILLI),
+        current_l1_a=_scaled(p.rms_current_l1_ma, _MILLI),
+        current_l2_a=_scaled(p.rms_current_l2_ma, _MILLI),
+        current_l3_a=_scaled(p.rms_current_l3_ma, _MILLI),
+        power_factor_l1=_scaled(p.power_factor_l1_milli, _MILLI),
+        power_factor_l2=_scaled(p.power_factor_l2_milli, _MILLI),
+        power_factor_l3=_scaled(p.power_factor_l3_milli, _MILLI),
+        frequency_hz=_scaled(p.frequency_mhz, _MILLI),
+        reactive_power_var=reactive,
+        current_tier=None if tier is None else tier + 1,
+    )
+
+
+def link_error(error: BaseException, at: dt.datetime) -> LinkError:
+    """What the meter page shows for a failure: message, diagnosis and advice (no secrets:
+    the client's and the config's messages never carry key material)."""
+    if isinstance(error, MeterLinkError):
+        return LinkError(
+            at=at,
+            message=error.detail or type(error).__name__,
+            diagnosis=error.diagnosis.value,
+            advice=error.diagnosis.advice(),
+        )
+    if isinstance(error, PortUnavailableError):
+        diagnosis = Diagnosis.PORT_UNAVAILABLE
+        return LinkError(
+            at=at, message=str(error), diagnosis=diagnosis.value, advice=diagnosis.advice()
+        )
+    if isinstance(error, MeterRefusedError):
+        advice = (
+            "the meter answers and accepts the key, but refused this request; if it persists "
+            "the key may lack the access level, or the firmware lacks the table"
+        )
+        return LinkError(at=at, message=str(error), diagnosis="refused", advice=advice)
+    if isinstance(error, TableDecodeError):
+        advice = "the meter's tables do not match their dimensions; the poller re-reads them"
+        return LinkError(at=at, message=str(error), diagnosis="decode-error", advice=advice)
+    if isinstance(error, ConfigError):
+        advice = "fix the meter's configuration (the setup or config page, or the TOML file)"
+        return LinkError(at=at, message=str(error), diagnosis="config", advice=advice)
+    return LinkError(
+        at=at,
+        message=f"{type(error).__name__}: {error}",
+        diagnosis="internal-error",
+        advice="an unexpected error; the poller retries. Please report it with the log",
+    )
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# -- the poller ---------------------------------------------------------------------------------
+class MeterPoller:
+    """Polls one meter until cancelled; :meth:`status` tells how it goes.
+
+    ``connect`` makes a fresh (not yet connected) client for each session; ``on_reading``
+    receives every reading that passed validation.  ``previous`` is the meter's newest stored
+    reading, so energy is checked across gateway restarts too.
+    """
+
+    def __init__(
+        self,
+        config: MeterConfig,
+        *,
+        connect: Callable[[], MeterClient],
+        on_reading: Callable[[Reading], None],
+        previous: Reading | None = None,
+        retry: RetryPolicy | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+        now: Callable[[], dt.datetime] = _utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self._connect = connect
+        self._on_reading = on_reading
+        self._previous = previous
+        self._retry = retry or RetryPolicy()
+        self._limits = limits
+        self._now = now
+        self._monotonic = monotonic
+        self.state = PollerState.STARTING
+        self.identity: MeterIdentity | None = None
+        self.meter_clock: dt.datetime | None = None
+        self.last_reading_at: dt.datetime | None = None
+        self.next_retry_at: dt.datetime | None = None
+        self.readings_accepted = 0
+        self.readings_rejected = 0
+        self.rejections: Counter[str] = Counter()
+        self.errors: deque[LinkError] = deque(maxlen=MAX_ERRORS_KEPT)
+        self._past_links = LinkStatistics()
+        self._client: MeterClient | None = None
+        self._lock = asyncio.Lock()  # one request in flight: the poll cycle or the console
+        self._clock_offset: dt.timedelta | None = None  # meter time minus our time
+        self._clock_due = 0.0
+        self._tier: int | None = None
+        self._decreasing = 0
+        self._skew_warned = False
+        self._last_at: dt.datetime | None = None
+        self._polled_in_session = False
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None and self.state is PollerState.POLLING
+
+    def link_statistics(self) -> dict[str, int]:
+        totals = self._past_links.as_dict()
+        if self._client is not None:
+            for key, value in self._client.stats.as_dict().items():
+                totals[key] += value
+        return totals
+
+    def status(self, *, stored: int = 0) -> MeterStatus:
+        return MeterStatus(
+            name=self.name,
+            port=self.config.port,
+            connected=self.connected,
+            identity=self.identity,
+            meter_clock=self.meter_clock,
+            last_reading_at=self.last_reading_at,
+            readings_stored=stored,
+            readings_rejected=self.readings_rejected,
+            rejection_reasons=dict(self.rejections),
+            link=self.link_statistics(),
+            last_errors=tuple(self.errors),
+            state=self.state.value,
+            next_retry_at=self.next_retry_at if self.state is PollerState.RETRYING else None,
+        )
+
+    # -- the console's access ---------------------------------------------------------------
+    async def exchange(self, operation: Callable[[MeterClient], Awaitable[T]]) -> T:
+        """Run ``operation`` on the connected client between two poll cycles."""
+        async with self._lock:
+            if self._client is None or self.state is not PollerState.POLLING:
+                last = f" Last error: {self.errors[-1].message}" if self.errors else ""
+                raise PortUnavailableError(
+                    f"meter {self.name!r} is not connected (state: {self.state.value}).{last}"
+                )
+            return await operation(self._client)
+
+    # -- running ------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Poll until cancelled, or until the key is found wrong."""
+        failures = 0
+        try:
+            while True:
+                self.state = PollerState.STARTING
+                self.next_retry_at = None
+                try:
+                    await self._session()
+                except AuthenticationError as error:
+                    self._failed(error)
+                    log.error(
+                        "meter %s: the key is wrong; not retrying until the configuration "
+                        "changes. %s",
+                        self.name,
+                        error.diagnosis.advice(),
+                    )
+                    self.state = PollerState.STOPPED
+                    return
+                except (MepgateError, OSError) as error:
+                    self._failed(error)
+                    failures = 1 if self._polled_in_session else failures + 1
+                    if isinstance(error, TlsSessionError):
+                        failures = 1 << 16  # TLS failing is nearly always the key: wait longest
+                except Exception as error:  # a bug: keep the gateway alive, say so in the log
+                    log.exception("meter %s: unexpected error in the poller", self.name)
+                    self._failed(error)
+                    failures += 1
+                delay = self._retry.delay(failures)
+                self.state = PollerState.RETRYING
+                self.next_retry_at = self._now() + dt.timedelta(seconds=delay)
+                await asyncio.sleep(delay)
+        finally:
+            self.state = PollerState.STOPPED
+            self.next_retry_at = None
+
+    def _failed(self, error: BaseException) -> None:
+        entry = link_error(error, self._now())
+        repeated = bool(self.errors) and self.errors[-1].message == entry.message
+        log.log(
+            logging.DEBUG if repeated else logging.WARNING,
+            "meter %s: %s (%s)",
+            self.name,
+            entry.message,
+            entry.diagnosis,
+        )
+        self.errors.append(entry)
+
+    async def _session(self) -> None:
+        self._polled_in_session = False
+        client = self._connect()
+        try:
+            await client.connect()
+            self._client = client
+            async with self._lock:
+                await self._identify(client)
+            self.state = PollerState.POLLING
+            log.info("meter %s: polling every %g s", self.name, self.config.poll_interval)
+            await self._poll(client)
+        finally:
+            self._client = None
+            for key, value in client.stats.as_dict().items():
+                setattr(self._past_links, key, getattr(self._past_links, key) + value)
+            with contextlib.suppress(MepgateError, OSError):
+                await client.close()
+
+    async def _identify(self, client: MeterClient) -> None:
+        bt01 = decode_bt01(await client.read_table(TableId.BT01))
+        utility_serial: str | None = None
+        with contextlib.suppress(MeterRefusedError, TableDecodeError):
+            et03 = decode_et03(await client.read_table(TableId.ET03))
+            utility_serial = et03.utility_serial_number
+        dims = await client.dimensions()
+        self.identity = MeterIdentity(
+            manufacturer=bt01.manufacturer.strip(),
+            model=bt01.model.strip(),
+            firmware=bt01.firmware,
+            serial_number=(utility_serial or "").strip(),
+            utility_serial_number=utility_serial.strip() if utility_serial else None,
+            generation=dims.generation,
+        )
+        await self._read_clock(client)
+
+    async def _read_clock(self, client: MeterClient) -> None:
+        self._clock_due = self._monotonic() + CLOCK_INTERVAL
+        with contextlib.suppress(MeterRefusedError, TableDecodeError):
+            state = decode_bt55(await client.read_table(TableId.BT55))
+            self._tier = state.current_tier
+        try:
+            clock = decode_bt52(await client.read_table(TableId.BT52))
+        except (MeterRefusedError, TableDecodeError):
+            return  # readings keep this computer's clock (or the last offset)
+        meter_time = clock.clock_calendar.to_datetime(dt.UTC)
+        if meter_time is None:
+            return
+        # BT52 shows whole seconds: the meter's time is half a second later on average.
+        meter_time += dt.timedelta(seconds=0.5)
+        self.meter_clock = meter_time
+        offset = meter_time - self._now()
+        if (
+            self._clock_offset is None
+            or abs((offset - self._clock_offset).total_seconds()) > CLOCK_RESYNC_S
+        ):
+            self._clock_offset = offset
+        if abs(offset) > CLOCK_SKEW_WARNING and not self._skew_warned:
+            self._skew_warned = True
+            log.warning(
+                "meter %s: its clock differs from this computer's by %s; readings are "
+                "stamped with the meter's clock",
+                self.name,
+                offset,
+            )
+
+    async def _poll(self, client: MeterClient) -> None:
+        interval = self.config.poll_interval
+        due = self._monotonic()
+        while True:
+            async with self._lock:
+                if self._monotonic() >= self._clock_due:
+                    await self._read_clock(client)
+                reading = await self._read_values(client)
+            self._consider(reading)
+            self._polled_in_session = True
+            due += interval
+            now = self._monotonic()
+            due = max(due, now)  # the meter's pace is the floor: no catching up in bursts
+            await asyncio.sleep(due - now)
+
+    async def _read_values(self, client: MeterClient) -> Reading:
+        dims = await client.dimensions()
+        offset, count = energy_span(dims)
+        block = decode_bt23(await client.read(TableId.BT23, offset=offset, count=count), dims)
+        if block.total is None:
+            raise TableDecodeError("BT23 partial read returned no total data block")
+        energy = register_totals(block.total, dims.energy_register_unit)
+        present = await client.read_present(PRESENT_FIELDS)
+        return reading_from(self.name, self._timestamp(), present, energy, self._tier)
+
+    def _timestamp(self) -> dt.datetime:
+        now = self._now()
+        at = now + self._clock_offset if self._clock_offset is not None else now
+        if self._last_at is not None and at <= self._last_at:
+            at = self._last_at + dt.timedelta(milliseconds=1)  # re-basing never runs backwards
+        self._last_at = at
+        return at
+
+    def _consider(self, reading: Reading) -> None:
+        reasons = validate(reading, self._previous, self._limits)
+        if reasons and set(reasons) == {Rejection.ENERGY_DECREASED}:
+            self._decreasing += 1
+            if self._decreasing >= REBASE_AFTER:
+                log.warning(
+                    "meter %s: energy registers stayed below the last stored values for %d "
+                    "readings; taking them as the new baseline (meter replaced or reset?)",
+                    self.name,
+                    self._decreasing,
+                )
+                reasons = validate(reading, None, self._limits)
+        else:
+            self._decreasing = 0
+        if reasons:
+            self.readings_rejected += 1
+            self.rejections.update(r.value for r in reasons)
+            log.debug(
+                "meter %s: reading rejected: %s",
+                self.name,
+                "; ".join(r.describe() for r in reasons),
+            )
+            return
+        self._decreasing = 0
+        self._previous = reading
+        self.readings_accepted += 1
+        self.last_reading_at = reading.at
+        self._on_reading(reading)

@@ -1,0 +1,80 @@
+"""``sim:PROFILE`` ports: a simulated meter inside the gateway's process (``mepgate demo``).
+
+Each such meter is the simulator's own :class:`~mepgate.simulator.serve.RunningSimulator`
+(its model, front end and wire timing at 9600 baud) on a loopback TCP port, in a background
+thread; the poller reaches it over that port with an ordinary :class:`MeterClient`, so the
+demo runs exactly the code a real meter would.  The simulated meter keeps running while its
+poller restarts (a configuration change), so its registers keep counting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import math
+import time
+import zlib
+
+from mepgate.proto import AccessLevel
+from mepgate.service.reading import Reading
+from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK
+from mepgate.simulator.model import build_meter, model_of
+from mepgate.simulator.serve import RunningSimulator
+
+SIM_SCHEME = "sim:"
+SIM_KEY_TEXT = DEFAULT_MBK.decode()
+"""The key a ``sim:`` meter accepts when the configuration gives none (the simulator's demo
+MBK, which is public: it opens nothing but the simulator)."""
+_KEYS = {AccessLevel.BASIC: DEFAULT_MBK, AccessLevel.ADVANCED: DEFAULT_MAK}
+
+
+def is_simulated(port: str) -> bool:
+    return port.startswith(SIM_SCHEME)
+
+
+class SimulatedMeters:
+    """The in-process simulators of one gateway, by meter name."""
+
+    def __init__(self, *, speed: float = 1.0) -> None:
+        self.speed = speed
+        self._running: dict[str, tuple[str, RunningSimulator]] = {}
+
+    async def url_for(self, name: str, port: str, *, continue_from: Reading | None = None) -> str:
+        """The ``tcp://`` URL of meter ``name``'s simulator, starting it if needed.
+
+        ``continue_from`` is the newest stored reading of a previous run: a new simulated meter
+        starts its energy registers above it (as a MAK write to BT23 would set them), so the
+        history continues instead of every reading failing "energy never decreases".
+        """
+        profile = port.removeprefix(SIM_SCHEME)
+        known = self._running.get(name)
+        if known is not None and known[0] == profile:
+            url = known[1].url
+            assert url is not None
+            return url
+        if known is not None:
+            await asyncio.to_thread(known[1].stop)
+        meter = build_meter(
+            profile,
+            seed=zlib.crc32(name.encode()),  # the same meter every time the demo starts
+            start=dt.datetime.now(dt.UTC),
+            speed=self.speed,
+            origin=time.monotonic(),  # the front end's clock
+            keys=_KEYS,
+        )
+        if continue_from is not None:
+            registers = model_of(meter).registers
+            for field in ("forward_active_energy_wh", "reverse_active_energy_wh"):
+                stored = math.ceil(getattr(continue_from, field))
+                if stored > registers.total.energies_wh()[field]:
+                    registers.preset(field, stored + 1)
+        simulator = RunningSimulator(meter, keys=_KEYS, pty=False)
+        await asyncio.to_thread(simulator.start)
+        self._running[name] = (profile, simulator)
+        assert simulator.url is not None
+        return simulator.url
+
+    async def close(self) -> None:
+        running, self._running = self._running, {}
+        for _, simulator in running.values():
+            await asyncio.to_thread(simulator.stop)

@@ -32,9 +32,8 @@ def served(request: pytest.FixtureRequest) -> Iterator[tuple[RunningSimulator, S
 
 
 def test_ep39_post_types_match_the_meter_model() -> None:
-    assert Ep39Type.SCHEDULED_READ_DATA == PostType.SCHEDULED_READ_DATA
-    assert Ep39Type.SCHEDULED_READ_DATA_WITH_ALARMS == PostType.SCHEDULED_READ_DATA_WITH_ALARMS
-    assert Ep39Type.CLEAR_MBUS_ALERT == PostType.CLEAR_MBUS_ALERT
+    for name in ("SCHEDULED_READ_DATA", "SCHEDULED_READ_DATA_WITH_ALARMS", "CLEAR_MBUS_ALERT"):
+        assert int(Ep39Type[name]) == int(PostType[name]), name
 
 
 def test_dimensions_reconfiguration_and_alerts_follow_the_model(

@@ -22,8 +22,9 @@ Example::
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -142,6 +143,13 @@ class MqttConfig(_Section):
     # Home Assistant entities not to announce (and to remove if announced), by key, e.g.
     # ["reactive_power", "tariff_tier"]; see mepgate.outputs.discovery.ENTITIES.
     disabled_entities: tuple[str, ...] = ()
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # The URL may carry user:password@ (allowed, like libpq's): never show the password.
+        from mepgate.store.url import mask_url  # noqa: PLC0415 - keep config imports light
+
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if name == "url" and isinstance(value, str) else value
 
     @field_validator("url")
     @classmethod

@@ -1,0 +1,486 @@
+"""The MQTT publisher against a real Mosquitto: discovery, states, availability, outage."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from pydantic import SecretStr
+
+from mepgate.config.settings import MqttConfig
+from mepgate.outputs.discovery import ENTITIES
+from mepgate.outputs.mqtt import MqttPublisher
+from mepgate.outputs.mqtt.connection import broker_of
+from mepgate.outputs.queue import Outbox
+
+from .support import FakeGateway, Mosquitto, Recorder, SimMeter, free_port, running, until
+
+REPO = Path(__file__).resolve().parents[2]
+
+# -- Home Assistant's documented MQTT sensor options (integrations/sensor.mqtt, the MQTT
+# discovery page's device / origin / availability keys, and the sensor device classes).
+SENSOR_OPTIONS = {
+    "availability", "availability_mode", "availability_template", "availability_topic",
+    "default_entity_id", "device", "device_class", "enabled_by_default", "encoding",
+    "entity_category", "entity_picture", "expire_after", "force_update", "icon",
+    "json_attributes_template", "json_attributes_topic", "last_reset_value_template", "name",
+    "object_id", "options", "origin", "payload_available", "payload_not_available",
+    "platform", "qos", "state_class", "state_topic", "suggested_display_precision",
+    "unique_id", "unit_of_measurement", "value_template",
+}  # fmt: skip
+DEVICE_OPTIONS = {
+    "configuration_url", "connections", "hw_version", "identifiers", "manufacturer", "model",
+    "model_id", "name", "serial_number", "suggested_area", "sw_version", "via_device",
+}  # fmt: skip
+ORIGIN_OPTIONS = {"name", "sw_version", "support_url"}
+AVAILABILITY_OPTIONS = {"topic", "payload_available", "payload_not_available", "value_template"}
+STATE_CLASSES = {"measurement", "total", "total_increasing"}
+#: Sensor device class -> the units Home Assistant accepts for it (None: no unit).
+DEVICE_CLASS_UNITS: dict[str, set[str | None]] = {
+    "energy": {"Wh", "kWh", "MWh", "GWh", "J", "kJ", "MJ", "GJ"},
+    "power": {"mW", "W", "kW", "MW", "GW"},
+    "voltage": {"mV", "V", "kV"},
+    "current": {"mA", "A"},
+    "power_factor": {None, "%"},
+    "frequency": {"Hz", "kHz", "MHz", "GHz"},
+    "reactive_power": {"var", "kvar"},
+    "duration": {"ms", "s", "min", "h", "d"},
+}
+#: Device classes whose state class must be a total (the Energy dashboard needs it).
+TOTAL_ONLY = {"energy"}
+
+
+def _config(broker: Mosquitto, **options: object) -> MqttConfig:
+    return MqttConfig.model_validate({"url": broker.url, **options})
+
+
+def _publisher(gateway: FakeGateway, data_dir: Path) -> MqttPublisher:
+    return MqttPublisher(
+        gateway,
+        gateway.config,
+        data_dir=data_dir,
+        reconnect_initial=0.05,
+        reconnect_max=0.3,
+        diagnostics_interval=0.2,
+    )
+
+
+async def _subscribed(gateway: FakeGateway, tasks: list[asyncio.Task[None]]) -> None:
+    await until(lambda: gateway.hub.subscribers > 0, what="publisher subscribed", tasks=tasks)
+
+
+# -- discovery -----------------------------------------------------------------------------
+
+
+def test_discovery_payloads_follow_home_assistant_sensor_options(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    asyncio.run(_discovery(broker, tmp_path))
+
+
+async def _discovery(broker: Mosquitto, tmp_path: Path) -> None:
+    sim = SimMeter.build()
+    gateway = FakeGateway(_config(broker), [sim.status()])
+    recorder = Recorder(broker.port, ["homeassistant/#", "mepgate/#"])
+    async with running(recorder.run(), _publisher(gateway, tmp_path).run()) as tasks:
+        await _subscribed(gateway, tasks)
+        reading, _ = sim.reading(0)
+        gateway.hub.publish(reading)
+        await until(
+            lambda: len(recorder.on("homeassistant/sensor/+/+/config")) >= len(ENTITIES),
+            what="every discovery config",
+            tasks=tasks,
+        )
+    identity = sim.identity()
+    node = f"mepgate_{identity.serial_number}"
+    configs = {m.topic: m.json() for m in recorder.on("homeassistant/sensor/+/+/config")}
+    assert set(configs) == {f"homeassistant/sensor/{node}/{e.key}/config" for e in ENTITIES}
+    unique_ids = set()
+    for topic, config in configs.items():
+        assert isinstance(config, dict)
+        key = topic.split("/")[3]
+        unknown = set(config) - SENSOR_OPTIONS
+        assert not unknown, f"{key}: options Home Assistant does not document: {unknown}"
+        assert config["unique_id"] == f"{node}_{key}"
+        unique_ids.add(config["unique_id"])
+        assert config["value_template"] == f"{{{{ value_json.{key} }}}}"
+        assert config["state_topic"] in {
+            f"mepgate/house/{group}" for group in ("power", "energy", "diagnostics")
+        }
+        assert config["qos"] == 1
+        device = config["device"]
+        assert set(device) <= DEVICE_OPTIONS
+        assert device == {
+            "identifiers": [node],
+            "name": "Electricity meter house",
+            "manufacturer": "ELON",
+            "model": identity.model,
+            "sw_version": identity.firmware,
+            "serial_number": identity.serial_number,
+        }
+        assert set(config["origin"]) <= ORIGIN_OPTIONS
+        assert config["origin"]["name"] == "mepgate"
+        assert config["availability_mode"] in {"all", "any", "latest"}
+        assert config["availability"] == [
+            {"topic": "mepgate/status", "payload_available": "online",
+             "payload_not_available": "offline"},
+            {"topic": "mepgate/house/availability", "payload_available": "online",
+             "payload_not_available": "offline"},
+        ]  # fmt: skip
+        for item in config["availability"]:
+            assert set(item) <= AVAILABILITY_OPTIONS
+        device_class = config.get("device_class")
+        unit = config.get("unit_of_measurement")
+        if device_class is not None:
+            assert unit in DEVICE_CLASS_UNITS[device_class], (key, device_class, unit)
+        if "state_class" in config:
+            assert config["state_class"] in STATE_CLASSES
+        if device_class in TOTAL_ONLY:
+            assert config["state_class"] in {"total", "total_increasing"}
+        if "entity_category" in config:
+            assert config["entity_category"] == "diagnostic"
+    assert len(unique_ids) == len(configs)
+
+    def entity(key: str) -> dict[str, object]:
+        config = configs[f"homeassistant/sensor/{node}/{key}/config"]
+        assert isinstance(config, dict)
+        return config
+
+    for key in ("energy_import", "energy_export"):
+        assert entity(key)["device_class"] == "energy"
+        assert entity(key)["unit_of_measurement"] == "kWh"
+        assert entity(key)["state_class"] == "total_increasing"
+        assert entity(key)["state_topic"] == "mepgate/house/energy"
+    for key in ("power_import", "power_export", "power_import_l1", "power_export_l3"):
+        assert (entity(key)["device_class"], entity(key)["unit_of_measurement"]) == ("power", "W")
+        assert entity(key)["state_class"] == "measurement"
+    assert entity("power_import")["name"] == "Power import"
+    assert entity("power_export")["name"] == "Power export"
+    assert entity("voltage_l2")["unit_of_measurement"] == "V"
+    assert entity("current_l3")["unit_of_measurement"] == "A"
+    assert entity("power_factor_l1")["device_class"] == "power_factor"
+    assert "unit_of_measurement" not in entity("power_factor_l1")
+    assert entity("frequency")["unit_of_measurement"] == "Hz"
+    assert entity("reactive_power")["unit_of_measurement"] == "var"
+    for key in (
+        "link_quality",
+        "reading_age",
+        "link_timeouts",
+        "link_resends",
+        "link_sequence_resyncs",
+        "link_auth_failures",
+        "link_digest_failures",
+    ):
+        assert entity(key)["entity_category"] == "diagnostic", key  # fmt: skip
+    assert entity("reading_age")["device_class"] == "duration"
+    # Availability: the gateway and the meter are both online (retained).
+    assert recorder.last("mepgate/status") is not None
+    assert recorder.last("mepgate/status").payload == b"online"  # type: ignore[union-attr]
+    assert recorder.last("mepgate/house/availability").payload == b"online"  # type: ignore[union-attr]
+
+
+def test_discovery_republished_when_home_assistant_comes_online(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        sim = SimMeter.build()
+        gateway = FakeGateway(_config(broker), [sim.status()])
+        recorder = Recorder(broker.port, ["homeassistant/sensor/#"])
+        async with running(recorder.run(), _publisher(gateway, tmp_path).run()) as tasks:
+            await _subscribed(gateway, tasks)
+            gateway.hub.publish(sim.reading(0)[0])
+            await until(lambda: len(recorder.messages) >= len(ENTITIES), what="discovery")
+            recorder.messages.clear()
+            async with aiomqtt.Client("127.0.0.1", broker.port) as ha:
+                await ha.publish("homeassistant/status", "online", qos=1)
+            await until(
+                lambda: len(recorder.on("homeassistant/sensor/#", live_only=True)) >= len(ENTITIES),
+                what="discovery again after homeassistant/status online",
+                tasks=tasks,
+            )
+
+    asyncio.run(scenario())
+
+
+def test_disabled_entities_are_removed_with_an_empty_retained_config(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    sim = SimMeter.build()
+    node = f"mepgate_{sim.identity().serial_number}"
+
+    async def run_once(**options: object) -> Recorder:
+        gateway = FakeGateway(_config(broker, **options), [sim.status()])
+        recorder = Recorder(broker.port, ["homeassistant/sensor/#"], identifier=str(options))
+        async with running(recorder.run(), _publisher(gateway, tmp_path).run()) as tasks:
+            await _subscribed(gateway, tasks)
+            gateway.hub.publish(sim.reading(0)[0])
+            await asyncio.sleep(0.5)
+        return recorder
+
+    async def scenario() -> None:
+        await run_once()
+        recorder = await run_once(disabled_entities=["reactive_power", "tariff_tier"])
+        for key in ("reactive_power", "tariff_tier"):
+            removal = recorder.last(f"homeassistant/sensor/{node}/{key}/config")
+            assert removal is not None
+            assert removal.payload == b""
+            assert removal.retain or not removal.payload  # retained: HA finds it on restart
+        assert recorder.last(f"homeassistant/sensor/{node}/power_import/config").payload  # type: ignore[union-attr]
+        recorder = await run_once(discovery=False)
+        removed = {m.topic for m in recorder.on("homeassistant/sensor/#") if m.payload == b""}
+        assert removed >= {
+            f"homeassistant/sensor/{node}/{e.key}/config"
+            for e in ENTITIES
+            if e.key not in {"reactive_power", "tariff_tier"}
+        }
+        # Nothing is left retained for Home Assistant to find.
+        leftover = Recorder(broker.port, ["homeassistant/#"], identifier="leftover")
+        async with running(leftover.run()):
+            await asyncio.sleep(0.3)
+        assert [m for m in leftover.messages if m.payload] == []
+
+    asyncio.run(scenario())
+
+
+# -- states --------------------------------------------------------------------------------
+
+
+def test_states_equal_the_simulators_ground_truth(broker: Mosquitto, tmp_path: Path) -> None:
+    asyncio.run(_states(broker, tmp_path))
+
+
+async def _states(broker: Mosquitto, tmp_path: Path) -> None:
+    sim = SimMeter.build()
+    gateway = FakeGateway(_config(broker), [sim.status()])
+    recorder = Recorder(broker.port, ["mepgate/house/#"])
+    truths = {}
+    clock: dict[int, str] = {}
+    async with running(recorder.run(), _publisher(gateway, tmp_path).run()) as tasks:
+        await _subscribed(gateway, tasks)
+        await recorder.connected.wait()
+        for second in range(0, 185):  # three simulated minutes, one reading a second
+            reading, truth = sim.reading(second)
+            truths[reading.at.isoformat()] = truth
+            clock[second] = reading.at.isoformat()
+            gateway.hub.publish(reading)
+            await asyncio.sleep(0.002)
+        await until(
+            lambda: len(recorder.on("mepgate/house/energy")) >= 4,
+            what="energy messages at 0, 60, 120, 180 s",
+            tasks=tasks,
+        )
+        await asyncio.sleep(0.2)
+    energy = [m.json() for m in recorder.on("mepgate/house/energy")]
+    power = [m.json() for m in recorder.on("mepgate/house/power")]
+    assert [e["at"] for e in energy] == [clock[s] for s in (0, 60, 120, 180)]  # type: ignore[index]
+    assert len(power) >= 10  # every 5 simulated seconds (coalesced if the broker lags)
+    for message in energy:
+        assert isinstance(message, dict)
+        truth = truths[message["at"]]
+        assert message["energy_import"] * 1000 == pytest.approx(truth.forward_active_energy_wh)
+        assert message["energy_export"] * 1000 == pytest.approx(truth.reverse_active_energy_wh)
+        assert message["energy_import_wh"] == truth.forward_active_energy_wh
+    for message in power:
+        assert isinstance(message, dict)
+        truth = truths[message["at"]]
+        electrical = truth.electrical
+        assert message["power_import"] == electrical.forward_active_power_w
+        assert message["power_export"] == electrical.reverse_active_power_w
+        assert message["power_net"] == electrical.active_power_w
+        assert message["frequency"] == truth.frequency_mhz / 1000
+        assert message["reactive_power"] == electrical.reactive_power_var
+        assert message["tariff_tier"] == truth.current_tier
+        for n, phase in enumerate(truth.phases, start=1):
+            assert message[f"power_import_l{n}"] == phase.forward_active_power_w
+            assert message[f"power_export_l{n}"] == phase.reverse_active_power_w
+            assert message[f"voltage_l{n}"] == phase.voltage_mv / 1000
+            assert message[f"current_l{n}"] == phase.current_ma / 1000
+            assert message[f"power_factor_l{n}"] == phase.power_factor_milli / 1000
+    diagnostics = recorder.last("mepgate/house/diagnostics")
+    assert diagnostics is not None
+    values = diagnostics.json()
+    assert isinstance(values, dict)
+    assert values["link_requests"] == 10
+    assert values["link_resends"] == 2
+    assert values["link_quality"] == pytest.approx(100 * 10 / 12, abs=0.1)
+
+
+def test_power_threshold_publishes_early_on_a_large_change(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        sim = SimMeter.build()
+        gateway = FakeGateway(
+            _config(broker, power_interval=60, power_threshold_w=500), [sim.status()]
+        )
+        recorder = Recorder(broker.port, ["mepgate/house/power"])
+        first, _ = sim.reading(0)
+        async with running(recorder.run(), _publisher(gateway, tmp_path).run()) as tasks:
+            await _subscribed(gateway, tasks)
+            await recorder.connected.wait()
+            gateway.hub.publish(first)
+            await until(lambda: len(recorder.messages) == 1, what="first power", tasks=tasks)
+            base = first.active_power_import_w or 0.0
+            small = dataclasses.replace(
+                first, at=first.at + dt.timedelta(seconds=1), active_power_import_w=base + 499
+            )
+            gateway.hub.publish(small)  # below the threshold: waits for the interval
+            jump = dataclasses.replace(
+                first, at=first.at + dt.timedelta(seconds=2), active_power_import_w=base + 2000
+            )
+            gateway.hub.publish(jump)
+            await until(lambda: len(recorder.messages) == 2, what="early power", tasks=tasks)
+            await asyncio.sleep(0.2)
+        values = recorder.messages[-1].json()
+        assert isinstance(values, dict)
+        assert values["power_import"] == (first.active_power_import_w or 0.0) + 2000
+
+    asyncio.run(scenario())
+
+
+# -- availability --------------------------------------------------------------------------
+
+
+def test_availability_turns_offline_when_the_gateway_is_killed(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        recorder = Recorder(broker.port, ["mepgate/status", "mepgate/+/availability"])
+        async with running(recorder.run()):
+            await recorder.connected.wait()
+            gateway = subprocess.Popen(
+                [sys.executable, "-m", "tests.outputs.gateway_process", broker.url,
+                 str(tmp_path)],
+                cwd=REPO,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+            )  # fmt: skip
+            try:
+                await until(
+                    lambda: (
+                        [m.payload for m in recorder.on("mepgate/status")] == [b"online"]
+                        and bool(recorder.on("mepgate/house/availability"))
+                    ),
+                    what="the gateway's online status",
+                    timeout=20,
+                )
+                gateway.send_signal(signal.SIGKILL)
+                gateway.wait(timeout=10)
+                await until(
+                    lambda: recorder.last("mepgate/status").payload == b"offline",  # type: ignore[union-attr]
+                    what="the last will",
+                )
+            finally:
+                if gateway.poll() is None:
+                    gateway.kill()
+                    gateway.wait()
+
+    asyncio.run(scenario())
+
+
+# -- store and forward ---------------------------------------------------------------------
+
+
+def test_broker_down_ten_simulated_minutes_every_energy_message_once_in_order(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    asyncio.run(_outage(broker, tmp_path))
+
+
+async def _outage(broker: Mosquitto, tmp_path: Path) -> None:
+    sim = SimMeter.build()
+    gateway = FakeGateway(_config(broker), [sim.status()])
+    recorder = Recorder(broker.port, ["mepgate/house/energy"])
+    publisher = _publisher(gateway, tmp_path)
+    expected: list[str] = []
+    last: dt.datetime | None = None
+
+    async def feed(start: int, stop: int) -> None:
+        nonlocal last
+        for second in range(start, stop, 10):
+            reading, _ = sim.reading(second)
+            if last is None or (reading.at - last).total_seconds() >= 60:
+                expected.append(reading.at.isoformat())
+                last = reading.at
+            gateway.hub.publish(reading)
+            await asyncio.sleep(0.005)
+
+    def received() -> list[str]:
+        return [m.json()["at"] for m in recorder.on("mepgate/house/energy", live_only=True)]  # type: ignore[index]
+
+    async with running(recorder.run(), publisher.run()) as tasks:
+        await _subscribed(gateway, tasks)
+        await recorder.connected.wait()
+        await feed(0, 120)
+        await until(lambda: len(received()) == 2, what="energy before the outage", tasks=tasks)
+
+        broker.stop()
+        await until(lambda: not publisher.stats.connected, what="disconnect", tasks=tasks)
+        await feed(120, 720)  # ten simulated minutes without a broker
+        outbox = publisher.outbox
+        assert outbox is not None
+        assert await asyncio.to_thread(len, outbox) == 10
+        assert len(received()) == 2
+
+        broker.start()
+        await feed(720, 780)
+        await until(lambda: len(received()) >= 13, what="the queued energy", tasks=tasks)
+        await asyncio.sleep(0.5)  # room for duplicates to show up
+        assert await asyncio.to_thread(len, outbox) == 0
+        assert outbox.dropped == 0
+    assert len(expected) == 13
+    assert received() == expected
+
+
+def test_outbox_is_bounded_drops_the_oldest_counts_them_and_survives_reopening(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox.open(path, max_messages=3) as outbox:
+        for n in range(5):
+            outbox.append("t", str(n).encode(), qos=1, retain=True)
+        assert [m.payload for m in outbox.peek()] == [b"2", b"3", b"4"]
+        assert outbox.dropped == 2
+        outbox.delivered(outbox.peek(1)[0].id)
+    with Outbox.open(path, max_messages=3) as outbox:
+        assert [m.payload for m in outbox.peek()] == [b"3", b"4"]
+        assert outbox.dropped == 2
+        assert all(m.retain and m.qos == 1 for m in outbox.peek())
+
+
+# -- credentials ---------------------------------------------------------------------------
+
+
+def test_credentials_never_appear_in_reprs_or_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()  # nothing listens there
+    config = MqttConfig(
+        url=f"mqtt://alice:url-secret@127.0.0.1:{port}", password=SecretStr("key-secret")
+    )
+    broker = broker_of(config)
+    assert broker.password == "key-secret"
+    assert broker.username == "alice"
+    sim = SimMeter.build()
+    gateway = FakeGateway(config, [sim.status()])
+    publisher = _publisher(gateway, tmp_path)
+
+    async def scenario() -> None:
+        async with running(publisher.run()):
+            await until(lambda: publisher.stats.failures >= 2, what="failed connections")
+
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(scenario())
+    shown = caplog.text + repr(publisher) + repr(broker) + str(config) + repr(config)
+    assert "unreachable" in caplog.text
+    assert "url-secret" not in shown
+    assert "key-secret" not in shown
+    assert "alice:***@" in caplog.text

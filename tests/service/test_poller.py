@@ -1,0 +1,361 @@
+"""The poller (:mod:`mepgate.service.poller`): its pure parts, and polling a simulated meter over
+real TCP and pty lines -- identity, pace, wrong key, silence, a meter that goes away and comes
+back, and readings that fail validation."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from mepgate.client import (
+    AuthenticationError,
+    LinkTiming,
+    MeterClient,
+    MeterRefusedError,
+    NoAnswerError,
+)
+from mepgate.client.client import Backoff
+from mepgate.config import ConfigError, MeterConfig
+from mepgate.proto import AccessLevel, parse_key
+from mepgate.service.poller import (
+    PRESENT_FIELDS,
+    MeterPoller,
+    PollerState,
+    RetryPolicy,
+    energy_span,
+    link_error,
+    reading_from,
+)
+from mepgate.service.reading import Reading
+from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK
+from mepgate.simulator.model import build_meter
+from mepgate.simulator.serve import RunningSimulator
+from mepgate.simulator.timing import WireTiming
+from mepgate.tables.errors import TableDecodeError
+from mepgate.tables.profiles import gen3_1phase, gen4_3phase
+from mepgate.tables.registers import PresentValues, RegisterTotals
+from mepgate.transport import PortUnavailableError
+
+SimulatorFactory = Callable[..., RunningSimulator]
+KEYS = {AccessLevel.BASIC: DEFAULT_MBK, AccessLevel.ADVANCED: DEFAULT_MAK}
+MBK = DEFAULT_MBK.decode()
+WRONG_KEY = "WRONG-KEY-ABCDEFGHIJ"
+FAST = RetryPolicy(initial=0.1, maximum=0.4)
+T0 = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+
+
+# -- pure parts -----------------------------------------------------------------------------------
+def test_reading_from_turns_meter_units_into_si_units() -> None:
+    present = PresentValues(
+        forward_active_power_w=1500,
+        reverse_active_power_w=0,
+        forward_active_power_l1_w=700,
+        reverse_active_power_l3_w=200,
+        rms_voltage_l1_mv=230_123,
+        rms_current_l2_ma=4_321,
+        power_factor_l3_milli=987,
+        frequency_mhz=49_987,
+        import_reactive_power_var=300,
+        export_reactive_power_var=50,
+    )
+    energy = RegisterTotals(
+        energy_register_unit=1, forward_active_energy_wh=8_000_123, reverse_active_energy_wh=42
+    )
+    reading = reading_from("house", T0, present, energy, tier=0)
+    assert reading.forward_active_energy_wh == 8_000_123.0
+    assert reading.reverse_active_energy_wh == 42.0
+    assert reading.active_power_import_w == 1500.0
+    assert reading.active_power_import_l1_w == 700.0
+    assert reading.active_power_export_l3_w == 200.0
+    assert reading.voltage_l1_v == pytest.approx(230.123)
+    assert reading.current_l2_a == pytest.approx(4.321)
+    assert reading.power_factor_l3 == pytest.approx(0.987)
+    assert reading.frequency_hz == pytest.approx(49.987)
+    assert reading.reactive_power_var == 250.0
+    assert reading.current_tier == 1  # BT55 counts from 0, the meter's display from 1
+    assert reading.voltage_l2_v is None  # not read: None, never zero
+
+
+def test_reading_from_needs_both_energy_registers() -> None:
+    with pytest.raises(TableDecodeError, match="BT23"):
+        reading_from("m", T0, PresentValues(), RegisterTotals(energy_register_unit=1))
+
+
+def test_energy_span_is_the_reset_counter_and_two_summations() -> None:
+    gen4 = gen4_3phase().dims
+    assert gen4.register.demand_reset_counter
+    assert energy_span(gen4) == (0, 1 + 2 * 4)
+    gen3 = gen3_1phase().dims
+    expected = (1 if gen3.register.demand_reset_counter else 0) + 8
+    assert energy_span(gen3) == (0, expected)
+
+
+def test_present_fields_are_few_and_one_range_on_the_guides_layout() -> None:
+    from mepgate.client.partial import plan_present_read  # noqa: PLC0415 - this test only
+
+    plan = plan_present_read(gen4_3phase().dims, PRESENT_FIELDS, 9600)
+    assert len(plan.spans) == 1
+    assert plan.spans[0][1] <= 160  # far less than BT28's 372 bytes on Gen 4
+
+
+def test_retry_policy_doubles_up_to_its_maximum() -> None:
+    policy = RetryPolicy(initial=1.0, maximum=60.0)
+    assert [policy.delay(n) for n in (1, 2, 3, 4, 7, 8, 1 << 16)] == [1, 2, 4, 8, 60, 60, 60]
+
+
+@pytest.mark.parametrize(
+    ("error", "diagnosis"),
+    [
+        (AuthenticationError("reading BT01"), "wrong-key"),
+        (NoAnswerError("reading BT28"), "no-answer"),
+        (PortUnavailableError("cannot open /dev/ttyUSB7"), "port-unavailable"),
+        (MeterRefusedError(0x01, "reading BT28"), "refused"),
+        (TableDecodeError("BT28 too short"), "decode-error"),
+        (ConfigError("meter 'house': key_file /x cannot be read"), "config"),
+        (RuntimeError("a bug"), "internal-error"),
+    ],
+)
+def test_link_errors_name_the_diagnosis_and_what_to_do(error: Exception, diagnosis: str) -> None:
+    entry = link_error(error, T0)
+    assert entry.diagnosis == diagnosis
+    assert entry.message
+    assert entry.advice
+    assert MBK not in entry.message + entry.advice
+
+
+# -- against a simulated meter ----------------------------------------------------------------
+def meter_config(port: str, *, name: str = "house", poll_interval: float = 0.2) -> MeterConfig:
+    return MeterConfig(name=name, port=port, poll_interval=poll_interval)
+
+
+def poller_for(
+    port: str,
+    readings: list[Reading],
+    *,
+    key: str = MBK,
+    previous: Reading | None = None,
+    poll_interval: float = 0.2,
+    retry: RetryPolicy = FAST,
+) -> MeterPoller:
+    def connect() -> MeterClient:
+        return MeterClient(
+            port,
+            parse_key(key),
+            timing=LinkTiming.fast(),
+            backoff=Backoff(initial=0.05, maximum=0.1, attempts=1),
+        )
+
+    return MeterPoller(
+        meter_config(port, poll_interval=poll_interval),
+        connect=connect,
+        on_reading=readings.append,
+        previous=previous,
+        retry=retry,
+    )
+
+
+async def running(
+    poller: MeterPoller, until: Callable[[], bool], timeout: float = 10.0
+) -> asyncio.Task[None]:
+    """Start ``poller`` and wait until ``until()`` holds (or fail after ``timeout``)."""
+    task = asyncio.create_task(poller.run())
+    deadline = time.monotonic() + timeout
+    while not until():
+        if task.done():
+            break
+        assert time.monotonic() < deadline, f"timed out; status: {poller.status()}"
+        await asyncio.sleep(0.02)
+    return task
+
+
+async def stopped(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def run(scenario: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(scenario)
+
+
+@pytest.mark.parametrize("line", ["tcp", "pty"])
+def test_identity_once_then_readings_at_the_configured_pace(
+    simulator_factory: SimulatorFactory, line: str
+) -> None:
+    sim = simulator_factory(profile="gen4-3phase")
+    port = sim.url if line == "tcp" else sim.device
+    assert port is not None
+    readings: list[Reading] = []
+
+    async def scenario() -> None:
+        poller = poller_for(port, readings, poll_interval=0.25)
+        task = await running(poller, lambda: len(readings) >= 2)
+        started = time.monotonic()
+        count = len(readings)
+        await asyncio.sleep(1.5)
+        paced = len(readings) - count
+        status = poller.status()
+        await stopped(task)
+        elapsed = time.monotonic() - started
+        assert elapsed / 0.25 - 2 <= paced <= elapsed / 0.25 + 1
+        assert status.connected
+        assert status.state == "polling"
+        assert status.identity is not None
+        assert status.identity.manufacturer == "ELON"
+        assert status.identity.generation == 4
+        assert status.identity.firmware.startswith("4.")
+        assert status.meter_clock is not None
+        assert status.link["replies"] > 0
+        assert status.link["auth_failures"] == 0
+        assert status.readings_rejected == 0
+        assert poller.state is PollerState.STOPPED
+
+    run(scenario())
+    assert [r.at for r in readings] == sorted({r.at for r in readings})
+    assert all(r.voltage_l1_v and 200 < r.voltage_l1_v < 260 for r in readings)
+    assert all(r.current_tier in (1, 2, 3, 4) for r in readings)
+    # Stamped with the meter's clock (the simulator's starts at 2026-06-01 12:00 UTC).
+    assert abs(readings[0].at - T0) < dt.timedelta(minutes=5)
+
+
+def test_wrong_key_stops_the_poller_and_says_so_without_a_retry_storm(
+    simulator_factory: SimulatorFactory,
+) -> None:
+    sim = simulator_factory(profile="gen4-3phase")
+    assert sim.url is not None
+    readings: list[Reading] = []
+
+    async def scenario() -> None:
+        poller = poller_for(sim.url or "", readings, key=WRONG_KEY)
+        task = await running(poller, lambda: poller.state is PollerState.STOPPED)
+        frames = sim.port.stats.frames
+        await asyncio.sleep(1.0)  # a retrying poller would send again within 0.1-0.4 s
+        assert sim.port.stats.frames == frames
+        assert frames <= 4  # the client's two tries, at most a resend each
+        assert task.done()
+        status = poller.status()
+        assert status.state == "stopped"
+        assert not status.connected
+        assert status.last_errors[-1].diagnosis == "wrong-key"
+        assert "MBK" in status.last_errors[-1].advice
+        assert WRONG_KEY not in repr(status)
+
+    run(scenario())
+    assert readings == []
+
+
+def test_a_silent_meter_is_retried_with_backoff_and_diagnosed(
+    simulator_factory: SimulatorFactory,
+) -> None:
+    sim = simulator_factory(profile="gen4-3phase", faults="disabled")
+    readings: list[Reading] = []
+
+    async def scenario() -> None:
+        poller = poller_for(sim.url or "", readings, retry=RetryPolicy(initial=0.2, maximum=0.4))
+        task = await running(poller, lambda: len(poller.errors) >= 2)
+        status = poller.status()
+        await stopped(task)
+        assert status.state in ("retrying", "starting")
+        assert {e.diagnosis for e in status.last_errors} == {"no-answer"}
+        assert "disabled" in status.last_errors[-1].advice  # the port may be disabled
+        assert status.link["timeouts"] > 0
+
+    run(scenario())
+    assert readings == []
+
+
+def test_a_meter_that_goes_away_and_comes_back_is_polled_again() -> None:
+    meter = build_meter("gen4-3phase", seed=3, start=T0, origin=time.monotonic(), keys=KEYS)
+    first = RunningSimulator(meter, keys=KEYS, timing=WireTiming(enabled=False), pty=False)
+    first.start()
+    assert first.url is not None
+    address = first.url
+    second: RunningSimulator | None = None
+    readings: list[Reading] = []
+
+    async def scenario() -> None:
+        nonlocal second
+        poller = poller_for(address, readings)
+        task = await running(poller, lambda: len(readings) >= 3)
+        await asyncio.to_thread(first.stop)  # unplugged: the TCP bridge goes away
+        await running_until(lambda: poller.state is PollerState.RETRYING)
+        before = len(readings)
+        status = poller.status()
+        assert not status.connected
+        assert status.last_errors[-1].diagnosis in ("port-unavailable", "no-answer")
+        port = int(address.rsplit(":", 1)[1])
+        second = RunningSimulator(
+            meter, keys=KEYS, timing=WireTiming(enabled=False), pty=False, tcp=("127.0.0.1", port)
+        )
+        await asyncio.to_thread(second.start)
+        await running_until(lambda: len(readings) >= before + 3, timeout=10)
+        assert poller.status().connected
+        await stopped(task)
+
+    try:
+        run(scenario())
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+    # The registers kept counting while the meter was away; nothing went backwards.
+    energies = [r.forward_active_energy_wh + r.reverse_active_energy_wh for r in readings]
+    assert energies == sorted(energies)
+
+
+async def running_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+def test_readings_that_fail_validation_are_counted_and_not_published(
+    simulator_factory: SimulatorFactory,
+) -> None:
+    sim = simulator_factory(profile="gen4-3phase")
+    # As if the database held a reading with far more energy (a glitch stored by an old version).
+    stored = Reading(
+        meter="house",
+        at=T0 - dt.timedelta(hours=1),
+        forward_active_energy_wh=1e12,
+        reverse_active_energy_wh=1e12,
+    )
+    readings: list[Reading] = []
+
+    async def scenario() -> None:
+        poller = poller_for(sim.url or "", readings, previous=stored)
+        task = await running(poller, lambda: poller.readings_rejected >= 3)
+        status = poller.status()
+        await stopped(task)
+        assert status.readings_rejected >= 3
+        assert status.rejection_reasons == {"energy-decreased": status.readings_rejected}
+        assert status.last_reading_at is None
+
+    run(scenario())
+    assert readings == []
+
+
+def test_the_console_gets_the_line_between_poll_cycles(
+    simulator_factory: SimulatorFactory,
+) -> None:
+    sim = simulator_factory(profile="gen4-3phase")
+    readings: list[Reading] = []
+
+    async def scenario() -> None:
+        poller = poller_for(sim.url or "", readings, poll_interval=0.1)
+        with pytest.raises(PortUnavailableError, match="not connected"):
+            await poller.exchange(lambda client: client.read_table(1))
+        task = await running(poller, lambda: len(readings) >= 1)
+        replies = await asyncio.gather(
+            *(poller.exchange(lambda client: client.read_table(1)) for _ in range(5))
+        )
+        await stopped(task)
+        assert len({bytes(r) for r in replies}) == 1
+        assert poller.status().link["damaged_replies"] == 0
+
+    run(scenario())

@@ -1,0 +1,113 @@
+"""The app factory: ``create_app(view, data_dir=...)`` builds a FastAPI app around a gateway.
+
+Nothing is built at import time; each call makes an independent app (tests build several).
+The gateway serves it with uvicorn; give uvicorn ``timeout_graceful_shutdown`` so open
+event streams do not hold up a restart.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from mepgate import __version__
+from mepgate.service.view import GatewayView
+from mepgate.web.auth import Auth, Clock
+from mepgate.web.deps import LoginRequired, ReaderDep, SetupRequired, ViewDep, WebState
+from mepgate.web.formatting import num
+from mepgate.web.pages import config, console, dashboard, history, login, meter, setup
+from mepgate.web.render import CsrfRejected, make_templates, message_page, wants_html
+from mepgate.web.routers import dashdata, energy, health, reading, stream
+from mepgate.web.routers import history as history_api
+from mepgate.web.routers import meter as meter_api
+
+STATIC_DIR = Path(__file__).parent / "static"
+API_PREFIX = "/api/v1"
+METRICS_MODULE = "mepgate.outputs.prometheus"
+
+
+def create_app(view: GatewayView, *, data_dir: Path, clock: Clock = time.monotonic) -> FastAPI:
+    """The web app for ``view``; ``data_dir`` holds the admin password hash and key files."""
+    templates = make_templates()
+    templates.env.filters["num"] = num
+    state = WebState(view=view, data_dir=data_dir, auth=Auth(data_dir, clock), templates=templates)
+    app = FastAPI(
+        title="mepgate",
+        version=__version__,
+        summary="Live values and history of Echelon/NES (OSGP) smart meters read over MEP",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.web = state
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module in (reading, energy, history_api, meter_api, health, stream, dashdata):
+        app.include_router(module.router)
+    for page in (dashboard, history, meter, console, config, setup, login):
+        app.include_router(page.router)
+    metrics = metrics_router()
+    if metrics is not None:
+        app.include_router(metrics)
+    _install_handlers(app, state)
+    return app
+
+
+def metrics_router() -> APIRouter | None:
+    """``/metrics`` when the Prometheus output is installed (``mepgate.outputs.prometheus``)."""
+    if importlib.util.find_spec("mepgate.outputs") is None:
+        return None
+    if importlib.util.find_spec(METRICS_MODULE) is None:
+        return None
+    module = importlib.import_module(METRICS_MODULE)
+    render_metrics: Callable[[GatewayView], bytes] = module.render_metrics
+    router = APIRouter(tags=["metrics"])
+
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus metrics"}},
+    )
+    async def metrics(view: ViewDep, _: ReaderDep) -> Response:
+        """Prometheus text exposition of the newest readings and the gateway's counters."""
+        return Response(render_metrics(view), media_type="text/plain; version=0.0.4")
+
+    return router
+
+
+def _install_handlers(app: FastAPI, state: WebState) -> None:
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, _exc: LoginRequired) -> Response:
+        if wants_html(request) and request.method == "GET":
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={_quote(target)}", status_code=303)
+        return JSONResponse({"detail": "log in first"}, status_code=401)
+
+    @app.exception_handler(SetupRequired)
+    async def setup_required(request: Request, _exc: SetupRequired) -> Response:
+        if wants_html(request):
+            return RedirectResponse("/setup", status_code=303)
+        return JSONResponse({"detail": "finish the first-run setup at /setup"}, status_code=401)
+
+    @app.exception_handler(CsrfRejected)
+    async def csrf_rejected(request: Request, _exc: CsrfRejected) -> Response:
+        return message_page(
+            request,
+            state,
+            "Form refused",
+            "The form was missing its security token or it had expired (for example after a "
+            "restart or a logout). Go back, reload the page and send it again.",
+            403,
+        )
+
+
+def _quote(path: str) -> str:
+    from urllib.parse import quote  # noqa: PLC0415
+
+    return quote(path, safe="/")

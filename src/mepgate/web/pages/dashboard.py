@@ -1,0 +1,50 @@
+"""``/``: live values of every meter, updated by server-sent events (``dashboard.js``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from mepgate.web.deps import ReaderDep, StateDep, require_setup_done
+from mepgate.web.render import render
+from mepgate.web.routers.common import latest_reading, meter_names
+from mepgate.web.schemas import EnergyOut, ReadingOut
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(require_setup_done)])
+
+
+def direction(net_w: float | None) -> str:
+    if net_w is None:
+        return ""
+    if net_w > 0:
+        return "importing from the grid"
+    if net_w < 0:
+        return "exporting to the grid"
+    return "balanced"
+
+
+@router.get("/")
+async def dashboard(request: Request, state: StateDep, session: ReaderDep) -> Response:
+    view = state.view
+    meters = []
+    for name in meter_names(view):
+        values: dict[str, Any] = {}
+        reading = await latest_reading(view, name)
+        if reading is not None:
+            values.update(ReadingOut.of(reading).model_dump(mode="json"))
+        totals = await view.store.energy_totals(name)
+        if totals is not None:
+            values.update(EnergyOut.of(name, totals).model_dump(mode="json"))
+        meters.append(
+            {
+                "name": name,
+                "values": values,
+                "at": reading.at.strftime("%H:%M:%S") if reading else None,
+                "direction": direction(values.get("net_power_w")),
+            }
+        )
+    return render(
+        request, state, "dashboard.html", {"page": "dashboard", "meters": meters}, session
+    )

@@ -1,0 +1,88 @@
+"""``/login`` and ``/logout``: the admin's session."""
+
+from __future__ import annotations
+
+import math
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from mepgate.web.auth import ADMIN_USER
+from mepgate.web.deps import SessionDep, StateDep, client_address, require_setup_done
+from mepgate.web.render import (
+    check_csrf,
+    clear_session_cookie,
+    message_page,
+    render,
+    set_session_cookie,
+)
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(require_setup_done)])
+
+
+def safe_next(target: str | None) -> str:
+    """Only local paths: ``//host`` or ``https://...`` would send the admin elsewhere."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@router.get("/login")
+async def login_page(
+    request: Request, state: StateDep, session: SessionDep, next: str = "/"
+) -> Response:
+    return render(
+        request,
+        state,
+        "login.html",
+        {"page": "login", "next": safe_next(next), "error": ""},
+        session,
+        form=True,
+    )
+
+
+@router.post("/login")
+async def login(request: Request, state: StateDep, session: SessionDep) -> Response:
+    fields = await check_csrf(request, session)
+    client = client_address(request)
+    auth = state.auth
+    wait = auth.limiter.retry_after(client)
+    if wait is not None:
+        response = message_page(
+            request,
+            state,
+            "Too many attempts",
+            f"Too many failed logins from your address; try again in {math.ceil(wait)} s.",
+            429,
+        )
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
+    target = safe_next(fields.get("next"))
+    if not auth.password.check(fields.get("password", "")):
+        auth.limiter.failed(client)
+        return render(
+            request,
+            state,
+            "login.html",
+            {"page": "login", "next": target, "error": "Wrong password."},
+            session,
+            form=True,
+            status_code=401,
+        )
+    auth.limiter.succeeded(client)
+    if session is not None:
+        auth.sessions.delete(session.id)  # a new id on login: no session fixation
+    new = auth.sessions.create(ADMIN_USER)
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(request, response, new)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, state: StateDep, session: SessionDep) -> Response:
+    await check_csrf(request, session)
+    if session is not None:
+        state.auth.sessions.delete(session.id)
+    response = RedirectResponse("/", status_code=303)
+    clear_session_cookie(request, response)
+    return response

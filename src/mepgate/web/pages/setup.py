@@ -1,0 +1,89 @@
+"""``/setup``: the first run sets the admin password, the meter's port and its key."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from mepgate.config import MeterConfig, Settings, write_secret_file
+from mepgate.errors import MepgateError
+from mepgate.proto import parse_key
+from mepgate.web.auth import ADMIN_USER, password_problem
+from mepgate.web.deps import SessionDep, StateDep
+from mepgate.web.render import check_csrf, render, set_session_cookie
+
+router = APIRouter(include_in_schema=False)
+
+
+def _setup_page(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    form: dict[str, str],
+    errors: list[str],
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        state,
+        "setup.html",
+        {"page": "setup", "form": form, "errors": errors},
+        session,
+        form=True,
+        status_code=status_code,
+    )
+
+
+@router.get("/setup")
+async def setup_page(request: Request, state: StateDep, session: SessionDep) -> Response:
+    if state.auth.password.is_set:
+        return RedirectResponse("/", status_code=303)
+    settings = state.view.settings
+    first = settings.meter[0] if settings.meter else None
+    form = {
+        "meter_name": first.name if first else "house",
+        "meter_port": first.port if first else "",
+    }
+    return _setup_page(request, state, session, form, [])
+
+
+@router.post("/setup")
+async def setup(request: Request, state: StateDep, session: SessionDep) -> Response:
+    fields = await check_csrf(request, session)
+    if state.auth.password.is_set:
+        return RedirectResponse("/", status_code=303)
+    form = {k: fields.get(k, "").strip() for k in ("meter_name", "meter_port")}
+    errors = []
+    problem = password_problem(fields.get("password", ""), fields.get("password_repeat", ""))
+    if problem:
+        errors.append(f"Admin password: {problem}.")
+    key = fields.get("meter_key", "")
+    try:
+        parse_key(key)
+    except MepgateError as error:
+        errors.append(f"MEP key: {error}")
+    key_path = state.data_dir / f"{form['meter_name'] or 'meter'}.key"
+    meter = None
+    try:
+        meter = MeterConfig(name=form["meter_name"], port=form["meter_port"], key_file=key_path)
+    except ValidationError as error:
+        for p in error.errors(include_input=False, include_url=False):
+            where = {"name": "Meter name", "port": "Port"}.get(str(p["loc"][0]), "Meter")
+            errors.append(f"{where}: {p['msg'].removeprefix('Value error, ')}")
+    if errors or meter is None:
+        return _setup_page(request, state, session, form, errors, status_code=422)
+    current = state.view.settings
+    others = [m for m in current.meter if m.name != meter.name]
+    write_secret_file(key_path, key.strip() + "\n")
+    settings = Settings(
+        meter=[meter, *others], storage=current.storage, web=current.web, mqtt=current.mqtt
+    )
+    await state.view.apply_settings(settings)
+    state.auth.password.set(fields["password"])
+    if session is not None:
+        state.auth.sessions.delete(session.id)
+    admin = state.auth.sessions.create(ADMIN_USER)
+    response = RedirectResponse("/", status_code=303)
+    set_session_cookie(request, response, admin)
+    return response

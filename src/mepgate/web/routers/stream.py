@@ -1,0 +1,80 @@
+"""``/api/v1/stream``: live readings as server-sent events.
+
+Events: ``reading`` (a :class:`ReadingOut`), ``energy`` (an :class:`EnergyOut`, at most every
+:data:`ENERGY_EVERY_S` per meter) and a comment line as keep-alive.  The browser's
+``EventSource`` reconnects by itself after ``retry`` milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from mepgate.service.reading import Reading
+from mepgate.service.view import GatewayView
+from mepgate.web.deps import ReaderDep, ViewDep
+from mepgate.web.routers.common import UNAUTHORIZED, check_meter, meter_names
+from mepgate.web.schemas import EnergyOut, ReadingOut
+
+RETRY_MS = 3000
+KEEPALIVE_S = 15.0
+ENERGY_EVERY_S = 10.0
+
+router = APIRouter(prefix="/api/v1/stream", tags=["stream"], responses=UNAUTHORIZED)
+
+
+def _event(name: str, data: str) -> str:
+    return f"event: {name}\ndata: {data}\n\n"
+
+
+async def _events(
+    view: GatewayView, request: Request, meters: set[str] | None
+) -> AsyncIterator[str]:
+    energy_sent: dict[str, float] = {}
+
+    async def with_energy(reading: Reading) -> AsyncIterator[str]:
+        yield _event("reading", ReadingOut.of(reading).model_dump_json())
+        now = time.monotonic()
+        if now - energy_sent.get(reading.meter, -ENERGY_EVERY_S) >= ENERGY_EVERY_S:
+            energy_sent[reading.meter] = now
+            totals = await view.store.energy_totals(reading.meter)
+            if totals is not None:
+                yield _event("energy", EnergyOut.of(reading.meter, totals).model_dump_json())
+
+    yield f"retry: {RETRY_MS}\n\n"
+    async with view.hub.subscribe() as queue:
+        for name in sorted(meters) if meters is not None else meter_names(view):
+            latest = view.hub.latest(name)
+            if latest is not None:
+                async for chunk in with_energy(latest):
+                    yield chunk
+        while not await request.is_disconnected():
+            try:
+                reading = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            if meters is None or reading.meter in meters:
+                async for chunk in with_energy(reading):
+                    yield chunk
+
+
+@router.get(
+    "",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "An event stream"}},
+)
+async def stream(
+    request: Request, view: ViewDep, _: ReaderDep, meter: str | None = None
+) -> StreamingResponse:
+    """Readings of ``meter`` (default: every meter) as they arrive."""
+    meters = {check_meter(view, meter)} if meter is not None else None
+    return StreamingResponse(
+        _events(view, request, meters),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

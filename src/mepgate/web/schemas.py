@@ -1,0 +1,247 @@
+"""The API's output schemas (what the JSON looks like) and their conversions from the service.
+
+Input schemas (query parameters and forms) live next to the route that takes them; these
+models are only ever built from the gateway's own objects, never from a request.  None of them
+has a field that could carry a key or a password.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mepgate.service.reading import PHASES, Reading
+from mepgate.service.view import LinkError, MeterIdentity, MeterStatus
+from mepgate.store import EnergyTotals, HistoryPoint
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+
+class ReadingOut(_Out):
+    """One validated snapshot.  Import and export are both >= 0; ``net_power_w`` is signed
+    (+ the house draws from the grid, - it exports)."""
+
+    meter: str
+    at: dt.datetime
+    forward_active_energy_wh: float
+    reverse_active_energy_wh: float
+    net_power_w: float | None = None
+    net_power_l1_w: float | None = None
+    net_power_l2_w: float | None = None
+    net_power_l3_w: float | None = None
+    active_power_import_w: float | None = None
+    active_power_export_w: float | None = None
+    active_power_import_l1_w: float | None = None
+    active_power_import_l2_w: float | None = None
+    active_power_import_l3_w: float | None = None
+    active_power_export_l1_w: float | None = None
+    active_power_export_l2_w: float | None = None
+    active_power_export_l3_w: float | None = None
+    voltage_l1_v: float | None = None
+    voltage_l2_v: float | None = None
+    voltage_l3_v: float | None = None
+    current_l1_a: float | None = None
+    current_l2_a: float | None = None
+    current_l3_a: float | None = None
+    power_factor_l1: float | None = None
+    power_factor_l2: float | None = None
+    power_factor_l3: float | None = None
+    frequency_hz: float | None = None
+    reactive_power_var: float | None = None
+    current_tier: int | None = None
+
+    @classmethod
+    def of(cls, reading: Reading) -> ReadingOut:
+        values: dict[str, object] = {
+            "meter": reading.meter,
+            "at": reading.at,
+            "net_power_w": reading.net_power_w,
+            **reading.values(),
+        }
+        for phase in PHASES:
+            imported = getattr(reading, f"active_power_import_{phase}_w")
+            exported = getattr(reading, f"active_power_export_{phase}_w")
+            if imported is not None or exported is not None:
+                values[f"net_power_{phase}_w"] = (imported or 0.0) - (exported or 0.0)
+        return cls.model_validate(values)
+
+
+class EnergyOut(_Out):
+    """Energy imported and exported since local midnight and since the 1st of the month."""
+
+    meter: str
+    at: dt.datetime
+    today_import_wh: float
+    today_export_wh: float
+    today_since: dt.datetime
+    month_import_wh: float
+    month_export_wh: float
+    month_since: dt.datetime
+
+    @classmethod
+    def of(cls, meter: str, totals: EnergyTotals) -> EnergyOut:
+        return cls(
+            meter=meter,
+            at=totals.at,
+            today_import_wh=totals.today.forward_wh,
+            today_export_wh=totals.today.reverse_wh,
+            today_since=totals.today.since,
+            month_import_wh=totals.this_month.forward_wh,
+            month_export_wh=totals.this_month.reverse_wh,
+            month_since=totals.this_month.since,
+        )
+
+
+class StatsOut(_Out):
+    mean: float
+    min: float
+    max: float
+
+
+class HistoryPointOut(_Out):
+    t: dt.datetime
+    width_s: float
+    resolution: Literal["raw", "minute", "hour", "day"]
+    stats: dict[str, StatsOut]
+    forward_active_energy_wh: float | None
+    reverse_active_energy_wh: float | None
+
+    @classmethod
+    def of(cls, point: HistoryPoint) -> HistoryPointOut:
+        return cls(
+            t=point.t,
+            width_s=point.width.total_seconds(),
+            resolution=point.resolution,  # type: ignore[arg-type]
+            stats={
+                name: StatsOut(mean=s.mean, min=s.min, max=s.max) for name, s in point.stats.items()
+            },
+            forward_active_energy_wh=point.forward_active_energy_wh,
+            reverse_active_energy_wh=point.reverse_active_energy_wh,
+        )
+
+
+class HistoryOut(_Out):
+    meter: str
+    start: dt.datetime
+    end: dt.datetime
+    points: list[HistoryPointOut]
+
+
+class IdentityOut(_Out):
+    manufacturer: str
+    model: str
+    firmware: str
+    serial_number: str
+    utility_serial_number: str | None = None
+    generation: int | None = None
+
+    @classmethod
+    def of(cls, identity: MeterIdentity) -> IdentityOut:
+        return cls.model_validate(identity)
+
+
+class LinkErrorOut(_Out):
+    at: dt.datetime
+    message: str
+    diagnosis: str
+    advice: str
+
+    @classmethod
+    def of(cls, error: LinkError) -> LinkErrorOut:
+        return cls.model_validate(error)
+
+
+class MeterOut(_Out):
+    name: str
+    port: str
+    connected: bool
+    identity: IdentityOut | None
+    meter_clock: dt.datetime | None
+    last_reading_at: dt.datetime | None
+    readings_stored: int
+    readings_rejected: int
+    rejection_reasons: dict[str, int]
+    link: dict[str, int]
+    last_errors: list[LinkErrorOut]
+
+    @classmethod
+    def of(cls, status: MeterStatus) -> MeterOut:
+        return cls(
+            name=status.name,
+            port=status.port,
+            connected=status.connected,
+            identity=IdentityOut.of(status.identity) if status.identity else None,
+            meter_clock=status.meter_clock,
+            last_reading_at=status.last_reading_at,
+            readings_stored=status.readings_stored,
+            readings_rejected=status.readings_rejected,
+            rejection_reasons=dict(status.rejection_reasons),
+            link=dict(status.link),
+            last_errors=[LinkErrorOut.of(e) for e in status.last_errors],
+        )
+
+
+class MeterHealthOut(_Out):
+    name: str
+    connected: bool
+    last_reading_at: dt.datetime | None
+    last_reading_age_s: float | None
+
+
+class HealthOut(_Out):
+    """``ok``: every meter connected; ``degraded``: some are not; ``setup``: no admin yet."""
+
+    status: Literal["ok", "degraded", "setup"]
+    version: str
+    meters: list[MeterHealthOut]
+
+
+class ErrorOut(_Out):
+    detail: str
+
+
+class DashDataOut(BaseModel):
+    """The Dabbler MEP module's ``/getDashDataWS`` JSON: the same names, units and integer
+    values (Wh, W, mHz, mA, mV), so scripts written for it keep working.  The ``*_Avg_W``
+    fields carry the present values (mepgate does not read BT28's demand averages)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    esp_sw: str = Field("mepgate", alias="ESP_SW")
+    esp_sw_by: str = Field("mepgate", alias="ESP_SW_By")
+    esp_sw_version: str = Field(alias="ESP_SW_Version")
+    meter_manufacturer: str = Field(alias="Meter_Manufacturer")
+    meter_model: str = Field(alias="Meter_Model")
+    meter_sw_version: str = Field(alias="Meter_SW_Version")
+    utility_sn: str = Field(alias="Utility_SN")
+    current_date_time_string: str = Field(alias="CurrentDateTimeString")
+    current_date_time: str = Field(alias="CurrentDateTime")
+    fwd_act_wh: int = Field(alias="Fwd_Act_Wh")
+    rev_act_wh: int = Field(alias="Rev_Act_Wh")
+    fwd_w: int = Field(alias="Fwd_W")
+    rev_w: int = Field(alias="Rev_W")
+    freq_mhz: int = Field(alias="Freq_mHz")
+    l1_rms_a: int = Field(alias="L1_RMS_A")
+    l2_rms_a: int = Field(alias="L2_RMS_A")
+    l3_rms_a: int = Field(alias="L3_RMS_A")
+    l1_rms_v: int = Field(alias="L1_RMS_V")
+    l2_rms_v: int = Field(alias="L2_RMS_V")
+    l3_rms_v: int = Field(alias="L3_RMS_V")
+    l1_fwd_w: int = Field(alias="L1_Fwd_W")
+    l2_fwd_w: int = Field(alias="L2_Fwd_W")
+    l3_fwd_w: int = Field(alias="L3_Fwd_W")
+    l1_rev_w: int = Field(alias="L1_Rev_W")
+    l2_rev_w: int = Field(alias="L2_Rev_W")
+    l3_rev_w: int = Field(alias="L3_Rev_W")
+    fwd_avg_w: int = Field(alias="Fwd_Avg_W")
+    rev_avg_w: int = Field(alias="Rev_Avg_W")
+    l1_fwd_avg_w: int = Field(alias="L1_Fwd_Avg_W")
+    l2_fwd_avg_w: int = Field(alias="L2_Fwd_Avg_W")
+    l3_fwd_avg_w: int = Field(alias="L3_Fwd_Avg_W")
+    l1_rev_avg_w: int = Field(alias="L1_Rev_Avg_W")
+    l2_rev_avg_w: int = Field(alias="L2_Rev_Avg_W")
+    l3_rev_avg_w: int = Field(alias="L3_Rev_Avg_W")

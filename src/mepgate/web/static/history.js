@@ -1,0 +1,125 @@
+// History charts: uPlot (vendored) over /api/v1/history.  A range button picks the span
+// ending now; dragging across a chart fetches that stretch again at finer resolution;
+// double-clicking goes back to the chosen range.
+"use strict";
+(function () {
+  const SPANS = { hour: 3600, day: 86400, week: 7 * 86400, month: 31 * 86400, year: 366 * 86400 };
+  const POINTS = 600;
+  const root = document.getElementById("history");
+  const status = document.getElementById("history-status");
+  const meter = root.dataset.meter;
+  let range = "day";
+  const charts = [];
+
+  function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
+  function width(el) { return Math.max(el.clientWidth, 280); }
+
+  function mean(point, field) {
+    const s = point.stats[field];
+    return s ? s.mean : null;
+  }
+
+  function columns(points) {
+    const x = [], net = [], imp = [], exp = [], eImp = [], eExp = [], v1 = [], v2 = [], v3 = [];
+    let prev = null;
+    points.forEach(function (p) {
+      x.push(Date.parse(p.t) / 1000);
+      const i = mean(p, "active_power_import_w"), e = mean(p, "active_power_export_w");
+      imp.push(i);
+      exp.push(e === null ? null : -e);
+      net.push(i === null || e === null ? null : i - e);
+      const f = p.forward_active_energy_wh, r = p.reverse_active_energy_wh;
+      eImp.push(prev && f !== null && prev.f !== null ? (f - prev.f) / 1000 : null);
+      eExp.push(prev && r !== null && prev.r !== null ? -(r - prev.r) / 1000 : null);
+      prev = { f: f, r: r };
+      v1.push(mean(p, "voltage_l1_v")); v2.push(mean(p, "voltage_l2_v")); v3.push(mean(p, "voltage_l3_v"));
+    });
+    return { power: [x, net, imp, exp], energy: [x, eImp, eExp], voltage: [x, v1, v2, v3] };
+  }
+
+  function zoomHooks() {
+    return {
+      setSelect: [function (u) {
+        if (u.select.width < 5) return;
+        const start = u.posToVal(u.select.left, "x");
+        const end = u.posToVal(u.select.left + u.select.width, "x");
+        u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+        load(start, end);
+      }],
+    };
+  }
+
+  function make(el, series, data, bars) {
+    const opts = {
+      width: width(el), height: 220,
+      cursor: { sync: { key: "history" }, drag: { x: true, y: false, setScale: false } },
+      scales: { x: { time: true } },
+      axes: [{ stroke: css("--muted"), grid: { stroke: css("--line") } },
+             { stroke: css("--muted"), grid: { stroke: css("--line") }, size: 60 }],
+      series: [{}].concat(series.map(function (s) {
+        const out = { label: s.label, stroke: s.color, width: 1.5, spanGaps: false };
+        if (bars) { out.fill = s.color; out.paths = uPlot.paths.bars({ size: [0.8, 40] }); }
+        return out;
+      })),
+      hooks: zoomHooks(),
+    };
+    const chart = new uPlot(opts, data, el);
+    el.addEventListener("dblclick", function () { loadRange(range); });
+    charts.push({ chart: chart, el: el });
+    return chart;
+  }
+
+  let power, energy, voltage;
+
+  function draw(data) {
+    const imp = css("--import"), exp = css("--export"), ink = css("--ink");
+    if (!power) {
+      power = make(document.getElementById("chart-power"), [
+        { label: "net W", color: ink }, { label: "import W", color: imp }, { label: "export W", color: exp },
+      ], data.power);
+      energy = make(document.getElementById("chart-energy"), [
+        { label: "import kWh", color: imp }, { label: "export kWh", color: exp },
+      ], data.energy, true);
+      voltage = make(document.getElementById("chart-voltage"), [
+        { label: "L1 V", color: "#6366f1" }, { label: "L2 V", color: "#0891b2" }, { label: "L3 V", color: "#a16207" },
+      ], data.voltage);
+      return;
+    }
+    power.setData(data.power); energy.setData(data.energy); voltage.setData(data.voltage);
+  }
+
+  function load(start, end) {
+    const url = "/api/v1/history?meter=" + encodeURIComponent(meter) +
+      "&start=" + new Date(start * 1000).toISOString() +
+      "&end=" + new Date(end * 1000).toISOString() + "&points=" + POINTS;
+    status.textContent = "loading\u2026";
+    fetch(url, { headers: { Accept: "application/json" } })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (body) {
+        const data = columns(body.points);
+        draw(data);
+        root.dataset.points = String(body.points.length);
+        const resolution = body.points.length ? body.points[0].resolution : "none";
+        status.textContent = body.points.length + " points (" + resolution + ")";
+      })
+      .catch(function (error) { status.textContent = "could not load the history: " + error.message; });
+  }
+
+  function loadRange(name) {
+    range = name;
+    document.querySelectorAll("[data-range]").forEach(function (b) {
+      b.setAttribute("aria-pressed", String(b.dataset.range === name));
+    });
+    const end = Date.now() / 1000;
+    load(end - SPANS[name], end);
+  }
+
+  document.querySelectorAll("[data-range]").forEach(function (button) {
+    button.addEventListener("click", function () { loadRange(button.dataset.range); });
+  });
+  window.addEventListener("resize", function () {
+    charts.forEach(function (c) { c.chart.setSize({ width: width(c.el), height: 220 }); });
+  });
+  if (meter) loadRange(range);
+  else status.textContent = "no meter configured yet";
+})();

@@ -1,0 +1,101 @@
+"""Web fixtures: the app around a :class:`~.support.LocalGateway` on SQLite and PostgreSQL.
+
+``store_url`` runs a test on both engines (PostgreSQL: a fresh schema per test, with the store
+tests' own ``postgres_url`` fixture).  ``gateway`` has two days of history and one live
+reading; ``client`` is a TestClient of the app with the admin password set
+(:data:`ADMIN_PASSWORD`) and nobody logged in; ``admin`` is the same client logged in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mepgate.web import create_app
+from mepgate.web.auth import AdminPassword
+
+from .support import LocalGateway, default_settings
+
+ADMIN_PASSWORD = "correct horse battery staple"
+TEST_KEY = "Aa1Bb2Cc3Dd4Ee5Ff6Gg"  # 20 characters, as a grid company hands them out
+
+
+def _store_fixtures() -> object:
+    """The store tests' conftest (its ``postgres_url`` makes a fresh schema per test)."""
+    path = Path(__file__).parents[1] / "store" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("_mepgate_store_fixtures", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+postgres_url = _store_fixtures().postgres_url  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/mepgate.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/mepgate.db"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def gateway(store_url: str, data_dir: Path) -> Iterator[LocalGateway]:
+    gw = LocalGateway(
+        default_settings(store_url), store_url=store_url, config_path=data_dir / "mepgate.toml"
+    )
+    asyncio.run(gw.fill_history())
+    reading = gw.publish_now()
+    asyncio.run(gw.store.ingest([reading]))
+    yield gw
+    asyncio.run(gw.close())
+
+
+@pytest.fixture
+def client(gateway: LocalGateway, data_dir: Path) -> Iterator[TestClient]:
+    AdminPassword(data_dir).set(ADMIN_PASSWORD)
+    with TestClient(create_app(gateway, data_dir=data_dir)) as test_client:
+        yield test_client
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has no CSRF field"
+    return match[1]
+
+
+def log_in(client: TestClient, password: str = ADMIN_PASSWORD) -> None:
+    token = csrf_of(client.get("/login").text)
+    response = client.post(
+        "/login",
+        data={"csrf_token": token, "password": password, "next": "/"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+
+
+@pytest.fixture
+def admin(client: TestClient) -> TestClient:
+    log_in(client)
+    return client

@@ -1,0 +1,163 @@
+"""Old-firmware compatibility: the Dabbler module's MQTT topics, JSON keys and units, exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+from mepgate.config.settings import MqttConfig
+from mepgate.outputs.compat import PowerAverager, dabbler_json
+from mepgate.outputs.mqtt import MqttPublisher
+from mepgate.simulator.model import GroundTruth
+
+from .support import FakeGateway, Mosquitto, Recorder, SimMeter, running, until
+
+# Written out from the old firmware's MQTT code (FIELD-NOTES.md), not from mepgate's tables.
+FIRMWARE_TOPICS = {
+    "sensors/mydatajson": [
+        "L1_RMS_A", "L2_RMS_A", "L3_RMS_A", "L1_RMS_V", "L2_RMS_V", "L3_RMS_V",
+        "L1_PF_Fac", "L2_PF_Fac", "L3_PF_Fac", "ExportReactive_VAr", "ImportReactive_VAr",
+    ],
+    "meterConsumptionTotal/mydatajson": ["Fwd_Act_Wh", "Rev_Act_Wh"],
+    "meterConsumptionFwd/mydatajson": [
+        "Fwd_W", "Fwd_Avg_W", "L1_Fwd_W", "L2_Fwd_W", "L3_Fwd_W",
+        "L1_Fwd_Avg_W", "L2_Fwd_Avg_W", "L3_Fwd_Avg_W",
+    ],
+    "meterConsumptionRev/mydatajson": [
+        "Rev_W", "Rev_Avg_W", "L1_Rev_W", "L2_Rev_W", "L3_Rev_W",
+        "L1_Rev_Avg_W", "L2_Rev_Avg_W", "L3_Rev_Avg_W",
+    ],
+    "frequency/mydatajson": ["Freq_mHz"],
+}  # fmt: skip
+FIRMWARE_DASH_FIELDS = [
+    "ESP_SW", "ESP_SW_By", "ESP_SW_Version", "Meter_Manufacturer", "Meter_Model",
+    "Meter_SW_Version", "Utility_SN", "CurrentDateTimeString", "CurrentDateTime",
+    "Fwd_Act_Wh", "Rev_Act_Wh", "Fwd_W", "Rev_W", "Freq_mHz",
+    "L1_RMS_A", "L2_RMS_A", "L3_RMS_A", "L1_RMS_V", "L2_RMS_V", "L3_RMS_V",
+    "L1_Fwd_W", "L2_Fwd_W", "L3_Fwd_W", "L1_Rev_W", "L2_Rev_W", "L3_Rev_W",
+    "Fwd_Avg_W", "Rev_Avg_W", "L1_Fwd_Avg_W", "L2_Fwd_Avg_W", "L3_Fwd_Avg_W",
+    "L1_Rev_Avg_W", "L2_Rev_Avg_W", "L3_Rev_Avg_W",
+]  # fmt: skip
+
+
+def test_compat_mode_publishes_the_old_firmwares_topics_keys_and_units(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    asyncio.run(_compat(broker, tmp_path))
+
+
+async def _compat(broker: Mosquitto, tmp_path: Path) -> None:
+    sim = SimMeter.build()
+    config = MqttConfig(url=broker.url, base_topic="ESP32MEP", compat_dabbler=True)
+    gateway = FakeGateway(config, [sim.status()])
+    recorder = Recorder(broker.port, ["ESP32MEP/#"])
+    publisher = MqttPublisher(gateway, config, data_dir=tmp_path, diagnostics_interval=0.2)
+    truths = {}
+    async with running(recorder.run(), publisher.run()) as tasks:
+        await until(lambda: gateway.hub.subscribers > 0, what="publisher", tasks=tasks)
+        await recorder.connected.wait()
+        for second in range(0, 30):
+            reading, truth = sim.reading(second)
+            truths[second] = truth
+            gateway.hub.publish(reading)
+            await asyncio.sleep(0.005)
+        await until(
+            lambda: all(recorder.on(f"ESP32MEP/{topic}") for topic in FIRMWARE_TOPICS),
+            what="the firmware's topics",
+            tasks=tasks,
+        )
+        await asyncio.sleep(0.1)
+        lwt = recorder.last("ESP32MEP/lwt")
+        assert lwt is not None
+        assert lwt.payload == b"Online"
+    # A clean stop leaves the retained will's value behind.
+    after = Recorder(broker.port, ["ESP32MEP/lwt"], identifier="after")
+    async with running(after.run()):
+        await until(lambda: bool(after.messages), what="retained lwt")
+    assert (after.messages[-1].payload, after.messages[-1].retain) == (b"Offline", True)
+
+    compat = {
+        m.topic.removeprefix("ESP32MEP/")
+        for m in recorder.messages
+        if m.topic.endswith("/mydatajson") or m.topic.endswith("/lwt")
+    }
+    assert compat == {*FIRMWARE_TOPICS, "lwt"}
+    for topic, keys in FIRMWARE_TOPICS.items():
+        for message in recorder.on(f"ESP32MEP/{topic}"):
+            payload = message.json()
+            assert isinstance(payload, dict)
+            assert list(payload) == keys, topic  # names and order exactly
+            assert all(type(v) is int for v in payload.values()), (topic, payload)
+            assert not message.retain
+
+    # Units: the firmware's integers (mA, mV, mHz, Wh, W, thousandths) against ground truth.
+    # Power is published every 5 s (readings 0, 5, 10, ... s); a message the broker was too
+    # slow for may be skipped, so each one is matched to the reading it came from, in order.
+    expected = {second: _firmware_payloads(truths[second]) for second in range(0, 30, 5)}
+    for topic in FIRMWARE_TOPICS:
+        seconds = []
+        for message in recorder.on(f"ESP32MEP/{topic}"):
+            payload = message.json()
+            found = [t for t, p in expected.items() if _agrees(p[topic], payload)]
+            assert found, (topic, payload)
+            seconds.append(found[0])
+        assert seconds == sorted(seconds), (topic, seconds)
+        assert len(seconds) >= 3, (topic, seconds)
+
+
+def _firmware_payloads(truth: GroundTruth) -> dict[str, dict[str, int]]:
+    """What the old firmware would have sent, from the meter's own integer units."""
+    e = truth.electrical
+    sensors: dict[str, int] = {}
+    fwd: dict[str, int] = {"Fwd_W": e.forward_active_power_w}
+    rev: dict[str, int] = {"Rev_W": e.reverse_active_power_w}
+    for i, phase in enumerate(truth.phases, start=1):
+        sensors[f"L{i}_RMS_A"] = phase.current_ma
+        sensors[f"L{i}_RMS_V"] = phase.voltage_mv
+        sensors[f"L{i}_PF_Fac"] = phase.power_factor_milli
+        fwd[f"L{i}_Fwd_W"] = phase.forward_active_power_w
+        rev[f"L{i}_Rev_W"] = phase.reverse_active_power_w
+    sensors["ImportReactive_VAr"] = max(e.reactive_power_var, 0)
+    sensors["ExportReactive_VAr"] = max(-e.reactive_power_var, 0)
+    return {
+        "sensors/mydatajson": sensors,
+        "meterConsumptionTotal/mydatajson": {
+            "Fwd_Act_Wh": truth.forward_active_energy_wh,
+            "Rev_Act_Wh": truth.reverse_active_energy_wh,
+        },
+        "meterConsumptionFwd/mydatajson": fwd,
+        "meterConsumptionRev/mydatajson": rev,
+        "frequency/mydatajson": {"Freq_mHz": truth.frequency_mhz},
+    }
+
+
+def _agrees(expected: dict[str, int], payload: object) -> bool:
+    assert isinstance(payload, dict)
+    return all(payload[key] == value for key, value in expected.items())
+
+
+def test_dash_json_has_the_firmwares_fields_and_averages_the_last_minute() -> None:
+    sim = SimMeter.build()
+    averager = PowerAverager()
+    readings = [sim.reading(s)[0] for s in range(0, 90, 10)]
+    averages = None
+    for reading in readings:
+        averages = averager.add(reading)
+    last = readings[-1]
+    data = dabbler_json(
+        last, identity=sim.identity(), averages=averages, fields=FIRMWARE_DASH_FIELDS
+    )
+    assert list(data) == FIRMWARE_DASH_FIELDS
+    assert data["Meter_Manufacturer"] == "ELON"
+    assert data["Utility_SN"] == sim.identity().serial_number
+    assert data["CurrentDateTimeString"] == last.at.strftime("%Y-%m-%d %H:%M:%S")
+    window = [r for r in readings if last.at - r.at < dt.timedelta(minutes=1)]
+    assert len(window) == 6
+    expected = sum(r.active_power_import_w or 0.0 for r in window) / len(window)
+    assert data["Fwd_Avg_W"] == round(expected)
+    # A value the meter does not measure is 0, as the firmware printed it.
+    single = dataclasses.replace(last, voltage_l3_v=None, current_l3_a=None)
+    assert dabbler_json(single)["L3_RMS_V"] == 0
+    assert dabbler_json(single)["L3_RMS_A"] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from mepgate.errors import MepgateError
 from mepgate.web.auth import ADMIN_USER
 from mepgate.web.deps import AdminDep, StateDep
 from mepgate.web.render import check_csrf, render, set_session_cookie
@@ -64,7 +65,12 @@ async def save_config(request: Request, state: StateDep, session: AdminDep) -> R
             top = ["Some fields need fixing; see the messages next to them."]
         return _page(request, state, session, sections, errors=top, status_code=422)
     write_key_files(parsed.key_files)
-    await state.view.apply_settings(parsed.settings)
+    try:
+        await state.view.apply_settings(parsed.settings)
+    except MepgateError as error:  # e.g. ConfigError: a key file cannot be read; nothing saved
+        return _page(
+            request, state, session, form_sections(current), errors=[str(error)], status_code=422
+        )
     response = RedirectResponse("/config?saved=true", status_code=303)
     if parsed.admin_password is not None:
         state.auth.password.set(parsed.admin_password)

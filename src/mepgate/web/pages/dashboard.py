@@ -40,7 +40,7 @@ async def dashboard(request: Request, state: StateDep, session: ReaderDep) -> Re
         meters.append(
             {
                 "name": name,
-                "values": values,
+                "data": values,
                 "at": reading.at.strftime("%H:%M:%S") if reading else None,
                 "direction": direction(values.get("net_power_w")),
             }

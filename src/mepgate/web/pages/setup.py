@@ -79,7 +79,10 @@ async def setup(request: Request, state: StateDep, session: SessionDep) -> Respo
     settings = Settings(
         meter=[meter, *others], storage=current.storage, web=current.web, mqtt=current.mqtt
     )
-    await state.view.apply_settings(settings)
+    try:
+        await state.view.apply_settings(settings)
+    except MepgateError as error:  # e.g. ConfigError; nothing saved, setup stays open
+        return _setup_page(request, state, session, form, [str(error)], status_code=422)
     state.auth.password.set(fields["password"])
     if session is not None:
         state.auth.sessions.delete(session.id)

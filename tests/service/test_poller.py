@@ -22,6 +22,7 @@ from mepgate.client import (
 from mepgate.client.client import Backoff
 from mepgate.config import ConfigError, MeterConfig
 from mepgate.proto import AccessLevel, parse_key
+from mepgate.service import poller as poller_module
 from mepgate.service.poller import (
     PRESENT_FIELDS,
     MeterPoller,
@@ -359,3 +360,24 @@ def test_the_console_gets_the_line_between_poll_cycles(
         assert poller.status().link["damaged_replies"] == 0
 
     run(scenario())
+
+
+def test_a_consistent_new_baseline_is_accepted_after_a_while(
+    simulator_factory: SimulatorFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(poller_module, "REBASE_AFTER", 3)
+    sim = simulator_factory(profile="gen4-3phase")
+    replaced = Reading(  # the newest stored reading of the meter this one replaced
+        meter="house", at=T0, forward_active_energy_wh=1e12, reverse_active_energy_wh=1e12
+    )
+    readings: list[Reading] = []
+
+    async def scenario() -> None:
+        poller = poller_for(sim.url or "", readings, previous=replaced)
+        task = await running(poller, lambda: len(readings) >= 2)
+        status = poller.status()
+        await stopped(task)
+        assert status.rejection_reasons == {"energy-decreased": 2}
+
+    run(scenario())
+    assert readings[0].forward_active_energy_wh < 1e12

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,7 +32,7 @@ def plausible(
     reverse_wh: float = 2_000_000.0,
     frequency_hz: float = 50.0,
 ) -> Reading:
-    values: dict[str, float] = {}
+    values: dict[str, Any] = {}
     net = 0.0
     for phase, v, i, pf, out in zip(PHASES, voltages, currents, factors, exporting, strict=True):
         power = round(v * i * pf)
@@ -154,12 +155,13 @@ def test_a_total_that_disagrees_with_the_phases_is_caught(reading: Reading, off_
 def test_any_values_give_reasons_never_an_exception(
     values: dict[str, float | None], forward: float, reverse: float
 ) -> None:
+    given_values: dict[str, Any] = values
     reading = Reading(
         meter="m",
         at=T0,
         forward_active_energy_wh=forward,
         reverse_active_energy_wh=reverse,
-        **values,
+        **given_values,
     )
     reasons = validate(reading, plausible(at=T0 - dt.timedelta(seconds=1)))
     assert all(isinstance(r, Rejection) for r in reasons)

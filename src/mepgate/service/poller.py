@@ -89,10 +89,13 @@ seconds, so smaller differences are its rounding, and re-basing would make time 
 CLOCK_SKEW_WARNING = dt.timedelta(minutes=5)
 MAX_ERRORS_KEPT = 10
 REBASE_AFTER = 300
-"""Consecutive "energy decreased" rejections after which the meter's registers are taken as
-the new baseline (a replaced meter, a register reset): 5 minutes at 1 Hz of a consistent story
-is not a glitch, and rejecting forever would silently stop the history."""
+"""Consecutive readings rejected only for "energy decreased" or "time not advancing" after
+which they are taken as the new baseline (a replaced meter, a register reset, a clock set
+back): 5 minutes at 1 Hz of a consistent story is not a glitch, and rejecting forever would
+silently stop the history."""
 _MILLI = 1000.0
+_RESYNC = dt.timedelta(seconds=CLOCK_RESYNC_S)
+_REBASE_REASONS = frozenset({Rejection.ENERGY_DECREASED, Rejection.TIME_NOT_ADVANCING})
 
 
 class PollerState(StrEnum):
@@ -450,21 +453,25 @@ class MeterPoller:
         return reading_from(self.name, self._timestamp(), present, energy, self._tier)
 
     def _timestamp(self) -> dt.datetime:
+        """The meter's time now, estimated from BT52; never at or before the previous reading
+        as long as the difference is within BT52's rounding (a restart, a re-based clock)."""
         now = self._now()
         at = now + self._clock_offset if self._clock_offset is not None else now
-        if self._last_at is not None and at <= self._last_at:
-            at = self._last_at + dt.timedelta(milliseconds=1)  # re-basing never runs backwards
+        last = self._last_at or (self._previous.at if self._previous is not None else None)
+        if last is not None and dt.timedelta(0) <= last - at <= _RESYNC:
+            at = last + dt.timedelta(milliseconds=1)
         self._last_at = at
         return at
 
     def _consider(self, reading: Reading) -> None:
         reasons = validate(reading, self._previous, self._limits)
-        if reasons and set(reasons) == {Rejection.ENERGY_DECREASED}:
+        if reasons and set(reasons) <= _REBASE_REASONS:
             self._decreasing += 1
             if self._decreasing >= REBASE_AFTER:
                 log.warning(
-                    "meter %s: energy registers stayed below the last stored values for %d "
-                    "readings; taking them as the new baseline (meter replaced or reset?)",
+                    "meter %s: energy or time stayed below the last stored reading for %d "
+                    "readings; taking them as the new baseline (meter replaced, registers "
+                    "reset, or its clock set back?)",
                     self.name,
                     self._decreasing,
                 )

@@ -3,23 +3,19 @@ real SQLite and PostgreSQL stores: values match the simulator's ground truth, me
 concurrently, a missing port or wrong key is shown and does not stop the others, nothing stored
 is lost across restarts, the console, ``apply_settings``, outputs and ``sim:`` ports.
 
-PostgreSQL: ``MEPGATE_TEST_POSTGRES`` (default ``postgresql://postgres@127.0.0.1:5432/test``), a
-fresh schema per test; a server that cannot be reached fails the tests, never skips them.
+``storage_url`` (``conftest.py``) runs a test on SQLite and on the local PostgreSQL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import socket
 import stat
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
 import pytest
 from pydantic import SecretStr
 
@@ -43,25 +39,9 @@ from mepgate.store import SqlStore, open_store
 from mepgate.store.rollup import epoch_ms
 
 SimulatorFactory = Callable[..., RunningSimulator]
-POSTGRES_BASE = os.environ.get("MEPGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 MBK = DEFAULT_MBK.decode()
 T0 = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)  # the simulator fixture's start
 PROFILE = "gen4-3phase"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/gateway.db"
-        return
-    schema = f"mepgate_gw_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_BASE, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{POSTGRES_BASE}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(POSTGRES_BASE, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def meter(name: str, port: str, *, key: str = MBK, poll_interval: float = 0.2) -> MeterConfig:

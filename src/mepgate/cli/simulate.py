@@ -81,7 +81,9 @@ def _tcp_address(text: str) -> tuple[str, int]:
 )
 @click.option("--no-timing", is_flag=True, help="Send at once: no wire time, pauses, throttle.")
 @click.option("--tls-required", is_flag=True, help="Serve requests only inside TLS-PSK.")
-@click.option("--faults", "faults", default="", metavar="SPEC", help="Faults to inject (below).")
+@click.option(
+    "--faults", "faults", default="", metavar="SPEC", help="Faults to inject (grammar above)."
+)
 @click.option(
     "--mbk",
     default=DEFAULT_MBK.decode(),
@@ -165,7 +167,13 @@ async def _serve(
     try:
         if address is not None:
             tcp_end = TcpFrontEnd(MeterPort(meter, timing=timing, faults=faults))
-            _announce(await tcp_end.start(*address))
+            try:
+                _announce(await tcp_end.start(*address))
+            except OSError as error:
+                raise click.ClickException(
+                    f"cannot listen on {address[0]}:{address[1]}: {error.strerror or error}; "
+                    "pick another port (0 chooses a free one)"
+                ) from None
             closers.append(tcp_end.close)
         if pty:
             pty_end = PtyFrontEnd(MeterPort(meter, timing=timing, faults=faults))

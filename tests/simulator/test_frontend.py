@@ -167,3 +167,21 @@ def test_the_meter_model_answers_the_old_firmwares_bt28_read(
     reply = client.send(bytes.fromhex("30001C0200"))  # FIELD-NOTES: the old firmware's poll
     assert reply.code == ResponseCode.OK
     assert len(reply.data) > 100
+
+
+def test_one_tcp_client_at_a_time_the_next_is_served_when_it_closes(
+    simulator: RunningSimulator,
+) -> None:
+    key = simulator.keys[AccessLevel.BASIC]
+    first = LineProbe.open(simulator.url or "")
+    assert TinyClient(first, key).send(ReadRequest(table_id=BT01).to_bytes()).code == 0
+    with LineProbe.open(simulator.url or "") as second:
+        # The line is taken: the second client's request waits, unanswered ...
+        exchange = prepare_request(ReadRequest(table_id=BT23).to_bytes(), 1, key)
+        second.send(exchange.frame)
+        assert not second.read_raw(0.25)
+        # ... until the first client hangs up; then it is served (here: told the sequence).
+        first.close()
+        reply = exchange.decode(second.next_frame(timeout=1.0).wire, key)
+    assert reply.code == ResponseCode.INVALID_SEQUENCE_NUMBER
+    assert simulator.call(lambda: simulator.port.stats.sessions) == 2

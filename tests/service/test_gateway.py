@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import socket
 import stat
 import time
@@ -208,8 +209,9 @@ def free_port() -> int:
 
 
 def test_a_missing_port_or_a_wrong_key_is_shown_and_the_others_keep_polling(
-    simulator_factory: SimulatorFactory, tmp_path: Path
+    simulator_factory: SimulatorFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     good = simulator_factory(profile=PROFILE, seed=1)
     keyed = simulator_factory(profile=PROFILE, seed=2)
     url = f"sqlite:///{tmp_path}/g.db"
@@ -242,6 +244,9 @@ def test_a_missing_port_or_a_wrong_key_is_shown_and_the_others_keep_polling(
         assert wrong_key[:16] not in repr(statuses)
 
     asyncio.run(scenario())
+    assert "wrong" in caplog.text.lower()  # the log says so...
+    assert wrong_key[:16] not in caplog.text  # ...without the key
+    assert MBK[:16] not in caplog.text
 
 
 def test_a_restart_keeps_everything_stored_and_continues(

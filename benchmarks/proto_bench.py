@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 from mepgate.proto import AccessLevel, ReadRequest, SequenceWindow, check_request, digest
 from mepgate.proto.frames import prepare_request
@@ -45,12 +46,13 @@ def main() -> None:
         if len(reply) != 2 + MAX_MESSAGE:
             raise SystemExit(f"benchmark set-up failed: reply is {len(reply)} bytes")
         body = reply[2:]
+        message = request.to_bytes()
         figures = {
-            "digest": best_of(5, lambda body=body: digest(KEY, body)),
+            "digest": best_of(5, partial(digest, KEY, body)),
             "encode request": best_of(
-                5, lambda enc=encrypt: prepare_request(request.to_bytes(), 41, KEY, encrypt=enc)
+                5, partial(prepare_request, message, 41, KEY, encrypt=encrypt)
             ),
-            "decode response": best_of(5, lambda ex=exchange, r=reply: ex.decode(r, KEY)),
+            "decode response": best_of(5, partial(exchange.decode, reply, KEY)),
         }
         mode = "encrypted" if encrypt else "plain"
         for name, seconds in figures.items():

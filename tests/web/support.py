@@ -42,6 +42,7 @@ from mepgate.simulator.model.snapshot import GroundTruth
 from mepgate.store import AsyncStore, open_store
 from mepgate.tables.identity import decode_bt01
 from mepgate.tables.registry import CODECS, decode_table, to_json
+from mepgate.web import close_streams
 
 SIM_PROFILE = "gen4-3phase"
 HISTORY_DAYS = 2
@@ -269,6 +270,7 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.view: object | None = None
+        self.app: FastAPI | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -283,7 +285,8 @@ class LiveServer:
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
+        if self._server is not None and self._loop is not None and self.app is not None:
+            self._loop.call_soon_threadsafe(close_streams, self.app)
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=20)
@@ -309,8 +312,9 @@ class LiveServer:
         self._loop = asyncio.get_running_loop()
         async with self._view_factory() as view:
             self.view = view
+            self.app = self._app_factory(view)
             config = uvicorn.Config(
-                self._app_factory(view),
+                self.app,
                 host="127.0.0.1",
                 port=self.port,
                 log_level="warning",

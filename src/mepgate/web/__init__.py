@@ -3,6 +3,6 @@
 >>> app = create_app(gateway, data_dir=Path("/var/lib/mepgate"))   # doctest: +SKIP
 """
 
-from mepgate.web.app import create_app
+from mepgate.web.app import close_streams, create_app
 
-__all__ = ["create_app"]
+__all__ = ["close_streams", "create_app"]

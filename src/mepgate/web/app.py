@@ -1,8 +1,9 @@
 """The app factory: ``create_app(view, data_dir=...)`` builds a FastAPI app around a gateway.
 
 Nothing is built at import time; each call makes an independent app (tests build several).
-The gateway serves it with uvicorn; give uvicorn ``timeout_graceful_shutdown`` so open
-event streams do not hold up a restart.
+The gateway serves it with uvicorn; call :func:`close_streams` (on the server's loop) when
+shutting down, before or as uvicorn's ``should_exit`` is set, so open event streams end at once
+instead of holding up the graceful shutdown.
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ def create_app(view: GatewayView, *, data_dir: Path, clock: Clock = time.monoton
         app.include_router(metrics)
     _install_handlers(app, state)
     return app
+
+
+def close_streams(app: FastAPI) -> None:
+    """End every open ``/api/v1/stream`` (browsers reconnect by themselves later)."""
+    state: WebState = app.state.web
+    state.closing.set()
 
 
 def metrics_router() -> APIRouter | None:

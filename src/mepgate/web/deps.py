@@ -14,7 +14,8 @@ setup, pages redirect to ``/setup``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, cast
 
@@ -31,6 +32,9 @@ class WebState:
     data_dir: Path
     auth: Auth
     templates: Jinja2Templates
+    # Set by close_streams() when the server shuts down: event streams end at once instead of
+    # holding the graceful shutdown up.
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class LoginRequired(Exception):  # noqa: N818 -- a control-flow signal, not an error

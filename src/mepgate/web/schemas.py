@@ -207,7 +207,8 @@ class ErrorOut(_Out):
 class DashDataOut(BaseModel):
     """The Dabbler MEP module's ``/getDashDataWS`` JSON: the same names, units and integer
     values (Wh, W, mHz, mA, mV), so scripts written for it keep working.  The ``*_Avg_W``
-    fields carry the present values (mepgate does not read BT28's demand averages)."""
+    fields are means over the last minute (the firmware showed BT28's demand averages).
+    Built by :func:`mepgate.outputs.compat.dabbler_json`; this model documents it."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
 

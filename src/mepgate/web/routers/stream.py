@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 
 from mepgate.service.reading import Reading
 from mepgate.service.view import GatewayView
-from mepgate.web.deps import ReaderDep, ViewDep
+from mepgate.web.deps import ReaderDep, StateDep
 from mepgate.web.routers.common import UNAUTHORIZED, check_meter, meter_names
 from mepgate.web.schemas import EnergyOut, ReadingOut
 
@@ -32,7 +32,7 @@ def _event(name: str, data: str) -> str:
 
 
 async def _events(
-    view: GatewayView, request: Request, meters: set[str] | None
+    view: GatewayView, request: Request, meters: set[str] | None, closing: asyncio.Event
 ) -> AsyncIterator[str]:
     energy_sent: dict[str, float] = {}
 
@@ -52,12 +52,20 @@ async def _events(
             if latest is not None:
                 async for chunk in with_energy(latest):
                     yield chunk
-        while not await request.is_disconnected():
-            try:
-                reading = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
-            except TimeoutError:
-                yield ": keep-alive\n\n"
+        while not closing.is_set() and not await request.is_disconnected():
+            getting = asyncio.ensure_future(queue.get())
+            stopping = asyncio.ensure_future(closing.wait())
+            done, _ = await asyncio.wait(
+                {getting, stopping}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in (getting, stopping):
+                if task not in done:
+                    task.cancel()
+            if getting not in done:
+                if not closing.is_set():
+                    yield ": keep-alive\n\n"
                 continue
+            reading = getting.result()
             if meters is None or reading.meter in meters:
                 async for chunk in with_energy(reading):
                     yield chunk
@@ -69,12 +77,13 @@ async def _events(
     responses={200: {"content": {"text/event-stream": {}}, "description": "An event stream"}},
 )
 async def stream(
-    request: Request, view: ViewDep, _: ReaderDep, meter: str | None = None
+    request: Request, state: StateDep, _: ReaderDep, meter: str | None = None
 ) -> StreamingResponse:
     """Readings of ``meter`` (default: every meter) as they arrive."""
+    view = state.view
     meters = {check_meter(view, meter)} if meter is not None else None
     return StreamingResponse(
-        _events(view, request, meters),
+        _events(view, request, meters, state.closing),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

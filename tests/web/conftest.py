@@ -9,7 +9,6 @@ reading; ``client`` is a TestClient of the app with the admin password set
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,24 +19,11 @@ from fastapi.testclient import TestClient
 from mepgate.web import create_app
 from mepgate.web.auth import AdminPassword
 
+from ..store.conftest import postgres_url  # noqa: F401 -- the store tests' fixture, reused
 from .support import LocalGateway, default_settings
 
 ADMIN_PASSWORD = "correct horse battery staple"
 TEST_KEY = "Aa1Bb2Cc3Dd4Ee5Ff6Gg"  # 20 characters, as a grid company hands them out
-
-
-def _store_fixtures() -> object:
-    """The store tests' conftest (its ``postgres_url`` makes a fresh schema per test)."""
-    path = Path(__file__).parents[1] / "store" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_mepgate_store_fixtures", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-postgres_url = _store_fixtures().postgres_url  # type: ignore[attr-defined]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 
 from fastapi.testclient import TestClient
 
@@ -120,3 +121,13 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
     } <= paths
     assert not any(p in paths for p in ("/", "/config", "/console", "/login", "/setup"))
     assert client.get("/api/v1/docs").status_code == 200
+
+
+def test_metrics_mounted_when_the_prometheus_output_exists(client: TestClient) -> None:
+    response = client.get("/metrics")
+    if importlib.util.find_spec("mepgate.outputs.prometheus") is None:
+        assert response.status_code == 404
+        return
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "house" in response.text

@@ -74,6 +74,7 @@ def metrics_router() -> APIRouter | None:
         return None
     module = importlib.import_module(METRICS_MODULE)
     render_metrics: Callable[[GatewayView], bytes] = module.render_metrics
+    content_type: str = getattr(module, "CONTENT_TYPE", "text/plain; version=0.0.4")
     router = APIRouter(tags=["metrics"])
 
     @router.get(
@@ -83,7 +84,7 @@ def metrics_router() -> APIRouter | None:
     )
     async def metrics(view: ViewDep, _: ReaderDep) -> Response:
         """Prometheus text exposition of the newest readings and the gateway's counters."""
-        return Response(render_metrics(view), media_type="text/plain; version=0.0.4")
+        return Response(render_metrics(view), media_type=content_type)
 
     return router
 

@@ -22,11 +22,14 @@ from mepgate.proto import (
     WriteRequest,
     prepare_request,
 )
-from mepgate.proto.procedures import EP16_CHANGE_CLOCK_BY_DELTA, EP39_POST_MEP_DATA
+from mepgate.proto.procedures import (
+    EP16_CHANGE_CLOCK_BY_DELTA,
+    EP39_POST_MEP_DATA,
+    MepPostType,
+)
 from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK, SimulatedMeter
 from mepgate.simulator.model import build_meter, ground_truth, model_of
 from mepgate.simulator.model.events import EventId
-from mepgate.simulator.model.mep_port import PostType
 from mepgate.simulator.model.physics import STEP_S
 from mepgate.tables.clock import decode_bt52, decode_bt55
 from mepgate.tables.dimensions import (
@@ -379,7 +382,7 @@ def test_scheduled_read_request_is_cleared_by_ep39_with_scheduled_read_data() ->
     client.now = 16.0
     assert meter.alert_pending(client.now)
     assert mep_client_alerts(client, dims) == (True, False, False)
-    posted = bytes([PostType.SCHEDULED_READ_DATA]) + b"reading 42"
+    posted = bytes([MepPostType.SCHEDULED_READ_DATA]) + b"reading 42"
     result = client.call(EP39_POST_MEP_DATA, posted, psn=5, response_table=TableId.BT08)
     assert result == ProcedureResult.COMPLETED
     assert not meter.alert_pending(client.now)
@@ -409,7 +412,7 @@ def test_mbus_change_alert_needs_et50_flag_and_is_cleared_by_ep39() -> None:
     assert telegram is not None
     water = ground_truth(meter, client.now).water_volume_l
     assert getattr(telegram[0], "telegram", b"")[-4:] == bytes.fromhex(f"{water:08d}")[::-1]
-    clear = bytes([PostType.CLEAR_MBUS_ALERT])
+    clear = bytes([MepPostType.CLEAR_MBUS_ALERT])
     assert client.call(EP39_POST_MEP_DATA, clear, psn=9, response_table=TableId.BT08) == 0
     assert not meter.alert_pending(client.now)
 

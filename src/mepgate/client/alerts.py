@@ -3,35 +3,21 @@
 MEP guide, "Alert Sequence": on ``00 00`` read the alert flags of our MEP client entry in ET13
 and act on each: a scheduled read request is answered by EP39 "Post MEP Data" with scheduled
 read data, an M-Bus change by EP39 with the "Clear M-Bus Alert" flag, an on-demand request by
-reading ET15 ("Reading and Processing On-Demand Requests"), a delta data alert by EP39 type 12
-("Clear Delta Data Alert").  The alert flags byte is the ninth of the client's ET13 entry
+reading ET15 ("Reading and Processing On-Demand Requests"), a delta data alert by EP39 with
+"Clear Delta Data Alert" (the post types: :class:`~mepgate.proto.procedures.MepPostType`).
+The alert flags byte is the ninth of the client's ET13 entry
 (:func:`~mepgate.tables.mep.mep_client_config_offset` + 8).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.mep import mep_client_config_offset
 
 ALERT_FLAGS_OFFSET_IN_ENTRY = 8
 """ET13 MEP client entry: seven schedule bytes, the baud rate, then "Alert Flags"."""
-
-
-class Ep39Type(IntEnum):
-    """EP39 "Post MEP Data": the first parameter byte, what the post is.
-
-    The guide names the posts but this edition tabulates only "Clear Delta Data Alert" (12,
-    "Delta Data Alerts", step 5); the other values are the ones the simulator's meter model
-    assumes (``mepgate.simulator.model.mep_port.PostType``; a test keeps them equal).
-    """
-
-    SCHEDULED_READ_DATA = 0
-    SCHEDULED_READ_DATA_WITH_ALARMS = 1
-    CLEAR_MBUS_ALERT = 4
-    CLEAR_DELTA_DATA_ALERT = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +51,3 @@ class AlertFlags:
 def alert_flags_offset(dims: Dimensions, client: int = 1) -> int:
     """Offset in ET13 of MEP client ``client``'s alert flags byte."""
     return mep_client_config_offset(dims, client) + ALERT_FLAGS_OFFSET_IN_ENTRY
-
-
-def ep39_parameters(kind: Ep39Type, data: bytes = b"") -> bytes:
-    """EP39 parameters: the post type, then the posted data."""
-    return bytes([kind]) + data

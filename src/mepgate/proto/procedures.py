@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import IntEnum
 
 from mepgate.proto.codes import ProcedureResult
 from mepgate.proto.errors import LocalProtocolError, MalformedMessageError
@@ -28,6 +29,47 @@ ET85_MEP_PROCEDURE_RESPONSE_MEP2 = 0x0855
 EP16_CHANGE_CLOCK_BY_DELTA = MANUFACTURER_BASE + 16
 EP17_REMOVE_MEP_DEVICE = MANUFACTURER_BASE + 17
 EP39_POST_MEP_DATA = MANUFACTURER_BASE + 39
+
+
+class MepPostType(IntEnum):
+    """EP39 "Post MEP Data": the first parameter byte, saying what the post is.
+
+    The one definition of these values, for the client and the simulator's meter model.
+    MEP guide, "Communication Model" (alert responses) names "Scheduled Read Data",
+    "Scheduled Read Data + Alarms" and "Clear M-Bus Alert"; "Delta Data Alerts", step 5, gives
+    the only number the guide prints: "Clear Delta Data Alert" type (12).  This edition has no
+    EP39 entry in "Tables and Procedures for the MEP Protocol", so the other values (0..4) are
+    mepgate's assumption, chosen not to collide with 12; verify them against a real meter or a
+    later edition of the guide before relying on them.
+    """
+
+    SCHEDULED_READ_DATA = 0  # assumed
+    SCHEDULED_READ_DATA_WITH_ALARMS = 1  # assumed
+    ON_DEMAND_READ_DATA = 2  # assumed
+    ON_DEMAND_READ_DATA_WITH_ALARMS = 3  # assumed
+    CLEAR_MBUS_ALERT = 4  # assumed
+    CLEAR_DELTA_DATA_ALERT = 12  # MEP guide, "Delta Data Alerts", step 5
+
+    def describe(self) -> str:
+        return _POST_TYPE_TEXT[self]
+
+
+_POST_TYPE_TEXT = {
+    MepPostType.SCHEDULED_READ_DATA: "scheduled read data (answers a scheduled read request)",
+    MepPostType.SCHEDULED_READ_DATA_WITH_ALARMS: (
+        "scheduled read data with alarms (answers a scheduled read request)"
+    ),
+    MepPostType.ON_DEMAND_READ_DATA: "on-demand read data (answers an ET15 request)",
+    MepPostType.ON_DEMAND_READ_DATA_WITH_ALARMS: "on-demand read data with alarms",
+    MepPostType.CLEAR_MBUS_ALERT: "clear the M-Bus change alert",
+    MepPostType.CLEAR_DELTA_DATA_ALERT: "clear the delta data alert",
+}
+
+
+def ep39_parameters(post: MepPostType, data: bytes = b"") -> bytes:
+    """EP39's parameters: the post type byte, then the posted data."""
+    return bytes([post]) + data
+
 
 PSN_FIRST = 5
 PSN_LAST = 9

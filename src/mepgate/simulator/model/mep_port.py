@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import random
-from enum import IntEnum
 
 from mepgate.proto import ProcedureResult
+from mepgate.proto.procedures import MepPostType
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.errors import InvalidDimensionError
 from mepgate.tables.mep import (
@@ -53,22 +53,6 @@ WATER_METER_HANDLE = 0x0001
 _NEVER = LTimeDate(year=2000, month=0, day=0, hour=0, minute=0, second=0)
 # ET14 "Device Status" values.
 _STATUS_EMPTY, _STATUS_MBUS_UP, _STATUS_MEP_UP = 0, 1, 3
-
-
-class PostType(IntEnum):
-    """EP39 "Post MEP Data": the first parameter byte, what the post is.
-
-    The guide names the posts ("Scheduled Read Data", "Scheduled Read Data + Alarms",
-    "Clear M-Bus Alert", "Clear Delta Data Alert") but this edition does not tabulate EP39's
-    parameters; the byte values are mepgate's assumption, kept here in one place.
-    """
-
-    SCHEDULED_READ_DATA = 0
-    SCHEDULED_READ_DATA_WITH_ALARMS = 1
-    ON_DEMAND_READ_DATA = 2
-    ON_DEMAND_READ_DATA_WITH_ALARMS = 3
-    CLEAR_MBUS_ALERT = 4
-    CLEAR_DELTA_DATA_ALERT = 5
 
 
 @dataclasses.dataclass(slots=True)
@@ -277,15 +261,15 @@ class MepPort:
         if not parameters:
             return ProcedureResult.INVALID_PARAMETER
         try:
-            post = PostType(parameters[0])
+            post = MepPostType(parameters[0])
         except ValueError:
             return ProcedureResult.INVALID_PARAMETER
-        if post in (PostType.SCHEDULED_READ_DATA, PostType.SCHEDULED_READ_DATA_WITH_ALARMS):
+        if post in (MepPostType.SCHEDULED_READ_DATA, MepPostType.SCHEDULED_READ_DATA_WITH_ALARMS):
             self.alerts.scheduled_read_request = False
-        elif post is PostType.CLEAR_MBUS_ALERT:
+        elif post is MepPostType.CLEAR_MBUS_ALERT:
             self.alerts.mbus_change = False
             return ProcedureResult.COMPLETED
-        elif post is PostType.CLEAR_DELTA_DATA_ALERT:
+        elif post is MepPostType.CLEAR_DELTA_DATA_ALERT:
             self.alerts.delta_data_alert = False
             return ProcedureResult.COMPLETED
         self.posted = MepBillingRead(

@@ -39,7 +39,9 @@ from mepgate.proto.procedures import (
     BT08_PROCEDURE_RESPONSE,
     EP39_POST_MEP_DATA,
     ET59_MEP_PROCEDURE_RESPONSE,
+    MepPostType,
     ProcedureSequence,
+    ep39_parameters,
     procedure_name,
 )
 from mepgate.tables.dimensions import (
@@ -161,34 +163,39 @@ class MeterClient:
         await self.close()
 
     async def connect(self) -> None:
+        await self._connect()
+
+    async def _connect(self) -> tuple[Exchanger, Rc4Channel | TlsChannel]:
+        """Open the link; returns its exchanger and the channel of the current security."""
         if self._link_factory is not None:
             self._link = await self._link_factory()
         else:
             self._link = await open_link(self.port, baud=self._baud, enable=self._enable)
         tls = self.security is Security.TLS
-        self._ex = Exchanger(
+        exchanger = Exchanger(
             self._link,
             self.timing,
             self.stats,
             minimum=TLS_MIN_FRAME if tls else RC4_MIN_FRAME,
             trace=self._trace,
         )
-        self._channel = self._make_channel(tls)
+        channel = self._make_channel(exchanger, tls)
+        self._ex, self._channel = exchanger, channel
+        return exchanger, channel
 
     async def close(self) -> None:
         link, self._link, self._ex, self._channel = self._link, None, None, None
         if link is not None:
             await link.close()
 
-    def _make_channel(self, tls: bool) -> Rc4Channel | TlsChannel:
-        assert self._ex is not None
+    def _make_channel(self, exchanger: Exchanger, tls: bool) -> Rc4Channel | TlsChannel:
         if tls:
-            self._ex.use_minimum(TLS_MIN_FRAME)
+            exchanger.use_minimum(TLS_MIN_FRAME)
             return TlsChannel(
-                self._ex, self._key, key_id=self._key_id, stats=self.stats, timing=self.timing
+                exchanger, self._key, key_id=self._key_id, stats=self.stats, timing=self.timing
             )
         channel = Rc4Channel(
-            self._ex,
+            exchanger,
             self._key,
             stats=self.stats,
             timing=self.timing,
@@ -235,16 +242,17 @@ class MeterClient:
 
     async def _send(self, message: bytes, what: str) -> Reply:
         while True:
-            if self._channel is None:
-                await self.connect()
-            assert self._channel is not None
+            if self._ex is None or self._channel is None:
+                exchanger, channel = await self._connect()
+            else:
+                exchanger, channel = self._ex, self._channel
             try:
-                return await self._channel.request(message, what)
+                return await channel.request(message, what)
             except TlsRequiredError:
                 if self.security is Security.RC4:
                     raise
                 self.security = Security.TLS
-                self._channel = self._make_channel(tls=True)
+                self._channel = self._make_channel(exchanger, tls=True)
             except PortUnavailableError as error:
                 await self._reconnect(error)
 
@@ -411,17 +419,13 @@ class MeterClient:
             )
             if flags.scheduled_read_request:
                 await self.call(
-                    EP39_POST_MEP_DATA, alerts.ep39_parameters(alerts.Ep39Type.SCHEDULED_READ_DATA)
+                    EP39_POST_MEP_DATA, ep39_parameters(MepPostType.SCHEDULED_READ_DATA)
                 )
             if flags.mbus_change:
-                await self.call(
-                    EP39_POST_MEP_DATA,
-                    alerts.ep39_parameters(alerts.Ep39Type.CLEAR_MBUS_ALERT),
-                )
+                await self.call(EP39_POST_MEP_DATA, ep39_parameters(MepPostType.CLEAR_MBUS_ALERT))
             if flags.delta_data_alert:
                 await self.call(
-                    EP39_POST_MEP_DATA,
-                    alerts.ep39_parameters(alerts.Ep39Type.CLEAR_DELTA_DATA_ALERT),
+                    EP39_POST_MEP_DATA, ep39_parameters(MepPostType.CLEAR_DELTA_DATA_ALERT)
                 )
             if flags.on_demand_request:
                 await self.read_table(TableId.ET15)

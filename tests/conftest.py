@@ -5,7 +5,8 @@ no faults) with ``.url`` (``tcp://127.0.0.1:PORT``), ``.device`` (``/dev/pts/N``
 ``.keys`` and ``.configure_faults("drop=0.5,seed=1")``; ``simulator_factory(**options)``
 starts one with other options (``timing=WireTiming(...)``, ``faults=...``,
 ``tls_required=True``, ``tables={...}``, or ``profile="gen4-3phase"`` for the full meter model
-instead of fixed tables).  Both are stopped after the test.
+instead of fixed tables, with ``speed=`` its simulated seconds per second: a tiny speed such as
+``FROZEN`` holds its values still).  Both are stopped after the test.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from mepgate.simulator.timing import WireTiming
 
 SIM_KEYS = {AccessLevel.BASIC: DEFAULT_MBK, AccessLevel.ADVANCED: DEFAULT_MAK}
 SIM_START_SEQUENCE = 4242
+FROZEN = 1e-9
+"""A model speed at which simulated time stands still for a test's length (``build_meter``
+refuses 0): values stay within one 10 s step, energies move by far less than 1 Wh."""
 
 FIXTURE_TABLES: Mapping[int, bytes] = {
     0x0001: b"GE  I210+c      \x03\x01\x04\x02MEPGATE-SIM-0001",  # BT01-like identity
@@ -84,6 +88,7 @@ def simulator_factory() -> Iterator[SimulatorFactory]:
         tables: Mapping[int, bytes] = FIXTURE_TABLES,
         profile: str | None = None,
         seed: int = 1,
+        speed: float = 1.0,
         **options: Any,
     ) -> RunningSimulator:
         meter = (
@@ -93,6 +98,7 @@ def simulator_factory() -> Iterator[SimulatorFactory]:
                 profile,
                 seed=seed,
                 start=dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC),
+                speed=speed,
                 origin=time.monotonic(),  # the front end's clock
                 keys=SIM_KEYS,
                 tls_required=tls_required,

@@ -1,5 +1,8 @@
 """Every meter command end to end: real CLI parsing, a real pty and a real TCP port, the
-simulated Gen 3 and Gen 4 meter, plain RC4, RC4-encrypted and TLS-required."""
+simulator's Gen 3 and Gen 4 meter models, plain RC4, RC4-encrypted and TLS-required.
+
+The model's clock is frozen, so whatever a command prints must equal the model's ground truth.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from mepgate.cli.main import cli
+from mepgate.client.client import IDT_VERSION_OFFSET
+from mepgate.simulator.model import nameplate
 from mepgate.tables.ids import TableId
 
-from .conftest import MBK_TEXT, StartSim
+from .conftest import MBK_TEXT, Sim, StartSim, expected_present
 
 MODES = {
     "plain": ({}, []),
@@ -44,6 +49,92 @@ def invoke(args: list[str]) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def check_info(sim: Sim, common: list[str], mode: str) -> None:
+    code, out, err = invoke(["info", *common, "--json"])
+    assert code == 0, err
+    info = json.loads(out)
+    truth = sim.truth()
+    bt01 = nameplate.bt01(sim.model.profile)
+    assert info["manufacturer"] == bt01.manufacturer
+    assert info["model"] == bt01.model
+    assert info["firmware"] == bt01.firmware
+    assert info["utility_serial_number"] == sim.model.utility.utility_serial_number
+    assert info["generation"] == sim.model.dims.generation
+    assert info["idt_version"] == truth.idt_version
+    assert info["present_values"] == truth.number_of_present_values
+    assert info["clock"]["iso"] == truth.meter_clock.replace(microsecond=0, tzinfo=None).isoformat()
+    assert info["security"] == ("tls" if mode == "tls" else "auto")
+
+
+def check_read(sim: Sim, common: list[str]) -> None:
+    code, out, err = invoke(["read", "BT28", *common, "--json"])
+    assert code == 0, err
+    readings = json.loads(out)["decoded"]["readings"]
+    expected = expected_present(sim.truth())
+    shown = {name: value for name, value in readings.items() if value is not None}
+    assert len(shown) == sim.truth().number_of_present_values
+    assert shown == {name: expected[name] for name in shown}
+    bt28 = sim.table(TableId.BT28)
+    for spelling in ("28", "0x001C", "bt28"):
+        code, out, err = invoke(
+            ["read", spelling, *common, "--offset", "8", "--count", "12", "--raw"]
+        )
+        assert code == 0, err
+        assert bytes.fromhex(out.strip()) == bt28[8:20]
+    code, out, err = invoke(["read", "2061", *common])  # ET13 by decimal id, text output
+    assert code == 0, err
+    assert out.startswith("ET13")
+    assert f"{len(sim.table(TableId.ET13))} bytes" in out
+
+
+def check_watch(sim: Sim, common: list[str]) -> None:
+    code, out, err = invoke(["watch", *common, "--count", "2"])
+    assert code == 0, err
+    assert "Live values (update 2)" in out
+    truth = sim.truth()
+    for phase in truth.phases:
+        assert f"{phase.voltage_mv / 1000:.3f}" in out
+        assert f"{phase.current_ma / 1000:.3f}" in out
+    assert f"{truth.frequency_mhz / 1000:.3f} Hz" in out
+
+
+def check_dump(sim: Sim, common: list[str], target: Path) -> None:
+    code, _, err = invoke(["dump", *common, "-o", str(target)])
+    assert code == 0, err
+    tables = json.loads(target.read_text())
+    assert {"BT01", "BT21", "BT23", "BT28", "ET04", "ET11", "ET13", "BT07"} <= set(tables)
+    assert "BT99" not in tables
+    truth = sim.truth()
+    assert tables["BT28"]["hex"] == sim.table(TableId.BT28).hex()
+    assert tables["BT28"]["decoded"]["readings"]["frequency_mhz"] == truth.frequency_mhz
+    unit = sim.model.dims.energy_register_unit
+    total = tables["BT23"]["decoded"]["total_registers"]
+    assert total["forward_active_energy_wh"] == truth.forward_active_energy_wh // unit * unit
+    assert total["reverse_active_energy_wh"] == truth.reverse_active_energy_wh // unit * unit
+    assert total["power_outage_count"] == truth.power_outage_count
+
+
+def check_call(sim: Sim, common: list[str]) -> None:
+    def posts() -> int:
+        return sim.running.call(lambda: sim.model.mep.posted.read_count or 0)
+
+    before = posts()
+    code, out, err = invoke(["call", "EP39", "00aabb", *common])  # scheduled read data
+    assert code == 0, err
+    assert out.startswith("EP39: result 0 (")
+    assert posts() == before + 1
+    assert sim.running.call(lambda: sim.model.mep.posted.data_area) == bytes.fromhex("aabb")
+
+
+def check_doctor(sim: Sim, common: list[str], mode: str) -> None:
+    code, out, err = invoke(["doctor", *common])
+    assert code == 0, err
+    assert "ok (ok)" in out
+    bt01 = nameplate.bt01(sim.model.profile)
+    assert f"meter: {bt01.manufacturer} {bt01.model} firmware {bt01.firmware}" in out
+    assert f"security: {'tls' if mode == 'tls' else 'auto'}" in out
+
+
 @pytest.mark.parametrize("command", ["info", "read", "watch", "dump", "call", "doctor"])
 def test_command(
     start_sim: StartSim, transport: str, profile: str, mode: str, command: str, tmp_path: Path
@@ -53,56 +144,18 @@ def test_command(
     # The simulator runs without wire timing; the guide's pacing is kept where it is the point.
     pacing = [] if command == "watch" else ["--sim-timing"]
     common = ["--port", sim.port(transport), *flags, *pacing]
-    truth = sim.model.truth()
     if command == "info":
-        code, out, err = invoke(["info", *common, "--json"])
-        assert code == 0, err
-        info = json.loads(out)
-        assert info["manufacturer"] == "ELON"
-        assert info["generation"] == (4 if profile == "gen4" else 3)
-        assert info["utility_serial_number"] == "MEPGATE-0001"
-        assert info["security"] == ("tls" if mode == "tls" else "auto")
+        check_info(sim, common, mode)
     elif command == "read":
-        code, out, err = invoke(["read", "BT28", *common, "--json"])
-        assert code == 0, err
-        decoded = json.loads(out)["decoded"]["readings"]
-        assert decoded["forward_active_power_w"] == truth.forward_active_power_w
-        assert decoded["rms_voltage_l3_mv"] == truth.rms_voltage_l3_mv
-        for spelling in ("28", "0x001C", "bt28"):
-            code, out, err = invoke(
-                ["read", spelling, *common, "--offset", "0", "--count", "8", "--raw"]
-            )
-            assert code == 0, err
-            assert bytes.fromhex(out.strip()) == sim.model.bt28_bytes()[:8]
-        code, out, err = invoke(["read", "2061", *common])  # ET13 by decimal id, text output
-        assert code == 0, err
-        assert "ET13" in out
+        check_read(sim, common)
     elif command == "watch":
-        code, out, err = invoke(["watch", *common, "--count", "2"])
-        assert code == 0, err
-        assert "L3" in out
-        assert f"{(truth.rms_voltage_l1_mv or 0) / 1000:.3f}" in out
+        check_watch(sim, common)
     elif command == "dump":
-        target = tmp_path / "dump.json"
-        code, _, err = invoke(["dump", *common, "-o", str(target)])
-        assert code == 0, err
-        tables = json.loads(target.read_text())
-        assert {"BT01", "BT21", "BT28", "ET04", "ET11", "ET13"} <= set(tables)
-        assert tables["BT28"]["hex"] == sim.model.bt28_bytes().hex()
-        assert tables["BT28"]["decoded"]["readings"]["frequency_mhz"] == truth.frequency_mhz
-        assert "BT07" in tables
-        assert "BT99" not in tables
+        check_dump(sim, common, tmp_path / "dump.json")
     elif command == "call":
-        code, out, err = invoke(["call", "EP39", "00", *common])
-        assert code == 0, err
-        assert "EP39: result 0" in out
-        assert sim.model.ep39_posts == [0]
+        check_call(sim, common)
     else:
-        code, out, err = invoke(["doctor", *common])
-        assert code == 0, err
-        assert "ok (ok)" in out
-        assert "ELON" in out
-    assert TableId.BT28  # the tables above are the ids the decoders name
+        check_doctor(sim, common, mode)
 
 
 def test_the_installed_entry_point_and_exit_code(start_sim: StartSim) -> None:
@@ -119,7 +172,7 @@ def test_the_installed_entry_point_and_exit_code(start_sim: StartSim) -> None:
             sim.port("tcp"),
             "--raw",
             "--offset",
-            "116",
+            str(IDT_VERSION_OFFSET),
             "--count",
             "1",
         ],
@@ -130,7 +183,7 @@ def test_the_installed_entry_point_and_exit_code(start_sim: StartSim) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "07"
+    assert int(done.stdout.strip(), 16) == sim.truth().idt_version
 
 
 def test_usage_errors_exit_2_and_never_echo_the_key(start_sim: StartSim) -> None:

@@ -36,7 +36,8 @@ def _table_arg(text: str) -> int:
 
 
 def _decoded(table_id: int, data: bytes, client: MeterClient) -> registry.JsonValue:
-    return registry.to_json(registry.decode_table(table_id, data, client.dims_or_none()))
+    dims = client.dims_or_none()
+    return registry.to_json(registry.decode_table(table_id, data, dims), dims)
 
 
 # -- info ---------------------------------------------------------------------------------------

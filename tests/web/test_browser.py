@@ -294,7 +294,9 @@ def _readable_paths(page: Page, url: str) -> list[str]:
     return [*paths, "/api/v1/openapi.json", "/metrics"]
 
 
-def test_no_key_or_password_in_any_page_or_response(data_dir: Path, page: Page) -> None:
+def test_no_key_or_password_in_any_page_or_response(
+    data_dir: Path, page: Page, shots: Callable[[Page, str], Path]
+) -> None:
     configured(
         data_dir,
         mqtt=MqttConfig(url="mqtt://127.0.0.1:1", username="ha", password=SecretStr(MQTT_PASSWORD)),
@@ -308,11 +310,19 @@ def test_no_key_or_password_in_any_page_or_response(data_dir: Path, page: Page) 
         for path in ("/", "/history", "/meter", "/console", "/config", "/login"):
             page.goto(live.url + path)
             seen.append(page.content())
+        page.goto(live.url + "/meter")
+        expect(page.locator("[data-state]")).to_contain_text("polling")
+        shots(page, "meter-desktop")
+        page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+        page.goto(live.url + "/config")
+        shots(page, "config-phone")
+        page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
         page.goto(live.url + "/console")
         page.select_option("[name=table]", "BT01")
         page.click(".console-form button[type=submit]")
         expect(page.locator("#console-reply")).to_contain_text("Decoded")
         seen.append(page.content())
+        shots(page, "console-desktop")
         for path in _readable_paths(page, live.url):
             response = page.request.get(live.url + path)
             assert response.status < 500, path

@@ -156,9 +156,13 @@ class LinkErrorOut(_Out):
 
 
 class MeterOut(_Out):
+    """``state``: starting, polling, retrying (next try at ``next_retry_at``) or stopped."""
+
     name: str
     port: str
     connected: bool
+    state: str
+    next_retry_at: dt.datetime | None
     identity: IdentityOut | None
     meter_clock: dt.datetime | None
     last_reading_at: dt.datetime | None
@@ -174,6 +178,8 @@ class MeterOut(_Out):
             name=status.name,
             port=status.port,
             connected=status.connected,
+            state=status.state,
+            next_retry_at=status.next_retry_at,
             identity=IdentityOut.of(status.identity) if status.identity else None,
             meter_clock=status.meter_clock,
             last_reading_at=status.last_reading_at,

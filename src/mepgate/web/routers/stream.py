@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -52,23 +53,30 @@ async def _events(
             if latest is not None:
                 async for chunk in with_energy(latest):
                     yield chunk
-        while not closing.is_set() and not await request.is_disconnected():
-            getting = asyncio.ensure_future(queue.get())
-            stopping = asyncio.ensure_future(closing.wait())
-            done, _ = await asyncio.wait(
-                {getting, stopping}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in (getting, stopping):
-                if task not in done:
-                    task.cancel()
-            if getting not in done:
-                if not closing.is_set():
-                    yield ": keep-alive\n\n"
-                continue
-            reading = getting.result()
-            if meters is None or reading.meter in meters:
-                async for chunk in with_energy(reading):
-                    yield chunk
+        stopping = asyncio.ensure_future(closing.wait())
+        try:
+            while not stopping.done() and not await request.is_disconnected():
+                getting = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait(
+                    {getting, stopping}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                if getting not in done:
+                    await _cancel(getting)
+                    if not stopping.done():
+                        yield ": keep-alive\n\n"
+                    continue
+                reading = getting.result()
+                if meters is None or reading.meter in meters:
+                    async for chunk in with_energy(reading):
+                        yield chunk
+        finally:
+            await _cancel(stopping)
+
+
+async def _cancel(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and let it finish (``asyncio.wait`` does not raise its cancellation)."""
+    task.cancel()
+    await asyncio.wait({task})
 
 
 @router.get(

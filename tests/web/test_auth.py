@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from mepgate.config import load_settings
+from mepgate.config import MeterConfig, load_settings
 from mepgate.web import create_app
 from mepgate.web.auth import (
     LOGIN_FAILURES_ALLOWED,
@@ -49,6 +49,7 @@ def test_scrypt_hash_verifies_and_salts() -> None:
 def test_first_run_setup_writes_config_key_file_and_password(
     gateway: LocalGateway, data_dir: Path
 ) -> None:
+    gateway._settings = gateway.settings.model_copy(update={"meter": []})  # a brand new gateway
     with TestClient(create_app(gateway, data_dir=data_dir)) as client:
         page = client.get("/", follow_redirects=False)
         assert page.status_code == 303
@@ -72,6 +73,7 @@ def test_first_run_setup_writes_config_key_file_and_password(
         assert done.status_code == 303
         assert client.get("/config").status_code == 200  # logged in by the setup
         assert client.get("/setup", follow_redirects=False).status_code == 303
+        assert client.get("/api/v1/health").json()["admin_password_set"] is True
     password_file = data_dir / "admin-password"
     key_file = data_dir / "house.key"
     for path in (password_file, key_file, gateway.config_path):
@@ -212,3 +214,32 @@ def test_public_dashboard_is_open_but_admin_pages_are_not(client: TestClient) ->
     for path in ("/config", "/console"):
         assert client.get(path, follow_redirects=False).status_code == 303, path
     assert client.post("/config", data={}).status_code in (303, 401)
+
+
+def test_demo_gateway_shows_values_before_setup_and_keeps_the_simulator_key(
+    gateway: LocalGateway, data_dir: Path
+) -> None:
+    """``mepgate demo``: a simulated meter is configured but no admin password is set yet."""
+    demo = MeterConfig(name="demo", port="sim:gen4-3phase")
+    gateway._settings = gateway.settings.model_copy(update={"meter": [demo]})
+    with TestClient(create_app(gateway, data_dir=data_dir)) as client:
+        assert client.get("/").status_code == 200
+        assert client.get("/api/v1/health").json()["admin_password_set"] is False
+        assert client.get("/config", follow_redirects=False).headers["location"] == "/setup"
+        page = client.get("/setup")
+        assert "leave blank to keep the configured key" in page.text
+        done = client.post(
+            "/setup",
+            data={
+                "csrf_token": csrf_of(page.text),
+                "password": "a fine password",
+                "password_repeat": "a fine password",
+                "meter_name": "demo",
+                "meter_port": "sim:gen4-3phase",
+                "meter_key": "",
+            },
+            follow_redirects=False,
+        )
+        assert done.status_code == 303, done.text
+    assert gateway.settings.meter == [demo]
+    assert not (data_dir / "demo.key").exists()

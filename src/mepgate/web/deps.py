@@ -9,7 +9,8 @@ Access levels:
 * *admin*: config, console, and anything that changes state.  Always needs the login.
 
 A page that needs a login redirects to ``/login``; the API answers 401.  Before the first-run
-setup, pages redirect to ``/setup``.
+setup (no admin password), admin pages redirect to ``/setup``, and so do the read-only pages
+while no meter is configured either.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ SessionDep = Annotated[Session | None, Depends(get_session)]
 
 
 def require_setup_done(state: StateDep) -> None:
-    if not state.auth.password.is_set:
+    """Read-only pages need a meter or an admin: with neither, the gateway is brand new.
+    (``mepgate demo`` configures a simulated meter, so its dashboard works at once.)"""
+    if not state.auth.password.is_set and not state.view.settings.meter:
         raise SetupRequired
 
 

@@ -199,10 +199,12 @@ class MeterHealthOut(_Out):
 
 
 class HealthOut(_Out):
-    """``ok``: every meter connected; ``degraded``: some are not; ``setup``: no admin yet."""
+    """``ok``: every meter connected; ``degraded``: some are not; ``setup``: no meter is
+    configured yet.  ``admin_password_set`` is false until the setup page has been used."""
 
     status: Literal["ok", "degraded", "setup"]
     version: str
+    admin_password_set: bool
     meters: list[MeterHealthOut]
 
 

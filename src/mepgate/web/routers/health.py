@@ -29,10 +29,15 @@ async def health(state: StateDep) -> HealthOut:
         for s in state.view.meters()
     ]
     verdict: Literal["ok", "degraded", "setup"]
-    if not state.auth.password.is_set:
+    if not state.view.settings.meter:
         verdict = "setup"
     elif all(m.connected for m in meters):
         verdict = "ok"
     else:
         verdict = "degraded"
-    return HealthOut(status=verdict, version=__version__, meters=meters)
+    return HealthOut(
+        status=verdict,
+        version=__version__,
+        admin_password_set=state.auth.password.is_set,
+        meters=meters,
+    )

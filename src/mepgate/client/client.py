@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from types import TracebackType
@@ -119,7 +119,7 @@ class MeterClient:
         handle_alerts: bool = True,
         mep_client: int = 1,
         backoff: Backoff | None = None,
-        link_factory: Callable[[], asyncio.Future[Link]] | None = None,
+        link_factory: Callable[[], Awaitable[Link]] | None = None,
     ) -> None:
         self.port = port
         self._key = key

@@ -1,8 +1,7 @@
 """``mepgate serve`` and ``mepgate demo``: the gateway with its web app, in one event loop.
 
-The web app comes from :func:`mepgate.web.create_app` when that package provides it (else a
-small placeholder with the JSON API's ``reading`` and ``health``); it runs under uvicorn in the
-same loop as the pollers.  SIGINT/SIGTERM stop the web server, then the pollers, then store the
+The web app (:func:`mepgate.web.create_app`) runs under uvicorn in the same loop as the
+pollers.  SIGINT/SIGTERM stop the web server, then the pollers, then store the
 last batch.  Outputs: the MQTT publisher (:mod:`mepgate.outputs.mqtt`) while ``[mqtt]`` is
 set (``--mqtt URL`` sets it); ``/metrics`` is the web app's.
 
@@ -77,51 +76,6 @@ def demo_settings() -> Settings:
 
 
 # -- the web app ----------------------------------------------------------------------------------
-def make_app(view: GatewayView, data_dir: Path) -> Any:
-    """:func:`mepgate.web.create_app` when the web app is installed, else a placeholder."""
-    try:
-        web = importlib.import_module("mepgate.web")
-        create_app = web.create_app
-    except (ImportError, AttributeError):
-        return _placeholder_app(view)
-    return create_app(view, data_dir=data_dir)
-
-
-def _placeholder_app(view: GatewayView) -> Any:
-    # Imported here: every other mepgate command starts faster without FastAPI loaded.
-    from fastapi import FastAPI, Response  # noqa: PLC0415
-    from fastapi.responses import HTMLResponse  # noqa: PLC0415
-
-    app = FastAPI(title="mepgate", description="The web app is not installed; JSON API only.")
-
-    @app.get("/api/v1/reading")
-    def reading(meter: str | None = None) -> dict[str, object]:
-        names = [meter] if meter else [m.name for m in view.settings.meter]
-        out: dict[str, object] = {}
-        for name in names:
-            latest = view.hub.latest(name)
-            if latest is not None:
-                out[name] = {"at": latest.at.isoformat(), **latest.values()}
-        return out
-
-    @app.get("/api/v1/health")
-    def health(response: Response) -> dict[str, object]:
-        meters = view.meters()
-        ok = all(m.connected for m in meters)
-        response.status_code = 200 if ok else 503
-        return {"ok": ok, "meters": {m.name: m.state for m in meters}}
-
-    @app.get("/", response_class=HTMLResponse)
-    def index() -> str:
-        return (
-            "<!doctype html><title>mepgate</title><h1>mepgate</h1>"
-            '<p>The dashboard is not installed; see <a href="/api/v1/reading">'
-            "/api/v1/reading</a>.</p>"
-        )
-
-    return app
-
-
 def outputs_for(data_dir: Path) -> Sequence[Output]:
     """The outputs the gateway runs: the MQTT publisher, while ``[mqtt]`` is configured.
 
@@ -166,8 +120,11 @@ async def run_gateway(gateway: Gateway, *, log_level: str, announce: Callable[[s
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     web = gateway.settings.web
+    from mepgate.web import close_streams, create_app  # noqa: PLC0415 - FastAPI loads slowly
+
+    app = create_app(gateway, data_dir=gateway.data_dir)
     config = uvicorn.Config(
-        make_app(gateway, gateway.data_dir),
+        app,
         host=web.host,
         port=web.port,
         log_level="warning" if log_level in ("info", "warning") else log_level,
@@ -185,6 +142,7 @@ async def run_gateway(gateway: Gateway, *, log_level: str, announce: Callable[[s
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
+        close_streams(app)  # open live streams would hold up the graceful shutdown
         server.should_exit = True
         try:
             await serving

@@ -209,3 +209,11 @@ def test_trace_shows_frames_not_the_key(start_sim: StartSim) -> None:
     assert "<< " in err
     assert MBK_TEXT not in err
     assert MBK_TEXT[:16].encode().hex(" ") not in err
+
+
+def test_forcing_rc4_on_a_tls_required_meter_says_to_use_tls(start_sim: StartSim) -> None:
+    sim = start_sim("gen4", tls_required=True)
+    code, _, err = invoke(["info", "--port", sim.port("tcp"), "--security", "rc4", "--sim-timing"])
+    assert code == 1
+    assert "requires TLS-PSK" in err
+    assert "--security auto" in err

@@ -213,7 +213,13 @@ async def _dump(meter: MeterOptions, output: Path) -> None:
 
 @click.command()
 @meter_options
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="JSON file to write (overwritten).",
+)
 def dump(meter: MeterOptions, output: Path) -> None:
     """Every table this key may read, to a JSON file."""
     run(_dump(meter, output))

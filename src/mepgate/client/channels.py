@@ -108,7 +108,10 @@ class Rc4Channel:
                 reply.code == ResponseCode.INVALID_SERVICE_SEQUENCE_STATE
                 and not reply.authenticated
             ):
-                raise TlsRequiredError("the meter requires TLS on this port")
+                raise TlsRequiredError(
+                    "the meter requires TLS-PSK on this port (it answers RC4 requests with "
+                    "0x0A): use --security auto or --security tls"
+                )
             if reply.code == ResponseCode.AUTHENTICATION_FAILURE:
                 auth += 1
                 self._stats.auth_failures += 1

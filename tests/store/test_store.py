@@ -275,3 +275,16 @@ def test_async_store_runs_off_the_event_loop(store: SqlStore, make_series: Serie
     count, latest, meters = asyncio.run(scenario())
     assert (count, meters) == (10, ["house"])
     assert latest is not None
+
+
+def test_a_young_installation_gets_fine_history_not_one_day_point(
+    store: SqlStore, make_series: Series
+) -> None:
+    """Ten seconds of data in a day view: raw points, not the single day bucket (whose start,
+    midnight, lies before the first reading)."""
+    first = dt.datetime(2026, 11, 26, 9, 4, 41, tzinfo=dt.UTC)
+    store.ingest(make_series(10, start=first))
+    end = first + dt.timedelta(seconds=10)
+    points = store.history("house", end - DAY, end, points=500)
+    assert len(points) == 10
+    assert {p.resolution for p in points} == {"raw"}

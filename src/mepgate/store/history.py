@@ -35,13 +35,23 @@ class Plan:
         return self.tier.step_s * self.factor
 
 
-def plan(start: int, end: int, points: int, oldest: Mapping[str, int | None]) -> Plan | None:
+@dataclass(frozen=True, slots=True)
+class Oldest:
+    """A tier's oldest row: its start, and when a reading in it was taken (epoch seconds)."""
+
+    start: int
+    reading: int
+
+
+def plan(start: int, end: int, points: int, oldest: Mapping[str, Oldest | None]) -> Plan | None:
     """Choose how to answer a query over ``[start, end)`` epoch seconds.
 
-    ``oldest`` maps a tier name to the start of its oldest stored row (seconds) or ``None``.
+    ``oldest`` maps a tier name to its oldest stored row, or ``None``.  The range is clipped
+    to the oldest *reading* -- not to a rollup bucket's start, which for a day bucket can lie
+    up to a day before the first reading and would hide a young installation's fine data.
     Returns ``None`` when there is nothing to read.
     """
-    present = [value for value in oldest.values() if value is not None]
+    present = [value.reading for value in oldest.values() if value is not None]
     if not present:
         return None
     start = max(start, min(present))
@@ -51,7 +61,7 @@ def plan(start: int, end: int, points: int, oldest: Mapping[str, int | None]) ->
         tier
         for tier in TIERS
         if (first := oldest.get(tier.name)) is not None
-        and first <= start // tier.step_s * tier.step_s + tier.step_s
+        and first.start <= start // tier.step_s * tier.step_s + tier.step_s
     ] or [TIERS[-1]]
     chosen = usable[-1]
     for tier in usable:

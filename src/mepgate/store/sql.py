@@ -19,7 +19,7 @@ from mepgate.service.reading import Reading
 
 from .base import EnergyDelta, EnergyTotals, FieldStats, HistoryPoint, Store
 from .errors import SchemaTooNewError, StoreError
-from .history import MAX_POINTS, Plan, plan
+from .history import MAX_POINTS, Oldest, Plan, plan
 from .retention import Retention
 from .rollup import Bucket, aggregate, epoch_ms, from_epoch_ms
 from .schema import (
@@ -257,17 +257,21 @@ class SqlStore(Store):
         }
         return Reading(meter=meter, at=from_epoch_ms(int(rows[0][0])), **values)  # type: ignore[arg-type]
 
-    def _oldest(self, tier: Tier, meter_id: int) -> int | None:
-        """Start (epoch seconds) of the oldest stored row of ``tier`` for the meter."""
+    def _oldest(self, tier: Tier, meter_id: int) -> Oldest | None:
+        """The oldest stored row of ``tier`` for the meter: where it starts, and a reading time
+        in it (a rollup bucket starts before its first reading -- up to a day before)."""
         key = "t_ms" if tier is RAW else "bucket_start"
+        seen = "t_ms" if tier is RAW else "last_at_ms"
         rows = self._q(
-            f"SELECT {key} FROM {tier.table} WHERE meter_id = ? ORDER BY {key} LIMIT 1",
+            f"SELECT {key}, {seen} FROM {tier.table} WHERE meter_id = ? ORDER BY {key} LIMIT 1",
             (meter_id,),
         )
         if not rows:
             return None
         first = int(rows[0][0])
-        return first // 1000 if tier is RAW else first
+        return Oldest(
+            start=first // 1000 if tier is RAW else first, reading=int(rows[0][1]) // 1000
+        )
 
     def history(
         self, meter: str, start: dt.datetime, end: dt.datetime, points: int = 500

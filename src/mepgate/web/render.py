@@ -74,6 +74,7 @@ def render(
             "admin": session is not None and session.is_admin,
             "csrf_token": session.csrf if session is not None else "",
             "setup_done": state.auth.password.is_set,
+            "pages_open": state.auth.password.is_set or bool(settings.meter),
             "public_dashboard": settings.web.public_dashboard,
             "meter_names": [m.name for m in settings.meter],
             **context,

@@ -71,7 +71,7 @@
 
   let power, energy, voltage;
 
-  function draw(data) {
+  function draw(data, start, end) {
     const imp = css("--import"), exp = css("--export"), ink = css("--ink");
     if (!power) {
       power = make(document.getElementById("chart-power"), [
@@ -83,9 +83,11 @@
       voltage = make(document.getElementById("chart-voltage"), [
         { label: "L1 V", color: "#6366f1" }, { label: "L2 V", color: "#0891b2" }, { label: "L3 V", color: "#a16207" },
       ], data.voltage);
-      return;
+    } else {
+      power.setData(data.power); energy.setData(data.energy); voltage.setData(data.voltage);
     }
-    power.setData(data.power); energy.setData(data.energy); voltage.setData(data.voltage);
+    // Show the span asked for, however little of it holds data (a young installation).
+    [power, energy, voltage].forEach(function (c) { c.setScale("x", { min: start, max: end }); });
   }
 
   function load(start, end) {
@@ -97,7 +99,7 @@
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then(function (body) {
         const data = columns(body.points);
-        draw(data);
+        draw(data, start, end);
         root.dataset.points = String(body.points.length);
         const resolution = body.points.length ? body.points[0].resolution : "none";
         status.textContent = body.points.length + " points (" + resolution + ")";

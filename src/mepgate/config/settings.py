@@ -21,12 +21,15 @@ Example::
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from mepgate.store.retention import Retention
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[^:\s]+):(?P<port>\d{1,5})$")
@@ -76,13 +79,20 @@ class MeterConfig(_Section):
         return self
 
 
+def _default_days(keep: dt.timedelta | None) -> int:
+    return 0 if keep is None else keep.days
+
+
+_STORE_DEFAULTS = Retention()  # the defaults live with the store, which explains them
+
+
 class RetentionConfig(_Section):
     """How long each resolution of the history is kept, in days (0 = forever)."""
 
-    raw_days: Annotated[int, Field(ge=0)] = 2
-    minute_days: Annotated[int, Field(ge=0)] = 30
-    hour_days: Annotated[int, Field(ge=0)] = 5 * 366
-    day_days: Annotated[int, Field(ge=0)] = 0
+    raw_days: Annotated[int, Field(ge=0)] = _default_days(_STORE_DEFAULTS.raw)
+    minute_days: Annotated[int, Field(ge=0)] = _default_days(_STORE_DEFAULTS.minute)
+    hour_days: Annotated[int, Field(ge=0)] = _default_days(_STORE_DEFAULTS.hour)
+    day_days: Annotated[int, Field(ge=0)] = _default_days(_STORE_DEFAULTS.day)
 
 
 class StorageConfig(_Section):

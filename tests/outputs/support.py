@@ -241,7 +241,13 @@ class Recorder:
                         )
             except aiomqtt.MqttError:
                 self.connected.clear()
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from None  # a disconnect error hid it
                 await asyncio.sleep(0.05)
+
+    async def ready(self) -> None:
+        await until(self.connected.is_set, what=f"MQTT recorder {self.identifier} connected")
 
     def on(self, topic: str, *, live_only: bool = False) -> list[Received]:
         return [
@@ -253,6 +259,15 @@ class Recorder:
     def last(self, topic: str) -> Received | None:
         found = self.on(topic)
         return found[-1] if found else None
+
+
+#: No MQTT test may hang the suite: each scenario gets this long at most.
+SCENARIO_TIMEOUT_S = 60.0
+
+
+def run(scenario: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run`` with :data:`SCENARIO_TIMEOUT_S` as the upper bound."""
+    asyncio.run(asyncio.wait_for(scenario, SCENARIO_TIMEOUT_S))
 
 
 async def until(

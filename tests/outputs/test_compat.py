@@ -12,7 +12,7 @@ from mepgate.outputs.compat import PowerAverager, dabbler_json
 from mepgate.outputs.mqtt import MqttPublisher
 from mepgate.simulator.model import GroundTruth
 
-from .support import FakeGateway, Mosquitto, Recorder, SimMeter, running, until
+from .support import FakeGateway, Mosquitto, Recorder, SimMeter, run, running, until
 
 # Written out from the old firmware's MQTT code (FIELD-NOTES.md), not from mepgate's tables.
 FIRMWARE_TOPICS = {
@@ -45,7 +45,7 @@ FIRMWARE_DASH_FIELDS = [
 def test_compat_mode_publishes_the_old_firmwares_topics_keys_and_units(
     broker: Mosquitto, tmp_path: Path
 ) -> None:
-    asyncio.run(_compat(broker, tmp_path))
+    run(_compat(broker, tmp_path))
 
 
 async def _compat(broker: Mosquitto, tmp_path: Path) -> None:
@@ -57,12 +57,14 @@ async def _compat(broker: Mosquitto, tmp_path: Path) -> None:
     truths = {}
     async with running(recorder.run(), publisher.run()) as tasks:
         await until(lambda: gateway.hub.subscribers > 0, what="publisher", tasks=tasks)
-        await recorder.connected.wait()
+        await recorder.ready()
+        # Live values are not queued while disconnected: start once the publisher is connected.
+        await until(lambda: publisher.stats.connected, what="publisher connected", tasks=tasks)
         for second in range(0, 30):
             reading, truth = sim.reading(second)
             truths[second] = truth
             gateway.hub.publish(reading)
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.02)
         await until(
             lambda: all(recorder.on(f"ESP32MEP/{topic}") for topic in FIRMWARE_TOPICS),
             what="the firmware's topics",

@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ from mepgate.outputs.mqtt import MqttPublisher
 from mepgate.outputs.mqtt.connection import broker_of
 from mepgate.outputs.queue import Outbox
 
-from .support import FakeGateway, Mosquitto, Recorder, SimMeter, free_port, running, until
+from .support import FakeGateway, Mosquitto, Recorder, SimMeter, run, running, until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,7 +85,7 @@ async def _subscribed(gateway: FakeGateway, tasks: list[asyncio.Task[None]]) -> 
 def test_discovery_payloads_follow_home_assistant_sensor_options(
     broker: Mosquitto, tmp_path: Path
 ) -> None:
-    asyncio.run(_discovery(broker, tmp_path))
+    run(_discovery(broker, tmp_path))
 
 
 async def _discovery(broker: Mosquitto, tmp_path: Path) -> None:
@@ -208,7 +209,7 @@ def test_discovery_republished_when_home_assistant_comes_online(
                 tasks=tasks,
             )
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_disabled_entities_are_removed_with_an_empty_retained_config(
@@ -248,14 +249,14 @@ def test_disabled_entities_are_removed_with_an_empty_retained_config(
             await asyncio.sleep(0.3)
         assert [m for m in leftover.messages if m.payload] == []
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 # -- states --------------------------------------------------------------------------------
 
 
 def test_states_equal_the_simulators_ground_truth(broker: Mosquitto, tmp_path: Path) -> None:
-    asyncio.run(_states(broker, tmp_path))
+    run(_states(broker, tmp_path))
 
 
 async def _states(broker: Mosquitto, tmp_path: Path) -> None:
@@ -264,9 +265,11 @@ async def _states(broker: Mosquitto, tmp_path: Path) -> None:
     recorder = Recorder(broker.port, ["mepgate/house/#"])
     truths = {}
     clock: dict[int, str] = {}
-    async with running(recorder.run(), _publisher(gateway, tmp_path).run()) as tasks:
+    publisher = _publisher(gateway, tmp_path)
+    async with running(recorder.run(), publisher.run()) as tasks:
         await _subscribed(gateway, tasks)
-        await recorder.connected.wait()
+        await recorder.ready()
+        await until(lambda: publisher.stats.connected, what="publisher connected", tasks=tasks)
         for second in range(0, 185):  # three simulated minutes, one reading a second
             reading, truth = sim.reading(second)
             truths[reading.at.isoformat()] = truth
@@ -326,7 +329,7 @@ def test_power_threshold_publishes_early_on_a_large_change(
         first, _ = sim.reading(0)
         async with running(recorder.run(), _publisher(gateway, tmp_path).run()) as tasks:
             await _subscribed(gateway, tasks)
-            await recorder.connected.wait()
+            await recorder.ready()
             gateway.hub.publish(first)
             await until(lambda: len(recorder.messages) == 1, what="first power", tasks=tasks)
             base = first.active_power_import_w or 0.0
@@ -344,7 +347,7 @@ def test_power_threshold_publishes_early_on_a_large_change(
         assert isinstance(values, dict)
         assert values["power_import"] == (first.active_power_import_w or 0.0) + 2000
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 # -- availability --------------------------------------------------------------------------
@@ -356,7 +359,7 @@ def test_availability_turns_offline_when_the_gateway_is_killed(
     async def scenario() -> None:
         recorder = Recorder(broker.port, ["mepgate/status", "mepgate/+/availability"])
         async with running(recorder.run()):
-            await recorder.connected.wait()
+            await recorder.ready()
             gateway = subprocess.Popen(
                 [sys.executable, "-m", "tests.outputs.gateway_process", broker.url,
                  str(tmp_path)],
@@ -383,7 +386,7 @@ def test_availability_turns_offline_when_the_gateway_is_killed(
                     gateway.kill()
                     gateway.wait()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 # -- store and forward ---------------------------------------------------------------------
@@ -392,7 +395,7 @@ def test_availability_turns_offline_when_the_gateway_is_killed(
 def test_broker_down_ten_simulated_minutes_every_energy_message_once_in_order(
     broker: Mosquitto, tmp_path: Path
 ) -> None:
-    asyncio.run(_outage(broker, tmp_path))
+    run(_outage(broker, tmp_path))
 
 
 async def _outage(broker: Mosquitto, tmp_path: Path) -> None:
@@ -418,7 +421,7 @@ async def _outage(broker: Mosquitto, tmp_path: Path) -> None:
 
     async with running(recorder.run(), publisher.run()) as tasks:
         await _subscribed(gateway, tasks)
-        await recorder.connected.wait()
+        await recorder.ready()
         await feed(0, 120)
         await until(lambda: len(received()) == 2, what="energy before the outage", tasks=tasks)
 
@@ -462,7 +465,13 @@ def test_outbox_is_bounded_drops_the_oldest_counts_them_and_survives_reopening(
 def test_credentials_never_appear_in_reprs_or_logs(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    port = free_port()  # nothing listens there
+    # A port bound but not listening refuses connections, and no other test can take it.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        _credentials_scenario(closed.getsockname()[1], tmp_path, caplog)
+
+
+def _credentials_scenario(port: int, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     config = MqttConfig(
         url=f"mqtt://alice:url-secret@127.0.0.1:{port}", password=SecretStr("key-secret")
     )
@@ -478,7 +487,7 @@ def test_credentials_never_appear_in_reprs_or_logs(
             await until(lambda: publisher.stats.failures >= 2, what="failed connections")
 
     with caplog.at_level(logging.DEBUG):
-        asyncio.run(scenario())
+        run(scenario())
     shown = caplog.text + repr(publisher) + repr(broker) + str(config) + repr(config)
     assert "unreachable" in caplog.text
     assert "url-secret" not in shown

@@ -29,9 +29,10 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 
@@ -56,6 +57,35 @@ OUTBOX_FILE = "mqtt-outbox.sqlite3"
 _DRAIN_BATCH = 100
 #: How long a clean shutdown waits for the broker to take the ``offline`` message.
 _GOODBYE_TIMEOUT_S = 2.0
+
+
+def _still_cancelled() -> None:
+    """Re-raise a cancellation that an error while disconnecting replaced.
+
+    aiomqtt's ``__aexit__`` may raise ``MqttError`` (disconnect timed out) while the task is
+    being cancelled; catching that must not turn the cancellation into a reconnect loop.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+async def _first_failure(*jobs: Coroutine[Any, Any, None]) -> None:
+    """Run ``jobs`` until one fails; cancel the rest and raise its error.
+
+    Not a TaskGroup: on Python 3.11 a TaskGroup whose child fails can leave the parent task's
+    ``cancelling()`` count raised, which :func:`_still_cancelled` would mistake for a shutdown.
+    """
+    tasks = [asyncio.create_task(job) for job in jobs]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            raise error
 
 
 def _json(payload: object) -> bytes:
@@ -211,9 +241,8 @@ class MqttPublisher:
                 client = client_for(self._config, self._broker, will)
                 async with client:
                     await self._session(client)
-            except* aiomqtt.MqttError as group:
-                self._connection_failed(group.exceptions[0])
-            except* (OSError, OutboxError) as group:
+            except* (aiomqtt.MqttError, OSError, OutboxError) as group:
+                _still_cancelled()
                 self._connection_failed(group.exceptions[0])
             self.stats.connected = False
             await asyncio.sleep(self._backoff.next())
@@ -250,11 +279,12 @@ class MqttPublisher:
             self._maintain_event.set()
             self._live_event.set()
             self._outbox_event.set()
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._send_live(client))
-                tasks.create_task(self._drain(client))
-                tasks.create_task(self._maintain(client))
-                tasks.create_task(self._listen(client))
+            await _first_failure(
+                self._send_live(client),
+                self._drain(client),
+                self._maintain(client),
+                self._listen(client),
+            )
         except asyncio.CancelledError:
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await client.publish(

@@ -389,6 +389,26 @@ def test_availability_turns_offline_when_the_gateway_is_killed(
     run(scenario())
 
 
+def test_meter_availability_follows_the_link_without_a_reading(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        sim = SimMeter.build()
+        gateway = FakeGateway(_config(broker, power_interval=1), [sim.status(connected=False)])
+        recorder = Recorder(broker.port, ["mepgate/house/availability"])
+        async with running(recorder.run(), _publisher(gateway, tmp_path).run()) as tasks:
+
+            def availability() -> bytes | None:
+                last = recorder.last("mepgate/house/availability")
+                return None if last is None else last.payload
+
+            await until(lambda: availability() == b"offline", what="offline", tasks=tasks)
+            gateway.statuses = [sim.status(connected=True)]
+            await until(lambda: availability() == b"online", what="online", tasks=tasks, timeout=3)
+
+    run(scenario())
+
+
 # -- store and forward ---------------------------------------------------------------------
 
 

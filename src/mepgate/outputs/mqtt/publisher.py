@@ -335,7 +335,8 @@ class MqttPublisher:
                 self._maintain_event.set()
 
     async def _maintain(self, client: aiomqtt.Client) -> None:
-        """Availability per meter, discovery, diagnostics: on demand and periodically."""
+        """Availability per meter and discovery (on demand and every power interval),
+        diagnostics (every diagnostics interval)."""
         loop = asyncio.get_running_loop()
         next_diagnostics = loop.time()
         while True:
@@ -351,7 +352,9 @@ class MqttPublisher:
                     await client.publish(topic, payload, qos=self._config.qos, retain=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    self._maintain_event.wait(), max(0.0, next_diagnostics - loop.time())
+                    self._maintain_event.wait(),
+                    # Availability and identities are looked at every power interval at least.
+                    min(self._config.power_interval, max(0.0, next_diagnostics - loop.time())),
                 )
 
     async def _publish_availability(self, client: aiomqtt.Client) -> None:

@@ -42,6 +42,7 @@ class TcpFrontEnd:
         self.port = port
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str, port: int) -> str:
         """Listen; returns the URL with the port actually bound (``port=0`` picks one)."""
@@ -56,9 +57,14 @@ class TcpFrontEnd:
             # Paced bytes must leave when written, not when Nagle decides.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._connections.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         try:
             await self.port.serve(StreamLink(reader, writer))
         finally:
+            if task is not None:
+                self._tasks.discard(task)
             self._connections.discard(writer)
             writer.close()
             with contextlib.suppress(ConnectionError):
@@ -69,6 +75,11 @@ class TcpFrontEnd:
             self._server.close()
             for writer in list(self._connections):
                 writer.close()
+            # Python 3.11's wait_closed() does not wait for the connection handlers: end them
+            # here, or the loop closes with their tasks still pending.
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._server.wait_closed()
 
 

@@ -27,7 +27,7 @@ from mepgate.client.channels import (
 )
 from mepgate.client.errors import MeterRefusedError, PortUnavailableError
 from mepgate.client.exchanger import Exchanger, Trace
-from mepgate.client.partial import PresentReadPlan, plan_present_read
+from mepgate.client.partial import PresentReadPlan, plan_present_read, plan_tier_read
 from mepgate.client.stats import LinkStatistics
 from mepgate.client.timing import LinkTiming
 from mepgate.errors import LocalProtocolError, MepgateError
@@ -53,7 +53,12 @@ from mepgate.tables.dimensions import (
 )
 from mepgate.tables.identity import ET04_LAYOUT
 from mepgate.tables.ids import TableId, table_name
-from mepgate.tables.registers import PresentRegisterData, PresentValues, decode_bt28
+from mepgate.tables.registers import (
+    PresentRegisterData,
+    PresentValues,
+    RegisterTotals,
+    decode_bt28,
+)
 from mepgate.tls import RECORD_OVERHEAD, KeyId
 from mepgate.transport import EnableLine, Link, open_link
 
@@ -402,6 +407,20 @@ class MeterClient:
             else:
                 return plan.assemble(parts)
         raise MeterRefusedError(ResponseCode.OPERATION_NOT_POSSIBLE, "BT28 kept changing shape")
+
+    async def read_tier_totals(self, summations: int) -> tuple[RegisterTotals, ...]:
+        """The first ``summations`` summations of every BT23 tier block (tier 0 first), read
+        with the fewest byte ranges; empty when the meter has no tiers."""
+        for _ in range(_RECONFIGURATION_RETRIES):
+            plan = plan_tier_read(await self.dimensions(), summations, self._baud)
+            parts: list[tuple[int, bytes]] = []
+            for offset, count in plan.spans:
+                parts.append((offset, await self.read(TableId.BT23, offset=offset, count=count)))
+                if self._dims is not plan.dims:
+                    break
+            else:
+                return plan.assemble(parts)
+        raise MeterRefusedError(ResponseCode.OPERATION_NOT_POSSIBLE, "BT23 kept changing shape")
 
     # -- alerts --------------------------------------------------------------------------------
     async def service_alerts(self) -> alerts.AlertFlags:

@@ -9,7 +9,13 @@ A session (one connected :class:`~mepgate.client.MeterClient`):
    :data:`PRESENT_FIELDS` and a partial read of BT23's first two summations (forward and
    reverse active energy: what the old firmware read too, FIELD-NOTES.md), turned into a
    :class:`~mepgate.service.reading.Reading` in SI units;
-3. BT52 (clock) and BT55 (current tier) once every :data:`CLOCK_INTERVAL`.
+3. BT52 (clock) and BT55 (current tier) once every :data:`CLOCK_INTERVAL`;
+4. the same two summations of every BT23 tier block once every
+   :data:`~mepgate.service.reading.TIER_REFRESH_S` (and at the start of a session): partial
+   reads of just those ranges (:meth:`MeterClient.read_tier_totals`), carried by every reading
+   in between.  Only the current tier counts, and the tier registers feed the minute-paced
+   energy messages; reading them each cycle would cost one to four requests per second
+   (ranges 200 bytes apart are not merged at 9600 Bd) and slow the live values.
 
 Each reading is validated (:mod:`mepgate.service.validate`) against the last accepted one; a
 failed one is counted by reason and dropped.  Failures end the session; the poller retries
@@ -29,7 +35,7 @@ import datetime as dt
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
@@ -46,7 +52,7 @@ from mepgate.client import (
 )
 from mepgate.config import ConfigError, MeterConfig
 from mepgate.errors import MepgateError
-from mepgate.service.reading import Reading
+from mepgate.service.reading import TIER_REFRESH_S, TIERS, Reading, tier_energy_field
 from mepgate.service.validate import DEFAULT_LIMITS, Limits, Rejection, validate
 from mepgate.service.view import LinkError, MeterIdentity, MeterStatus
 from mepgate.tables.clock import decode_bt52, decode_bt55
@@ -55,6 +61,7 @@ from mepgate.tables.errors import TableDecodeError
 from mepgate.tables.identity import decode_bt01, decode_et03
 from mepgate.tables.ids import TableId
 from mepgate.tables.registers import (
+    SUMMATION_SIZE,
     PresentValues,
     RegisterTotals,
     bt23_layout,
@@ -78,8 +85,9 @@ PRESENT_FIELDS: tuple[str, ...] = (
 On a meter with the guide's BT27 order they all lie in one range, read with one request."""
 
 ENERGY_SUMMATIONS = 2
-"""BT23 summations read each cycle: 0 forward and 1 reverse active energy (MEP guide, BT23)."""
-SUMMATION_SIZE = 4  # NI_FMAT1 is INT32 on these meters (BT00 "Non-integer Format")
+"""BT23 summations read, of the total block each cycle and of the tier blocks every
+:data:`~mepgate.service.reading.TIER_REFRESH_S`: 0 forward and 1 reverse active energy (MEP
+guide, BT23)."""
 CLOCK_INTERVAL = 60.0
 """Seconds between reads of BT52 (clock) and BT55 (tier): both change slowly, each read costs
 a request the live values could have had."""
@@ -134,17 +142,29 @@ def _scaled(value: int | None, divisor: float = 1.0) -> float | None:
     return None if value is None else value / divisor
 
 
+def _tier_energies(tiers: Sequence[RegisterTotals]) -> dict[str, float | None]:
+    """Reading fields of BT23's tier blocks (tier 0 first); tiers beyond :data:`TIERS` are
+    left out."""
+    out: dict[str, float | None] = {}
+    for number, totals in zip(TIERS, tiers, strict=False):
+        out[tier_energy_field("forward", number)] = _scaled(totals.forward_active_energy_wh)
+        out[tier_energy_field("reverse", number)] = _scaled(totals.reverse_active_energy_wh)
+    return out
+
+
 def reading_from(
     meter: str,
     at: dt.datetime,
     present: PresentValues,
     energy: RegisterTotals,
     tier: int | None = None,
+    tiers: Sequence[RegisterTotals] = (),
 ) -> Reading:
     """A :class:`Reading` in SI units from decoded BT28 values and BT23 totals.
 
     ``tier`` is BT55's 0-based current tier; the reading carries it 1-based, as the meter's
-    display shows it.  Reactive power is signed: import (inductive) minus export.
+    display shows it.  ``tiers`` are BT23's tier blocks, tier 0 first (reading fields
+    ``*_tier1_wh``...).  Reactive power is signed: import (inductive) minus export.
     """
     if energy.forward_active_energy_wh is None or energy.reverse_active_energy_wh is None:
         raise TableDecodeError("BT23 holds no forward/reverse active energy summations")
@@ -179,6 +199,7 @@ def reading_from(
         frequency_hz=_scaled(p.frequency_mhz, _MILLI),
         reactive_power_var=reactive,
         current_tier=None if tier is None else tier + 1,
+        **_tier_energies(tiers),
     )
 
 
@@ -265,6 +286,8 @@ class MeterPoller:
         self._clock_offset: dt.timedelta | None = None  # meter time minus our time
         self._clock_due = 0.0
         self._tier: int | None = None
+        self._tiers: tuple[RegisterTotals, ...] = ()  # BT23 tier blocks, read every TIER_REFRESH_S
+        self._tiers_due = 0.0
         self._decreasing = 0
         self._skew_warned = False
         self._last_at: dt.datetime | None = None
@@ -396,6 +419,14 @@ class MeterPoller:
             generation=dims.generation,
         )
         await self._read_clock(client)
+        await self._read_tiers(client)
+
+    async def _read_tiers(self, client: MeterClient) -> None:
+        self._tiers_due = self._monotonic() + TIER_REFRESH_S
+        try:
+            self._tiers = await client.read_tier_totals(ENERGY_SUMMATIONS)
+        except (MeterRefusedError, TableDecodeError):
+            self._tiers = ()  # readings carry no tier registers rather than stale ones
 
     async def _read_clock(self, client: MeterClient) -> None:
         self._clock_due = self._monotonic() + CLOCK_INTERVAL
@@ -434,6 +465,8 @@ class MeterPoller:
             async with self._lock:
                 if self._monotonic() >= self._clock_due:
                     await self._read_clock(client)
+                if self._monotonic() >= self._tiers_due:
+                    await self._read_tiers(client)
                 reading = await self._read_values(client)
             self._consider(reading)
             self._polled_in_session = True
@@ -450,7 +483,7 @@ class MeterPoller:
             raise TableDecodeError("BT23 partial read returned no total data block")
         energy = register_totals(block.total, dims.energy_register_unit)
         present = await client.read_present(PRESENT_FIELDS)
-        return reading_from(self.name, self._timestamp(), present, energy, self._tier)
+        return reading_from(self.name, self._timestamp(), present, energy, self._tier, self._tiers)
 
     def _timestamp(self) -> dt.datetime:
         """The meter's time now, estimated from BT52; never at or before the previous reading

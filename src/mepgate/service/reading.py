@@ -3,6 +3,9 @@
 The poller makes readings from decoded tables; the store keeps them; the web pages, the
 API, MQTT and Prometheus publish them.  Units are SI and named in every field; a value the
 meter does not provide (older firmware, single-phase meters) is ``None``, never zero.
+
+Time-of-use tiers are numbered from 1, as the meter's display shows them and as
+``current_tier`` counts: tier 1 is BT55's tier 0 and BT23's first tier data block.
 """
 
 from __future__ import annotations
@@ -11,6 +14,13 @@ import datetime as dt
 from dataclasses import dataclass, fields
 
 PHASES = ("l1", "l2", "l3")
+TIERS = (1, 2, 3, 4)
+"""The TOU tiers a reading carries (both meter generations have 4: ``tables.profiles``); a meter
+with fewer leaves the others ``None``."""
+TIER_REFRESH_S = 60.0
+"""Seconds between reads of the tier registers.  Between reads a reading carries the last values
+read: only one tier counts at a time and the registers feed energy messages (sent each minute),
+so re-reading four BT23 ranges every second would slow the live values for nothing."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -20,6 +30,15 @@ class Reading:
     # Energy registers (BT23), watt-hours.
     forward_active_energy_wh: float
     reverse_active_energy_wh: float
+    # The same registers per TOU tier (BT23 tier blocks), watt-hours; see TIER_REFRESH_S.
+    forward_active_energy_tier1_wh: float | None = None
+    forward_active_energy_tier2_wh: float | None = None
+    forward_active_energy_tier3_wh: float | None = None
+    forward_active_energy_tier4_wh: float | None = None
+    reverse_active_energy_tier1_wh: float | None = None
+    reverse_active_energy_tier2_wh: float | None = None
+    reverse_active_energy_tier3_wh: float | None = None
+    reverse_active_energy_tier4_wh: float | None = None
     # Instantaneous values (BT28).  Import and export are both >= 0.
     active_power_import_w: float | None = None
     active_power_export_w: float | None = None
@@ -57,3 +76,14 @@ class Reading:
 
 
 VALUE_FIELDS = tuple(f.name for f in fields(Reading) if f.name not in ("meter", "at"))
+
+
+def tier_energy_field(direction: str, tier: int) -> str:
+    """The field of tier ``tier`` (1-based) of ``direction`` ("forward" imported, "reverse"
+    exported active energy): ``forward_active_energy_tier1_wh``..."""
+    return f"{direction}_active_energy_tier{tier}_wh"
+
+
+TIER_ENERGY_FIELDS: tuple[str, ...] = tuple(
+    tier_energy_field(direction, tier) for direction in ("forward", "reverse") for tier in TIERS
+)

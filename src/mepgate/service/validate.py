@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mepgate.service.reading import PHASES, Reading
+from mepgate.service.reading import PHASES, TIER_ENERGY_FIELDS, TIER_REFRESH_S, Reading
 
 
 class Rejection(StrEnum):
@@ -79,6 +79,7 @@ DEFAULT_LIMITS = Limits()
 _ENERGY_FIELDS = ("forward_active_energy_wh", "reverse_active_energy_wh")
 _NON_NEGATIVE = (
     *_ENERGY_FIELDS,
+    *TIER_ENERGY_FIELDS,
     "active_power_import_w",
     "active_power_export_w",
     *(f"active_power_{d}_{p}_w" for d in ("import", "export") for p in PHASES),
@@ -91,9 +92,9 @@ def validate(
 ) -> tuple[Rejection, ...]:
     """Every reason ``reading`` is implausible (empty: it may be stored).
 
-    ``previous`` is the meter's last *accepted* reading: energy registers never decrease and
-    rise at most as fast as the meter's maximum power allows.  Values that are ``None`` (not
-    recorded by this meter) are not checked.
+    ``previous`` is the meter's last *accepted* reading: energy registers (totals and tiers)
+    never decrease and rise at most as fast as the meter's maximum power allows.  Values that
+    are ``None`` (not recorded by this meter) are not checked.
     """
     values = reading.values()
     if any(isinstance(v, float) and not math.isfinite(v) for v in values.values()):
@@ -113,13 +114,22 @@ def _against_previous(reading: Reading, previous: Reading, limits: Limits) -> li
     if elapsed_s <= 0:
         return [Rejection.TIME_NOT_ADVANCING]
     out: list[Rejection] = []
-    most_wh = 1.5 * limits.max_power_w * elapsed_s / 3600 + limits.energy_slack_wh
-    for name in _ENERGY_FIELDS:
-        rise = getattr(reading, name) - getattr(previous, name)
-        if rise < 0:
-            out.append(Rejection.ENERGY_DECREASED)
-        elif rise > most_wh:
-            out.append(Rejection.ENERGY_JUMP)
+    # Tier registers are re-read only every TIER_REFRESH_S: between two readings they may show
+    # what that long (not just the time between the readings) at full power adds.
+    for names, seconds in (
+        (_ENERGY_FIELDS, elapsed_s),
+        (TIER_ENERGY_FIELDS, max(elapsed_s, TIER_REFRESH_S)),
+    ):
+        most_wh = 1.5 * limits.max_power_w * seconds / 3600 + limits.energy_slack_wh
+        for name in names:
+            now, before = getattr(reading, name), getattr(previous, name)
+            if now is None or before is None:
+                continue  # tiers not read (yet): nothing to compare
+            rise = now - before
+            if rise < 0:
+                out.append(Rejection.ENERGY_DECREASED)
+            elif rise > most_wh:
+                out.append(Rejection.ENERGY_JUMP)
     return out
 
 

@@ -51,6 +51,7 @@ SUMMATION_FIELDS = (
     "q4_apparent_energy_vah",
 )
 _ENERGY_SUFFIXES = ("_wh", "_varh", "_vah")
+SUMMATION_SIZE = NI_FMAT1.size  # bytes of one summation on the wire
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -156,6 +157,25 @@ def bt23_layout(reg: ActualRegister) -> Layout[CurrentRegisterData]:
         fields.append(Field("nbr_demand_resets", U8))
     fields += [Field("total", block), Field("tiers", Array(block, reg.number_of_tiers))]
     return Layout("BT23", CurrentRegisterData, fields, required=0, exact=True, hint=_REREAD)
+
+
+def tier_summation_spans(reg: ActualRegister, summations: int) -> tuple[tuple[int, int], ...]:
+    """``(offset, count)`` in BT23 of the first ``summations`` summations of each tier data
+    block, tier 0 first (MEP guide, BT23: the tier blocks follow the total block).
+
+    Empty when BT21 configures no tiers or no summations.
+    """
+    count = min(summations, reg.number_of_summations) * SUMMATION_SIZE
+    if count == 0:
+        return ()
+    block = _data_block_layout(reg)
+    first = bt23_layout(reg).offset_of("tiers") + block.offset_of("summations")
+    return tuple((first + tier * block.size, count) for tier in range(reg.number_of_tiers))
+
+
+def decode_data_block(data: bytes, reg: ActualRegister) -> DataBlock:
+    """Decode one BT23 data block, or a prefix of it (a partial read of its first summations)."""
+    return _data_block_layout(reg).decode(data)
 
 
 def decode_bt23(data: bytes, dims: Dimensions) -> CurrentRegisterData:

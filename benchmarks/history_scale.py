@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from mepgate.service.reading import Reading
+from mepgate.service.reading import TIERS, Reading, tier_energy_field
 from mepgate.store import Bucket, SqlStore, open_store
 from mepgate.store.rollup import combine
 from mepgate.store.schema import (
@@ -52,10 +52,18 @@ START = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
 METER = "house"
 WAVE = [math.sin(2 * math.pi * k / 60) for k in range(60)]
 W_MIN, W_MAX, W_SUM = min(WAVE), max(WAVE), math.fsum(WAVE)
-ENERGY = {
-    "forward_active_energy_wh": "active_power_import_w",
-    "reverse_active_energy_wh": "active_power_export_w",
-}  # register -> the power driving it
+ENERGY: dict[str, tuple[str, int | None]] = {
+    "forward_active_energy_wh": ("active_power_import_w", None),
+    "reverse_active_energy_wh": ("active_power_export_w", None),
+    **{
+        tier_energy_field(direction, tier): (power, tier)
+        for direction, power in (
+            ("forward", "active_power_import_w"),
+            ("reverse", "active_power_export_w"),
+        )
+        for tier in TIERS
+    },
+}  # register -> the power driving it, and the tier it counts in (None: always)
 INGEST_BATCH = 600  # readings per transaction in the real-ingest part
 MINUTE_DAYS = 35  # matches the default minute retention
 RAW_DAYS = 2  # matches the default raw retention
@@ -91,11 +99,18 @@ class Synthetic:
         for profile in self.profiles:
             previous = self.energy_at[-1]
             self.energy_at.append(
-                {reg: previous[reg] + profile[power][0] for reg, power in ENERGY.items()}
+                {reg: previous[reg] + 3600 * self._rate(profile, reg) for reg in ENERGY}
             )
 
+    @staticmethod
+    def _rate(profile: dict[str, tuple[float, float]], register: str) -> float:
+        power, tier = ENERGY[register]
+        if tier is not None and profile["current_tier"][0] != tier:
+            return 0.0  # a tier register stands still outside its tier
+        return profile[power][0] / 3600  # Wh per second
+
     def rate(self, h: int, register: str) -> float:
-        return self.profiles[h][ENERGY[register]][0] / 3600  # Wh per second
+        return self._rate(self.profiles[h], register)
 
     def readings(self, h: int) -> Iterator[Reading]:
         """The 3600 readings of hour ``h``, one per second."""

@@ -91,6 +91,13 @@ def reading(
         power_factor_l1=0.98,
         frequency_hz=50.0 - (i % 5) / 100,
         current_tier=1 + (i // 3600) % 2,
+        # Tier 1 counts all the import here; the others stand still, tier 4 is not measured.
+        forward_active_energy_tier1_wh=6_000.0 + i * wh_per_step,
+        forward_active_energy_tier2_wh=3_000.0,
+        forward_active_energy_tier3_wh=1_000.0,
+        reverse_active_energy_tier1_wh=2_000.0 + i * wh_per_step / 10,
+        reverse_active_energy_tier2_wh=0.0,
+        reverse_active_energy_tier3_wh=0.0,
     )
 
 

@@ -252,10 +252,11 @@ def test_a_migration_step_upgrades_without_losing_data(
 ) -> None:
     store = make_store()
     store.ingest(make_series(50))
-    step = Migration(2, "test: a note per meter", lambda d: ["ALTER TABLE meter ADD note TEXT"])
+    version = MIGRATIONS[-1].version + 1
+    step = Migration(version, "test: a note per meter", lambda d: ["ALTER TABLE meter ADD note TEXT"])
     store._migrate((*MIGRATIONS, step))
     store._migrate((*MIGRATIONS, step))  # idempotent
-    assert store.schema_version() == 2
+    assert store.schema_version() == version
     assert store._q("SELECT count(*) FROM raw")[0][0] == 50
     assert store._q("SELECT name, note FROM meter") == [("house", None)]
 

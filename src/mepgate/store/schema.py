@@ -47,10 +47,26 @@ V1_FIELDS: tuple[str, ...] = (
     "current_tier",
 )
 INTEGER_FIELDS = frozenset({"current_tier"})
-# Registers whose value at the end of a bucket matters (energy today/this month, charts).
-LAST_FIELDS: tuple[str, ...] = ("forward_active_energy_wh", "reverse_active_energy_wh")
+# The total import/export registers: energy today/this month, the charts' energy.
+ENERGY_FIELDS: tuple[str, str] = ("forward_active_energy_wh", "reverse_active_energy_wh")
+V1_LAST_FIELDS: tuple[str, ...] = ENERGY_FIELDS
 
-STORED_FIELDS: tuple[str, ...] = V1_FIELDS
+# Schema v2: the import/export registers per TOU tier (a frozen copy of TIER_ENERGY_FIELDS).
+V2_FIELDS: tuple[str, ...] = (
+    "forward_active_energy_tier1_wh",
+    "forward_active_energy_tier2_wh",
+    "forward_active_energy_tier3_wh",
+    "forward_active_energy_tier4_wh",
+    "reverse_active_energy_tier1_wh",
+    "reverse_active_energy_tier2_wh",
+    "reverse_active_energy_tier3_wh",
+    "reverse_active_energy_tier4_wh",
+)
+V2_LAST_FIELDS: tuple[str, ...] = V2_FIELDS
+
+STORED_FIELDS: tuple[str, ...] = (*V1_FIELDS, *V2_FIELDS)
+# Registers whose value at the end of a bucket matters: every energy register.
+LAST_FIELDS: tuple[str, ...] = (*V1_LAST_FIELDS, *V2_LAST_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +86,24 @@ ROLLUP_TIERS: tuple[Tier, ...] = (MINUTE, HOUR, DAY)
 RAW = Tier("raw", "raw", 1)
 
 
-def rollup_columns() -> list[str]:
-    """The value columns of a rollup table, in the order every statement uses them."""
+def rollup_columns(
+    fields: tuple[str, ...] = STORED_FIELDS, last_fields: tuple[str, ...] = LAST_FIELDS
+) -> list[str]:
+    """The value columns of a rollup table, in the order every statement uses them (or, for a
+    migration, the columns of its ``fields`` and ``last_fields``)."""
     columns: list[str] = []
-    for name in STORED_FIELDS:
+    for name in fields:
         columns += [f"{name}_min", f"{name}_max", f"{name}_sum", f"{name}_n"]
-    columns += [f"{name}_last" for name in LAST_FIELDS]
+    columns += [f"{name}_last" for name in last_fields]
     return columns
+
+
+def _rollup_column_type(d: Dialect, column: str) -> str:
+    return f"{d.count} NOT NULL DEFAULT 0" if column.endswith("_n") else d.real
+
+
+def _raw_column_type(d: Dialect, name: str) -> str:
+    return d.integer if name in INTEGER_FIELDS else d.real
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +154,9 @@ POSTGRES = Dialect(
 
 
 def _v1(d: Dialect) -> list[str]:
-    raw_values = ", ".join(
-        f"{name} {d.integer if name in INTEGER_FIELDS else d.real}" for name in V1_FIELDS
-    )
+    raw_values = ", ".join(f"{name} {_raw_column_type(d, name)}" for name in V1_FIELDS)
     rollup_values = ", ".join(
-        f"{col} {d.count} NOT NULL DEFAULT 0" if col.endswith("_n") else f"{col} {d.real}"
-        for col in rollup_columns()
+        f"{col} {_rollup_column_type(d, col)}" for col in rollup_columns(V1_FIELDS, V1_LAST_FIELDS)
     )
     statements = [
         f"CREATE TABLE meter ({d.meter_id_column}, name TEXT NOT NULL UNIQUE)",
@@ -149,6 +173,17 @@ def _v1(d: Dialect) -> list[str]:
     return statements
 
 
+def _v2(d: Dialect) -> list[str]:
+    """Tier registers: added columns only, NULL in the rows already stored (unknown then)."""
+    statements = [f"ALTER TABLE raw ADD COLUMN {n} {_raw_column_type(d, n)}" for n in V2_FIELDS]
+    statements += [
+        f"ALTER TABLE {tier.table} ADD COLUMN {col} {_rollup_column_type(d, col)}"
+        for tier in ROLLUP_TIERS
+        for col in rollup_columns(V2_FIELDS, V2_LAST_FIELDS)
+    ]
+    return statements
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -158,4 +193,5 @@ class Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "meters, raw readings, minute/hour/day rollups", _v1),
+    Migration(2, "import/export energy per TOU tier", _v2),
 )

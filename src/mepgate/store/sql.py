@@ -23,6 +23,7 @@ from .history import MAX_POINTS, Oldest, Plan, plan
 from .retention import Retention
 from .rollup import Bucket, aggregate, epoch_ms, from_epoch_ms
 from .schema import (
+    ENERGY_FIELDS,
     INTEGER_FIELDS,
     LAST_FIELDS,
     MIGRATIONS,
@@ -345,13 +346,14 @@ class SqlStore(Store):
                 if count:
                     stats[name] = FieldStats(float(total) / int(count), float(low), float(high))
             lasts = list(row[2 + 4 * len(STORED_FIELDS) :])
+        forward, reverse = (lasts[LAST_FIELDS.index(name)] for name in ENERGY_FIELDS)
         return HistoryPoint(
             t=t,
             width=width,
             resolution=p.tier.name,
             stats=stats,
-            forward_active_energy_wh=None if lasts[0] is None else float(lasts[0]),
-            reverse_active_energy_wh=None if lasts[1] is None else float(lasts[1]),
+            forward_active_energy_wh=None if forward is None else float(forward),
+            reverse_active_energy_wh=None if reverse is None else float(reverse),
         )
 
     # -- energy ---------------------------------------------------------------------------------
@@ -364,7 +366,7 @@ class SqlStore(Store):
         answer is exact while any resolution still holds the moment; a rollup bucket counts only
         if it ended by then.
         """
-        fwd, rev = LAST_FIELDS
+        fwd, rev = ENERGY_FIELDS
         candidates: list[Row] = []
         before = "" if at_ms is None else " AND t_ms < ?"
         params: list[Any] = [meter_id] if at_ms is None else [meter_id, at_ms]
@@ -389,7 +391,7 @@ class SqlStore(Store):
     def _first_registers_from(self, meter_id: int, at_ms: int) -> tuple[float, float] | None:
         """Registers of the first reading at or after ``at_ms`` (energy never decreases, so a
         bucket's minimum is its first value)."""
-        fwd, rev = LAST_FIELDS
+        fwd, rev = ENERGY_FIELDS
         rows = self._q(
             f"SELECT {fwd}, {rev} FROM raw WHERE meter_id = ? AND t_ms >= ? ORDER BY t_ms LIMIT 1",
             (meter_id, at_ms),

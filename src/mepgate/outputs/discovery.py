@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mepgate import __version__
-from mepgate.service.reading import PHASES, Reading
+from mepgate.service.reading import PHASES, TIERS, Reading, tier_energy_field
 from mepgate.service.view import MeterStatus
 
 Group = Literal["power", "energy", "diagnostics"]
@@ -63,6 +63,20 @@ def _phase_entities() -> list[Entity]:
     return entities
 
 
+def _tier_entities() -> list[Entity]:
+    """Energy per TOU tier (BT23 tier blocks), numbered as the meter's display shows them."""
+    entities: list[Entity] = []
+    for direction, key, label in (("forward", "import", "import"), ("reverse", "export", "export")):
+        entities += [
+            Entity(key=f"energy_{key}_tier{tier}", name=f"Energy {label} tier {tier}",
+                   group="energy", source=tier_energy_field(direction, tier), scale=0.001,
+                   device_class="energy", state_class="total_increasing", unit="kWh",
+                   precision=3)
+            for tier in TIERS
+        ]  # fmt: skip
+    return entities
+
+
 def _counter(key: str, name: str, counter: str) -> Entity:
     return Entity(key=key, name=name, group="diagnostics", source=f"link.{counter}",
                   state_class="total_increasing", diagnostic=True)  # fmt: skip
@@ -75,6 +89,7 @@ ENTITIES: tuple[Entity, ...] = (
     Entity(key="energy_export", name="Energy export", group="energy",
            source="reverse_active_energy_wh", scale=0.001, device_class="energy",
            state_class="total_increasing", unit="kWh", precision=3),
+    *_tier_entities(),
     Entity(key="power_import", name="Power import", group="power",
            source="active_power_import_w", device_class="power", unit="W"),
     Entity(key="power_export", name="Power export", group="power",

@@ -7,7 +7,9 @@ two gateways in one process (tests) do not see each other.
 Names carry their unit (``_watts``, ``_volts``, ``_watt_hours_total``).  Totals and phases are
 separate metrics (``mepgate_active_power_import_watts{meter}`` and
 ``mepgate_phase_active_power_import_watts{meter,phase}``), so summing a metric over its labels
-never counts a phase twice.  A value the meter does not measure is absent, never 0.
+never counts a phase twice; likewise the energy registers per time-of-use tier
+(``mepgate_tier_energy_import_watt_hours_total{meter,tier}``).  A value the meter does not
+measure is absent, never 0.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from mepgate.service.reading import PHASES, Reading
+from mepgate.service.reading import PHASES, TIERS, Reading, tier_energy_field
 from mepgate.service.view import GatewayView, MeterStatus
 
 #: Content type of :func:`render_metrics`' body (Prometheus text format 0.0.4).
@@ -33,7 +35,8 @@ _TOTALS = (
     ("mepgate_frequency_hertz", "Grid frequency.", "frequency_hz"),
     ("mepgate_reactive_power_volt_amperes_reactive",
      "Reactive power (positive: inductive / import).", "reactive_power_var"),
-    ("mepgate_tariff_tier", "Current time-of-use tier (0-based, as BT55).", "current_tier"),
+    ("mepgate_tariff_tier", "Current time-of-use tier (1-based, as the meter's display).",
+     "current_tier"),
 )  # fmt: skip
 
 # (metric name, help, Reading field with {phase}) -- one sample per meter and phase.
@@ -53,6 +56,14 @@ _ENERGY = (
      "forward_active_energy_wh"),
     ("mepgate_energy_export_watt_hours", "Active energy fed into the grid (BT23 register).",
      "reverse_active_energy_wh"),
+)  # fmt: skip
+
+# (metric name without _total, help, Reading field direction) -- per meter and tier (1-based).
+_TIER_ENERGY = (
+    ("mepgate_tier_energy_import_watt_hours",
+     "Active energy drawn from the grid per time-of-use tier (BT23 tier registers).", "forward"),
+    ("mepgate_tier_energy_export_watt_hours",
+     "Active energy fed into the grid per time-of-use tier (BT23 tier registers).", "reverse"),
 )  # fmt: skip
 
 # LinkStatistics counter -> (metric name without _total, help).
@@ -114,6 +125,13 @@ def _reading_metrics(readings: list[Reading]) -> Iterator[Metric]:
         counter = CounterMetricFamily(name, documentation, labels=["meter"])
         for r in readings:
             counter.add_metric([r.meter], float(getattr(r, source)))
+        yield counter
+    for name, documentation, direction in _TIER_ENERGY:
+        counter = CounterMetricFamily(name, documentation, labels=["meter", "tier"])
+        for r in readings:
+            for tier in TIERS:
+                if (value := getattr(r, tier_energy_field(direction, tier))) is not None:
+                    counter.add_metric([r.meter, str(tier)], float(value))
         yield counter
     timestamp = GaugeMetricFamily(
         "mepgate_reading_timestamp_seconds",

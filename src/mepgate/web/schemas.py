@@ -29,6 +29,14 @@ class ReadingOut(_Out):
     at: dt.datetime
     forward_active_energy_wh: float
     reverse_active_energy_wh: float
+    forward_active_energy_tier1_wh: float | None = None
+    forward_active_energy_tier2_wh: float | None = None
+    forward_active_energy_tier3_wh: float | None = None
+    forward_active_energy_tier4_wh: float | None = None
+    reverse_active_energy_tier1_wh: float | None = None
+    reverse_active_energy_tier2_wh: float | None = None
+    reverse_active_energy_tier3_wh: float | None = None
+    reverse_active_energy_tier4_wh: float | None = None
     net_power_w: float | None = None
     net_power_l1_w: float | None = None
     net_power_l2_w: float | None = None

@@ -253,7 +253,9 @@ def test_a_migration_step_upgrades_without_losing_data(
     store = make_store()
     store.ingest(make_series(50))
     version = MIGRATIONS[-1].version + 1
-    step = Migration(version, "test: a note per meter", lambda d: ["ALTER TABLE meter ADD note TEXT"])
+    step = Migration(
+        version, "test: a note per meter", lambda d: ["ALTER TABLE meter ADD note TEXT"]
+    )
     store._migrate((*MIGRATIONS, step))
     store._migrate((*MIGRATIONS, step))  # idempotent
     assert store.schema_version() == version

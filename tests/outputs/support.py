@@ -21,7 +21,7 @@ import aiomqtt
 from mepgate.config import Settings
 from mepgate.config.settings import MqttConfig
 from mepgate.service.hub import ReadingHub
-from mepgate.service.reading import PHASES, Reading
+from mepgate.service.reading import PHASES, TIERS, Reading, tier_energy_field
 from mepgate.service.view import ConsoleReply, MeterIdentity, MeterStatus
 from mepgate.simulator.meter import SimulatedMeter
 from mepgate.simulator.model import GroundTruth, build_meter, ground_truth, model_of
@@ -186,6 +186,14 @@ def reading_from_truth(meter: str, truth: GroundTruth) -> Reading:
         values[f"voltage_{name}_v"] = phase.voltage_mv / 1000
         values[f"current_{name}_a"] = phase.current_ma / 1000
         values[f"power_factor_{name}"] = phase.power_factor_milli / 1000
+    for tier, forward, reverse in zip(
+        TIERS,
+        truth.tier_forward_active_energy_wh,
+        truth.tier_reverse_active_energy_wh,
+        strict=False,
+    ):
+        values[tier_energy_field("forward", tier)] = float(forward)
+        values[tier_energy_field("reverse", tier)] = float(reverse)
     return Reading(
         meter=meter,
         at=truth.meter_clock,

@@ -12,16 +12,18 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
 from pydantic import SecretStr
 
 from mepgate.config.settings import MqttConfig
-from mepgate.outputs.discovery import ENTITIES
+from mepgate.outputs.discovery import ENTITIES, present_entities
 from mepgate.outputs.mqtt import MqttPublisher
 from mepgate.outputs.mqtt.connection import broker_of
 from mepgate.outputs.queue import Outbox
+from mepgate.service.reading import TIERS, tier_energy_field
 
 from .support import FakeGateway, Mosquitto, Recorder, SimMeter, run, running, until
 
@@ -156,7 +158,8 @@ async def _discovery(broker: Mosquitto, tmp_path: Path) -> None:
         assert isinstance(config, dict)
         return config
 
-    for key in ("energy_import", "energy_export"):
+    tiers = [f"energy_{d}_tier{t}" for d in ("import", "export") for t in TIERS]
+    for key in ("energy_import", "energy_export", *tiers):
         assert entity(key)["device_class"] == "energy"
         assert entity(key)["unit_of_measurement"] == "kWh"
         assert entity(key)["state_class"] == "total_increasing"
@@ -164,6 +167,8 @@ async def _discovery(broker: Mosquitto, tmp_path: Path) -> None:
     for key in ("power_import", "power_export", "power_import_l1", "power_export_l3"):
         assert (entity(key)["device_class"], entity(key)["unit_of_measurement"]) == ("power", "W")
         assert entity(key)["state_class"] == "measurement"
+    assert entity("energy_import_tier1")["name"] == "Energy import tier 1"
+    assert entity("energy_export_tier4")["name"] == "Energy export tier 4"
     assert entity("power_import")["name"] == "Power import"
     assert entity("power_export")["name"] == "Power export"
     assert entity("voltage_l2")["unit_of_measurement"] == "V"
@@ -187,6 +192,20 @@ async def _discovery(broker: Mosquitto, tmp_path: Path) -> None:
     assert recorder.last("mepgate/status") is not None
     assert recorder.last("mepgate/status").payload == b"online"  # type: ignore[union-attr]
     assert recorder.last("mepgate/house/availability").payload == b"online"  # type: ignore[union-attr]
+
+
+def test_tier_entities_only_for_the_tiers_the_meter_reports() -> None:
+    reading, _ = SimMeter.build().reading(0)
+    everything = {e.key for e in present_entities(reading)}
+    assert {f"energy_{d}_tier{t}" for d in ("import", "export") for t in TIERS} <= everything
+    unread: dict[str, Any] = {
+        tier_energy_field(d, t): None for d in ("forward", "reverse") for t in (3, 4)
+    }
+    two_tiers = dataclasses.replace(reading, **unread)
+    keys = {e.key for e in present_entities(two_tiers)}
+    assert everything - keys == {
+        f"energy_{d}_tier{t}" for d in ("import", "export") for t in (3, 4)
+    }
 
 
 def test_discovery_republished_when_home_assistant_comes_online(
@@ -292,6 +311,14 @@ async def _states(broker: Mosquitto, tmp_path: Path) -> None:
         assert message["energy_import"] * 1000 == pytest.approx(truth.forward_active_energy_wh)
         assert message["energy_export"] * 1000 == pytest.approx(truth.reverse_active_energy_wh)
         assert message["energy_import_wh"] == truth.forward_active_energy_wh
+        for tier, forward, reverse in zip(
+            TIERS,
+            truth.tier_forward_active_energy_wh,
+            truth.tier_reverse_active_energy_wh,
+            strict=True,
+        ):
+            assert message[f"energy_import_tier{tier}"] * 1000 == pytest.approx(forward)
+            assert message[f"energy_export_tier{tier}"] * 1000 == pytest.approx(reverse)
     for message in power:
         assert isinstance(message, dict)
         truth = truths[message["at"]]

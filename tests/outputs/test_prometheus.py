@@ -65,6 +65,14 @@ def test_metrics_parse_and_equal_the_readings_and_link_statistics() -> None:
         truth.electrical.reverse_active_power_w
     )
     assert value("mepgate_frequency_hertz", meter="house") == truth.frequency_mhz / 1000
+    assert families["mepgate_tier_energy_import_watt_hours"].type == "counter"
+    for meter, tier_truth in (("house", truth), ("garage", single_truth)):
+        for tier, forward in enumerate(tier_truth.tier_forward_active_energy_wh, start=1):
+            labels = {"meter": meter, "tier": str(tier)}
+            assert value("mepgate_tier_energy_import_watt_hours_total", **labels) == forward
+        for tier, reverse in enumerate(tier_truth.tier_reverse_active_energy_wh, start=1):
+            labels = {"meter": meter, "tier": str(tier)}
+            assert value("mepgate_tier_energy_export_watt_hours_total", **labels) == reverse
     for n, phase in enumerate(truth.phases, start=1):
         labels = {"meter": "house", "phase": f"l{n}"}
         assert value("mepgate_phase_active_power_import_watts", **labels) == (

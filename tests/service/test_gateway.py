@@ -31,13 +31,15 @@ from mepgate.config import (
 )
 from mepgate.service.gateway import Gateway
 from mepgate.service.poller import RetryPolicy
-from mepgate.service.reading import Reading
+from mepgate.service.reading import TIER_ENERGY_FIELDS, TIERS, Reading, tier_energy_field
 from mepgate.service.view import ConsoleError, GatewayView
 from mepgate.simulator.meter import DEFAULT_MBK
 from mepgate.simulator.model import GroundTruth, build_meter, model_of
 from mepgate.simulator.serve import RunningSimulator
 from mepgate.store import SqlStore, open_store
 from mepgate.store.rollup import epoch_ms
+
+from ..conftest import FROZEN
 
 SimulatorFactory = Callable[..., RunningSimulator]
 MBK = DEFAULT_MBK.decode()
@@ -175,6 +177,36 @@ def test_stored_readings_match_the_simulators_ground_truth(
     # Everything published was stored, the last batch too (flushed on stop).
     assert [t for t, _ in rows] == [epoch_ms(r.at) for r in readings]
     assert [wh for _, wh in rows] == [r.forward_active_energy_wh for r in readings]
+
+
+def test_stored_tier_registers_equal_the_simulators_ground_truth(
+    simulator_factory: SimulatorFactory, storage_url: str, tmp_path: Path
+) -> None:
+    sim = simulator_factory(profile=PROFILE, seed=2, speed=FROZEN)  # registers stand still
+
+    async def scenario() -> None:
+        gateway = gateway_for(settings_with([meter("house", sim.url or "")], storage_url), tmp_path)
+        async with gateway:
+            await wait_for(lambda: stored(gateway, "house") >= 3)
+
+    asyncio.run(scenario())
+    truth = model_of(sim.meter).snapshot()
+    expected = {
+        tier_energy_field(direction, tier): float(wh)
+        for direction in ("forward", "reverse")
+        for tier, wh in zip(
+            TIERS, getattr(truth, f"tier_{direction}_active_energy_wh"), strict=True
+        )
+    }
+    with open_store(storage_url) as store:
+        assert isinstance(store, SqlStore)
+        latest = store.latest("house")
+        assert latest is not None
+        assert {name: getattr(latest, name) for name in TIER_ENERGY_FIELDS} == expected
+        columns = ", ".join(f"{name}_last" for name in TIER_ENERGY_FIELDS)
+        for table in ("rollup_minute", "rollup_hour", "rollup_day"):
+            [row] = store._q(f"SELECT {columns} FROM {table}")
+            assert dict(zip(TIER_ENERGY_FIELDS, row, strict=True)) == expected, table
 
 
 def test_several_meters_are_polled_concurrently(

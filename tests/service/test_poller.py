@@ -20,6 +20,7 @@ from mepgate.client import (
     NoAnswerError,
 )
 from mepgate.client.client import Backoff
+from mepgate.client.partial import plan_tier_read
 from mepgate.config import ConfigError, MeterConfig
 from mepgate.proto import AccessLevel, parse_key
 from mepgate.service import poller as poller_module
@@ -32,15 +33,18 @@ from mepgate.service.poller import (
     link_error,
     reading_from,
 )
-from mepgate.service.reading import Reading
+from mepgate.service.reading import TIER_REFRESH_S, TIERS, Reading, tier_energy_field
 from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK
-from mepgate.simulator.model import build_meter
+from mepgate.simulator.model import GroundTruth, build_meter, model_of
 from mepgate.simulator.serve import RunningSimulator
 from mepgate.simulator.timing import WireTiming
 from mepgate.tables.errors import TableDecodeError
+from mepgate.tables.ids import TableId
 from mepgate.tables.profiles import gen3_1phase, gen4_3phase
-from mepgate.tables.registers import PresentValues, RegisterTotals
+from mepgate.tables.registers import PresentValues, RegisterTotals, bt23_layout
 from mepgate.transport import PortUnavailableError
+
+from ..conftest import FROZEN
 
 SimulatorFactory = Callable[..., RunningSimulator]
 KEYS = {AccessLevel.BASIC: DEFAULT_MBK, AccessLevel.ADVANCED: DEFAULT_MAK}
@@ -94,6 +98,56 @@ def test_energy_span_is_the_reset_counter_and_two_summations() -> None:
     gen3 = gen3_1phase().dims
     expected = (1 if gen3.register.demand_reset_counter else 0) + 8
     assert energy_span(gen3) == (0, expected)
+
+
+def tier_values(reading: Reading, direction: str) -> list[float | None]:
+    return [getattr(reading, tier_energy_field(direction, tier)) for tier in TIERS]
+
+
+def truth_tiers(truth: GroundTruth, direction: str) -> list[float]:
+    registers = getattr(truth, f"tier_{direction}_active_energy_wh")
+    return [float(wh) for wh in registers]
+
+
+def test_reading_from_carries_the_tier_registers_1_based() -> None:
+    energy = RegisterTotals(
+        energy_register_unit=1, forward_active_energy_wh=100, reverse_active_energy_wh=10
+    )
+    tiers = [
+        RegisterTotals(energy_register_unit=1, forward_active_energy_wh=60 + n,
+                       reverse_active_energy_wh=n)
+        for n in range(2)
+    ]  # fmt: skip
+    reading = reading_from("house", T0, PresentValues(), energy, tier=0, tiers=tiers)
+    assert tier_values(reading, "forward") == [60.0, 61.0, None, None]  # 2 tiers: 3, 4 absent
+    assert tier_values(reading, "reverse") == [0.0, 1.0, None, None]
+    untiered = reading_from("house", T0, PresentValues(), energy)
+    assert tier_values(untiered, "forward") == [None] * len(TIERS)
+
+
+@pytest.mark.parametrize("profile", ["gen4-3phase", "gen3-3phase", "gen3-1phase"])
+def test_tier_reads_are_partial_ranges_from_the_bt23_layout(profile: str) -> None:
+    model = model_of(build_meter(profile, seed=5, start=T0))
+    model.advance(T0 + dt.timedelta(hours=7))  # the tiers' registers differ
+    bt23 = model.table(TableId.BT23)
+    assert bt23 is not None
+    plan = plan_tier_read(model.dims, 2, 9600)
+    layout = bt23_layout(model.dims.register)
+    block_size = (layout.size - layout.offset_of("tiers")) // model.dims.register.number_of_tiers
+    assert [offset for offset, _ in plan.tiers] == [
+        layout.offset_of("tiers") + n * block_size for n in range(len(TIERS))
+    ]
+    # Only from the first tier's summations to the last's: no total block, no trailing demands.
+    assert plan.spans[0][0] == plan.tiers[0][0] > 0
+    assert sum(plan.spans[-1]) == sum(plan.tiers[-1]) < len(bt23)
+    if block_size > 100:  # 9600 Bd: a gap of ~96 bytes costs what a request does
+        assert plan.spans == plan.tiers
+    else:
+        assert len(plan.spans) == 1
+    totals = plan.assemble([(o, bt23[o : o + c]) for o, c in plan.spans])
+    truth = model.snapshot()
+    assert [t.forward_active_energy_wh for t in totals] == truth_tiers(truth, "forward")
+    assert [t.reverse_active_energy_wh for t in totals] == truth_tiers(truth, "reverse")
 
 
 def test_present_fields_are_few_and_one_range_on_the_guides_layout() -> None:
@@ -221,6 +275,69 @@ def test_identity_once_then_readings_at_the_configured_pace(
     assert all(r.current_tier in (1, 2, 3, 4) for r in readings)
     # Stamped with the meter's clock (the simulator's starts at 2026-06-01 12:00 UTC).
     assert abs(readings[0].at - T0) < dt.timedelta(minutes=5)
+
+
+class CountingClient(MeterClient):
+    """A real client that counts its tier-register reads."""
+
+    tier_reads = 0
+
+    async def read_tier_totals(self, summations: int) -> tuple[RegisterTotals, ...]:
+        CountingClient.tier_reads += 1
+        return await super().read_tier_totals(summations)
+
+
+@pytest.mark.parametrize("profile", ["gen4-3phase", "gen3-1phase"])
+def test_tier_registers_equal_the_simulators_ground_truth_read_once_a_refresh(
+    simulator_factory: SimulatorFactory, monkeypatch: pytest.MonkeyPatch, profile: str
+) -> None:
+    sim = simulator_factory(profile=profile, speed=FROZEN)  # registers stand still
+    monkeypatch.setattr(CountingClient, "tier_reads", 0)
+    readings: list[Reading] = []
+    poller = MeterPoller(
+        meter_config(sim.url or "", poll_interval=0.1),
+        connect=lambda: CountingClient(sim.url or "", parse_key(MBK), timing=LinkTiming.fast()),
+        on_reading=readings.append,
+        retry=FAST,
+    )
+
+    async def scenario() -> None:
+        task = await running(poller, lambda: len(readings) >= 10)
+        await stopped(task)
+
+    run(scenario())
+    assert TIER_REFRESH_S >= 60  # the 10 readings took far less: tiers read at the start only
+    assert CountingClient.tier_reads == 1
+    truth = model_of(sim.meter).snapshot()
+    for reading in readings:
+        assert tier_values(reading, "forward") == truth_tiers(truth, "forward")
+        assert tier_values(reading, "reverse") == truth_tiers(truth, "reverse")
+    assert sum(truth.tier_forward_active_energy_wh) > 0
+
+
+def test_tier_registers_are_reread_every_refresh_interval(
+    simulator_factory: SimulatorFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(poller_module, "TIER_REFRESH_S", 0.3)
+    monkeypatch.setattr(CountingClient, "tier_reads", 0)
+    sim = simulator_factory(profile="gen4-3phase")
+    readings: list[Reading] = []
+    poller = MeterPoller(
+        meter_config(sim.url or "", poll_interval=0.1),
+        connect=lambda: CountingClient(sim.url or "", parse_key(MBK), timing=LinkTiming.fast()),
+        on_reading=readings.append,
+        retry=FAST,
+    )
+
+    async def scenario() -> None:
+        task = await running(poller, lambda: CountingClient.tier_reads >= 3)
+        await stopped(task)
+
+    run(scenario())
+    assert len(readings) > CountingClient.tier_reads  # most cycles read no tiers
+    assert poller.readings_rejected == 0
+    forward = [sum(v or 0.0 for v in tier_values(r, "forward")) for r in readings]
+    assert forward == sorted(forward)  # carried between reads, never backwards
 
 
 def test_wrong_key_stops_the_poller_and_says_so_without_a_retry_storm(

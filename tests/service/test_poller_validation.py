@@ -12,10 +12,17 @@ import datetime as dt
 import math
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mepgate.service.reading import PHASES, VALUE_FIELDS, Reading
+from mepgate.service.reading import (
+    PHASES,
+    TIER_ENERGY_FIELDS,
+    TIER_REFRESH_S,
+    VALUE_FIELDS,
+    Reading,
+)
 from mepgate.service.validate import DEFAULT_LIMITS, Limits, Rejection, validate
 
 T0 = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
@@ -178,6 +185,36 @@ def test_a_1000_kwh_spike_is_caught() -> None:
         forward_active_energy_wh=before.forward_active_energy_wh + 1_000_000,
     )
     assert validate(spike, before) == (Rejection.ENERGY_JUMP,)
+
+
+def with_register(reading: Reading, field: str, wh: float, **changes: Any) -> Reading:
+    """``reading`` with register ``field`` (a name known only at run time) set to ``wh``."""
+    values: dict[str, Any] = {field: wh, **changes}
+    return dataclasses.replace(reading, **values)
+
+
+@pytest.mark.parametrize("field", TIER_ENERGY_FIELDS)
+def test_tier_registers_never_decrease_either(field: str) -> None:
+    before = with_register(plausible(), field, 5_000.0)
+    later = with_register(before, field, 4_999.0, at=T0 + dt.timedelta(seconds=1))
+    assert validate(later, before) == (Rejection.ENERGY_DECREASED,)
+    assert validate(with_register(later, field, 5_000.0), before) == ()
+
+
+def test_tier_registers_may_catch_up_a_refresh_interval_but_not_1000_kwh() -> None:
+    """Tier registers are re-read every TIER_REFRESH_S: one second after the previous reading
+    they may show that interval's energy at once, never a glitch."""
+    field = TIER_ENERGY_FIELDS[0]
+    before = with_register(plausible(), field, 5_000.0)
+    minute_at_full_power = DEFAULT_LIMITS.max_power_w * TIER_REFRESH_S / 3600
+    second = T0 + dt.timedelta(seconds=1)
+    caught_up = with_register(before, field, 5_000.0 + minute_at_full_power, at=second)
+    assert validate(caught_up, before) == ()
+    spike = with_register(caught_up, field, 5_000.0 + 1_000_000)
+    assert validate(spike, before) == (Rejection.ENERGY_JUMP,)
+    # Tiers not read before (None): nothing to compare against.
+    first_read = with_register(plausible(), field, 5.0, at=second)
+    assert validate(first_read, plausible()) == ()
 
 
 def test_a_reading_not_newer_than_the_previous_is_caught() -> None:

@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
@@ -46,7 +47,9 @@ class BrokerStartError(RuntimeError):
 class Mosquitto:
     """A private Mosquitto on a free port, with persistence (sessions survive a restart)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, listener: str = "", access: str = "") -> None:
+        """``listener``: extra options of the listener (TLS files); ``access``: what replaces
+        ``allow_anonymous true`` (a password file)."""
         binary = shutil.which("mosquitto") or (
             "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
         )
@@ -58,7 +61,8 @@ class Mosquitto:
         self.config = directory / "mosquitto.conf"
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"{listener}"
+            f"{access or 'allow_anonymous true'}\n"
             "persistence true\n"
             f"persistence_location {directory}/\n"
             f"log_dest file {directory}/mosquitto.log\n"
@@ -225,8 +229,20 @@ class Recorder:
     """Subscribes (QoS 1, persistent session) and keeps every message, reconnecting when the
     broker goes away."""
 
-    def __init__(self, port: int, topics: Iterable[str], *, identifier: str = "recorder") -> None:
+    def __init__(
+        self,
+        port: int,
+        topics: Iterable[str],
+        *,
+        identifier: str = "recorder",
+        username: str | None = None,
+        password: str | None = None,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.port = port
+        self.username = username
+        self.password = password
+        self.tls_context = tls_context
         self.topics = list(topics)
         self.identifier = identifier
         self.messages: list[Received] = []
@@ -236,7 +252,13 @@ class Recorder:
         while True:
             try:
                 async with aiomqtt.Client(
-                    "127.0.0.1", self.port, identifier=self.identifier, clean_session=False
+                    "127.0.0.1",
+                    self.port,
+                    identifier=self.identifier,
+                    clean_session=False,
+                    tls_context=self.tls_context,
+                    username=self.username,
+                    password=self.password,
                 ) as client:
                     for topic in self.topics:
                         await client.subscribe(topic, qos=1)

@@ -6,6 +6,7 @@ errors show the broker URL through :func:`mepgate.store.url.mask_url`.
 
 from __future__ import annotations
 
+import logging
 import random
 import ssl
 from dataclasses import dataclass, field
@@ -13,10 +14,12 @@ from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 
+from mepgate.config.secrets import too_open
 from mepgate.config.settings import MqttConfig
 from mepgate.errors import MepgateError
 from mepgate.store.url import mask_url
 
+log = logging.getLogger(__name__)
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 #: CONNACK return codes that no retry will cure, so the reconnect waits the maximum: MQTT 3.1.1
 #: §3.2.2.3 (4, 5) and the MQTT 5 reason codes paho maps them to (134, 135).
@@ -70,11 +73,15 @@ def broker_of(config: MqttConfig) -> Broker:
     if config.password is not None:
         password = config.password.get_secret_value()
     elif config.password_file is not None:
+        path = config.password_file
         try:
-            password = config.password_file.read_text(encoding="utf-8").strip()
+            password = path.read_text(encoding="utf-8").strip()
+            if too_open(path):
+                log.warning("[mqtt] password_file %s is readable by others; run: chmod 600 %s",
+                            path, path)  # fmt: skip
         except OSError as exc:
             raise MqttConfigError(
-                f"[mqtt] password_file {config.password_file} cannot be read "
+                f"[mqtt] password_file {path} cannot be read "
                 f"({exc.strerror}); create it with mode 0600 or fix the path"
             ) from None
     elif parts.password is not None:

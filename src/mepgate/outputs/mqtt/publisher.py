@@ -29,6 +29,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import ssl
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,13 @@ from mepgate.outputs.discovery import (
     present_entities,
     reading_payload,
 )
-from mepgate.outputs.mqtt.connection import Backoff, broker_of, client_for, refusal_reason
+from mepgate.outputs.mqtt.connection import (
+    Backoff,
+    broker_of,
+    client_for,
+    refusal_reason,
+    tls_context,
+)
 from mepgate.outputs.mqtt.topics import OFFLINE, ONLINE, Topics
 from mepgate.outputs.queue import Outbox, OutboxError
 from mepgate.service.reading import Reading
@@ -111,6 +118,16 @@ class _MeterState:
     averager: PowerAverager = field(default_factory=PowerAverager)
 
 
+def _untrusted_certificate(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) is a failed TLS certificate verification."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class MqttPublisher:
     """Publishes one gateway to one broker; see the module docstring for how to start it."""
 
@@ -129,6 +146,8 @@ class MqttPublisher:
         self._config = config
         self._topics = Topics.of(config)
         self._broker = broker_of(config)  # fails early on an unusable [mqtt] section
+        if self._broker.tls:
+            tls_context(config)  # and on CA or certificate files that cannot be loaded
         self._outbox_path = data_dir / OUTBOX_FILE
         self._backoff = Backoff(reconnect_initial, reconnect_max)
         self._diagnostics_interval = diagnostics_interval or config.energy_interval
@@ -255,6 +274,11 @@ class MqttPublisher:
             message = (
                 f"the broker {self._broker.display} refused the connection ({reason}): "
                 "check [mqtt] username and password"
+            )
+        elif _untrusted_certificate(error):
+            message = (
+                f"the broker {self._broker.display} presented a TLS certificate that is not "
+                f"trusted ({error}): set [mqtt] ca_file to the CA that signed it"
             )
         else:
             message = f"MQTT broker {self._broker.display} unreachable or gone: {error}"

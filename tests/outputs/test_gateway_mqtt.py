@@ -55,8 +55,12 @@ def test_the_real_gateway_publishes_discovery_and_true_states_and_its_last_will(
                     lambda: (
                         recorder.last("mepgate/house/power") is not None
                         and recorder.last("mepgate/house/energy") is not None
+                        and any(
+                            m.topic.endswith("/energy_import/config") and m.payload
+                            for m in recorder.on(DISCOVERY)
+                        )
                     ),
-                    what="power and energy states from the gateway",
+                    what="discovery, power and energy states from the gateway",
                     timeout=30,
                 )
                 status = recorder.last("mepgate/status")

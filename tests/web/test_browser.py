@@ -206,7 +206,8 @@ def test_history_chart_renders_and_zooms(
     )
     assert drawn > 1000
     shots(page, "history-desktop")
-    page.click("button[data-range=week]")
+    with page.expect_response(re.compile(r"/api/v1/history\?")):  # the week, loaded
+        page.click("button[data-range=week]")
     expect(page.locator("button[data-range=week]")).to_have_attribute("aria-pressed", "true")
     # Drag across the middle of the power chart: the selection is fetched again, finer.
     box = page.locator("#chart-power .u-over").bounding_box()

@@ -29,7 +29,7 @@ from mepgate.config import (
     WebConfig,
     load_settings,
 )
-from mepgate.service.gateway import Gateway
+from mepgate.service.gateway import OUTPUT_STOP_TIMEOUT, Gateway
 from mepgate.service.poller import RetryPolicy
 from mepgate.service.reading import TIER_ENERGY_FIELDS, TIERS, Reading, tier_energy_field
 from mepgate.service.view import ConsoleError, GatewayView
@@ -405,3 +405,35 @@ def test_a_sim_port_runs_the_simulator_in_process_and_continues_its_history(
     after = raw_rows(url, "demo")
     assert after[: len(before)] == before
     assert [wh for _, wh in after] == sorted(wh for _, wh in after)
+
+
+def test_an_output_that_will_not_stop_does_not_keep_readings_from_being_stored(
+    simulator_factory: SimulatorFactory, tmp_path: Path
+) -> None:
+    sim = simulator_factory(profile=PROFILE)
+    url = f"sqlite:///{tmp_path}/a.db"
+
+    released = asyncio.Event()
+
+    async def stubborn(view: GatewayView) -> None:
+        while not released.is_set():
+            try:
+                await released.wait()
+            except asyncio.CancelledError:
+                continue  # a buggy output that swallows its cancellation
+
+    async def scenario() -> float:
+        gateway = gateway_for(settings_with([meter("house", sim.url or "")], url), tmp_path,
+                              outputs=[stubborn])  # fmt: skip
+        await gateway.start()
+        await wait_for(lambda: stored(gateway, "house") >= 1)
+        started = time.monotonic()
+        await gateway.stop()
+        took = time.monotonic() - started
+        released.set()  # let the event loop finish
+        return took
+
+    took = asyncio.run(scenario())
+    assert took < OUTPUT_STOP_TIMEOUT + 5
+    with open_store(url) as store:
+        assert store.latest("house") is not None

@@ -57,6 +57,7 @@ BATCH_INTERVAL = 2.0
 """Seconds between store transactions: one commit per batch keeps SD-card writes few, and a
 crash loses at most this much (plus the batch in flight)."""
 SWEEP_INTERVAL = 3600.0
+OUTPUT_STOP_TIMEOUT = 5.0  # seconds an output (MQTT) gets to say goodbye when we stop
 FIRST_SWEEP_DELAY = 60.0  # not during startup, when the dashboard wants the database
 MAX_PENDING = 200_000
 """Readings held while the database cannot be written (about 2 days of one meter at 1 Hz);
@@ -438,7 +439,16 @@ class Gateway:
         tasks, self._output_tasks = self._output_tasks, []
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if not tasks:
+            return
+        # An output that does not end must not keep the readings from being stored.
+        _, pending = await asyncio.wait(tasks, timeout=OUTPUT_STOP_TIMEOUT)
+        for task in pending:
+            log.warning(
+                "output %s did not stop within %.0f s; leaving it behind",
+                task.get_name(),
+                OUTPUT_STOP_TIMEOUT,
+            )
 
 
 def _reply(code: int, data: bytes = b"", decoded: dict[str, object] | None = None) -> ConsoleReply:

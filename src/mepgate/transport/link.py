@@ -56,6 +56,9 @@ class Link(Protocol):
     async def close(self) -> None: ...
 
 
+CLOSE_TIMEOUT = 1.0  # seconds a closing link may take to flush before it is dropped
+
+
 class StreamLink:
     """A :class:`Link` over an asyncio reader/writer pair."""
 
@@ -81,7 +84,10 @@ class StreamLink:
 
     async def read(self, timeout: float) -> bytes:
         try:
-            data = await asyncio.wait_for(self._reader.read(_READ_CHUNK), max(timeout, 0.0))
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that arrives as the read completes, and the poller would never stop.
+            async with asyncio.timeout(max(timeout, 0.0)):
+                data = await self._reader.read(_READ_CHUNK)
         except TimeoutError:
             return b""
         except (OSError, serial.SerialException) as error:
@@ -95,8 +101,13 @@ class StreamLink:
 
     async def close(self) -> None:
         self._writer.close()
-        with contextlib.suppress(OSError, serial.SerialException, ConnectionError):
-            await self._writer.wait_closed()
+        with contextlib.suppress(OSError, serial.SerialException, ConnectionError, TimeoutError):
+            # A peer that stopped reading (a hung bridge) would keep unsent bytes, and this
+            # wait, forever: give it a moment, then drop the connection.
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._writer.wait_closed()
+            return
+        self._writer.transport.abort()
 
 
 def _split_tcp(port: str) -> tuple[str, int]:

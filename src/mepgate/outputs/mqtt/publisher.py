@@ -375,11 +375,11 @@ class MqttPublisher:
                     payload = _json(diagnostics_payload(status, now))
                     await client.publish(topic, payload, qos=self._config.qos, retain=True)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._maintain_event.wait(),
-                    # Availability and identities are looked at every power interval at least.
-                    min(self._config.power_interval, max(0.0, next_diagnostics - loop.time())),
-                )
+                # Availability and identities are looked at every power interval at least.
+                async with asyncio.timeout(
+                    min(self._config.power_interval, max(0.0, next_diagnostics - loop.time()))
+                ):
+                    await self._maintain_event.wait()
 
     async def _publish_availability(self, client: aiomqtt.Client) -> None:
         for status in self._view.meters():

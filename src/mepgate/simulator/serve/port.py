@@ -122,7 +122,8 @@ class MeterPort:
         while True:
             try:
                 if buffer.pending:
-                    chunk = await asyncio.wait_for(link.read(), INTRA_PACKET_TIMEOUT)
+                    async with asyncio.timeout(INTRA_PACKET_TIMEOUT):
+                        chunk = await link.read()
                 else:
                     chunk = await link.read()
             except TimeoutError:

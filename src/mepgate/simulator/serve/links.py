@@ -75,11 +75,11 @@ class TcpFrontEnd:
             self._server.close()
             for writer in list(self._connections):
                 writer.close()
-            # Python 3.11's wait_closed() does not wait for the connection handlers: end them
-            # here, or the loop closes with their tasks still pending.
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            # Python 3.11's wait_closed() does not wait for the connection handlers: let them
+            # see their closed connection and end, or the loop closes with them pending.
+            # (Cancelling them instead makes asyncio's stream callback log a traceback.)
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=1.0)
             await self._server.wait_closed()
 
 

@@ -8,9 +8,10 @@ has a field that could carry a key or a password.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from dataclasses import MISSING, fields
+from typing import TYPE_CHECKING, Literal, Self, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from mepgate.service.reading import PHASES, Reading
 from mepgate.service.view import LinkError, MeterIdentity, MeterStatus
@@ -21,49 +22,16 @@ class _Out(BaseModel):
     model_config = ConfigDict(frozen=True, from_attributes=True)
 
 
-class ReadingOut(_Out):
-    """One validated snapshot.  Import and export are both >= 0; ``net_power_w`` is signed
-    (+ the house draws from the grid, - it exports)."""
+class _ReadingOutBase(_Out):
+    """What the API adds to a :class:`Reading`: the signed net powers."""
 
-    meter: str
-    at: dt.datetime
-    forward_active_energy_wh: float
-    reverse_active_energy_wh: float
-    forward_active_energy_tier1_wh: float | None = None
-    forward_active_energy_tier2_wh: float | None = None
-    forward_active_energy_tier3_wh: float | None = None
-    forward_active_energy_tier4_wh: float | None = None
-    reverse_active_energy_tier1_wh: float | None = None
-    reverse_active_energy_tier2_wh: float | None = None
-    reverse_active_energy_tier3_wh: float | None = None
-    reverse_active_energy_tier4_wh: float | None = None
     net_power_w: float | None = None
     net_power_l1_w: float | None = None
     net_power_l2_w: float | None = None
     net_power_l3_w: float | None = None
-    active_power_import_w: float | None = None
-    active_power_export_w: float | None = None
-    active_power_import_l1_w: float | None = None
-    active_power_import_l2_w: float | None = None
-    active_power_import_l3_w: float | None = None
-    active_power_export_l1_w: float | None = None
-    active_power_export_l2_w: float | None = None
-    active_power_export_l3_w: float | None = None
-    voltage_l1_v: float | None = None
-    voltage_l2_v: float | None = None
-    voltage_l3_v: float | None = None
-    current_l1_a: float | None = None
-    current_l2_a: float | None = None
-    current_l3_a: float | None = None
-    power_factor_l1: float | None = None
-    power_factor_l2: float | None = None
-    power_factor_l3: float | None = None
-    frequency_hz: float | None = None
-    reactive_power_var: float | None = None
-    current_tier: int | None = None
 
     @classmethod
-    def of(cls, reading: Reading) -> ReadingOut:
+    def of(cls, reading: Reading) -> Self:
         values: dict[str, object] = {
             "meter": reading.meter,
             "at": reading.at,
@@ -76,6 +44,28 @@ class ReadingOut(_Out):
             if imported is not None or exported is not None:
                 values[f"net_power_{phase}_w"] = (imported or 0.0) - (exported or 0.0)
         return cls.model_validate(values)
+
+
+if TYPE_CHECKING:
+
+    class ReadingOut(_ReadingOutBase):
+        """One validated snapshot (its fields are :class:`Reading`'s, see below)."""
+
+else:
+    # The reading's fields come from the Reading dataclass itself: one list, not two.
+    _HINTS = get_type_hints(Reading)
+    ReadingOut = create_model(
+        "ReadingOut",
+        __base__=_ReadingOutBase,
+        __doc__=(
+            "One validated snapshot.  Import and export are both >= 0; ``net_power_w`` is "
+            "signed (+ the house draws from the grid, - it exports)."
+        ),
+        **{
+            f.name: (_HINTS[f.name], ... if f.default is MISSING else f.default)
+            for f in fields(Reading)
+        },
+    )
 
 
 class EnergyOut(_Out):

@@ -21,13 +21,14 @@ from collections.abc import Mapping
 from mepgate.errors import LocalProtocolError
 from mepgate.proto import AccessLevel
 from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK, SimClock, SimulatedMeter
+from mepgate.simulator.model.mep_port import AlertFlags
 from mepgate.simulator.model.meter_model import MeterModel
 from mepgate.simulator.model.profiles import SIM_PROFILES, UnknownProfileError, sim_profile
-from mepgate.simulator.model.snapshot import AlertState, GroundTruth
+from mepgate.simulator.model.snapshot import GroundTruth
 
 __all__ = [
     "SIM_PROFILES",
-    "AlertState",
+    "AlertFlags",
     "GroundTruth",
     "MeterModel",
     "UnknownProfileError",

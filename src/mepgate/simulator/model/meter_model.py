@@ -34,7 +34,7 @@ from mepgate.simulator.model.physics import STEP_US, Electrical, LoadShape, elec
 from mepgate.simulator.model.present import bt28_value
 from mepgate.simulator.model.profiles import SimProfile
 from mepgate.simulator.model.registers import WUS_PER_WH, CumulativeRegisters, tier_at
-from mepgate.simulator.model.snapshot import AlertState, GroundTruth
+from mepgate.simulator.model.snapshot import GroundTruth
 from mepgate.simulator.static_store import MAK_WRITABLE_DEFAULT
 from mepgate.tables import clock, dimensions, events, identity, load_profile, mep, registers
 from mepgate.tables.dimensions import Dimensions, PresentRegisterSelection
@@ -292,12 +292,7 @@ class MeterModel:
             power_outage_duration_s=self.registers.counters["power_outage_duration_s"],
             idt_version=self.idt_version,
             number_of_present_values=self.dims.register.number_of_present_values,
-            alerts=AlertState(
-                scheduled_read_request=alerts.scheduled_read_request,
-                on_demand_request=alerts.on_demand_request,
-                mbus_change=alerts.mbus_change,
-                delta_data_alert=alerts.delta_data_alert,
-            ),
+            alerts=dataclasses.replace(alerts),
             water_volume_l=self.mep.water_litres,
             mep_baud_rate_bps=self.mep.baud_rate_bps,
             load_profile_intervals=sum(len(b) for b in self.load_profile.blocks),

@@ -8,26 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from mepgate.simulator.model.mep_port import AlertFlags
 from mepgate.simulator.model.physics import Electrical, PhaseValues
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class AlertState:
-    """ET13 alert flags of MEP client 1."""
-
-    scheduled_read_request: bool
-    on_demand_request: bool
-    mbus_change: bool
-    delta_data_alert: bool
-
-    @property
-    def pending(self) -> bool:
-        return (
-            self.scheduled_read_request
-            or self.on_demand_request
-            or self.mbus_change
-            or self.delta_data_alert
-        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -48,7 +30,7 @@ class GroundTruth:
     power_outage_duration_s: int
     idt_version: int
     number_of_present_values: int
-    alerts: AlertState
+    alerts: AlertFlags  # a copy, taken with the snapshot
     water_volume_l: int
     mep_baud_rate_bps: int
     load_profile_intervals: int

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from mepgate.service.reading import TIERS, Reading, tier_energy_field
+from mepgate.reading import TIERS, Reading, tier_energy_field
 from mepgate.store import Bucket, SqlStore, open_store
 from mepgate.store.rollup import combine
 from mepgate.store.schema import (

@@ -12,12 +12,11 @@ from collections.abc import Callable
 from functools import partial
 
 from mepgate.proto import AccessLevel, ReadRequest, SequenceWindow, check_request, digest
+from mepgate.proto.constants import DEFAULT_BAUD, MAX_MESSAGE, MAX_READ_DATA, wire_time
 from mepgate.proto.frames import prepare_request
-from mepgate.proto.messages import MAX_MESSAGE, encode_read_reply
+from mepgate.proto.messages import encode_read_reply
 from mepgate.proto.server import Accepted
 
-BAUD = 9600
-BITS_PER_BYTE = 10  # start + 8 data + stop
 KEY = b"A1B2C3D4E5F6A7B8C9D0"
 
 
@@ -32,9 +31,9 @@ def best_of(repeats: int, fn: Callable[[], object]) -> float:
 
 
 def main() -> None:
-    request = ReadRequest(table_id=0x1C, offset=0, count=MAX_MESSAGE - 1 - 2 - 8)
-    wire_time = (2 + MAX_MESSAGE) * BITS_PER_BYTE / BAUD
-    print(f"maximum frame: {2 + MAX_MESSAGE} bytes, {wire_time * 1000:.1f} ms on the wire")
+    request = ReadRequest(table_id=0x1C, offset=0, count=MAX_READ_DATA)
+    frame_time = wire_time(2 + MAX_MESSAGE, DEFAULT_BAUD)
+    print(f"maximum frame: {2 + MAX_MESSAGE} bytes, {frame_time * 1000:.1f} ms on the wire")
     for encrypt in (False, True):
         exchange = prepare_request(request.to_bytes(), 41, KEY, encrypt=encrypt)
         verdict = check_request(
@@ -58,7 +57,7 @@ def main() -> None:
         for name, seconds in figures.items():
             print(
                 f"{mode:9} {name:16} {seconds * 1e6:8.0f} us = "
-                f"{seconds / wire_time:.4f} of the frame's wire time"
+                f"{seconds / frame_time:.4f} of the frame's wire time"
             )
 
 

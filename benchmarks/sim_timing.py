@@ -16,16 +16,12 @@ import statistics
 import time
 
 from mepgate.proto import AccessLevel, ClientSequence, ResponseCode, prepare_request
+from mepgate.proto.constants import DEFAULT_BAUD, MIN_REQUEST_INTERVAL
 from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK
 from mepgate.simulator.model import build_meter
 from mepgate.simulator.serve import RunningSimulator
 from mepgate.simulator.serve.probe import LineProbe
-from mepgate.simulator.timing import (
-    DEFAULT_BAUD,
-    MIN_REQUEST_INTERVAL,
-    WireTiming,
-    model_exchange,
-)
+from mepgate.simulator.timing import WireTiming, model_exchange
 
 BT28_FULL_READ = bytes.fromhex("30001C0200")  # full read of table 28, 'up to 512 bytes'
 TOLERANCE = 0.05

@@ -21,8 +21,8 @@ import aiomqtt
 
 from mepgate.config import Settings
 from mepgate.config.settings import MqttConfig
+from mepgate.reading import PHASES, TIERS, Reading, tier_energy_field
 from mepgate.service.hub import ReadingHub
-from mepgate.service.reading import PHASES, TIERS, Reading, tier_energy_field
 from mepgate.service.view import ConsoleReply, MeterIdentity, MeterStatus
 from mepgate.simulator.meter import SimulatedMeter
 from mepgate.simulator.model import GroundTruth, build_meter, ground_truth, model_of

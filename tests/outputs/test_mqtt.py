@@ -23,7 +23,7 @@ from mepgate.outputs.discovery import ENTITIES, present_entities
 from mepgate.outputs.mqtt import MqttPublisher
 from mepgate.outputs.mqtt.connection import broker_of
 from mepgate.outputs.queue import Outbox
-from mepgate.service.reading import TIERS, tier_energy_field
+from mepgate.reading import TIERS, tier_energy_field
 
 from .support import FakeGateway, Mosquitto, Recorder, SimMeter, run, running, until
 

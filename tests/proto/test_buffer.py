@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from mepgate.proto import NEED_DATA, Alert, Frame, FrameBuffer, FramingError, LocalProtocolError
 from mepgate.proto.buffer import MAX_BUFFERED
-from mepgate.proto.messages import MAX_MESSAGE
+from mepgate.proto.constants import MAX_MESSAGE
 
 bodies = st.binary(min_size=9, max_size=MAX_MESSAGE)
 wires = st.lists(

@@ -20,8 +20,9 @@ from mepgate.proto import (
     parse_request,
     prepare_request,
 )
+from mepgate.proto.constants import MAX_MESSAGE
 from mepgate.proto.frames import MIN_RESPONSE_BODY, frame
-from mepgate.proto.messages import MAX_MESSAGE, encode_read_reply
+from mepgate.proto.messages import encode_read_reply
 from mepgate.proto.server import Accepted, Rejected
 
 MAK = b"MAK-0123456789abcdef"

@@ -29,9 +29,9 @@ from mepgate.config import (
     WebConfig,
     load_settings,
 )
+from mepgate.reading import TIER_ENERGY_FIELDS, TIERS, Reading, tier_energy_field
 from mepgate.service.gateway import OUTPUT_STOP_TIMEOUT, Gateway
 from mepgate.service.poller import RetryPolicy
-from mepgate.service.reading import TIER_ENERGY_FIELDS, TIERS, Reading, tier_energy_field
 from mepgate.service.view import ConsoleError, GatewayView
 from mepgate.simulator.meter import DEFAULT_MBK
 from mepgate.simulator.model import GroundTruth, build_meter, model_of

@@ -3,8 +3,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+from mepgate.reading import Reading
 from mepgate.service.hub import SUBSCRIBER_QUEUE, ReadingHub
-from mepgate.service.reading import Reading
 
 
 def reading(n: int, meter: str = "house") -> Reading:

@@ -23,6 +23,7 @@ from mepgate.client.client import Backoff
 from mepgate.client.partial import plan_tier_read
 from mepgate.config import ConfigError, MeterConfig
 from mepgate.proto import AccessLevel, parse_key
+from mepgate.reading import TIER_REFRESH_S, TIERS, Reading, tier_energy_field
 from mepgate.service import poller as poller_module
 from mepgate.service.poller import (
     PRESENT_FIELDS,
@@ -33,7 +34,6 @@ from mepgate.service.poller import (
     link_error,
     reading_from,
 )
-from mepgate.service.reading import TIER_REFRESH_S, TIERS, Reading, tier_energy_field
 from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK
 from mepgate.simulator.model import GroundTruth, build_meter, model_of
 from mepgate.simulator.serve import RunningSimulator

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mepgate.service.reading import (
+from mepgate.reading import (
     PHASES,
     TIER_ENERGY_FIELDS,
     TIER_REFRESH_S,

@@ -10,18 +10,17 @@ from collections.abc import Callable
 import pytest
 
 from mepgate.proto import ALERT, AccessLevel, Alert, Frame, ReadRequest, prepare_request
-from mepgate.simulator.serve import RunningSimulator
-from mepgate.simulator.serve.probe import LineProbe, ProbeTimeoutError
-from mepgate.simulator.timing import (
+from mepgate.proto.constants import (
     ALERT_HOLDOFF,
     ALERT_INTERVAL,
     INTRA_PACKET_TIMEOUT,
     MIN_REQUEST_INTERVAL,
     SEGMENT_PAUSE,
     SEGMENT_SIZE,
-    WireTiming,
-    model_exchange,
 )
+from mepgate.simulator.serve import RunningSimulator
+from mepgate.simulator.serve.probe import LineProbe, ProbeTimeoutError
+from mepgate.simulator.timing import WireTiming, model_exchange
 
 Factory = Callable[..., RunningSimulator]
 BT23 = 0x0017

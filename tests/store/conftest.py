@@ -16,8 +16,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from mepgate.service.reading import Reading
-from mepgate.store import Retention, SqlStore, open_store
+from mepgate.config import Retention
+from mepgate.reading import Reading
+from mepgate.store import SqlStore, open_store
 
 POSTGRES_BASE = os.environ.get("MEPGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 T0 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)

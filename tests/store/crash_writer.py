@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 
-from mepgate.service.reading import Reading
+from mepgate.reading import Reading
 from mepgate.store import open_store
 
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)

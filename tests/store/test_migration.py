@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mepgate.service.reading import TIER_ENERGY_FIELDS, Reading
+from mepgate.reading import TIER_ENERGY_FIELDS, Reading
 from mepgate.store import SqlStore
 from mepgate.store.rollup import aggregate, epoch_ms
 from mepgate.store.schema import (

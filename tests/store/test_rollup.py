@@ -7,7 +7,7 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mepgate.service.reading import VALUE_FIELDS, Reading
+from mepgate.reading import VALUE_FIELDS, Reading
 from mepgate.store.rollup import Bucket, aggregate, combine, epoch_ms
 from mepgate.store.schema import HOUR, LAST_FIELDS, MINUTE, STORED_FIELDS
 

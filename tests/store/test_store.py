@@ -10,9 +10,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
-from mepgate.service.reading import Reading
-from mepgate.store import AsyncStore, Retention, SchemaTooNewError, SqlStore, StoreError
+from mepgate.config import Retention
+from mepgate.reading import Reading
+from mepgate.store import AsyncStore, SchemaTooNewError, SqlStore, StoreError
 from mepgate.store.rollup import aggregate
 from mepgate.store.schema import MIGRATIONS, ROLLUP_TIERS, Migration, rollup_columns
 
@@ -124,9 +126,9 @@ def test_history_statistics_are_exact(
 def test_history_falls_back_to_coarser_rollups_after_retention(
     make_store: StoreFactory, make_series: Series, t0: dt.datetime
 ) -> None:
-    store = make_store(retention=Retention(raw=dt.timedelta(hours=1)))
+    store = make_store(retention=Retention(raw_days=1))
     store.ingest(make_series(4 * 3600))
-    assert store.sweep(now=t0 + dt.timedelta(hours=4)) == 3 * 3600
+    assert store.sweep(now=t0 + dt.timedelta(days=1, hours=3)) == 3 * 3600
     history = store.history("house", t0, t0 + dt.timedelta(minutes=10), points=1000)
     assert {p.resolution for p in history} == {"minute"}
     assert len(history) == 10
@@ -168,7 +170,7 @@ def test_energy_today_and_month_follow_local_midnight(
 def test_energy_month_uses_rollups_once_raw_rows_are_gone(
     make_store: StoreFactory, make_series: Series, t0: dt.datetime
 ) -> None:
-    store = make_store(retention=Retention(raw=dt.timedelta(days=2)))
+    store = make_store(retention=Retention(raw_days=2))
     # One reading a minute from Feb 27 to Mar 5; the month starts 3 days before "now".
     start = t0 - dt.timedelta(days=3)
     readings = make_series(8 * 1440, start=start, step_s=60)
@@ -201,28 +203,27 @@ def test_energy_since_first_reading_on_a_fresh_install(
 def test_sweep_deletes_only_expired_rows_in_batches(
     make_store: StoreFactory, make_series: Series, t0: dt.datetime
 ) -> None:
-    retention = Retention(
-        raw=dt.timedelta(hours=1),
-        minute=dt.timedelta(hours=2),
-        hour=dt.timedelta(hours=3),
-        day=None,
-    )
+    retention = Retention(raw_days=1, minute_days=2, hour_days=3, day_days=0)
     store = make_store(retention=retention)
-    store.ingest(make_series(5 * 3600))
-    store.ingest(make_series(600, meter="garage"))
-    now = t0 + dt.timedelta(hours=5)
+    store.ingest(make_series(5 * 1440, step_s=60))  # five days, a reading a minute
+    store.ingest(make_series(600, meter="garage", step_s=60))  # the first ten hours
+    now = t0 + dt.timedelta(days=5)
     deleted = store.sweep(now=now, batch_rows=500)
-    assert deleted == (4 * 3600 + 600) + (3 * 60 + 10) + 2 + 1
-    assert store._q("SELECT count(*) FROM raw")[0][0] == 3600
-    assert store._q("SELECT count(*) FROM rollup_minute")[0][0] == 120
-    assert store._q("SELECT count(*) FROM rollup_hour")[0][0] == 3
-    assert store._q("SELECT count(*) FROM rollup_day")[0][0] == 2
+    # raw: 4 of house's 5 days and all of garage's; minute rollups: 3 days and garage's 600;
+    # hour rollups: 2 days and garage's 10; day rollups are kept forever.
+    assert deleted == (4 * 1440 + 600) + (3 * 1440 + 600) + (2 * 24 + 10) + 0
+    assert store._q("SELECT count(*) FROM raw")[0][0] == 1440
+    assert store._q("SELECT count(*) FROM rollup_minute")[0][0] == 2 * 1440
+    assert store._q("SELECT count(*) FROM rollup_hour")[0][0] == 3 * 24
+    assert store._q("SELECT count(*) FROM rollup_day")[0][0] == 5 + 1
     assert store.sweep(now=now) == 0
 
 
 def test_retention_refuses_nonsense() -> None:
-    with pytest.raises(StoreError, match=r"retention\.raw"):
-        Retention(raw=dt.timedelta(seconds=5))
+    with pytest.raises(ValidationError, match="raw_days"):
+        Retention(raw_days=-1)
+    assert Retention(day_days=0).keep("rollup_day") is None  # 0 keeps forever
+    assert Retention(raw_days=3).keep("raw") == dt.timedelta(days=3)
 
 
 def test_reopening_keeps_everything(make_store: StoreFactory, make_series: Series) -> None:

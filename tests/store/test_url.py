@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from mepgate.store import StoreError, StoreUrlError, mask_url, open_store
+from mepgate.store import StoreError, StoreUrlError, open_store
 from mepgate.store.url import parse_url
+from mepgate.urls import mask_url
 
 SECRET = "hunter2-very-secret"
 

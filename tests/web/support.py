@@ -27,8 +27,8 @@ from fastapi import FastAPI
 
 from mepgate.config import MeterConfig, Settings, load_settings, save_settings
 from mepgate.proto import ReadRequest, parse_request
+from mepgate.reading import Reading
 from mepgate.service.hub import ReadingHub
-from mepgate.service.reading import Reading
 from mepgate.service.view import (
     ConsoleError,
     ConsoleReply,

@@ -8,7 +8,7 @@ import importlib.util
 from fastapi.testclient import TestClient
 
 from mepgate.outputs.compat import DASH_FIELDS
-from mepgate.service.reading import VALUE_FIELDS
+from mepgate.reading import VALUE_FIELDS
 
 from .support import LocalGateway
 

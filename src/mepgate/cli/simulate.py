@@ -17,11 +17,12 @@ import click
 
 from mepgate.errors import LocalProtocolError
 from mepgate.proto import AccessLevel, parse_key
+from mepgate.proto.constants import DEFAULT_BAUD
 from mepgate.simulator.faults import FAULTS_HELP, Faults, FaultSpec
 from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK, SimulatedMeter
 from mepgate.simulator.model import SIM_PROFILES, build_meter
 from mepgate.simulator.serve import MeterPort, PtyFrontEnd, TcpFrontEnd
-from mepgate.simulator.timing import DEFAULT_BAUD, DEFAULT_PROCESSING, WireTiming
+from mepgate.simulator.timing import DEFAULT_PROCESSING, WireTiming
 
 DEFAULT_PROFILE = "gen4-3phase"
 

@@ -28,15 +28,19 @@ from mepgate.client.timing import LinkTiming
 from mepgate.errors import MepgateError
 from mepgate.proto import ClientSequence, DigestMismatchError, ResponseCode, prepare_request
 from mepgate.proto.codes import TlsRequestCode, TlsResponseCode
-from mepgate.proto.digest import DIGEST_SIZE
+from mepgate.proto.constants import DIGEST_SIZE
 from mepgate.proto.frames import Response
 from mepgate.proto.messages import decode_read_reply, is_read
-from mepgate.proto.tls_frames import TlsMessage, decode_tls_frame, encode_tls_request
+from mepgate.proto.tls_frames import (
+    NO_TLS_SESSION_REPLY,
+    TlsMessage,
+    decode_tls_frame,
+    encode_tls_request,
+)
 from mepgate.tls import KeyId, TlsAuthenticationError, TlsError, TlsPskClient
 
 RC4_MIN_FRAME = 1 + DIGEST_SIZE
 TLS_MIN_FRAME = 1
-_NO_TLS_SESSION = bytes([ResponseCode.INVALID_SERVICE_SEQUENCE_STATE]) + bytes(DIGEST_SIZE)
 _TLS_ATTEMPTS = 4
 
 
@@ -81,7 +85,7 @@ class Rc4Channel:
         try:
             return exchange_decode(wire, self._key)
         except DigestMismatchError:
-            if wire[2:] == _NO_TLS_SESSION:
+            if wire == NO_TLS_SESSION_REPLY:
                 return Response(
                     code=ResponseCode.INVALID_SERVICE_SEQUENCE_STATE, authenticated=False
                 )

@@ -32,8 +32,8 @@ from mepgate.client.stats import LinkStatistics
 from mepgate.client.timing import LinkTiming
 from mepgate.errors import LocalProtocolError, MepgateError
 from mepgate.proto import ClientSequence, ProcedureCall, ProcedureResponse, ResponseCode
-from mepgate.proto.digest import DIGEST_SIZE
-from mepgate.proto.messages import MAX_MESSAGE, ReadRequest, WriteRequest
+from mepgate.proto.constants import ALERT_INTERVAL, MAX_READ_DATA
+from mepgate.proto.messages import ReadRequest, WriteRequest
 from mepgate.proto.procedures import (
     BT07_PROCEDURE_INITIATE,
     BT08_PROCEDURE_RESPONSE,
@@ -63,15 +63,11 @@ from mepgate.tls import RECORD_OVERHEAD, KeyId
 from mepgate.transport import EnableLine, Link, open_link
 
 IDT_VERSION_OFFSET = ET04_LAYOUT.offset_of("idt_version")
-MAX_READ_DATA = MAX_MESSAGE - 1 - 2 - DIGEST_SIZE
-"""Table bytes one RC4 read reply can hold: code, count and digest share the 476 bytes."""
 TLS_MAX_READ_DATA = MAX_READ_DATA - 1 - RECORD_OVERHEAD
 """Table bytes one TLS-carried read reply can hold (one TLS code byte and a record header)."""
 _PROCEDURE_POLLS = 10
 _PROCEDURE_POLL_INTERVAL = 0.1  # MEP guide, "Calling Procedures": results within a second
 _RECONFIGURATION_RETRIES = 3
-ALERT_REPEAT = 1.0
-"""MEP guide, "Alert Sequence": a pending alert is repeated once per second."""
 
 
 class Security(Enum):
@@ -149,7 +145,7 @@ class MeterClient:
         self.idt_version: int | None = None
         self._internal = False  # inside an IDT check or alert service
         self._link_factory = link_factory
-        self._alerts_serviced_at = -ALERT_REPEAT
+        self._alerts_serviced_at = -ALERT_INTERVAL
 
     def __repr__(self) -> str:
         return f"MeterClient({self.port!r}, security={self.security.value}, key=<hidden>)"
@@ -243,7 +239,7 @@ class MeterClient:
         if not self.handle_alerts or self._internal or self._ex is None:
             return False
         now = asyncio.get_running_loop().time()
-        return self._ex.alert_pending and now - self._alerts_serviced_at >= ALERT_REPEAT
+        return self._ex.alert_pending and now - self._alerts_serviced_at >= ALERT_INTERVAL
 
     async def _send(self, message: bytes, what: str) -> Reply:
         while True:

@@ -18,7 +18,8 @@ from mepgate.client.stats import LinkStatistics
 from mepgate.client.timing import LinkTiming
 from mepgate.errors import RemoteProtocolError
 from mepgate.proto import ALERT, NEED_DATA, Alert, Frame, FrameBuffer, FramingError
-from mepgate.transport import Link, wire_time
+from mepgate.proto.constants import wire_time
+from mepgate.transport import Link
 
 R = TypeVar("R")
 Trace = Callable[[str, bytes], None]

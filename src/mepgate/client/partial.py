@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from mepgate.client.timing import MIN_REQUEST_INTERVAL
 from mepgate.errors import LocalProtocolError
+from mepgate.proto.constants import MIN_REQUEST_INTERVAL, wire_time
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.registers import (
     PresentValues,
@@ -24,7 +24,6 @@ from mepgate.tables.registers import (
     tier_summation_spans,
 )
 from mepgate.tables.sources import source_field
-from mepgate.transport import wire_time
 
 VALUE_SIZE = 4  # NI_FMAT1 is INT32 on these meters (BT00 "Non-integer Format")
 

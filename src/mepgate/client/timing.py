@@ -1,24 +1,16 @@
-"""The MEP port's timing rules as named constants, and the knobs a client may turn.
-
-MEP guide, "MEP Protocol Timing": a 500 ms response timeout counted from the last byte of the
-request, resend the *same* packet on timeout, never pause 50 ms inside a packet, the meter
-segments long responses into 117-byte pieces with 25 ms pauses, and it takes at most one
-request per 100 ms.
-"""
+"""The knobs a MEP client may turn; the rules themselves are :mod:`mepgate.proto.constants`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-RESPONSE_TIMEOUT = 0.5
-"""MEP guide, "Response timeout": from the request's last byte to the reply's length field."""
-MIN_REQUEST_INTERVAL = 0.1
-"""MEP guide, "Response timing": the meter takes no more than one request every 100 ms."""
-INTRA_PACKET_TIMEOUT = 0.05
-"""MEP guide, "Intra-packet timing": a sender never pauses this long inside a packet."""
-SEGMENT_SIZE = 117
-SEGMENT_PAUSE = 0.025
-"""MEP guide, "Response timing": 25 ms pause after each 117-byte segment."""
+from mepgate.proto.constants import (
+    INTRA_PACKET_TIMEOUT,
+    MIN_REQUEST_INTERVAL,
+    RESPONSE_TIMEOUT,
+    SEGMENT_PAUSE,
+)
+
 FRAME_GAP_TIMEOUT = INTRA_PACKET_TIMEOUT + SEGMENT_PAUSE + 0.075
 """Quiet time after which a partial frame is stale: the guide's 50 ms plus a segment pause,
 plus slack for USB adapters and TCP bridges that deliver bytes in bursts."""

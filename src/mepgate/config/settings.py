@@ -21,7 +21,6 @@ Example::
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +28,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from mepgate.store.retention import Retention
+from mepgate.config.retention import Retention
+from mepgate.urls import mask_url
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[^:\s]+):(?P<port>\d{1,5})$")
@@ -79,25 +79,9 @@ class MeterConfig(_Section):
         return self
 
 
-def _default_days(keep: dt.timedelta | None) -> int:
-    return 0 if keep is None else keep.days
-
-
-_STORE_DEFAULTS = Retention()  # the defaults live with the store, which explains them
-
-
-class RetentionConfig(_Section):
-    """How long each resolution of the history is kept, in days (0 = forever)."""
-
-    raw_days: Annotated[int, Field(ge=0)] = _default_days(_STORE_DEFAULTS.raw)
-    minute_days: Annotated[int, Field(ge=0)] = _default_days(_STORE_DEFAULTS.minute)
-    hour_days: Annotated[int, Field(ge=0)] = _default_days(_STORE_DEFAULTS.hour)
-    day_days: Annotated[int, Field(ge=0)] = _default_days(_STORE_DEFAULTS.day)
-
-
 class StorageConfig(_Section):
     url: str | None = None  # default: sqlite in the data directory
-    retention: RetentionConfig = RetentionConfig()
+    retention: Retention = Retention()
     timezone: str = "Europe/Copenhagen"
 
     @field_validator("url")
@@ -156,8 +140,6 @@ class MqttConfig(_Section):
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # The URL may carry user:password@ (allowed, like libpq's): never show the password.
-        from mepgate.store.url import mask_url  # noqa: PLC0415 - keep config imports light
-
         for name, value in super().__repr_args__():
             yield name, mask_url(value) if name == "url" and isinstance(value, str) else value
 

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from mepgate import __version__
-from mepgate.service.reading import PHASES, Reading
+from mepgate.reading import PHASES, Reading
 from mepgate.service.view import MeterIdentity
 
 #: ``ESP_SW`` / ``ESP_SW_By`` of the firmware's JSON: what the dashboard scripts check for.

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mepgate import __version__
-from mepgate.service.reading import PHASES, TIERS, Reading, tier_energy_field
+from mepgate.reading import PHASES, TIERS, Reading, tier_energy_field
 from mepgate.service.view import MeterStatus
 
 Group = Literal["power", "energy", "diagnostics"]

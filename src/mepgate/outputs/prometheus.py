@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from mepgate.service.reading import PHASES, TIERS, Reading, tier_energy_field
+from mepgate.reading import PHASES, TIERS, Reading, tier_energy_field
 from mepgate.service.view import GatewayView, MeterStatus
 
 #: Content type of :func:`render_metrics`' body (Prometheus text format 0.0.4).

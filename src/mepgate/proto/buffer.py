@@ -29,9 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from mepgate.proto.constants import LENGTH_SIZE, MAX_MESSAGE
 from mepgate.proto.errors import FramingError, LocalProtocolError
-from mepgate.proto.frames import LENGTH_SIZE
-from mepgate.proto.messages import MAX_MESSAGE
 
 MAX_BUFFERED = 16 * (LENGTH_SIZE + MAX_MESSAGE)
 """Unread bytes we accept before insisting the caller drains events (a misuse guard)."""

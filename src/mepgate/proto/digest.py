@@ -20,11 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mepgate.errors import LocalProtocolError
+from mepgate.proto.constants import DIGEST_SIZE
 
 KEY_BYTES_USED = 16
 """Only the first 16 bytes of a (20-byte) MEP key take part (MEP guide, "Access Levels")."""
 
-DIGEST_SIZE = 8
 _ITERATIONS = KEY_BYTES_USED + KEY_BYTES_USED // 2  # the key is walked 1.5 times per pass
 
 

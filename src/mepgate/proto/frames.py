@@ -14,17 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mepgate.proto.codes import ResponseCode
-from mepgate.proto.digest import DIGEST_SIZE, DigestState, request_digest
+from mepgate.proto.constants import DIGEST_SIZE, LENGTH_SIZE, MAX_MESSAGE, SEQUENCE_SIZE
+from mepgate.proto.digest import DigestState, request_digest
 from mepgate.proto.errors import (
     DigestMismatchError,
     LocalProtocolError,
     MalformedMessageError,
 )
-from mepgate.proto.messages import MAX_MESSAGE, decode_read_reply, is_read
+from mepgate.proto.messages import decode_read_reply, is_read
 from mepgate.proto.rc4 import Rc4Stream
 
-LENGTH_SIZE = 2
-SEQUENCE_SIZE = 4
 SEQUENCE_MODULO = 1 << 32
 MIN_REQUEST_BODY = 1 + SEQUENCE_SIZE + DIGEST_SIZE
 MIN_RESPONSE_BODY = 1 + DIGEST_SIZE

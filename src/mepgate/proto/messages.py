@@ -11,9 +11,6 @@ from dataclasses import dataclass
 from mepgate.proto.codes import RequestCode, ResponseCode
 from mepgate.proto.errors import LocalProtocolError, MalformedMessageError
 
-MAX_MESSAGE = 476
-"""Largest MEP request or response after the 2-byte length (MEP guide, "MEP Protocol Overview")."""
-
 MAX_TABLE_ID = 0xFFFF
 MAX_OFFSET = 0xFFFFFF
 MAX_COUNT = 0xFFFF

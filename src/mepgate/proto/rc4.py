@@ -13,7 +13,8 @@ restarting -- the response message.  Digests are always computed over the plain 
 from __future__ import annotations
 
 from mepgate.errors import LocalProtocolError
-from mepgate.proto.digest import DIGEST_SIZE, key16
+from mepgate.proto.constants import DIGEST_SIZE
+from mepgate.proto.digest import key16
 
 # MEP guide, appendix B: the constant half of the encryption key.
 CONSTANT_KEY = bytes.fromhex("388B8FBC36A8558587AFC90FB23A3B99")

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from mepgate.proto.codes import ResponseCode
+from mepgate.proto.constants import SEQUENCE_SIZE
 from mepgate.proto.frames import (
-    SEQUENCE_SIZE,
     Exchange,
     encode_auth_failure,
     open_request,

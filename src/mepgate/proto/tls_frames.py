@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mepgate.proto.codes import TlsRequestCode, TlsResponseCode
+from mepgate.proto.codes import ResponseCode, TlsRequestCode, TlsResponseCode
+from mepgate.proto.constants import DIGEST_SIZE
 from mepgate.proto.errors import MalformedMessageError
 from mepgate.proto.frames import frame, unframe
 
@@ -34,9 +35,18 @@ def decode_tls_frame(wire: bytes) -> TlsMessage:
     return TlsMessage(code=body[0], payload=body[1:])
 
 
+_TLS_REQUEST_CODES = frozenset(int(code) for code in TlsRequestCode)
+
+NO_TLS_SESSION_REPLY = frame(
+    bytes([ResponseCode.INVALID_SERVICE_SEQUENCE_STATE]) + bytes(DIGEST_SIZE)
+)
+"""A TLS-only meter's answer to an RC4 request: 0x0A (MEP guide, Table 2.1: no TLS session)
+with a digest of zeros, which no key verifies."""
+
+
 def is_tls_request(body: bytes) -> bool:
     """Whether a request body (after the length) starts with a TLS code, not a C12.18 one."""
-    return bool(body) and body[0] in set(TlsRequestCode)
+    return bool(body) and body[0] in _TLS_REQUEST_CODES
 
 
 def decode_tls_request(wire: bytes) -> tuple[TlsRequestCode, bytes]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,22 +29,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from mepgate.client import LinkTiming, MeterClient, MeterLinkError, MeterRefusedError, Security
 from mepgate.client.client import Backoff
 from mepgate.config import ConfigError, MeterConfig, Settings, meter_key, save_settings
-from mepgate.config.settings import RetentionConfig
 from mepgate.errors import LocalProtocolError, MepgateError
 from mepgate.proto import MepKey, parse_key
 from mepgate.proto.codes import ResponseCode, describe_response_code
 from mepgate.proto.messages import ReadRequest, parse_request
+from mepgate.reading import Reading
 from mepgate.service.hub import ReadingHub
 from mepgate.service.poller import MeterPoller, RetryPolicy
-from mepgate.service.reading import Reading
 from mepgate.service.simulated import SIM_KEY_TEXT, SimulatedMeters, is_simulated
 from mepgate.service.validate import DEFAULT_LIMITS, Limits
 from mepgate.service.view import ConsoleError, ConsoleReply, GatewayView, MeterStatus
-from mepgate.store import AsyncStore, Retention, StoreError, mask_url, open_store
-from mepgate.store.url import parse_url, scrub
+from mepgate.store import AsyncStore, StoreError, open_store
+from mepgate.store.url import parse_url
 from mepgate.tables import registry
 from mepgate.tables.errors import TableDecodeError
 from mepgate.transport import EnableLine, PortUnavailableError
+from mepgate.urls import mask_url, scrub
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +70,6 @@ _SECURITY = {"auto": Security.AUTO, "always": Security.TLS, "never": Security.RC
 
 def default_store_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir.resolve() / 'mepgate.db'}"
-
-
-def retention_from(config: RetentionConfig) -> Retention:
-    def days(count: int) -> dt.timedelta | None:
-        return None if count == 0 else dt.timedelta(days=count)
-
-    return Retention(
-        raw=days(config.raw_days),
-        minute=days(config.minute_days),
-        hour=days(config.hour_days),
-        day=days(config.day_days),
-    )
 
 
 def check_settings(settings: Settings, base: Path) -> dict[str, MepKey]:
@@ -314,7 +301,7 @@ class Gateway:
         store = await asyncio.to_thread(
             open_store,
             url,
-            retention=retention_from(settings.storage.retention),
+            retention=settings.storage.retention,
             local_tz=ZoneInfo(settings.storage.timezone),
         )
         self._store, self._store_url = AsyncStore(store), url
@@ -467,5 +454,4 @@ __all__ = [
     "Output",
     "check_settings",
     "default_store_url",
-    "retention_from",
 ]

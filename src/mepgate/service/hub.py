@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from mepgate.service.reading import Reading
+from mepgate.reading import Reading
 
 SUBSCRIBER_QUEUE = 32
 

@@ -8,10 +8,10 @@ A session (one connected :class:`~mepgate.client.MeterClient`):
    longer simply starts the next one at once), a partial read of BT28 holding
    :data:`PRESENT_FIELDS` and a partial read of BT23's first two summations (forward and
    reverse active energy: what the old firmware read too, FIELD-NOTES.md), turned into a
-   :class:`~mepgate.service.reading.Reading` in SI units;
+   :class:`~mepgate.reading.Reading` in SI units;
 3. BT52 (clock) and BT55 (current tier) once every :data:`CLOCK_INTERVAL`;
 4. the same two summations of every BT23 tier block once every
-   :data:`~mepgate.service.reading.TIER_REFRESH_S` (and at the start of a session): partial
+   :data:`~mepgate.reading.TIER_REFRESH_S` (and at the start of a session): partial
    reads of just those ranges (:meth:`MeterClient.read_tier_totals`), carried by every reading
    in between.  Only the current tier counts, and the tier registers feed the minute-paced
    energy messages; reading them each cycle would cost one to four requests per second
@@ -52,7 +52,7 @@ from mepgate.client import (
 )
 from mepgate.config import ConfigError, MeterConfig
 from mepgate.errors import MepgateError
-from mepgate.service.reading import TIER_REFRESH_S, TIERS, Reading, tier_energy_field
+from mepgate.reading import TIER_REFRESH_S, TIERS, Reading, tier_energy_field
 from mepgate.service.validate import DEFAULT_LIMITS, Limits, Rejection, validate
 from mepgate.service.view import LinkError, MeterIdentity, MeterStatus
 from mepgate.tables.clock import decode_bt52, decode_bt55
@@ -86,7 +86,7 @@ On a meter with the guide's BT27 order they all lie in one range, read with one 
 
 ENERGY_SUMMATIONS = 2
 """BT23 summations read, of the total block each cycle and of the tier blocks every
-:data:`~mepgate.service.reading.TIER_REFRESH_S`: 0 forward and 1 reverse active energy (MEP
+:data:`~mepgate.reading.TIER_REFRESH_S`: 0 forward and 1 reverse active energy (MEP
 guide, BT23)."""
 CLOCK_INTERVAL = 60.0
 """Seconds between reads of BT52 (clock) and BT55 (tier): both change slowly, each read costs

@@ -16,7 +16,7 @@ import time
 import zlib
 
 from mepgate.proto import AccessLevel
-from mepgate.service.reading import Reading
+from mepgate.reading import Reading
 from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK
 from mepgate.simulator.model import build_meter, model_of
 from mepgate.simulator.serve import RunningSimulator

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mepgate.service.reading import PHASES, TIER_ENERGY_FIELDS, TIER_REFRESH_S, Reading
+from mepgate.reading import PHASES, TIER_ENERGY_FIELDS, TIER_REFRESH_S, Reading
 
 
 class Rejection(StrEnum):

@@ -29,10 +29,10 @@ from mepgate.proto import (
     check_request,
     parse_request,
 )
-from mepgate.proto.digest import DIGEST_SIZE
+from mepgate.proto.constants import MAX_READ_DATA
 from mepgate.proto.errors import MalformedMessageError
 from mepgate.proto.frames import frame, unframe
-from mepgate.proto.messages import MAX_MESSAGE, encode_read_reply
+from mepgate.proto.messages import encode_read_reply
 from mepgate.proto.procedures import (
     BT07_PROCEDURE_INITIATE,
     EP16_CHANGE_CLOCK_BY_DELTA,
@@ -40,7 +40,7 @@ from mepgate.proto.procedures import (
     EP39_POST_MEP_DATA,
 )
 from mepgate.proto.server import authenticate
-from mepgate.proto.tls_frames import encode_tls_response
+from mepgate.proto.tls_frames import NO_TLS_SESSION_REPLY, encode_tls_response, is_tls_request
 from mepgate.tls import TlsAuthenticationError, TlsError, TlsPskServer
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,6 @@ MBK_PROCEDURES = frozenset(
         EP61_TRANSACTION_LOCK_CONTROL,
     }
 )
-# Largest table data a read reply can carry: code + count + data + digest <= 476.
-MAX_READ_DATA = MAX_MESSAGE - 1 - 2 - DIGEST_SIZE
 
 
 class TableStore(Protocol):
@@ -143,11 +141,11 @@ class MeterCore:
         """The reply frame for one whole request frame (length field included)."""
         self.counters.requests += 1
         body = unframe(wire, minimum=1)
-        if body[0] in _TLS_CODES and (self.tls_required or not self._verifies_as_rc4(wire)):
+        if is_tls_request(body) and (self.tls_required or not self._verifies_as_rc4(wire)):
             return self._handle_tls(TlsRequestCode(body[0]), body[1:])
         if self.tls_required:
             # No RC4 while TLS is required; Table 2.1 names 0x0A for "no TLS session".
-            return frame(bytes([ResponseCode.INVALID_SERVICE_SEQUENCE_STATE]) + bytes(DIGEST_SIZE))
+            return NO_TLS_SESSION_REPLY
         verdict = check_request(wire, self._keys, self.window)
         if isinstance(verdict, Rejected):
             if verdict.code == ResponseCode.AUTHENTICATION_FAILURE:
@@ -275,6 +273,3 @@ class MeterCore:
         if identity is None:
             return AccessLevel.BASIC
         return AccessLevel(int(identity.key_id))
-
-
-_TLS_CODES = frozenset(int(c) for c in TlsRequestCode)

@@ -1,7 +1,7 @@
 """The simulated meter's wire timing: one pure model, used by the front end and the benchmark.
 
-Every number here comes from the MEP guide, chapter 2, "MEP Protocol Timing" (and "Alert
-Sequence"), or from the UART itself (8N1).  Nothing in this module reads a clock: callers pass
+Every rule comes from :mod:`mepgate.proto.constants` (MEP guide, chapter 2, "MEP Protocol
+Timing", and the UART's 8N1).  Nothing in this module reads a clock: callers pass
 times in, and get times out, so the server and ``benchmarks/sim_timing.py`` cannot disagree
 about what "modelled time" means.
 """
@@ -12,25 +12,14 @@ import math
 from dataclasses import dataclass
 
 from mepgate.errors import LocalProtocolError
+from mepgate.proto.constants import (
+    BITS_PER_BYTE,
+    DEFAULT_BAUD,
+    MIN_REQUEST_INTERVAL,
+    SEGMENT_PAUSE,
+    SEGMENT_SIZE,
+)
 
-DEFAULT_BAUD = 9600
-"""The MEP port's default rate (FIELD-NOTES: 9600 baud 8N1 unless ET13 says otherwise)."""
-BITS_PER_BYTE = 10
-"""8N1: a start bit, eight data bits, a stop bit."""
-
-SEGMENT_SIZE = 117
-"""MEP guide, "Response timing": a longer response goes out in 117-byte segments ..."""
-SEGMENT_PAUSE = 0.025
-"""... with a 25 ms pause after each segment that more bytes follow."""
-MIN_REQUEST_INTERVAL = 0.100
-"""MEP guide, "Response timing": the meter serves at most one request per 100 ms."""
-INTRA_PACKET_TIMEOUT = 0.050
-"""MEP guide, "Intra-packet timing": a sender never pauses 50 ms inside a frame, so a line
-quiet that long mid-frame means the partial frame is stale."""
-ALERT_INTERVAL = 1.0
-"""MEP guide, "Alert Sequence": ``00 00`` once per second while a condition is pending."""
-ALERT_HOLDOFF = 1.0
-"""MEP guide, "Alert Sequence timing": no alert for one second after a received frame."""
 DEFAULT_PROCESSING = 0.010
 """Time the simulated meter spends between a request's last byte and its reply's first.
 The guide gives no figure (only the 500 ms response timeout a client allows); 10 ms keeps a

@@ -6,23 +6,24 @@
 
 Raw readings are kept briefly; minute, hour and day rollups are maintained on ingest, so a
 history query reads a bounded number of rows however old the database is.  See
-``retention.py`` for the defaults and ``sqlite.py`` for the crash-safety settings.  Nothing
-here touches a file or the network before :func:`open_store` is called.
+:mod:`mepgate.config.retention` for the defaults and ``sqlite.py`` for the crash-safety
+settings.  Nothing here touches a file or the network before :func:`open_store` is called.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from mepgate.config import Retention
+
 from .aio import AsyncStore
 from .base import EnergyDelta, EnergyTotals, FieldStats, HistoryPoint, Store
 from .errors import SchemaTooNewError, StoreError, StoreUrlError
 from .postgres import PostgresStore
-from .retention import Retention
 from .rollup import Bucket
 from .sql import Clock, SqlStore, utc_now
 from .sqlite import SqliteStore
-from .url import mask_url, parse_url
+from .url import parse_url
 
 __all__ = [
     "AsyncStore",
@@ -32,14 +33,12 @@ __all__ = [
     "FieldStats",
     "HistoryPoint",
     "PostgresStore",
-    "Retention",
     "SchemaTooNewError",
     "SqlStore",
     "SqliteStore",
     "Store",
     "StoreError",
     "StoreUrlError",
-    "mask_url",
     "open_store",
 ]
 

@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Sequence
 
-from mepgate.service.reading import Reading
+from mepgate.reading import Reading
 
 from .base import EnergyTotals, HistoryPoint, Store
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-from mepgate.service.reading import Reading
+from mepgate.reading import Reading
 
 from .rollup import Bucket
 

@@ -15,11 +15,12 @@ from typing import Any
 
 import psycopg
 
+from mepgate.config import Retention
+from mepgate.urls import mask_url, scrub
+
 from .errors import StoreError
-from .retention import Retention
 from .schema import POSTGRES
 from .sql import Clock, Row, SqlStore, utc_now
-from .url import mask_url, scrub
 
 MIGRATION_LOCK_KEY = 0x6D65_7067_6174_6501  # "mepgate" + 1: the advisory lock for migrations
 CONNECT_TIMEOUT_S = 10

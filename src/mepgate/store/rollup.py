@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from mepgate.service.reading import Reading
+from mepgate.reading import Reading
 
 from .errors import StoreError
 from .schema import LAST_FIELDS, MINUTE, ROLLUP_TIERS, STORED_FIELDS, Tier

@@ -15,12 +15,12 @@ from contextlib import AbstractContextManager
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mepgate.service.reading import Reading
+from mepgate.config import Retention
+from mepgate.reading import Reading
 
 from .base import EnergyDelta, EnergyTotals, FieldStats, HistoryPoint, Store
 from .errors import SchemaTooNewError, StoreError
 from .history import MAX_POINTS, Oldest, Plan, plan
-from .retention import Retention
 from .rollup import Bucket, aggregate, epoch_ms, from_epoch_ms
 from .schema import (
     ENERGY_FIELDS,
@@ -441,7 +441,7 @@ class SqlStore(Store):
 
     def _cutoffs(self, now: dt.datetime) -> Iterator[tuple[Tier, str, int]]:
         for tier in _ALL_TABLES:
-            keep = self.retention.for_table(tier.table)
+            keep = self.retention.keep(tier.table)
             if keep is None:
                 continue
             cutoff_ms = epoch_ms(now - keep)

@@ -19,8 +19,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from mepgate.config import Retention
+
 from .errors import StoreError
-from .retention import Retention
 from .schema import SQLITE
 from .sql import Clock, Row, SqlStore, utc_now
 

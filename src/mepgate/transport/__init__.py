@@ -10,7 +10,6 @@ from mepgate.transport.link import (
     PortUnavailableError,
     StreamLink,
     open_link,
-    wire_time,
 )
 
 __all__ = [
@@ -19,5 +18,4 @@ __all__ = [
     "PortUnavailableError",
     "StreamLink",
     "open_link",
-    "wire_time",
 ]

@@ -18,8 +18,6 @@ import serial_asyncio_fast
 
 from mepgate.errors import MepgateError
 
-BITS_PER_BYTE = 10
-"""8N1: a start bit, eight data bits, a stop bit (MEP guide, "MEP Port Baud Rate": 8N1)."""
 _READ_CHUNK = 4096
 
 
@@ -33,11 +31,6 @@ class EnableLine(Enum):
     NONE = "none"
     DTR = "dtr"
     RTS = "rts"
-
-
-def wire_time(size: int, baud: int) -> float:
-    """Seconds ``size`` bytes take on a UART at ``baud`` (8N1)."""
-    return size * BITS_PER_BYTE / baud
 
 
 class Link(Protocol):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal, Self, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from mepgate.service.reading import PHASES, Reading
+from mepgate.reading import PHASES, Reading
 from mepgate.service.view import LinkError, MeterIdentity, MeterStatus
 from mepgate.store import EnergyTotals, HistoryPoint
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from mepgate.config import MeterConfig, MqttConfig, Settings, write_secret_file
 from mepgate.errors import MepgateError
 from mepgate.proto import parse_key
-from mepgate.store import mask_url
+from mepgate.urls import mask_url
 
 MASK = "********"
 NEW_METER = "new"

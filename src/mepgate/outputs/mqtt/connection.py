@@ -17,7 +17,7 @@ import aiomqtt
 from mepgate.config.secrets import too_open
 from mepgate.config.settings import MqttConfig
 from mepgate.errors import MepgateError
-from mepgate.store.url import mask_url
+from mepgate.urls import mask_url
 
 log = logging.getLogger(__name__)
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}

@@ -54,7 +54,7 @@ from mepgate.outputs.mqtt.connection import (
 )
 from mepgate.outputs.mqtt.topics import OFFLINE, ONLINE, Topics
 from mepgate.outputs.queue import Outbox, OutboxError
-from mepgate.service.reading import Reading
+from mepgate.reading import Reading
 from mepgate.service.view import GatewayView
 
 log = logging.getLogger(__name__)

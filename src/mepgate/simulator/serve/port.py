@@ -22,16 +22,16 @@ from typing import Protocol
 
 from mepgate.errors import MepgateError
 from mepgate.proto import ALERT, NEED_DATA, Frame, FrameBuffer
-from mepgate.proto.errors import FramingError
-from mepgate.simulator.faults import Faults, FaultSpec
-from mepgate.simulator.meter import SimulatedMeter
-from mepgate.simulator.timing import (
+from mepgate.proto.constants import (
     ALERT_HOLDOFF,
     ALERT_INTERVAL,
     INTRA_PACKET_TIMEOUT,
     SEGMENT_PAUSE,
-    WireTiming,
 )
+from mepgate.proto.errors import FramingError
+from mepgate.simulator.faults import Faults, FaultSpec
+from mepgate.simulator.meter import SimulatedMeter
+from mepgate.simulator.timing import WireTiming
 
 log = logging.getLogger(__name__)
 

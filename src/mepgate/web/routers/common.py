@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import HTTPException, status
 
-from mepgate.service.reading import Reading
+from mepgate.reading import Reading
 from mepgate.service.view import GatewayView
 from mepgate.web.schemas import ErrorOut
 

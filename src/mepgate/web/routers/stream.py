@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from mepgate.service.reading import Reading
+from mepgate.reading import Reading
 from mepgate.service.view import GatewayView
 from mepgate.web.deps import ReaderDep, StateDep
 from mepgate.web.routers.common import UNAUTHORIZED, check_meter, meter_names

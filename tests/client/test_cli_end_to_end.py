@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from mepgate.cli.main import cli
-from mepgate.client.client import IDT_VERSION_OFFSET
+from mepgate.client.planning import IDT_VERSION_OFFSET
 from mepgate.simulator.model import nameplate
 from mepgate.tables.ids import TableId
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from mepgate.cli.main import cli
-from mepgate.client import DASHBOARD_FIELDS, LinkTiming, MeterClient
+from mepgate.client import DASHBOARD_FIELDS, LinkTiming, MeterClient, mep_client
 from mepgate.client.diagnosis import Diagnosis
 from mepgate.proto import parse_key
 from mepgate.simulator.model import GroundTruth
@@ -42,7 +42,7 @@ in parts)."""
 
 
 def client_for(port: str, timing: LinkTiming = FAULT_TIMING) -> MeterClient:
-    return MeterClient(port, parse_key(MBK_TEXT), timing=timing)
+    return mep_client(port, parse_key(MBK_TEXT), timing=timing)
 
 
 async def read_in_chunks(client: MeterClient, table: int, size: int) -> bytes:
@@ -205,6 +205,6 @@ def test_tls_required_meter_with_dropped_replies_rehandshakes_and_reads_true_val
             return client
 
     client = asyncio.run(run())
-    assert client.security.value == "tls"
+    assert client.security == "tls"
     assert client.stats.timeouts >= 5  # replies really were lost
     assert client.stats.tls_handshakes >= 2  # and the session was set up again

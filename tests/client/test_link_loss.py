@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from mepgate.cli.main import cli
-from mepgate.client import DASHBOARD_FIELDS, Backoff, LinkTiming, MeterClient
+from mepgate.client import DASHBOARD_FIELDS, Backoff, LinkTiming, MeterClient, mep_client
 from mepgate.client.diagnosis import Diagnosis
 from mepgate.client.errors import SequenceConflictError
 from mepgate.proto import parse_key
@@ -31,7 +31,7 @@ FAST = LinkTiming.fast()
 
 
 def client_for(port: str, **options: object) -> MeterClient:
-    return MeterClient(port, parse_key(MBK_TEXT), timing=FAST, **options)  # type: ignore[arg-type]
+    return mep_client(port, parse_key(MBK_TEXT), timing=FAST, **options)  # type: ignore[arg-type]
 
 
 # -- the port goes away ----------------------------------------------------------------------

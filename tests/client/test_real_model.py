@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from mepgate.client import DASHBOARD_FIELDS, LinkTiming, MeterClient
+from mepgate.client import DASHBOARD_FIELDS, LinkTiming, MeterClient, mep_client
 from mepgate.proto import parse_key
 from mepgate.proto.procedures import MepPostType
 
@@ -15,7 +15,7 @@ from .conftest import MBK_TEXT, StartSim, mismatches
 
 
 def client_for(port: str) -> MeterClient:
-    return MeterClient(port, parse_key(MBK_TEXT), timing=LinkTiming.fast())
+    return mep_client(port, parse_key(MBK_TEXT), timing=LinkTiming.fast())
 
 
 @pytest.mark.parametrize("profile", ["gen3", "gen4"])

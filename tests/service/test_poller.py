@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -14,23 +15,25 @@ import pytest
 
 from mepgate.client import (
     AuthenticationError,
+    Backoff,
+    EnergyTotals,
     LinkTiming,
+    MepSession,
     MeterClient,
     MeterRefusedError,
     NoAnswerError,
+    mep_client,
+    plan_energy_read,
+    plan_present_read,
 )
-from mepgate.client.client import Backoff
-from mepgate.client.partial import plan_tier_read
 from mepgate.config import ConfigError, MeterConfig
 from mepgate.proto import AccessLevel, parse_key
 from mepgate.reading import TIER_REFRESH_S, TIERS, Reading, tier_energy_field
-from mepgate.service import poller as poller_module
 from mepgate.service.poller import (
     PRESENT_FIELDS,
     MeterPoller,
     PollerState,
     RetryPolicy,
-    energy_span,
     link_error,
     reading_from,
 )
@@ -52,6 +55,7 @@ MBK = DEFAULT_MBK.decode()
 WRONG_KEY = "WRONG-KEY-ABCDEFGHIJ"
 FAST = RetryPolicy(initial=0.1, maximum=0.4)
 T0 = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+MERGE_GAP = MepSession("/dev/null", b"K" * 16).merge_gap  # what a 9600 Bd MEP link merges
 
 
 # -- pure parts -----------------------------------------------------------------------------------
@@ -91,13 +95,14 @@ def test_reading_from_needs_both_energy_registers() -> None:
         reading_from("m", T0, PresentValues(), RegisterTotals(energy_register_unit=1))
 
 
-def test_energy_span_is_the_reset_counter_and_two_summations() -> None:
+def test_energy_read_is_the_reset_counter_and_two_summations() -> None:
+    assert MERGE_GAP == 96  # 100 ms of 9600 Bd: what a request costs
     gen4 = gen4_3phase().dims
     assert gen4.register.demand_reset_counter
-    assert energy_span(gen4) == (0, 1 + 2 * 4)
+    assert plan_energy_read(gen4, 2, MERGE_GAP).spans == ((0, 1 + 2 * 4),)
     gen3 = gen3_1phase().dims
     expected = (1 if gen3.register.demand_reset_counter else 0) + 8
-    assert energy_span(gen3) == (0, expected)
+    assert plan_energy_read(gen3, 2, MERGE_GAP).spans == ((0, expected),)
 
 
 def tier_values(reading: Reading, direction: str) -> list[float | None]:
@@ -131,29 +136,28 @@ def test_tier_reads_are_partial_ranges_from_the_bt23_layout(profile: str) -> Non
     model.advance(T0 + dt.timedelta(hours=7))  # the tiers' registers differ
     bt23 = model.table(TableId.BT23)
     assert bt23 is not None
-    plan = plan_tier_read(model.dims, 2, 9600)
+    plan = plan_energy_read(model.dims, 2, MERGE_GAP, tiers=True)
     layout = bt23_layout(model.dims.register)
     block_size = (layout.size - layout.offset_of("tiers")) // model.dims.register.number_of_tiers
     assert [offset for offset, _ in plan.tiers] == [
         layout.offset_of("tiers") + n * block_size for n in range(len(TIERS))
     ]
-    # Only from the first tier's summations to the last's: no total block, no trailing demands.
-    assert plan.spans[0][0] == plan.tiers[0][0] > 0
+    # The total's prefix, then each tier's summations up to the last's: no trailing demands.
+    assert plan.spans[0][0] == 0
     assert sum(plan.spans[-1]) == sum(plan.tiers[-1]) < len(bt23)
-    if block_size > 100:  # 9600 Bd: a gap of ~96 bytes costs what a request does
-        assert plan.spans == plan.tiers
+    if block_size > MERGE_GAP:  # the gaps cost more than a request: each range on its own
+        assert plan.spans == ((0, plan.prefix), *plan.tiers)
     else:
         assert len(plan.spans) == 1
     totals = plan.assemble([(o, bt23[o : o + c]) for o, c in plan.spans])
     truth = model.snapshot()
-    assert [t.forward_active_energy_wh for t in totals] == truth_tiers(truth, "forward")
-    assert [t.reverse_active_energy_wh for t in totals] == truth_tiers(truth, "reverse")
+    assert [t.forward_active_energy_wh for t in totals.tiers] == truth_tiers(truth, "forward")
+    assert [t.reverse_active_energy_wh for t in totals.tiers] == truth_tiers(truth, "reverse")
+    assert totals.total.forward_active_energy_wh == truth.forward_active_energy_wh
 
 
 def test_present_fields_are_few_and_one_range_on_the_guides_layout() -> None:
-    from mepgate.client.partial import plan_present_read  # noqa: PLC0415 - this test only
-
-    plan = plan_present_read(gen4_3phase().dims, PRESENT_FIELDS, 9600)
+    plan = plan_present_read(gen4_3phase().dims, PRESENT_FIELDS, MERGE_GAP)
     assert len(plan.spans) == 1
     assert plan.spans[0][1] <= 160  # far less than BT28's 372 bytes on Gen 4
 
@@ -188,6 +192,32 @@ def meter_config(port: str, *, name: str = "house", poll_interval: float = 0.2) 
     return MeterConfig(name=name, port=port, poll_interval=poll_interval)
 
 
+class VirtualTime:
+    """The poller's monotonic clock and sleep, advanced only by the poller's own sleeps: what
+    it does between them takes no time, so its pace is exact and checkable."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += max(seconds, 0.0)
+        await asyncio.sleep(0)  # let the rest of the event loop run
+
+
+def fast_client(port: str, key: str = MBK) -> MeterClient:
+    return mep_client(
+        port,
+        parse_key(key),
+        timing=LinkTiming.fast(),
+        backoff=Backoff(initial=0.05, maximum=0.1, attempts=1),
+    )
+
+
 def poller_for(
     port: str,
     readings: list[Reading],
@@ -196,21 +226,15 @@ def poller_for(
     previous: Reading | None = None,
     poll_interval: float = 0.2,
     retry: RetryPolicy = FAST,
+    **options: Any,
 ) -> MeterPoller:
-    def connect() -> MeterClient:
-        return MeterClient(
-            port,
-            parse_key(key),
-            timing=LinkTiming.fast(),
-            backoff=Backoff(initial=0.05, maximum=0.1, attempts=1),
-        )
-
     return MeterPoller(
         meter_config(port, poll_interval=poll_interval),
-        connect=connect,
+        connect=lambda: fast_client(port, key),
         on_reading=readings.append,
         previous=previous,
         retry=retry,
+        **options,
     )
 
 
@@ -245,18 +269,28 @@ def test_identity_once_then_readings_at_the_configured_pace(
     port = sim.url if line == "tcp" else sim.device
     assert port is not None
     readings: list[Reading] = []
+    clock = VirtualTime()
+    polled_at: list[float] = []
+
+    def received(reading: Reading) -> None:
+        readings.append(reading)
+        polled_at.append(clock.now)
 
     async def scenario() -> None:
-        poller = poller_for(port, readings, poll_interval=0.25)
-        task = await running(poller, lambda: len(readings) >= 2)
-        started = time.monotonic()
-        count = len(readings)
-        await asyncio.sleep(1.5)
-        paced = len(readings) - count
+        poller = MeterPoller(
+            meter_config(port, poll_interval=0.25),  # exact in binary: no rounding in the sums
+            connect=lambda: fast_client(port),
+            on_reading=received,
+            retry=FAST,
+            monotonic=clock.monotonic,
+            sleep=clock.sleep,
+        )
+        task = await running(poller, lambda: len(readings) >= 6)
         status = poller.status()
         await stopped(task)
-        elapsed = time.monotonic() - started
-        assert elapsed / 0.25 - 2 <= paced <= elapsed / 0.25 + 1
+        # One reading every poll interval of the poller's clock, none skipped or doubled.
+        steps = [b - a for a, b in itertools.pairwise(polled_at)]
+        assert steps[:5] == [0.25] * 5
         assert status.connected
         assert status.state == "polling"
         assert status.identity is not None
@@ -278,25 +312,30 @@ def test_identity_once_then_readings_at_the_configured_pace(
 
 
 class CountingClient(MeterClient):
-    """A real client that counts its tier-register reads."""
+    """A real client that notes when it reads the tier registers (``clock()`` at each read,
+    in ``tier_reads``, shared by the clients of one poller's sessions)."""
 
-    tier_reads = 0
+    def __init__(self, port: str, tier_reads: list[float], clock: Callable[[], float]) -> None:
+        super().__init__(MepSession(port, parse_key(MBK), timing=LinkTiming.fast()))
+        self._tier_reads = tier_reads
+        self._clock = clock
 
-    async def read_tier_totals(self, summations: int) -> tuple[RegisterTotals, ...]:
-        CountingClient.tier_reads += 1
-        return await super().read_tier_totals(summations)
+    async def read_energy_totals(self, summations: int = 2, *, tiers: bool = False) -> EnergyTotals:
+        if tiers:
+            self._tier_reads.append(self._clock())
+        return await super().read_energy_totals(summations, tiers=tiers)
 
 
 @pytest.mark.parametrize("profile", ["gen4-3phase", "gen3-1phase"])
 def test_tier_registers_equal_the_simulators_ground_truth_read_once_a_refresh(
-    simulator_factory: SimulatorFactory, monkeypatch: pytest.MonkeyPatch, profile: str
+    simulator_factory: SimulatorFactory, profile: str
 ) -> None:
     sim = simulator_factory(profile=profile, speed=FROZEN)  # registers stand still
-    monkeypatch.setattr(CountingClient, "tier_reads", 0)
+    tier_reads: list[float] = []
     readings: list[Reading] = []
     poller = MeterPoller(
         meter_config(sim.url or "", poll_interval=0.1),
-        connect=lambda: CountingClient(sim.url or "", parse_key(MBK), timing=LinkTiming.fast()),
+        connect=lambda: CountingClient(sim.url or "", tier_reads, time.monotonic),
         on_reading=readings.append,
         retry=FAST,
     )
@@ -307,7 +346,7 @@ def test_tier_registers_equal_the_simulators_ground_truth_read_once_a_refresh(
 
     run(scenario())
     assert TIER_REFRESH_S >= 60  # the 10 readings took far less: tiers read at the start only
-    assert CountingClient.tier_reads == 1
+    assert len(tier_reads) == 1
     truth = model_of(sim.meter).snapshot()
     for reading in readings:
         assert tier_values(reading, "forward") == truth_tiers(truth, "forward")
@@ -316,25 +355,29 @@ def test_tier_registers_equal_the_simulators_ground_truth_read_once_a_refresh(
 
 
 def test_tier_registers_are_reread_every_refresh_interval(
-    simulator_factory: SimulatorFactory, monkeypatch: pytest.MonkeyPatch
+    simulator_factory: SimulatorFactory,
 ) -> None:
-    monkeypatch.setattr(poller_module, "TIER_REFRESH_S", 0.3)
-    monkeypatch.setattr(CountingClient, "tier_reads", 0)
     sim = simulator_factory(profile="gen4-3phase")
+    clock = VirtualTime()
+    tier_reads: list[float] = []
     readings: list[Reading] = []
     poller = MeterPoller(
-        meter_config(sim.url or "", poll_interval=0.1),
-        connect=lambda: CountingClient(sim.url or "", parse_key(MBK), timing=LinkTiming.fast()),
+        meter_config(sim.url or "", poll_interval=0.125),  # both exact in binary
+        connect=lambda: CountingClient(sim.url or "", tier_reads, clock.monotonic),
         on_reading=readings.append,
         retry=FAST,
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+        tier_refresh=0.375,
     )
 
     async def scenario() -> None:
-        task = await running(poller, lambda: CountingClient.tier_reads >= 3)
+        task = await running(poller, lambda: len(tier_reads) >= 3)
         await stopped(task)
 
     run(scenario())
-    assert len(readings) > CountingClient.tier_reads  # most cycles read no tiers
+    # At the start and then every third cycle: the poller's clock says so exactly.
+    assert [b - a for a, b in itertools.pairwise(tier_reads)][:2] == [0.375, 0.375]
     assert poller.readings_rejected == 0
     forward = [sum(v or 0.0 for v in tier_values(r, "forward")) for r in readings]
     assert forward == sorted(forward)  # carried between reads, never backwards
@@ -480,9 +523,8 @@ def test_the_console_gets_the_line_between_poll_cycles(
 
 
 def test_a_consistent_new_baseline_is_accepted_after_a_while(
-    simulator_factory: SimulatorFactory, monkeypatch: pytest.MonkeyPatch
+    simulator_factory: SimulatorFactory,
 ) -> None:
-    monkeypatch.setattr(poller_module, "REBASE_AFTER", 3)
     sim = simulator_factory(profile="gen4-3phase")
     replaced = Reading(  # the newest stored reading of the meter this one replaced
         meter="house", at=T0, forward_active_energy_wh=1e12, reverse_active_energy_wh=1e12
@@ -490,7 +532,7 @@ def test_a_consistent_new_baseline_is_accepted_after_a_while(
     readings: list[Reading] = []
 
     async def scenario() -> None:
-        poller = poller_for(sim.url or "", readings, previous=replaced)
+        poller = poller_for(sim.url or "", readings, previous=replaced, rebase_after=3)
         task = await running(poller, lambda: len(readings) >= 2)
         status = poller.status()
         await stopped(task)

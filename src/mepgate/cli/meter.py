@@ -36,7 +36,7 @@ def _table_arg(text: str) -> int:
 
 
 def _decoded(table_id: int, data: bytes, client: MeterClient) -> registry.JsonValue:
-    dims = client.dims_or_none()
+    dims = client.known_dimensions
     return registry.to_json(registry.decode_table(table_id, data, dims), dims)
 
 
@@ -63,7 +63,7 @@ async def _info(meter: MeterOptions, as_json: bool) -> None:
         "present_values": dims.register.number_of_present_values,
         "tiers": dims.register.number_of_tiers,
         "energy_register_unit_wh": dims.energy_register_unit,
-        "security": client.security.value,
+        "security": client.security,
         "clock": registry.to_json(clock.clock_calendar) if clock else None,
     }
     if as_json:

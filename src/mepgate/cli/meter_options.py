@@ -17,7 +17,7 @@ from typing import ParamSpec, TypeVar
 
 import click
 
-from mepgate.client import Backoff, LinkTiming, MeterClient, Security
+from mepgate.client import Backoff, LinkTiming, MeterClient, Security, mep_client
 from mepgate.client.errors import MeterLinkError, MeterRefusedError
 from mepgate.errors import LocalProtocolError, MepgateError
 from mepgate.proto import parse_key
@@ -53,7 +53,7 @@ class MeterOptions:
         except LocalProtocolError as error:
             raise click.UsageError(str(error)) from None
         timing = LinkTiming.fast() if self.fast else LinkTiming(response_timeout=self.timeout)
-        return MeterClient(
+        return mep_client(
             self.port,
             key,
             baud=self.baud,

@@ -1,8 +1,10 @@
-"""The async meter client: :class:`MeterClient`, its errors, statistics and diagnosis."""
+"""The async meter client: :class:`MeterClient`, its errors, statistics and diagnosis.
 
-from mepgate.client.alerts import AlertFlags
-from mepgate.client.client import Backoff, MeterClient, Security
-from mepgate.client.diagnosis import Diagnosis, Observation, diagnose
+The client is the same for every protocol; :func:`mep_client` builds one for a MEP port.
+"""
+
+from mepgate.client.client import Backoff, MeterClient
+from mepgate.client.diagnosis import Diagnosis, diagnose
 from mepgate.client.errors import (
     AuthenticationError,
     EchoError,
@@ -15,8 +17,16 @@ from mepgate.client.errors import (
     SequenceConflictError,
     TlsSessionError,
 )
-from mepgate.client.partial import DASHBOARD_FIELDS, PresentReadPlan, plan_present_read
-from mepgate.client.stats import LinkStatistics
+from mepgate.client.mep import AlertFlags, MepSession, Security, mep_client
+from mepgate.client.planning import (
+    DASHBOARD_FIELDS,
+    EnergyTotals,
+    PresentReadPlan,
+    plan_energy_read,
+    plan_present_read,
+)
+from mepgate.client.session import Reply, Session
+from mepgate.client.stats import LinkStatistics, Observation
 from mepgate.client.timing import LinkTiming
 
 __all__ = [
@@ -26,9 +36,11 @@ __all__ = [
     "Backoff",
     "Diagnosis",
     "EchoError",
+    "EnergyTotals",
     "GarbledLineError",
     "LinkStatistics",
     "LinkTiming",
+    "MepSession",
     "MeterClient",
     "MeterLinkError",
     "MeterRefusedError",
@@ -37,9 +49,13 @@ __all__ = [
     "Observation",
     "PortUnavailableError",
     "PresentReadPlan",
+    "Reply",
     "Security",
     "SequenceConflictError",
+    "Session",
     "TlsSessionError",
     "diagnose",
+    "mep_client",
+    "plan_energy_read",
     "plan_present_read",
 ]

@@ -1,6 +1,7 @@
 """What a failed link most likely means, in plain language.
 
-The client records what the line did while an operation failed (:class:`Observation`) and
+The client records what the line did while an operation failed
+(:class:`~mepgate.client.stats.Observation`) and
 :func:`diagnose` names the likely cause; every :class:`~mepgate.client.errors.MeterLinkError`
 carries one, and ``mepgate doctor`` prints it.  The mapping follows what installers meet in
 the field (see the design notes): silence, an echo, garbage, 0x0B, 0x0C storms.
@@ -8,8 +9,9 @@ the field (see the design notes): silence, an echo, garbage, 0x0B, 0x0C storms.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+
+from mepgate.client.stats import Observation
 
 
 class Diagnosis(Enum):
@@ -70,27 +72,13 @@ _ADVICE = {
 }
 
 
-@dataclass(slots=True)
-class Observation:
-    """What the line did during one operation (all sends of one request)."""
-
-    frames_sent: int = 0
-    bytes_received: int = 0
-    echoed_frames: int = 0
-    garbage_bytes: int = 0
-    damaged_replies: int = 0
-    valid_replies: int = 0
-    auth_failures: int = 0
-    sequence_errors: int = 0
-
-
 def diagnose(seen: Observation) -> Diagnosis:
     """The most likely cause of a failure, from what the line did."""
-    if seen.auth_failures and not seen.valid_replies:
+    if seen.auth_failures and not seen.replies:
         return Diagnosis.WRONG_KEY
-    if seen.sequence_errors and not seen.valid_replies:
+    if seen.sequence_resyncs and not seen.replies:
         return Diagnosis.SEQUENCE_CONFLICT
-    if seen.valid_replies or seen.sequence_errors or seen.auth_failures:
+    if seen.replies or seen.sequence_resyncs or seen.auth_failures:
         return Diagnosis.NOISY if seen.damaged_replies else Diagnosis.OK
     if seen.echoed_frames:
         return Diagnosis.ECHO

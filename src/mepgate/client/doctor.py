@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mepgate.client.client import IDT_VERSION_OFFSET, MeterClient
+from mepgate.client.client import MeterClient
 from mepgate.client.diagnosis import Diagnosis
 from mepgate.client.errors import MeterLinkError, MeterRefusedError
+from mepgate.client.planning import IDT_VERSION_OFFSET
 from mepgate.client.stats import LinkStatistics
 from mepgate.tables.identity import decode_bt01
 from mepgate.tables.ids import TableId
@@ -44,6 +45,4 @@ async def run_doctor(client: MeterClient) -> DoctorReport:
     finally:
         await client.close()
     meter = f"{info.manufacturer} {info.model} firmware {info.firmware}"
-    return DoctorReport(
-        Diagnosis.OK, security=client.security.value, stats=client.stats, meter=meter
-    )
+    return DoctorReport(Diagnosis.OK, security=client.security, stats=client.stats, meter=meter)

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from mepgate.client.diagnosis import Diagnosis
-from mepgate.errors import RemoteProtocolError
+from mepgate.errors import MepgateError, RemoteProtocolError
 from mepgate.proto.codes import describe_response_code
 from mepgate.transport import PortUnavailableError
 
@@ -22,9 +22,11 @@ __all__ = [
     "NoAnswerError",
     "NoisyLineError",
     "PortUnavailableError",
+    "ReconfiguredError",
     "SequenceConflictError",
+    "TlsRequiredError",
     "TlsSessionError",
-    "link_error",
+    "error_for",
 ]
 
 
@@ -81,8 +83,19 @@ _BY_DIAGNOSIS: dict[Diagnosis, type[MeterLinkError]] = {
 }
 
 
-def link_error(diagnosis: Diagnosis, detail: str = "") -> MeterLinkError:
+def error_for(diagnosis: Diagnosis, detail: str = "") -> MeterLinkError:
+    """The exception that carries ``diagnosis`` (``detail``: what was being done)."""
     return _BY_DIAGNOSIS.get(diagnosis, NoisyLineError)(detail)
+
+
+class TlsRequiredError(MepgateError):
+    """The meter answers RC4 requests with 0x0A: it serves only TLS.  With ``--security auto``
+    the client switches to TLS; with ``--security rc4`` this reaches the user."""
+
+
+class ReconfiguredError(MepgateError):
+    """ET04's IDT version changed: requests built from the old dimensions are void.  The
+    client re-reads the dimensions and plans the request again."""
 
 
 class MeterRefusedError(RemoteProtocolError):

@@ -1,16 +1,23 @@
-"""Counters of what happened on the link: for ``doctor``, the poller and benchmarks."""
+"""What happened on the link: per operation (:class:`Observation`) and in total
+(:class:`LinkStatistics`).
+
+A request's state machine writes only its :class:`Observation`; when the request ends, the
+session adds it to the client's :class:`LinkStatistics` (:meth:`LinkStatistics.absorb`).  So
+every event is recorded once, and the diagnosis of a failed request sees just that request.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 
 @dataclass(slots=True)
-class LinkStatistics:
-    """Everything the client saw on the line since it was created (reconnects included)."""
+class Observation:
+    """What the line did during one operation (all sends of one request)."""
 
-    requests: int = 0  # operations started (a read, a write, a TLS handshake step)
     frames_sent: int = 0  # request frames put on the line, resends included
+    bytes_sent: int = 0
+    bytes_received: int = 0
     resends: int = 0  # identical frames sent again after a timeout
     replies: int = 0  # replies that verified and were used
     timeouts: int = 0  # sends that got no usable reply in time
@@ -18,14 +25,30 @@ class LinkStatistics:
     garbage_bytes: int = 0  # bytes that never formed a frame
     echoed_frames: int = 0  # our own request frames read back
     alerts: int = 0  # ``00 00`` alert sequences from the meter
-    alerts_serviced: int = 0
     sequence_resyncs: int = 0  # 0x0C replies (sequence number adopted)
     auth_failures: int = 0  # 0x0B replies
     idt_changes: int = 0  # reconfigurations seen through ET04's IDT version
     tls_handshakes: int = 0
+
+    def add(self, other: Observation) -> None:
+        for name in _OBSERVED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+_OBSERVED = tuple(f.name for f in fields(Observation))
+
+
+@dataclass(slots=True)
+class LinkStatistics(Observation):
+    """Everything the client saw on the line since it was created (reconnects included)."""
+
+    requests: int = 0  # operations started (a read, a write, a TLS handshake step)
+    alerts_serviced: int = 0
     reconnects: int = 0
-    bytes_sent: int = 0
-    bytes_received: int = 0
+
+    def absorb(self, seen: Observation) -> None:
+        """Add what one operation observed."""
+        Observation.add(self, seen)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -26,8 +26,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mepgate.client import LinkTiming, MeterClient, MeterLinkError, MeterRefusedError, Security
-from mepgate.client.client import Backoff
+from mepgate.client import (
+    Backoff,
+    LinkTiming,
+    MeterClient,
+    MeterLinkError,
+    MeterRefusedError,
+    Security,
+    mep_client,
+)
 from mepgate.config import ConfigError, MeterConfig, Settings, meter_key, save_settings
 from mepgate.errors import LocalProtocolError, MepgateError
 from mepgate.proto import MepKey, parse_key
@@ -375,7 +382,7 @@ class Gateway:
         key = self._keys[meter.name]
 
         def connect() -> MeterClient:
-            return MeterClient(
+            return mep_client(
                 port,
                 key,
                 baud=meter.baud,

@@ -11,9 +11,9 @@ A session (one connected :class:`~mepgate.client.MeterClient`):
    :class:`~mepgate.reading.Reading` in SI units;
 3. BT52 (clock) and BT55 (current tier) once every :data:`CLOCK_INTERVAL`;
 4. the same two summations of every BT23 tier block once every
-   :data:`~mepgate.reading.TIER_REFRESH_S` (and at the start of a session): partial
-   reads of just those ranges (:meth:`MeterClient.read_tier_totals`), carried by every reading
-   in between.  Only the current tier counts, and the tier registers feed the minute-paced
+   :data:`~mepgate.reading.TIER_REFRESH_S` (and at the start of a session), in the same
+   planned read as the total (:meth:`MeterClient.read_energy_totals`), carried by every
+   reading in between.  Only the current tier counts, and the tier registers feed the minute-paced
    energy messages; reading them each cycle would cost one to four requests per second
    (ranges 200 bytes apart are not merged at 9600 Bd) and slow the live values.
 
@@ -44,6 +44,7 @@ from mepgate.client import (
     DASHBOARD_FIELDS,
     AuthenticationError,
     Diagnosis,
+    EnergyTotals,
     LinkStatistics,
     MeterClient,
     MeterLinkError,
@@ -56,18 +57,10 @@ from mepgate.reading import TIER_REFRESH_S, TIERS, Reading, tier_energy_field
 from mepgate.service.validate import DEFAULT_LIMITS, Limits, Rejection, validate
 from mepgate.service.view import LinkError, MeterIdentity, MeterStatus
 from mepgate.tables.clock import decode_bt52, decode_bt55
-from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.errors import TableDecodeError
 from mepgate.tables.identity import decode_bt01, decode_et03
 from mepgate.tables.ids import TableId
-from mepgate.tables.registers import (
-    SUMMATION_SIZE,
-    PresentValues,
-    RegisterTotals,
-    bt23_layout,
-    decode_bt23,
-    register_totals,
-)
+from mepgate.tables.registers import PresentValues, RegisterTotals
 from mepgate.transport import PortUnavailableError
 
 log = logging.getLogger(__name__)
@@ -128,16 +121,6 @@ class RetryPolicy:
 
 
 # -- pure parts ---------------------------------------------------------------------------------
-def energy_span(dims: Dimensions) -> tuple[int, int]:
-    """(offset, count) of BT23's demand-reset counter (if any) and first two summations.
-
-    A prefix read at offset 0: it decodes with the one BT23 layout, and it is what some meters
-    accept where a full BT23 read fails (FIELD-NOTES.md).
-    """
-    start = bt23_layout(dims.register).offset_of("total")
-    return 0, start + ENERGY_SUMMATIONS * SUMMATION_SIZE
-
-
 def _scaled(value: int | None, divisor: float = 1.0) -> float | None:
     return None if value is None else value / divisor
 
@@ -248,7 +231,10 @@ class MeterPoller:
 
     ``connect`` makes a fresh (not yet connected) client for each session; ``on_reading``
     receives every reading that passed validation.  ``previous`` is the meter's newest stored
-    reading, so energy is checked across gateway restarts too.
+    reading, so energy is checked across gateway restarts too.  ``now``, ``monotonic`` and
+    ``sleep`` are the poller's clocks (tests pass virtual ones); ``tier_refresh`` and
+    ``rebase_after`` default to :data:`~mepgate.reading.TIER_REFRESH_S` and
+    :data:`REBASE_AFTER`.
     """
 
     def __init__(
@@ -262,6 +248,9 @@ class MeterPoller:
         limits: Limits = DEFAULT_LIMITS,
         now: Callable[[], dt.datetime] = _utc_now,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        tier_refresh: float = TIER_REFRESH_S,
+        rebase_after: int = REBASE_AFTER,
     ) -> None:
         self.config = config
         self._connect = connect
@@ -271,6 +260,9 @@ class MeterPoller:
         self._limits = limits
         self._now = now
         self._monotonic = monotonic
+        self._sleep = sleep
+        self._tier_refresh = tier_refresh
+        self._rebase_after = rebase_after
         self.state = PollerState.STARTING
         self.identity: MeterIdentity | None = None
         self.meter_clock: dt.datetime | None = None
@@ -286,7 +278,7 @@ class MeterPoller:
         self._clock_offset: dt.timedelta | None = None  # meter time minus our time
         self._clock_due = 0.0
         self._tier: int | None = None
-        self._tiers: tuple[RegisterTotals, ...] = ()  # BT23 tier blocks, read every TIER_REFRESH_S
+        self._tiers: tuple[RegisterTotals, ...] = ()  # BT23 tier blocks, read every tier_refresh
         self._tiers_due = 0.0
         self._decreasing = 0
         self._skew_warned = False
@@ -368,7 +360,7 @@ class MeterPoller:
                 delay = self._retry.delay(failures)
                 self.state = PollerState.RETRYING
                 self.next_retry_at = self._now() + dt.timedelta(seconds=delay)
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
         finally:
             self.state = PollerState.STOPPED
             self.next_retry_at = None
@@ -419,14 +411,7 @@ class MeterPoller:
             generation=dims.generation,
         )
         await self._read_clock(client)
-        await self._read_tiers(client)
-
-    async def _read_tiers(self, client: MeterClient) -> None:
-        self._tiers_due = self._monotonic() + TIER_REFRESH_S
-        try:
-            self._tiers = await client.read_tier_totals(ENERGY_SUMMATIONS)
-        except (MeterRefusedError, TableDecodeError):
-            self._tiers = ()  # readings carry no tier registers rather than stale ones
+        self._tiers_due = self._monotonic()  # the session's first reading carries them
 
     async def _read_clock(self, client: MeterClient) -> None:
         self._clock_due = self._monotonic() + CLOCK_INTERVAL
@@ -465,25 +450,33 @@ class MeterPoller:
             async with self._lock:
                 if self._monotonic() >= self._clock_due:
                     await self._read_clock(client)
-                if self._monotonic() >= self._tiers_due:
-                    await self._read_tiers(client)
                 reading = await self._read_values(client)
             self._consider(reading)
             self._polled_in_session = True
             due += interval
             now = self._monotonic()
             due = max(due, now)  # the meter's pace is the floor: no catching up in bursts
-            await asyncio.sleep(due - now)
+            await self._sleep(due - now)
 
     async def _read_values(self, client: MeterClient) -> Reading:
-        dims = await client.dimensions()
-        offset, count = energy_span(dims)
-        block = decode_bt23(await client.read(TableId.BT23, offset=offset, count=count), dims)
-        if block.total is None:
-            raise TableDecodeError("BT23 partial read returned no total data block")
-        energy = register_totals(block.total, dims.energy_register_unit)
+        energy = await self._read_energy(client)
         present = await client.read_present(PRESENT_FIELDS)
-        return reading_from(self.name, self._timestamp(), present, energy, self._tier, self._tiers)
+        return reading_from(
+            self.name, self._timestamp(), present, energy.total, self._tier, self._tiers
+        )
+
+    async def _read_energy(self, client: MeterClient) -> EnergyTotals:
+        """BT23's totals, with the tier registers when they are due."""
+        if self._monotonic() >= self._tiers_due:
+            self._tiers_due = self._monotonic() + self._tier_refresh
+            try:
+                totals = await client.read_energy_totals(ENERGY_SUMMATIONS, tiers=True)
+            except (MeterRefusedError, TableDecodeError):
+                self._tiers = ()  # readings carry no tier registers rather than stale ones
+            else:
+                self._tiers = totals.tiers
+                return totals
+        return await client.read_energy_totals(ENERGY_SUMMATIONS)
 
     def _timestamp(self) -> dt.datetime:
         """The meter's time now, estimated from BT52; never at or before the previous reading
@@ -500,7 +493,7 @@ class MeterPoller:
         reasons = validate(reading, self._previous, self._limits)
         if reasons and set(reasons) <= _REBASE_REASONS:
             self._decreasing += 1
-            if self._decreasing >= REBASE_AFTER:
+            if self._decreasing >= self._rebase_after:
                 log.warning(
                     "meter %s: energy or time stayed below the last stored reading for %d "
                     "readings; taking them as the new baseline (meter replaced, registers "

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mepgate.client.session import TableAccess
+from mepgate.proto.procedures import EP39_POST_MEP_DATA, MepPostType, ep39_parameters
 from mepgate.tables.dimensions import Dimensions
+from mepgate.tables.ids import TableId
 from mepgate.tables.mep import mep_client_config_offset
 
 ALERT_FLAGS_OFFSET_IN_ENTRY = 8
@@ -51,3 +54,22 @@ class AlertFlags:
 def alert_flags_offset(dims: Dimensions, client: int = 1) -> int:
     """Offset in ET13 of MEP client ``client``'s alert flags byte."""
     return mep_client_config_offset(dims, client) + ALERT_FLAGS_OFFSET_IN_ENTRY
+
+
+async def service_alerts(client: TableAccess, mep_client: int) -> AlertFlags:
+    """Read ET13's alert flags of MEP client ``mep_client`` and do what each asks."""
+    async with client.housekeeping():
+        dims = await client.dimensions()
+        offset = alert_flags_offset(dims, mep_client)
+        flags = AlertFlags.from_byte((await client.read(TableId.ET13, offset=offset, count=1))[0])
+        if flags.scheduled_read_request:
+            await client.call(EP39_POST_MEP_DATA, ep39_parameters(MepPostType.SCHEDULED_READ_DATA))
+        if flags.mbus_change:
+            await client.call(EP39_POST_MEP_DATA, ep39_parameters(MepPostType.CLEAR_MBUS_ALERT))
+        if flags.delta_data_alert:
+            await client.call(
+                EP39_POST_MEP_DATA, ep39_parameters(MepPostType.CLEAR_DELTA_DATA_ALERT)
+            )
+        if flags.on_demand_request:
+            await client.read_table(TableId.ET15)
+    return flags

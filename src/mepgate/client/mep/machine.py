@@ -1,0 +1,631 @@
+"""The MEP link's decisions as sans-IO state machines (h11 style): events in, actions out.
+
+No clock, no port, no ``await``: :func:`mepgate.client.driver.drive` performs the actions and
+feeds the events back with the time they happened, so every transition is unit-tested by
+feeding bytes and times (tests/client/test_mep_machine.py).
+
+* :class:`MepLink` -- what one connection to a MEP port knows between requests: the receive
+  buffer, when the last request left (pacing), whether the meter has alerted, whether the key
+  has worked, the sequence counter, the IDT version watched for reconfigurations, the TLS
+  session.
+* :class:`Attempt` -- one frame sent once: drain what arrived since the last request, wait
+  for the pacing, send, then collect bytes until a reply decodes or the line stays quiet.
+* :class:`Rc4Request` -- one request's life under RC4 security (MEP guide, "RC4
+  Authentication" / "RC4 Encryption", "MEP Protocol Timing"): resend the *same* frame after a
+  timeout, confirm a 0x0B once before believing it, adopt the sequence number a 0x0C carries
+  and check ET04's IDT version (a reconfigured meter jumps its counter, "Dynamic Sizing of
+  Tables"), give up with a diagnosis.
+* :class:`TlsRequest` -- one request under TLS-PSK ("Using TLS Security to secure MEP
+  Ports"): a handshake when there is no session, the request in a 0x80 frame, a new session
+  when the old one breaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Generic, TypeVar
+
+from mepgate.client.diagnosis import diagnose
+from mepgate.client.driver import Action, Failed, Finished, Receive, Transmit
+from mepgate.client.errors import (
+    AuthenticationError,
+    MeterRefusedError,
+    ReconfiguredError,
+    SequenceConflictError,
+    TlsRequiredError,
+    TlsSessionError,
+    error_for,
+)
+from mepgate.client.session import Reply
+from mepgate.client.stats import Observation
+from mepgate.client.timing import LinkTiming
+from mepgate.errors import LocalProtocolError, MepgateError, RemoteProtocolError
+from mepgate.proto import ALERT, NEED_DATA, Alert, ClientSequence, Frame, FrameBuffer, FramingError
+from mepgate.proto.codes import ResponseCode, TlsRequestCode, TlsResponseCode
+from mepgate.proto.constants import ALERT_INTERVAL, DIGEST_SIZE, wire_time
+from mepgate.proto.errors import DigestMismatchError
+from mepgate.proto.frames import Exchange, Response, prepare_request
+from mepgate.proto.messages import decode_read_reply, is_read
+from mepgate.proto.tls_frames import (
+    NO_TLS_SESSION_REPLY,
+    TlsMessage,
+    decode_tls_frame,
+    encode_tls_request,
+)
+from mepgate.tls import KeyId, TlsAuthenticationError, TlsError, TlsPskClient
+
+R = TypeVar("R")
+
+RC4_MIN_FRAME = 1 + DIGEST_SIZE
+"""Smallest RC4 reply after its length: a code and the digest."""
+TLS_MIN_FRAME = 1
+"""Smallest TLS-carrying reply after its length: a code."""
+TLS_ATTEMPTS = 4
+"""Sessions set up for one request before the TLS link is declared broken."""
+
+
+# -- the connection ---------------------------------------------------------------------------
+@dataclass(slots=True)
+class MepLink:
+    """One MEP connection's state between requests (see the module docstring).
+
+    ``sequence`` and ``idt_version`` outlive the connection (a reconnect keeps counting and
+    keeps watching); :meth:`connection_opened` resets what belongs to one connection.
+    """
+
+    key: bytes
+    timing: LinkTiming
+    baud: int
+    encrypt: bool
+    sequence: ClientSequence
+    key_id: KeyId = KeyId.MBK
+    idt_version: int | None = None
+    idt_probe: bytes | None = None
+    """The request reading ET04's IDT version (None: reconfigurations are not checked)."""
+    tls: bool = False
+    buffer: FrameBuffer = field(default_factory=lambda: FrameBuffer(minimum=RC4_MIN_FRAME))
+    last_send: float | None = None
+    alert_pending: bool = False
+    alerts_serviced_at: float | None = None
+    key_worked: bool = False
+    tls_session: TlsPskClient | None = None
+
+    def __repr__(self) -> str:
+        return f"MepLink(baud={self.baud}, tls={self.tls}, key=<hidden>)"
+
+    def connection_opened(self) -> None:
+        """A new connection: nothing held, no alert seen, the key not proven on it yet."""
+        self.buffer = FrameBuffer(minimum=TLS_MIN_FRAME if self.tls else RC4_MIN_FRAME)
+        self.last_send = None
+        self.alert_pending = False
+        self.key_worked = False
+        self.tls_session = None
+
+    def use_tls(self) -> None:
+        """The meter serves only TLS: switch framing (drops what is held)."""
+        self.tls = True
+        self.buffer = FrameBuffer(minimum=TLS_MIN_FRAME)
+
+    def alert_due(self, now: float) -> bool:
+        """An alert was seen and the last service is a second old: a meter repeats a pending
+        alert every second (MEP guide, "Alert Sequence"), while line noise can fake one."""
+        if not self.alert_pending:
+            return False
+        return self.alerts_serviced_at is None or now - self.alerts_serviced_at >= ALERT_INTERVAL
+
+    def alerts_serviced(self, now: float) -> None:
+        self.alert_pending = False
+        self.alerts_serviced_at = now
+
+
+# -- one frame, sent once ---------------------------------------------------------------------
+class _Phase(Enum):
+    DRAIN = "drain"  # taking in what arrived since the last request
+    SEND = "send"
+    AWAIT = "await"
+    DONE = "done"
+
+
+class Attempt(Generic[R]):
+    """Send ``frame`` once and collect its reply: finishes with ``decode(reply)``, or with
+    ``None`` when no reply came in time (MEP guide, "Response timeout": from the request's last
+    byte on the wire; "Intra-packet timing": a partial frame quiet for the frame gap is stale).
+
+    ``decode`` raises a :class:`~mepgate.errors.RemoteProtocolError` for a frame that is not
+    the answer (a damaged reply, a stale one); such a frame is given back to the buffer, which
+    rescans from its second byte (a bogus length may have swallowed the real reply).
+    """
+
+    def __init__(
+        self, link: MepLink, frame: bytes, decode: Callable[[bytes], R], seen: Observation
+    ) -> None:
+        self._link = link
+        self._frame = frame
+        self._decode = decode
+        self._seen = seen
+        self._phase = _Phase.DRAIN
+        self._deadline = 0.0
+        self._last_rx = 0.0
+        self._result: R | None = None
+
+    # -- actions --------------------------------------------------------------------------------
+    def next_action(self) -> Action[R | None]:
+        if self._phase is _Phase.DRAIN:
+            return Receive(until=None)
+        if self._phase is _Phase.SEND:
+            last = self._link.last_send
+            not_before = 0.0 if last is None else last + self._link.timing.min_request_interval
+            return Transmit(self._frame, not_before)
+        if self._phase is _Phase.AWAIT:
+            return Receive(until=self._limit())
+        return Finished(self._result)
+
+    def _limit(self) -> float:
+        if self._link.buffer.pending:
+            return max(self._deadline, self._last_rx + self._link.timing.frame_gap_timeout)
+        return self._deadline
+
+    # -- events ---------------------------------------------------------------------------------
+    def sent(self, at: float) -> None:
+        if self._phase is not _Phase.SEND:
+            raise _misuse("sent", self._phase)
+        self._link.last_send = at
+        self._seen.frames_sent += 1
+        self._seen.bytes_sent += len(self._frame)
+        # The timeout runs from the request's last byte on the wire; a write completes when
+        # the OS has the bytes, not when the UART has sent them.
+        self._deadline = at + wire_time(len(self._frame), self._link.baud)
+        self._deadline += self._link.timing.response_timeout
+        self._last_rx = at
+        self._phase = _Phase.AWAIT
+
+    def received(self, data: bytes, at: float) -> None:
+        self._seen.bytes_received += len(data)
+        self._link.buffer.receive_data(data)
+        if self._phase is _Phase.DRAIN:
+            self._drain()
+            return
+        if self._phase is not _Phase.AWAIT:
+            raise _misuse("received", self._phase)
+        self._last_rx = at
+        if self._scan():
+            return
+        if at >= self._limit():
+            self._expire()
+
+    def timed_out(self, at: float) -> None:
+        if self._phase is _Phase.DRAIN:
+            self._drain()  # nothing more arrived: what is held is looked at, then we send
+            self._phase = _Phase.SEND
+            return
+        if self._phase is not _Phase.AWAIT:
+            raise _misuse("timed_out", self._phase)
+        if at >= self._limit():
+            self._expire()
+
+    # -- internals ------------------------------------------------------------------------------
+    def _drain(self) -> None:
+        """Alerts count, garbage counts, whole frames between requests are late replies to
+        earlier requests and are dropped."""
+        while True:
+            event = self._next_event()
+            if event is None:
+                return
+            if isinstance(event, Alert):
+                self._alert()
+
+    def _next_event(self) -> Frame | Alert | None:
+        buffer = self._link.buffer
+        while True:
+            try:
+                event = buffer.next_event()
+            except FramingError as error:
+                self._seen.garbage_bytes += error.discarded
+                continue
+            return None if event is NEED_DATA else event
+
+    def _alert(self) -> None:
+        self._seen.alerts += 1
+        self._link.alert_pending = True
+
+    def _scan(self) -> bool:
+        while (event := self._next_event()) is not None:
+            if self._consider(event):
+                return True
+        return False
+
+    def _consider(self, event: Frame | Alert) -> bool:
+        if isinstance(event, Alert):
+            self._alert()
+            return False
+        if event.wire == self._frame:
+            self._seen.echoed_frames += 1
+            return False
+        try:
+            self._result = self._decode(event.wire)
+        except RemoteProtocolError:
+            self._seen.damaged_replies += 1
+            self._link.buffer.reject(event)
+            return False
+        self._phase = _Phase.DONE
+        return True
+
+    def _expire(self) -> None:
+        """The line went quiet mid-frame (or no reply came): rescan what is held, dropping the
+        stale start; whatever cannot complete before a resend is dropped."""
+        buffer = self._link.buffer
+        found, dropped = buffer.expire()
+        self._seen.garbage_bytes += dropped
+        for index, event in enumerate(found):
+            if isinstance(event, Frame) and event.wire != self._frame:
+                try:
+                    self._result = self._decode(event.wire)
+                except RemoteProtocolError:
+                    self._seen.damaged_replies += 1
+                else:
+                    self._phase = _Phase.DONE
+                    return
+                # A bogus frame may have swallowed the real reply: rescan from its second
+                # byte, followed by everything found after it, in line order.
+                rest = b"".join(_wire(e) for e in found[index + 1 :])
+                buffer.receive_data(event.wire[1:] + rest)
+                if self._scan():
+                    return
+                break
+            self._consider(event)
+        buffer.expire()
+        self._seen.timeouts += 1
+        self._result = None
+        self._phase = _Phase.DONE
+
+
+def _wire(event: Frame | Alert) -> bytes:
+    return event.wire if isinstance(event, Frame) else ALERT
+
+
+def _misuse(event: str, phase: _Phase) -> MepgateError:
+    return LocalProtocolError(f"{event}() is not expected while the attempt is {phase.value}")
+
+
+# -- one request under RC4 security -----------------------------------------------------------
+class Rc4Request:
+    """One C12.18 request's life under RC4 security; finishes with its :class:`Reply`.
+
+    ``check_configuration``: after a 0x0C, read ET04's IDT version (``link.idt_probe``) before
+    resending, and fail with :class:`ReconfiguredError` when it changed -- requests planned
+    from the old dimensions are void.  Off for the client's own housekeeping requests (they
+    are part of such a check, or of loading the dimensions).
+    """
+
+    def __init__(
+        self, link: MepLink, message: bytes, what: str, *, check_configuration: bool = True
+    ) -> None:
+        self._link = link
+        self._message = message
+        self._what = what
+        self._check = check_configuration
+        self.seen = Observation()
+        self.nested: list[Observation] = []
+        """What the ET04 checks of this request observed (their own diagnosis, our totals)."""
+        self._sends = 0  # all sends of this request (LinkTiming.max_sends)
+        self._frame_sends = 0  # sends of the current frame (a number refused at its first)
+        self._silent = self._auth = self._conflicts = 0
+        self._outcome: Finished[Reply] | Failed | None = None
+        self._probe: Rc4Request | None = None
+        self._exchange = self._new_exchange()
+        self._attempt = self._new_attempt()
+
+    def observations(self) -> list[Observation]:
+        return [self.seen, *self.nested]
+
+    def _new_exchange(self) -> Exchange:
+        link = self._link
+        return prepare_request(self._message, link.sequence.take(), link.key, encrypt=link.encrypt)
+
+    def _new_attempt(self) -> Attempt[Response]:
+        exchange = self._exchange
+
+        def decode(wire: bytes) -> Response:
+            try:
+                return exchange.decode(wire, self._link.key)
+            except DigestMismatchError:
+                if wire == NO_TLS_SESSION_REPLY:
+                    return Response(
+                        code=ResponseCode.INVALID_SERVICE_SEQUENCE_STATE, authenticated=False
+                    )
+                raise
+
+        return Attempt(self._link, exchange.frame, decode, self.seen)
+
+    # -- actions and events ---------------------------------------------------------------------
+    def next_action(self) -> Action[Reply]:
+        while self._outcome is None:
+            if self._probe is not None:
+                action = self._probe.next_action()
+                if isinstance(action, Finished | Failed):
+                    self._probe_done(action)
+                    continue
+                return action
+            step = self._attempt.next_action()
+            if isinstance(step, Finished):
+                self._decide(step.result)
+                continue
+            return step
+        return self._outcome
+
+    def _active(self) -> Attempt[Response] | Rc4Request:
+        return self._probe if self._probe is not None else self._attempt
+
+    def sent(self, at: float) -> None:
+        self._active().sent(at)
+
+    def received(self, data: bytes, at: float) -> None:
+        self._active().received(data, at)
+
+    def timed_out(self, at: float) -> None:
+        self._active().timed_out(at)
+
+    # -- decisions ------------------------------------------------------------------------------
+    def _give_up(self, error: MepgateError) -> None:
+        self._outcome = Failed(error)
+
+    def _send_again(self) -> None:
+        if self._sends >= self._link.timing.max_sends:
+            self._give_up(error_for(diagnose(self.seen), self._what))
+            return
+        self._attempt = self._new_attempt()
+
+    def _decide(self, reply: Response | None) -> None:
+        timing = self._link.timing
+        self._sends += 1
+        self._frame_sends += 1
+        if reply is None:
+            self._silent += 1
+            if self._silent >= timing.max_silent_sends:
+                self._give_up(error_for(diagnose(self.seen), self._what))
+                return
+            self.seen.resends += 1
+            self._send_again()  # MEP guide, "Response timeout": resend the same packet
+            return
+        self._silent = 0
+        if reply.code == ResponseCode.INVALID_SERVICE_SEQUENCE_STATE and not reply.authenticated:
+            self._give_up(
+                TlsRequiredError(
+                    "the meter requires TLS-PSK on this port (it answers RC4 requests with "
+                    "0x0A): use --security auto or --security tls"
+                )
+            )
+            return
+        if reply.code == ResponseCode.AUTHENTICATION_FAILURE:
+            self.seen.auth_failures += 1
+            self._auth += 1
+            limit = timing.max_auth_failures_after_success if self._link.key_worked else 2
+            if self._auth >= limit:
+                self._give_up(AuthenticationError(self._what))
+                return
+            self._send_again()  # confirm with the same frame: one 0x0B may be line noise
+            return
+        self._link.key_worked = True
+        next_sequence = reply.next_sequence
+        if reply.code == ResponseCode.INVALID_SEQUENCE_NUMBER and next_sequence is not None:
+            self.seen.sequence_resyncs += 1
+            # A resent frame is expected to be refused when the meter got the first copy; a
+            # number refused at its first send means someone else moved the counter.
+            if self._frame_sends == 1:
+                self._conflicts += 1
+                if self._conflicts > timing.max_sequence_errors:
+                    self._give_up(SequenceConflictError(self._what))
+                    return
+            self._link.sequence.adopt(next_sequence)
+            if self._check and self._link.idt_version is not None and self._link.idt_probe:
+                self._probe = Rc4Request(
+                    self._link, self._link.idt_probe, "reading ET04", check_configuration=False
+                )
+                return
+            self._resequence()
+            return
+        self.seen.replies += 1
+        self._outcome = Finished(Reply(code=reply.code, data=reply.data))
+
+    def _resequence(self) -> None:
+        """Send the request again under the adopted sequence number."""
+        self._exchange = self._new_exchange()
+        self._frame_sends = 0
+        self._send_again()
+
+    def _probe_done(self, outcome: Finished[Reply] | Failed) -> None:
+        probe, self._probe = self._probe, None
+        assert probe is not None
+        self.nested.extend(probe.observations())
+        if isinstance(outcome, Failed):
+            self._give_up(outcome.error)
+            return
+        reply = outcome.result
+        if reply.code != ResponseCode.OK:
+            self._give_up(MeterRefusedError(reply.code, "reading ET04"))
+            return
+        if len(reply.data) != 1:
+            self._give_up(
+                RemoteProtocolError(
+                    f"reading ET04's IDT version: the meter sent {len(reply.data)} bytes for 1"
+                )
+            )
+            return
+        version = reply.data[0]
+        if version != self._link.idt_version:
+            self._link.idt_version = version
+            self.seen.idt_changes += 1
+            self._give_up(ReconfiguredError(f"IDT version changed to {version}"))
+            return
+        self._resequence()
+
+
+# -- one request under TLS-PSK ----------------------------------------------------------------
+class _Resending:
+    """One TLS-carrying frame, resent while unanswered: finishes with the reply, or fails with
+    the diagnosis after :attr:`LinkTiming.max_silent_sends` silent sends."""
+
+    def __init__(self, link: MepLink, frame: bytes, seen: Observation, what: str) -> None:
+        self._link = link
+        self._frame = frame
+        self._seen = seen
+        self._what = what
+        self._sends = 0
+        self._attempt = Attempt(link, frame, decode_tls_frame, seen)
+
+    def next_action(self) -> Action[TlsMessage]:
+        while True:
+            step = self._attempt.next_action()
+            if not isinstance(step, Finished):
+                return step
+            if step.result is not None:
+                return Finished(step.result)
+            self._sends += 1
+            if self._sends >= self._link.timing.max_silent_sends:
+                return Failed(error_for(diagnose(self._seen), self._what))
+            self._seen.resends += 1
+            self._attempt = Attempt(self._link, self._frame, decode_tls_frame, self._seen)
+
+    def sent(self, at: float) -> None:
+        self._attempt.sent(at)
+
+    def received(self, data: bytes, at: float) -> None:
+        self._attempt.received(data, at)
+
+    def timed_out(self, at: float) -> None:
+        self._attempt.timed_out(at)
+
+
+class _SessionLostError(Exception):
+    """(Internal) the TLS session broke; a new handshake is due."""
+
+
+class TlsRequest:
+    """One C12.18 request over TLS-PSK; finishes with its :class:`Reply`.
+
+    Without a session (or after it broke) a handshake comes first: 0x58 with the ClientHello,
+    0x59 with each continuation (MEP guide, Table 2.2).  A rejected key (0x03, or a Finished
+    that does not verify) fails at once; a broken session is set up again, up to
+    :data:`TLS_ATTEMPTS` times.
+    """
+
+    def __init__(self, link: MepLink, message: bytes, what: str) -> None:
+        self._link = link
+        self._message = message
+        self._what = what
+        self._seen: list[Observation] = []
+        self._attempts = 0
+        self._last = ""
+        self._outcome: Finished[Reply] | Failed | None = None
+        self._handshaking: TlsPskClient | None = None
+        self._step: _Resending
+        if link.tls_session is not None and link.tls_session.handshake_complete:
+            self._start_request(link.tls_session)
+        else:
+            self._start_handshake()
+
+    def observations(self) -> list[Observation]:
+        return list(self._seen)
+
+    def _observe(self) -> Observation:
+        seen = Observation()
+        self._seen.append(seen)
+        return seen
+
+    def _start_handshake(self) -> None:
+        self._link.tls_session = None
+        client = TlsPskClient(self._link.key, key_id=self._link.key_id)
+        self._handshaking = client
+        seen = self._observe()
+        seen.tls_handshakes += 1
+        frame = encode_tls_request(TlsRequestCode.HANDSHAKE, client.start_handshake())
+        self._step = _Resending(self._link, frame, seen, "TLS handshake")
+
+    def _start_request(self, session: TlsPskClient) -> None:
+        self._handshaking = None
+        frame = encode_tls_request(TlsRequestCode.TABLE, session.encrypt(self._message))
+        self._step = _Resending(self._link, frame, self._observe(), self._what)
+
+    # -- actions and events ---------------------------------------------------------------------
+    def next_action(self) -> Action[Reply]:
+        while self._outcome is None:
+            step = self._step.next_action()
+            if isinstance(step, Failed):
+                self._outcome = step
+            elif isinstance(step, Finished):
+                try:
+                    self._answered(step.result)
+                except _SessionLostError as lost:
+                    self._session_lost(str(lost))
+            else:
+                return step
+        return self._outcome
+
+    def sent(self, at: float) -> None:
+        self._step.sent(at)
+
+    def received(self, data: bytes, at: float) -> None:
+        self._step.received(data, at)
+
+    def timed_out(self, at: float) -> None:
+        self._step.timed_out(at)
+
+    # -- decisions ------------------------------------------------------------------------------
+    def _answered(self, reply: TlsMessage) -> None:
+        if self._handshaking is not None:
+            self._handshake_step(self._handshaking, reply)
+        else:
+            self._reply(reply)
+
+    def _handshake_step(self, client: TlsPskClient, reply: TlsMessage) -> None:
+        if reply.code == TlsResponseCode.INVALID_IDENTITY_OR_KEY:
+            self._outcome = Failed(
+                TlsSessionError("the meter rejected the TLS key or identity (0x03)")
+            )
+            return
+        if reply.code != TlsResponseCode.OK:
+            raise _SessionLostError(f"handshake answered 0x{reply.code:02X}")
+        try:
+            client.receive(reply.payload)
+            progress = client.do_handshake()
+        except TlsAuthenticationError as error:
+            self._outcome = Failed(TlsSessionError(f"TLS handshake: {error}"))
+            return
+        except TlsError as error:
+            raise _SessionLostError(str(error)) from error
+        if progress.complete:
+            self._seen[-1].replies += 1
+            self._link.tls_session = client
+            self._start_request(client)
+            return
+        frame = encode_tls_request(TlsRequestCode.HANDSHAKE_CONT, progress.outgoing)
+        self._step = _Resending(self._link, frame, self._seen[-1], "TLS handshake")
+
+    def _reply(self, reply: TlsMessage) -> None:
+        session = self._link.tls_session
+        if reply.code != TlsResponseCode.OK or not reply.payload or session is None:
+            raise _SessionLostError(f"the meter answered 0x{reply.code:02X} to a TLS request")
+        try:
+            plain = session.decrypt(reply.payload)
+        except TlsError as error:
+            self._seen[-1].damaged_replies += 1
+            raise _SessionLostError(str(error)) from error
+        self._seen[-1].replies += 1
+        code = plain[0]
+        if code == ResponseCode.OK and is_read(self._message):
+            self._outcome = Finished(Reply(code=code, data=decode_read_reply(plain)))
+        else:
+            self._outcome = Finished(Reply(code=code))
+
+    def _session_lost(self, reason: str) -> None:
+        self._link.tls_session = None
+        self._last = reason
+        self._attempts += 1
+        if self._attempts >= TLS_ATTEMPTS:
+            self._outcome = Failed(
+                TlsSessionError(f"{self._what}: the TLS session kept breaking ({self._last})")
+            )
+            return
+        self._start_handshake()

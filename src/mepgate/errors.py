@@ -26,3 +26,7 @@ class RemoteProtocolError(MepgateError):
 
 class LocalProtocolError(MepgateError):
     """The API was used in a way the protocol does not allow (a bug in the caller)."""
+
+
+class PortUnavailableError(MepgateError):
+    """The port cannot be opened, or it went away (USB adapter unplugged, TCP peer gone)."""

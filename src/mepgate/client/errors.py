@@ -9,9 +9,8 @@
 from __future__ import annotations
 
 from mepgate.client.diagnosis import Diagnosis
-from mepgate.errors import MepgateError, RemoteProtocolError
+from mepgate.errors import MepgateError, PortUnavailableError, RemoteProtocolError
 from mepgate.proto.codes import describe_response_code
-from mepgate.transport import PortUnavailableError
 
 __all__ = [
     "AuthenticationError",

@@ -4,10 +4,10 @@ A :class:`Link` moves bytes and nothing else; framing, timing rules and security
 :mod:`mepgate.client`.  :func:`open_link` picks the implementation from the port string.
 """
 
+from mepgate.errors import PortUnavailableError
 from mepgate.transport.link import (
     EnableLine,
     Link,
-    PortUnavailableError,
     StreamLink,
     open_link,
 )

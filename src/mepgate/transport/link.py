@@ -16,13 +16,9 @@ from typing import Protocol
 import serial
 import serial_asyncio_fast
 
-from mepgate.errors import MepgateError
+from mepgate.errors import PortUnavailableError
 
 _READ_CHUNK = 4096
-
-
-class PortUnavailableError(MepgateError):
-    """The port cannot be opened, or it went away (USB adapter unplugged, TCP peer gone)."""
 
 
 class EnableLine(Enum):

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Generic, TypeVar
 
+from mepgate.client.actions import Action, Failed, Finished, Receive, Transmit
 from mepgate.client.diagnosis import diagnose
-from mepgate.client.driver import Action, Failed, Finished, Receive, Transmit
 from mepgate.client.errors import (
     AuthenticationError,
     MeterRefusedError,
@@ -281,6 +281,13 @@ class Attempt(Generic[R]):
         self._phase = _Phase.DONE
 
 
+def _io(action: object) -> Transmit | Receive:
+    """A step's pending I/O: a finished step is always decided on at once (``_advance``)."""
+    if isinstance(action, Transmit | Receive):
+        return action
+    raise LocalProtocolError(f"a finished step was left undecided: {action!r}")
+
+
 def _wire(event: Frame | Alert) -> bytes:
     return event.wire if isinstance(event, Frame) else ALERT
 
@@ -341,31 +348,38 @@ class Rc4Request:
 
     # -- actions and events ---------------------------------------------------------------------
     def next_action(self) -> Action[Reply]:
-        while self._outcome is None:
-            if self._probe is not None:
-                action = self._probe.next_action()
-                if isinstance(action, Finished | Failed):
-                    self._probe_done(action)
-                    continue
-                return action
-            step = self._attempt.next_action()
-            if isinstance(step, Finished):
-                self._decide(step.result)
-                continue
-            return step
-        return self._outcome
+        if self._outcome is not None:
+            return self._outcome
+        return _io(self._active().next_action())
 
     def _active(self) -> Attempt[Response] | Rc4Request:
         return self._probe if self._probe is not None else self._attempt
 
     def sent(self, at: float) -> None:
         self._active().sent(at)
+        self._advance()
 
     def received(self, data: bytes, at: float) -> None:
         self._active().received(data, at)
+        self._advance()
 
     def timed_out(self, at: float) -> None:
         self._active().timed_out(at)
+        self._advance()
+
+    def _advance(self) -> None:
+        """Decide on whatever finished: an attempt (its reply or silence) or the ET04 check."""
+        while self._outcome is None:
+            if self._probe is not None:
+                action = self._probe.next_action()
+                if not isinstance(action, Finished | Failed):
+                    return
+                self._probe_done(action)
+                continue
+            step = self._attempt.next_action()
+            if not isinstance(step, Finished):
+                return
+            self._decide(step.result)
 
     # -- decisions ------------------------------------------------------------------------------
     def _give_up(self, error: MepgateError) -> None:
@@ -474,28 +488,36 @@ class _Resending:
         self._what = what
         self._sends = 0
         self._attempt = Attempt(link, frame, decode_tls_frame, seen)
+        self._outcome: Finished[TlsMessage] | Failed | None = None
 
     def next_action(self) -> Action[TlsMessage]:
-        while True:
-            step = self._attempt.next_action()
-            if not isinstance(step, Finished):
-                return step
-            if step.result is not None:
-                return Finished(step.result)
-            self._sends += 1
-            if self._sends >= self._link.timing.max_silent_sends:
-                return Failed(error_for(diagnose(self._seen), self._what))
-            self._seen.resends += 1
-            self._attempt = Attempt(self._link, self._frame, decode_tls_frame, self._seen)
+        return self._outcome or _io(self._attempt.next_action())
 
     def sent(self, at: float) -> None:
         self._attempt.sent(at)
+        self._advance()
 
     def received(self, data: bytes, at: float) -> None:
         self._attempt.received(data, at)
+        self._advance()
 
     def timed_out(self, at: float) -> None:
         self._attempt.timed_out(at)
+        self._advance()
+
+    def _advance(self) -> None:
+        step = self._attempt.next_action()
+        if not isinstance(step, Finished):
+            return
+        if step.result is not None:
+            self._outcome = Finished(step.result)
+            return
+        self._sends += 1
+        if self._sends >= self._link.timing.max_silent_sends:
+            self._outcome = Failed(error_for(diagnose(self._seen), self._what))
+            return
+        self._seen.resends += 1
+        self._attempt = Attempt(self._link, self._frame, decode_tls_frame, self._seen)
 
 
 class _SessionLostError(Exception):
@@ -550,6 +572,21 @@ class TlsRequest:
 
     # -- actions and events ---------------------------------------------------------------------
     def next_action(self) -> Action[Reply]:
+        return self._outcome or _io(self._step.next_action())
+
+    def sent(self, at: float) -> None:
+        self._step.sent(at)
+        self._advance()
+
+    def received(self, data: bytes, at: float) -> None:
+        self._step.received(data, at)
+        self._advance()
+
+    def timed_out(self, at: float) -> None:
+        self._step.timed_out(at)
+        self._advance()
+
+    def _advance(self) -> None:
         while self._outcome is None:
             step = self._step.next_action()
             if isinstance(step, Failed):
@@ -560,17 +597,7 @@ class TlsRequest:
                 except _SessionLostError as lost:
                     self._session_lost(str(lost))
             else:
-                return step
-        return self._outcome
-
-    def sent(self, at: float) -> None:
-        self._step.sent(at)
-
-    def received(self, data: bytes, at: float) -> None:
-        self._step.received(data, at)
-
-    def timed_out(self, at: float) -> None:
-        self._step.timed_out(at)
+                return
 
     # -- decisions ------------------------------------------------------------------------------
     def _answered(self, reply: TlsMessage) -> None:

@@ -1,0 +1,629 @@
+"""The MEP request machines, transition by transition, without a socket or a clock.
+
+Replies are made by the protocol core's server role (:func:`~mepgate.proto.check_request`,
+:class:`~mepgate.tls.TlsPskServer`), so a "meter" here is a few lines; times are plain
+numbers fed with the events.  The end-to-end and fault tests (test_faults.py,
+test_link_loss.py) run the same machines against the simulator over real ports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from mepgate.client.actions import Failed, Finished, Receive, Transmit
+from mepgate.client.diagnosis import Diagnosis
+from mepgate.client.errors import (
+    AuthenticationError,
+    MeterLinkError,
+    MeterRefusedError,
+    ReconfiguredError,
+    SequenceConflictError,
+    TlsRequiredError,
+    TlsSessionError,
+)
+from mepgate.client.mep.machine import (
+    TLS_ATTEMPTS,
+    Attempt,
+    MepLink,
+    Rc4Request,
+    TlsRequest,
+)
+from mepgate.client.mep.session import IDT_PROBE
+from mepgate.client.session import Reply
+from mepgate.client.stats import Observation
+from mepgate.client.timing import LinkTiming
+from mepgate.errors import LocalProtocolError, MepgateError, RemoteProtocolError
+from mepgate.proto import (
+    ALERT,
+    Accepted,
+    AccessLevel,
+    ClientSequence,
+    ReadRequest,
+    ResponseCode,
+    SequenceWindow,
+    WriteRequest,
+    check_request,
+)
+from mepgate.proto.codes import TlsRequestCode, TlsResponseCode
+from mepgate.proto.constants import ALERT_INTERVAL, wire_time
+from mepgate.proto.frames import encode_auth_failure, prepare_request
+from mepgate.proto.messages import encode_read_reply
+from mepgate.proto.tls_frames import NO_TLS_SESSION_REPLY, decode_tls_request, encode_tls_response
+from mepgate.tls import TlsAuthenticationError, TlsError, TlsPskServer
+
+KEY = b"A1B2C3D4E5F6A7B8"
+TIMING = LinkTiming()  # the guide's: 500 ms timeout, 100 ms pacing, ...
+BAUD = 9600
+DATA = b"\x01\x02\x03\x04"
+MESSAGE = ReadRequest(table_id=0x0017, offset=0, count=4).to_bytes()
+IDT_VERSION = 7
+
+
+def new_link(**changes: Any) -> MepLink:
+    link = MepLink(
+        key=KEY,
+        timing=TIMING,
+        baud=BAUD,
+        encrypt=False,
+        sequence=ClientSequence(101),  # the next number the meter below accepts
+        idt_probe=IDT_PROBE,
+        idt_version=IDT_VERSION,
+    )
+    link.connection_opened()
+    return dataclasses.replace(link, **changes) if changes else link
+
+
+class Meter:
+    """The meter's side: authenticates, keeps the sequence window, answers reads."""
+
+    def __init__(self, last_accepted: int = 100, idt_version: int = IDT_VERSION) -> None:
+        self.window = SequenceWindow(last_accepted=last_accepted)
+        self.idt_version = idt_version
+
+    def answer(self, wire: bytes, message: bytes | None = None) -> bytes:
+        verdict = check_request(wire, {AccessLevel.MBK: KEY}, self.window)
+        if not isinstance(verdict, Accepted):
+            return verdict.reply
+        if message is None:
+            is_probe = verdict.exchange.message == IDT_PROBE
+            message = encode_read_reply(bytes([self.idt_version]) if is_probe else DATA)
+        return verdict.reply(message)
+
+
+Machine = Attempt[object] | Rc4Request | TlsRequest
+
+
+def transmit(machine: Machine, at: float) -> bytes:
+    """Let the machine drain (nothing arrived), then take the frame it sends at ``at``."""
+    action = machine.next_action()
+    if action == Receive(until=None):
+        machine.timed_out(at)
+        action = machine.next_action()
+    assert isinstance(action, Transmit), action
+    assert action.not_before <= at
+    machine.sent(at)
+    return action.data
+
+
+def deadline(frame_: bytes, sent_at: float) -> float:
+    return sent_at + wire_time(len(frame_), BAUD) + TIMING.response_timeout
+
+
+def silence(machine: Machine, frame_: bytes, sent_at: float) -> float:
+    """No reply: the machine's wait runs out.  Returns the time it did."""
+    action = machine.next_action()
+    assert action == Receive(until=deadline(frame_, sent_at))
+    at = deadline(frame_, sent_at)
+    machine.timed_out(at)
+    return at
+
+
+def finished(machine: Machine) -> Any:
+    action = machine.next_action()
+    assert isinstance(action, Finished), action
+    return action.result
+
+
+def failed(machine: Machine) -> MepgateError:
+    action = machine.next_action()
+    assert isinstance(action, Failed), action
+    return action.error
+
+
+# -- Attempt: one frame, sent once ------------------------------------------------------------
+def attempt(link: MepLink, seen: Observation | None = None) -> tuple[Attempt[object], bytes]:
+    exchange = prepare_request(MESSAGE, link.sequence.take(), KEY)
+
+    def decode(wire: bytes) -> object:
+        return exchange.decode(wire, KEY)
+
+    return Attempt(link, exchange.frame, decode, seen or Observation()), exchange.frame
+
+
+def test_attempt_drains_what_arrived_between_requests_before_it_sends() -> None:
+    link, seen = new_link(), Observation()
+    machine, _ = attempt(link, seen)
+    assert machine.next_action() == Receive(until=None)
+    stale = Meter().answer(prepare_request(MESSAGE, 101, KEY).frame)  # a late reply
+    machine.received(ALERT + b"\xff" + stale, at=0.0)
+    assert seen.alerts == 1
+    assert link.alert_pending
+    assert seen.garbage_bytes == 1  # 0xFF cannot start a frame; the late reply is dropped
+    assert machine.next_action() == Receive(until=None)  # more may follow
+    machine.timed_out(at=0.001)
+    assert isinstance(machine.next_action(), Transmit)
+
+
+def test_attempt_paces_requests_100_ms_apart() -> None:
+    link = new_link(last_send=5.0)
+    machine, frame_ = attempt(link)
+    machine.timed_out(at=5.01)
+    assert machine.next_action() == Transmit(frame_, not_before=5.0 + TIMING.min_request_interval)
+    machine.sent(at=5.1)
+    assert link.last_send == 5.1
+
+
+def test_attempt_waits_from_the_requests_last_byte_and_takes_a_split_reply() -> None:
+    link, seen = new_link(), Observation()
+    machine, frame_ = attempt(link, seen)
+    assert transmit(machine, at=1.0) == frame_
+    assert seen.frames_sent == 1
+    assert seen.bytes_sent == len(frame_)
+    assert machine.next_action() == Receive(until=deadline(frame_, 1.0))
+    reply = Meter().answer(frame_)
+    machine.received(reply[:5], at=1.6)  # a partial frame extends the wait by the frame gap
+    assert machine.next_action() == Receive(until=1.6 + TIMING.frame_gap_timeout)
+    machine.received(reply[5:], at=1.62)
+    result = finished(machine)
+    assert result.code == ResponseCode.OK
+    assert result.data == DATA
+    assert seen.bytes_received == len(reply)
+
+
+def test_attempt_ignores_its_echo_and_rescans_after_a_damaged_frame() -> None:
+    link, seen = new_link(), Observation()
+    machine, frame_ = attempt(link, seen)
+    transmit(machine, at=0.0)
+    reply = Meter().answer(frame_)
+    damaged = reply[:-1] + bytes([reply[-1] ^ 0x01])
+    machine.received(frame_ + damaged, at=0.1)
+    assert seen.echoed_frames == 1
+    assert seen.damaged_replies == 1
+    assert isinstance(machine.next_action(), Receive)
+    machine.received(reply, at=0.2)
+    # The damaged frame's rest may hold a length that covers the reply: when the line goes
+    # quiet, the rescan finds it.
+    action = machine.next_action()
+    if isinstance(action, Receive):
+        assert action.until is not None
+        machine.timed_out(at=action.until)
+    assert finished(machine).data == DATA
+
+
+def test_attempt_finds_a_reply_swallowed_by_a_bogus_length() -> None:
+    link, seen = new_link(), Observation()
+    machine, frame_ = attempt(link, seen)
+    transmit(machine, at=0.0)
+    reply = Meter().answer(frame_)
+    # Noise whose "length" (13) covers the start of the real reply: that frame fails its digest,
+    # and the rescan from its second byte finds the reply.
+    machine.received(b"\x00\x0d" + b"\x55" * 3 + reply, at=0.1)
+    assert finished(machine).data == DATA
+    assert seen.damaged_replies == 1
+
+
+def test_attempt_times_out_and_drops_a_stale_partial_frame() -> None:
+    link, seen = new_link(), Observation()
+    machine, frame_ = attempt(link, seen)
+    transmit(machine, at=0.0)
+    machine.timed_out(at=0.2)  # early: still waiting
+    assert machine.next_action() == Receive(until=deadline(frame_, 0.0))
+    machine.received(b"\x01\x00\x33", at=0.3)  # the start of a frame that never completes
+    limit = max(deadline(frame_, 0.0), 0.3 + TIMING.frame_gap_timeout)
+    assert machine.next_action() == Receive(until=limit)
+    machine.timed_out(at=limit)
+    assert finished(machine) is None
+    assert seen.timeouts == 1
+    assert seen.garbage_bytes == 3
+    assert link.buffer.pending == 0
+
+
+def test_attempt_finds_a_whole_frame_behind_a_stale_header_when_the_line_goes_quiet() -> None:
+    link = new_link()
+    machine, frame_ = attempt(link)
+    transmit(machine, at=0.0)
+    reply = Meter().answer(frame_)
+    machine.received(b"\x01\x10" + reply, at=0.1)  # a bogus 272-byte length waits for more
+    assert isinstance(machine.next_action(), Receive)
+    machine.timed_out(at=deadline(frame_, 0.0))
+    assert finished(machine).data == DATA
+
+
+def test_bytes_after_the_deadline_that_complete_nothing_end_the_wait() -> None:
+    link, seen = new_link(), Observation()
+    machine, frame_ = attempt(link, seen)
+    transmit(machine, at=0.0)
+    machine.received(ALERT, at=deadline(frame_, 0.0) + 0.01)  # an alert, and no reply
+    assert finished(machine) is None
+    assert seen.alerts == 1
+    assert seen.timeouts == 1
+
+
+def test_a_quiet_line_rescans_past_a_stale_header_and_a_damaged_frame() -> None:
+    link, seen = new_link(), Observation()
+    machine, frame_ = attempt(link, seen)
+    transmit(machine, at=0.0)
+    reply = Meter().answer(frame_)
+    damaged = b"\x00\x09" + b"\xee" * 9  # a frame's shape, not a reply to this request
+    machine.received(b"\x01\x10" + damaged + reply, at=0.1)  # a header that never completes
+    assert isinstance(machine.next_action(), Receive)
+    machine.timed_out(at=deadline(frame_, 0.0))
+    assert finished(machine).data == DATA
+    assert seen.damaged_replies == 1
+
+
+def test_attempt_refuses_events_out_of_turn() -> None:
+    machine, frame_ = attempt(new_link())
+    with pytest.raises(LocalProtocolError, match="sent"):
+        machine.sent(at=0.0)  # still draining
+    transmit(machine, at=0.0)
+    with pytest.raises(LocalProtocolError, match="sent"):
+        machine.sent(at=0.1)
+    machine.received(Meter().answer(frame_), at=0.2)
+    assert finished(machine) is not None
+    with pytest.raises(LocalProtocolError, match="received"):
+        machine.received(b"\x00", at=0.3)
+    with pytest.raises(LocalProtocolError, match="timed_out"):
+        machine.timed_out(at=0.3)
+
+
+# -- Rc4Request: one request's life -----------------------------------------------------------
+def test_a_request_finishes_with_its_verified_reply() -> None:
+    link, meter = new_link(), Meter()
+    machine = Rc4Request(link, MESSAGE, "reading BT23")
+    wire = transmit(machine, at=0.0)
+    machine.received(meter.answer(wire), at=0.1)
+    assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
+    assert machine.seen.replies == 1
+    assert link.key_worked
+
+
+def test_silence_resends_the_same_frame_then_gives_up_with_no_answer() -> None:
+    machine = Rc4Request(new_link(), MESSAGE, "reading BT23")
+    at, frames = 0.0, []
+    for _ in range(TIMING.max_silent_sends):
+        frames.append(transmit(machine, at))
+        at = silence(machine, frames[-1], at)
+    assert len(set(frames)) == 1  # MEP guide, "Response timeout": the same packet again
+    error = failed(machine)
+    assert isinstance(error, MeterLinkError)
+    assert error.diagnosis is Diagnosis.NO_ANSWER
+    assert machine.seen.resends == TIMING.max_silent_sends - 1
+    assert machine.seen.timeouts == TIMING.max_silent_sends
+
+
+def test_a_reply_after_a_resend_is_used() -> None:
+    link, meter = new_link(), Meter()
+    machine = Rc4Request(link, MESSAGE, "reading BT23")
+    first = transmit(machine, at=0.0)
+    at = silence(machine, first, 0.0)
+    again = transmit(machine, at + 0.1)
+    assert again == first
+    machine.received(meter.answer(again), at=at + 0.2)
+    assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
+
+
+def test_one_0x0b_is_confirmed_with_the_same_frame_and_two_mean_a_wrong_key() -> None:
+    machine = Rc4Request(new_link(), MESSAGE, "reading BT23")
+    first = transmit(machine, at=0.0)
+    machine.received(encode_auth_failure(), at=0.1)
+    second = transmit(machine, at=0.2)
+    assert second == first  # one 0x0B may be line noise: ask again, unchanged
+    machine.received(encode_auth_failure(), at=0.3)
+    error = failed(machine)
+    assert isinstance(error, AuthenticationError)
+    assert error.diagnosis is Diagnosis.WRONG_KEY
+    assert machine.seen.auth_failures == 2
+
+
+def test_once_the_key_worked_a_few_0x0b_are_taken_for_noise() -> None:
+    link, meter = new_link(key_worked=True), Meter()
+    machine = Rc4Request(link, MESSAGE, "reading BT23")
+    at = 0.0
+    for _ in range(TIMING.max_auth_failures_after_success - 1):
+        transmit(machine, at)
+        machine.received(encode_auth_failure(), at=at + 0.1)
+        at += 0.2
+    wire = transmit(machine, at)
+    machine.received(meter.answer(wire), at=at + 0.1)
+    assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
+
+
+def test_0x0a_from_a_tls_only_meter_asks_for_tls() -> None:
+    machine = Rc4Request(new_link(), MESSAGE, "reading BT23")
+    transmit(machine, at=0.0)
+    machine.received(NO_TLS_SESSION_REPLY, at=0.1)
+    error = failed(machine)
+    assert isinstance(error, TlsRequiredError)
+    assert "--security" in str(error)
+
+
+def answer_0x0c(link: MepLink, meter: Meter, machine: Rc4Request, at: float) -> bytes:
+    """Send, and have the meter refuse the number (its window is elsewhere)."""
+    wire = transmit(machine, at)
+    reply = meter.answer(wire)
+    machine.received(reply, at=at + 0.1)
+    return wire
+
+
+def test_0x0c_adopts_the_number_checks_the_configuration_and_resends() -> None:
+    link, meter = new_link(), Meter(last_accepted=5000)
+    machine = Rc4Request(link, MESSAGE, "reading BT23")
+    answer_0x0c(link, meter, machine, at=0.0)
+    assert machine.seen.sequence_resyncs == 1
+    probe = transmit(machine, at=0.2)  # the ET04 check, with the adopted number
+    machine.received(meter.answer(probe), at=0.3)
+    again = transmit(machine, at=0.4)
+    machine.received(meter.answer(again), at=0.5)
+    assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
+    assert [seen.replies for seen in machine.observations()] == [1, 1]  # request, ET04 check
+    assert link.idt_version == IDT_VERSION
+
+
+def test_0x0c_with_a_new_idt_version_voids_the_request() -> None:
+    link, meter = new_link(), Meter(last_accepted=5000, idt_version=IDT_VERSION + 1)
+    machine = Rc4Request(link, MESSAGE, "reading BT28")
+    answer_0x0c(link, meter, machine, at=0.0)
+    probe = transmit(machine, at=0.2)
+    machine.received(meter.answer(probe), at=0.3)
+    assert isinstance(failed(machine), ReconfiguredError)
+    assert link.idt_version == IDT_VERSION + 1
+    assert machine.seen.idt_changes == 1
+
+
+def test_a_refused_configuration_check_fails_the_request() -> None:
+    link, meter = new_link(), Meter(last_accepted=5000)
+    machine = Rc4Request(link, MESSAGE, "reading BT28")
+    answer_0x0c(link, meter, machine, at=0.0)
+    probe = transmit(machine, at=0.2)
+    refused = bytes([ResponseCode.NO_PERMISSION])
+    machine.received(meter.answer(probe, message=refused), at=0.3)
+    error = failed(machine)
+    assert isinstance(error, MeterRefusedError)
+    assert "ET04" in str(error)
+
+
+def test_a_configuration_check_answered_with_the_wrong_size_fails_the_request() -> None:
+    link, meter = new_link(), Meter(last_accepted=5000)
+    machine = Rc4Request(link, MESSAGE, "reading BT28")
+    answer_0x0c(link, meter, machine, at=0.0)
+    probe = transmit(machine, at=0.2)
+    machine.received(meter.answer(probe, message=encode_read_reply(b"")), at=0.3)
+    error = failed(machine)
+    assert isinstance(error, RemoteProtocolError)
+    assert "0 bytes for 1" in str(error)
+
+
+def test_an_unanswered_configuration_check_fails_the_request_with_its_diagnosis() -> None:
+    link, meter = new_link(), Meter(last_accepted=5000)
+    machine = Rc4Request(link, MESSAGE, "reading BT28")
+    answer_0x0c(link, meter, machine, at=0.0)
+    at = 0.2
+    for _ in range(TIMING.max_silent_sends):
+        probe = transmit(machine, at)
+        at = silence(machine, probe, at)
+    error = failed(machine)
+    assert isinstance(error, MeterLinkError)
+    assert error.diagnosis is Diagnosis.NO_ANSWER
+    assert sum(seen.timeouts for seen in machine.observations()) == TIMING.max_silent_sends
+
+
+def test_housekeeping_requests_adopt_0x0c_without_a_configuration_check() -> None:
+    link, meter = new_link(), Meter(last_accepted=5000)
+    machine = Rc4Request(link, MESSAGE, "reading BT21", check_configuration=False)
+    answer_0x0c(link, meter, machine, at=0.0)
+    again = transmit(machine, at=0.2)
+    assert meter.window.accepts(prepare_request(MESSAGE, 5001, KEY).seq)
+    machine.received(meter.answer(again), at=0.3)
+    assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
+    assert machine.observations() == [machine.seen]
+
+
+def test_numbers_refused_at_their_first_send_mean_another_client() -> None:
+    link = new_link()
+    machine = Rc4Request(link, MESSAGE, "reading BT01", check_configuration=False)
+    at = 0.0
+    for conflict in range(TIMING.max_sequence_errors + 1):
+        meter = Meter(last_accepted=10_000 * (conflict + 2))  # someone else moves the counter
+        answer_0x0c(link, meter, machine, at)
+        at += 0.2
+    error = failed(machine)
+    assert isinstance(error, SequenceConflictError)
+    assert error.diagnosis is Diagnosis.SEQUENCE_CONFLICT
+
+
+def test_a_0x0c_to_a_resent_frame_is_expected_not_a_conflict() -> None:
+    link, meter = new_link(), Meter()
+    machine = Rc4Request(link, MESSAGE, "reading BT01", check_configuration=False)
+    first = transmit(machine, at=0.0)
+    meter.answer(first)  # the meter processed it; its reply was lost
+    at = silence(machine, first, 0.0)
+    resent = transmit(machine, at)
+    machine.received(meter.answer(resent), at=at + 0.1)  # 0x0C: that number is used now
+    again = transmit(machine, at + 0.2)
+    machine.received(meter.answer(again), at=at + 0.3)
+    assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
+    assert machine.seen.sequence_resyncs == 1
+
+
+def test_all_sends_of_one_request_are_bounded() -> None:
+    timing = dataclasses.replace(TIMING, max_sends=3)
+    link = new_link(timing=timing)
+    machine = Rc4Request(link, MESSAGE, "reading BT01")
+    at = 0.0
+    for _ in range(2):
+        transmit(machine, at)
+        machine.received(encode_auth_failure(), at=at + 0.1)  # tolerated: the key worked
+        link.key_worked = True
+        at += 0.2
+    wire = transmit(machine, at)
+    at = silence(machine, wire, at)
+    error = failed(machine)
+    assert isinstance(error, MeterLinkError)
+
+
+# -- TlsRequest -------------------------------------------------------------------------------
+class TlsMeter:
+    """A TLS-only meter: handshakes and 0x80 requests through the TLS engine's server role.
+    ``break_after``: table requests answered before the session breaks (0x80 -> TLS error)."""
+
+    def __init__(
+        self,
+        key: bytes = KEY,
+        *,
+        break_after: int | None = None,
+        handshake_code: TlsResponseCode = TlsResponseCode.OK,
+        reply: bytes = encode_read_reply(DATA),
+    ) -> None:
+        self.key = key
+        self.handshake_code = handshake_code
+        self.reply = reply
+        self.server: TlsPskServer | None = None
+        self.break_after = break_after
+        self.codes: list[TlsRequestCode] = []
+        self.requests = 0
+
+    def answer(self, wire: bytes) -> bytes:
+        code, payload = decode_tls_request(wire)
+        self.codes.append(code)
+        if code is TlsRequestCode.HANDSHAKE:
+            self.server = TlsPskServer({int(AccessLevel.MBK): self.key})
+        assert self.server is not None
+        if code in (TlsRequestCode.HANDSHAKE, TlsRequestCode.HANDSHAKE_CONT):
+            self.server.receive(payload)
+            try:
+                progress = self.server.do_handshake()
+            except TlsError as error:
+                refused = isinstance(error, TlsAuthenticationError)
+                reply = (
+                    TlsResponseCode.INVALID_IDENTITY_OR_KEY
+                    if refused
+                    else TlsResponseCode.TLS_ERROR
+                )
+                return encode_tls_response(reply, error.outgoing)
+            return encode_tls_response(self.handshake_code, progress.outgoing)
+        self.requests += 1
+        if self.break_after is not None and self.requests > self.break_after:
+            return encode_tls_response(TlsResponseCode.TLS_ERROR)
+        self.server.decrypt(payload)
+        return encode_tls_response(TlsResponseCode.OK, self.server.encrypt(self.reply))
+
+
+def tls_link() -> MepLink:
+    link = new_link()
+    link.use_tls()
+    return link
+
+
+def converse(machine: TlsRequest, meter: TlsMeter, *, at: float = 0.0, limit: int = 50) -> None:
+    """Exchange frames with ``meter`` until the machine finishes or fails."""
+    for _ in range(limit):
+        if isinstance(machine.next_action(), Finished | Failed):
+            return
+        wire = transmit(machine, at)
+        machine.received(meter.answer(wire), at=at + 0.05)
+        at += 0.2
+    raise AssertionError("the conversation did not end")
+
+
+def test_tls_sets_up_a_session_then_carries_the_request() -> None:
+    link, meter = tls_link(), TlsMeter()
+    machine = TlsRequest(link, MESSAGE, "reading BT23")
+    converse(machine, meter)
+    assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
+    assert meter.codes[0] is TlsRequestCode.HANDSHAKE
+    assert meter.codes[-1] is TlsRequestCode.TABLE
+    assert link.tls_session is not None
+    assert link.tls_session.handshake_complete
+    assert sum(seen.tls_handshakes for seen in machine.observations()) == 1
+    # The next request reuses the session: no handshake.
+    meter.codes.clear()
+    second = TlsRequest(link, MESSAGE, "reading BT23")
+    converse(second, meter, at=10.0)
+    assert finished(second) == Reply(code=ResponseCode.OK, data=DATA)
+    assert meter.codes == [TlsRequestCode.TABLE]
+
+
+def test_tls_with_a_key_the_meter_does_not_share_fails_as_tls_failed() -> None:
+    machine = TlsRequest(tls_link(), MESSAGE, "reading BT23")
+    converse(machine, TlsMeter(key=b"Z" * 16))
+    error = failed(machine)
+    assert isinstance(error, TlsSessionError)
+    assert error.diagnosis is Diagnosis.TLS_FAILED
+
+
+def test_a_broken_tls_session_is_set_up_again_a_bounded_number_of_times() -> None:
+    link, meter = tls_link(), TlsMeter(break_after=0)  # every table request fails
+    machine = TlsRequest(link, MESSAGE, "reading BT23")
+    converse(machine, meter)
+    error = failed(machine)
+    assert isinstance(error, TlsSessionError)
+    assert "kept breaking" in str(error)
+    assert sum(seen.tls_handshakes for seen in machine.observations()) == TLS_ATTEMPTS
+    assert link.tls_session is None
+
+
+def test_a_handshake_the_meter_fails_is_tried_again_a_bounded_number_of_times() -> None:
+    meter = TlsMeter(handshake_code=TlsResponseCode.TLS_ERROR)
+    machine = TlsRequest(tls_link(), MESSAGE, "reading BT23")
+    converse(machine, meter)
+    error = failed(machine)
+    assert isinstance(error, TlsSessionError)
+    assert "handshake answered 0x" in str(error)
+    assert meter.codes == [TlsRequestCode.HANDSHAKE] * TLS_ATTEMPTS
+
+
+def test_a_tls_write_finishes_with_the_meters_code() -> None:
+    write = WriteRequest(table_id=0x0007, data=b"\x01\x02", offset=None).to_bytes()
+    machine = TlsRequest(tls_link(), write, "writing BT07")
+    converse(machine, TlsMeter(reply=bytes([ResponseCode.OK])))
+    assert finished(machine) == Reply(code=ResponseCode.OK)
+
+
+def test_an_unanswered_tls_frame_is_resent_then_diagnosed() -> None:
+    machine = TlsRequest(tls_link(), MESSAGE, "reading BT23")
+    at, frames = 0.0, []
+    for _ in range(TIMING.max_silent_sends):
+        frames.append(transmit(machine, at))
+        at = silence(machine, frames[-1], at)
+    assert len(set(frames)) == 1
+    error = failed(machine)
+    assert isinstance(error, MeterLinkError)
+    assert error.diagnosis is Diagnosis.NO_ANSWER
+
+
+# -- the link between requests ----------------------------------------------------------------
+def test_an_alert_is_due_once_a_second_at_most() -> None:
+    link = new_link()
+    assert not link.alert_due(0.0)
+    link.alert_pending = True
+    assert link.alert_due(0.0)
+    link.alerts_serviced(0.0)
+    assert not link.alert_due(0.5)
+    link.alert_pending = True
+    assert not link.alert_due(ALERT_INTERVAL - 0.01)
+    assert link.alert_due(ALERT_INTERVAL)
+
+
+def test_a_new_connection_forgets_the_old_ones_state_but_keeps_counting() -> None:
+    link = new_link(last_send=3.0, alert_pending=True, key_worked=True)
+    link.buffer.receive_data(b"\x00\x10\x00")
+    number = link.sequence.take()
+    link.connection_opened()
+    assert (link.last_send, link.alert_pending, link.key_worked) == (None, False, False)
+    assert link.buffer.pending == 0
+    assert link.sequence.take() == number + 1
+    assert link.idt_version == IDT_VERSION

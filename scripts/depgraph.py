@@ -22,9 +22,9 @@ def package_imports() -> dict[str, set[str]]:
         out.setdefault(top, set())
         for imported in graph.find_modules_directly_imported_by(module):
             other = imported.split(".")
-            if len(other) >= 2 and other[0] == "mepgate" and other[1] != top:
-                if not other[1].startswith("__"):
-                    out[top].add(other[1])
+            inside = len(other) >= 2 and other[0] == "mepgate"
+            if inside and other[1] != top and not other[1].startswith("__"):
+                out[top].add(other[1])
     return out
 
 

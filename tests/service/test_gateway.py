@@ -29,6 +29,7 @@ from mepgate.config import (
     WebConfig,
     load_settings,
 )
+from mepgate.proto import ReadRequest, WriteRequest, parse_request
 from mepgate.reading import TIER_ENERGY_FIELDS, TIERS, Reading, tier_energy_field
 from mepgate.service.gateway import OUTPUT_STOP_TIMEOUT, Gateway
 from mepgate.service.poller import RetryPolicy
@@ -69,6 +70,11 @@ def gateway_for(settings: Settings, tmp_path: Path, **options: object) -> Gatewa
         batch_interval=0.3,
         **options,  # type: ignore[arg-type]
     )
+
+
+def request(text: str) -> ReadRequest | WriteRequest:
+    """A console request as the web page passes it: parsed from the hex typed."""
+    return parse_request(bytes.fromhex(text))
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -312,27 +318,25 @@ def test_console_reads_decodes_and_refuses_writes_unless_allowed(
         settings = settings_with([meter("house", sim.url or "")], url)
         async with gateway_for(settings, tmp_path) as gateway:
             await wait_for(lambda: gateway.meters()[0].connected)
-            full = await gateway.console("house", "30 0001 0200")  # BT01, full read
+            full = await gateway.console("house", request("30 0001 0200"))  # BT01, full read
             assert full.code == 0
             assert full.meaning
             assert full.decoded is not None
             assert full.decoded["manufacturer"] == "ELON"
-            partial = await gateway.console("house", "3F0017000000 0009")  # BT23 prefix
+            partial = await gateway.console("house", request("3F0017000000 0009"))  # BT23 prefix
             assert partial.code == 0
             assert len(bytes.fromhex(partial.data_hex)) == 9
-            refused = await gateway.console("house", "30 0FFE 0200")  # no such table
+            refused = await gateway.console("house", request("30 0FFE 0200"))  # no such table
             assert refused.code != 0
             assert refused.meaning
             with pytest.raises(ConsoleError, match="console_writes"):
-                await gateway.console("house", "40 0007 0003 010203")
-            with pytest.raises(ConsoleError, match=r"not a C12\.18 request"):
-                await gateway.console("house", "zz")
+                await gateway.console("house", request("40 0007 0003 010203"))
             with pytest.raises(ConsoleError, match="no meter called"):
-                await gateway.console("garage", "30 0001 0200")
+                await gateway.console("garage", request("30 0001 0200"))
             allowed = settings_with([meter("house", sim.url or "")], url, writes=True)
             await gateway.apply_settings(allowed)
             await wait_for(lambda: gateway.meters()[0].connected)
-            written = await gateway.console("house", "40 0007 0003 270000")  # BT07, EP39
+            written = await gateway.console("house", request("40 0007 0003 270000"))  # BT07, EP39
             assert isinstance(written.code, int)  # an answer (accepted or refused), not an error
             assert gateway.meters()[0].readings_rejected == 0
 

@@ -1,8 +1,10 @@
 """The web console's requests: one C12.18 request to a meter, lent the poller's client.
 
-A request goes to the meter between two poll cycles (:meth:`MeterPoller.exchange`): the meter
-serves one request at a time.  Writes (table writes, procedure calls through BT07) go only when
-``web.console_writes`` allows them.  A full read of a table the registry knows is decoded too.
+The web page parses and checks what was typed (:func:`mepgate.proto.parse_request`) and passes
+the parsed request; here it is sent to the meter between two poll cycles
+(:meth:`MeterPoller.exchange`): the meter serves one request at a time.  Writes (table writes,
+procedure calls through BT07) go only when ``web.console_writes`` allows them.  A full read of a
+table the registry knows is decoded too.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Mapping
 from mepgate.client import MeterClient, MeterLinkError, MeterRefusedError
 from mepgate.errors import MepgateError
 from mepgate.proto.codes import ResponseCode, describe_response_code
-from mepgate.proto.messages import ReadRequest, parse_request
+from mepgate.proto.messages import ReadRequest, WriteRequest
 from mepgate.service.poller import MeterPoller
 from mepgate.service.view import ConsoleError, ConsoleReply
 from mepgate.tables import registry
@@ -22,9 +24,13 @@ from mepgate.transport import PortUnavailableError
 
 
 async def console_exchange(
-    pollers: Mapping[str, MeterPoller], meter: str, request_hex: str, *, writes: bool
+    pollers: Mapping[str, MeterPoller],
+    meter: str,
+    request: ReadRequest | WriteRequest,
+    *,
+    writes: bool,
 ) -> ConsoleReply:
-    """Send ``request_hex`` to ``meter`` (one of ``pollers``); writes only if ``writes``.
+    """Send ``request`` to ``meter`` (one of ``pollers``); writes only if ``writes``.
 
     A reply with an error code is a :class:`ConsoleReply` too; anything that prevents an answer
     raises :class:`ConsoleError`.
@@ -33,15 +39,7 @@ async def console_exchange(
     if poller is None:
         known = ", ".join(pollers) or "none configured"
         raise ConsoleError(f"no meter called {meter!r}; meters: {known}")
-    try:
-        message = bytes.fromhex(request_hex.replace(" ", "").replace(":", ""))
-        request = parse_request(message)
-    except (ValueError, MepgateError) as error:
-        raise ConsoleError(
-            f"not a C12.18 request: {error}. Examples: 30 0017 0200 (read BT23), "
-            "3F 001C 000020 0080 (read 128 bytes of BT28 at offset 32)"
-        ) from None
-    if not isinstance(request, ReadRequest) and not writes:
+    if isinstance(request, WriteRequest) and not writes:
         raise ConsoleError(
             "writes are disabled: set console_writes = true in the [web] section to allow "
             "table writes and procedure calls from the console"

@@ -29,7 +29,7 @@ from mepgate.client import LinkTiming, MeterClient, Security
 from mepgate.client.client import Backoff
 from mepgate.config import MeterConfig, Settings, save_settings
 from mepgate.errors import LocalProtocolError
-from mepgate.proto import MepKey
+from mepgate.proto import MepKey, ReadRequest, WriteRequest
 from mepgate.reading import Reading
 from mepgate.service.console import console_exchange
 from mepgate.service.hub import ReadingHub
@@ -133,10 +133,10 @@ class Gateway:
             for name, (poller, _) in self._pollers.items()
         ]
 
-    async def console(self, meter: str, request_hex: str) -> ConsoleReply:
+    async def console(self, meter: str, request: ReadRequest | WriteRequest) -> ConsoleReply:
         pollers = {name: poller for name, (poller, _) in self._pollers.items()}
         writes = self._settings.web.console_writes
-        return await console_exchange(pollers, meter, request_hex, writes=writes)
+        return await console_exchange(pollers, meter, request, writes=writes)
 
     async def apply_settings(self, settings: Settings) -> None:
         async with self._apply_lock:

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from mepgate.config import Settings
 from mepgate.errors import MepgateError
+from mepgate.proto import ReadRequest, WriteRequest
 from mepgate.service.hub import ReadingHub
 from mepgate.store import AsyncStore
 
@@ -68,8 +69,8 @@ class MeterStatus:
 
 
 class ConsoleError(MepgateError):
-    """A console request that cannot be sent: malformed hex, an unknown meter, a write while
-    writes are disabled, or a link that failed.  The message is fit to show as it is."""
+    """A console request that cannot be sent: an unknown meter, a write while writes are
+    disabled, or a link that failed.  The message is fit to show as it is."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,8 +95,8 @@ class GatewayView(Protocol):
 
     def meters(self) -> list[MeterStatus]: ...
 
-    async def console(self, meter: str, request_hex: str) -> ConsoleReply:
-        """Send a C12.18 request (hex) to ``meter``; writes only if the config allows them.
+    async def console(self, meter: str, request: ReadRequest | WriteRequest) -> ConsoleReply:
+        """Send a parsed C12.18 request to ``meter``; writes only if the config allows them.
 
         A reply with an error code (0x01..0x05) is a :class:`ConsoleReply` too; anything that
         prevents an answer raises :class:`ConsoleError`.

@@ -29,11 +29,12 @@ from mepgate.config import (
     WebConfig,
     load_settings,
 )
-from mepgate.proto import ReadRequest, WriteRequest, parse_request
+from mepgate.proto import ReadRequest, WriteRequest, parse_key, parse_request
 from mepgate.reading import TIER_ENERGY_FIELDS, TIERS, Reading, tier_energy_field
-from mepgate.service.gateway import OUTPUT_STOP_TIMEOUT, Gateway
+from mepgate.service.gateway import OUTPUT_STOP_TIMEOUT, Gateway, check_settings
 from mepgate.service.poller import RetryPolicy
 from mepgate.service.view import ConsoleError, GatewayView
+from mepgate.simulator.embedded import EmbeddedSimulators
 from mepgate.simulator.meter import DEFAULT_MBK
 from mepgate.simulator.model import GroundTruth, build_meter, model_of
 from mepgate.simulator.serve import RunningSimulator
@@ -392,7 +393,9 @@ def test_a_sim_port_runs_the_simulator_in_process_and_continues_its_history(
 
     async def run_once() -> tuple[int, float]:
         started = time.monotonic()
-        gateway = Gateway(settings, data_dir=tmp_path, batch_interval=0.3)  # real wire timing
+        gateway = Gateway(  # real wire timing
+            settings, data_dir=tmp_path, batch_interval=0.3, simulated=EmbeddedSimulators()
+        )
         async with gateway:
             await wait_for(lambda: gateway.hub.latest("demo") is not None, timeout=5)
             first = time.monotonic() - started
@@ -409,6 +412,23 @@ def test_a_sim_port_runs_the_simulator_in_process_and_continues_its_history(
     after = raw_rows(url, "demo")
     assert after[: len(before)] == before
     assert [wh for _, wh in after] == sorted(wh for _, wh in after)
+
+
+def test_sim_ports_run_only_with_the_simulators_the_command_line_passes(tmp_path: Path) -> None:
+    settings = settings_with(
+        [MeterConfig(name="demo", port=f"sim:{PROFILE}")], f"sqlite:///{tmp_path}/s.db"
+    )
+    with pytest.raises(ConfigError, match=r"meter 'demo': port sim:.*runs no simulated meters"):
+        check_settings(settings, tmp_path)
+    with pytest.raises(ConfigError, match="runs no simulated meters"):
+        asyncio.run(Gateway(settings, data_dir=tmp_path).start())  # before anything runs
+    assert not (tmp_path / "s.db").exists()
+    simulated = EmbeddedSimulators()
+    assert check_settings(settings, tmp_path, simulated) == {"demo": parse_key(MBK)}
+    other = "ABCDEFGHIJKLMNOPQRST"  # a sim: meter given a key is checked with that key
+    keyed = settings.model_copy(update={"meter": [meter("demo", f"sim:{PROFILE}", key=other)]})
+    assert check_settings(keyed, tmp_path, simulated) == {"demo": parse_key(other)}
+    assert simulated.default_key("tcp://127.0.0.1:2000") is None
 
 
 def test_an_output_that_will_not_stop_does_not_keep_readings_from_being_stored(

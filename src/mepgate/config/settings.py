@@ -34,6 +34,13 @@ from mepgate.urls import mask_url
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[^:\s]+):(?P<port>\d{1,5})$")
 _PORT_URL = re.compile(r"^(tcp|rfc2217)://[^:/\s]+:\d{1,5}$|^/dev/\S+$|^sim:[\w-]+$|^COM\d+$")
+SIM_SCHEME = "sim:"
+"""``sim:PROFILE`` ports name a simulated meter that runs inside the gateway (``mepgate demo``)."""
+
+
+def is_simulated(port: str) -> bool:
+    """Whether ``port`` is a ``sim:PROFILE`` port (a simulated meter, not a line to a meter)."""
+    return port.startswith(SIM_SCHEME)
 
 
 class _Section(BaseModel):

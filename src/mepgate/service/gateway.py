@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from mepgate.client import LinkTiming, MeterClient, Security
 from mepgate.client.client import Backoff
-from mepgate.config import MeterConfig, Settings, save_settings
+from mepgate.config import MeterConfig, Settings, is_simulated, save_settings
 from mepgate.errors import LocalProtocolError
 from mepgate.proto import MepKey, ReadRequest, WriteRequest
 from mepgate.reading import Reading
@@ -36,7 +36,7 @@ from mepgate.service.hub import ReadingHub
 from mepgate.service.outputs import OUTPUT_STOP_TIMEOUT, Output, OutputSupervisor
 from mepgate.service.poller import MeterPoller, RetryPolicy
 from mepgate.service.settings_check import check_settings
-from mepgate.service.simulated import SimulatedMeters, is_simulated
+from mepgate.service.simulated_ports import SimulatedPorts
 from mepgate.service.validate import DEFAULT_LIMITS, Limits
 from mepgate.service.view import ConsoleReply, MeterStatus
 from mepgate.service.writer import BATCH_INTERVAL, SWEEP_INTERVAL, BatchWriter, sweep_retention
@@ -61,8 +61,10 @@ class Gateway:
     """Polls the configured meters, stores and publishes their readings.
 
     ``data_dir`` holds the SQLite database when ``storage.url`` is not set.  ``config_path`` is
-    where :meth:`apply_settings` saves (``None``: not saved).  ``timing`` and ``retry`` are for
-    tests and benchmarks (defaults: the MEP guide's timing; retries 1 s doubling to 60 s).
+    where :meth:`apply_settings` saves (``None``: not saved).  ``simulated`` runs the meters
+    whose port is ``sim:PROFILE`` (``None``: such ports are refused); the gateway closes it when
+    it stops.  ``timing`` and ``retry`` are for tests and benchmarks (defaults: the MEP guide's
+    timing; retries 1 s doubling to 60 s).
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class Gateway:
         data_dir: Path,
         config_path: Path | None = None,
         outputs: Sequence[Output] = (),
+        simulated: SimulatedPorts | None = None,
         timing: LinkTiming | None = None,
         retry: RetryPolicy | None = None,
         limits: Limits = DEFAULT_LIMITS,
@@ -96,7 +99,7 @@ class Gateway:
         self._outputs = OutputSupervisor(outputs, self)
         self._apply_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
-        self._simulators = SimulatedMeters()
+        self._simulated = simulated
         self._started = False
 
     def __repr__(self) -> str:
@@ -141,7 +144,7 @@ class Gateway:
     async def apply_settings(self, settings: Settings) -> None:
         async with self._apply_lock:
             base = self.config_path.parent if self.config_path else Path.cwd()
-            keys = await asyncio.to_thread(check_settings, settings, base)
+            keys = await asyncio.to_thread(check_settings, settings, base, self._simulated)
             if self.config_path is not None:
                 await asyncio.to_thread(save_settings, settings, self.config_path)
                 log.info("configuration saved to %s", self.config_path)
@@ -176,7 +179,7 @@ class Gateway:
         :class:`~mepgate.store.StoreError` (the database cannot be opened) before anything runs.
         """
         base = self.config_path.parent if self.config_path else Path.cwd()
-        self._keys = await asyncio.to_thread(check_settings, self._settings, base)
+        self._keys = await asyncio.to_thread(check_settings, self._settings, base, self._simulated)
         await self._open_store()
         self._started = True
         for meter in self._settings.meter:
@@ -202,7 +205,8 @@ class Gateway:
             await self._writer.flush()
             await self._store.close()
             self._store = None
-        await self._simulators.close()
+        if self._simulated is not None:
+            await self._simulated.close()
         self._started = False
 
     async def __aenter__(self) -> Gateway:
@@ -245,8 +249,8 @@ class Gateway:
     async def _start_poller(self, meter: MeterConfig) -> None:
         previous = await self.store.latest(meter.name)
         port = meter.port
-        if is_simulated(port):
-            port = await self._simulators.url_for(meter.name, port, continue_from=previous)
+        if is_simulated(port) and self._simulated is not None:  # check_settings made sure
+            port = await self._simulated.url_for(meter.name, port, continue_from=previous)
         key = self._keys[meter.name]
 
         def connect() -> MeterClient:

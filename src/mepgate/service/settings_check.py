@@ -10,16 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mepgate.config import ConfigError, Settings, meter_key
+from mepgate.config import ConfigError, Settings, is_simulated, meter_key
 from mepgate.errors import LocalProtocolError
-from mepgate.proto import MepKey, parse_key
-from mepgate.service.simulated import SIM_KEY_TEXT, is_simulated
+from mepgate.proto import MepKey
+from mepgate.service.simulated_ports import SimulatedPorts
 
 
-def check_settings(settings: Settings, base: Path) -> dict[str, MepKey]:
+def check_settings(
+    settings: Settings, base: Path, simulated: SimulatedPorts | None = None
+) -> dict[str, MepKey]:
     """Everything about ``settings`` that pydantic cannot check: keys readable, time zone known.
 
-    Returns each meter's key.  Raises :class:`ConfigError` naming the key at fault.
+    Returns each meter's key (a ``sim:`` meter without one gets ``simulated``'s default key).
+    Raises :class:`ConfigError` naming the key at fault, or a ``sim:`` port when there is no
+    ``simulated`` to run it.
     """
     try:
         ZoneInfo(settings.storage.timezone)
@@ -29,9 +33,17 @@ def check_settings(settings: Settings, base: Path) -> dict[str, MepKey]:
         ) from None
     keys: dict[str, MepKey] = {}
     for meter in settings.meter:
-        if is_simulated(meter.port) and meter.key is None and meter.key_file is None:
-            keys[meter.name] = parse_key(SIM_KEY_TEXT)
-            continue
+        if is_simulated(meter.port):
+            if simulated is None:
+                raise ConfigError(
+                    f"meter {meter.name!r}: port {meter.port}: this gateway runs no simulated "
+                    "meters (mepgate serve and mepgate demo do); give a serial device or "
+                    "tcp://host:port"
+                )
+            default = simulated.default_key(meter.port)
+            if default is not None and meter.key is None and meter.key_file is None:
+                keys[meter.name] = default
+                continue
         try:
             keys[meter.name] = meter_key(meter, base)
         except ConfigError:

@@ -30,8 +30,8 @@ from mepgate.service.poller import (
     MeterPoller,
     PollerState,
     RetryPolicy,
+    describe_failure,
     energy_span,
-    link_error,
     reading_from,
 )
 from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK
@@ -176,7 +176,7 @@ def test_retry_policy_doubles_up_to_its_maximum() -> None:
     ],
 )
 def test_link_errors_name_the_diagnosis_and_what_to_do(error: Exception, diagnosis: str) -> None:
-    entry = link_error(error, T0)
+    entry = describe_failure(error, T0)
     assert entry.diagnosis == diagnosis
     assert entry.message
     assert entry.advice

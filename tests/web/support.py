@@ -32,7 +32,7 @@ from mepgate.service.hub import ReadingHub
 from mepgate.service.view import (
     ConsoleError,
     ConsoleReply,
-    LinkError,
+    LinkFailure,
     MeterIdentity,
     MeterStatus,
 )
@@ -139,7 +139,7 @@ class LocalGateway:
                     rejection_reasons={"energy-decreased": 1},
                     link={"requests": 42, "retries": 2, "timeouts": 1, "digest_errors": 0},
                     last_errors=(
-                        LinkError(
+                        LinkFailure(
                             at=self.now,
                             message="no answer within 500 ms",
                             diagnosis="no-answer",

@@ -31,7 +31,7 @@ class MeterIdentity:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LinkError:
+class LinkFailure:
     """A failure on the link, kept for the meter page: what happened and what to do."""
 
     at: dt.datetime
@@ -63,7 +63,7 @@ class MeterStatus:
     readings_rejected: int = 0  # failed validation (energy decreasing, out of range...)
     rejection_reasons: dict[str, int] = field(default_factory=dict)
     link: dict[str, int] = field(default_factory=dict)  # LinkStatistics.as_dict()
-    last_errors: tuple[LinkError, ...] = ()
+    last_errors: tuple[LinkFailure, ...] = ()
     state: str = "starting"
     next_retry_at: dt.datetime | None = None
 

@@ -57,7 +57,10 @@ class MeterConfig(_Section):
     baud: Literal[300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
     poll_interval: Annotated[float, Field(ge=0.1, le=3600)] = 1.0
     encrypt: bool = False
-    tls: Literal["auto", "always", "never"] = "auto"
+    security: Literal["auto", "tls", "rc4"] = "auto"
+    """As the client's ``Security`` and ``--security``: ``auto`` starts with RC4 digests and
+    switches to TLS-PSK when the meter requires it, ``tls`` always, ``rc4`` never.  Files
+    written before spell it ``tls = "auto"|"always"|"never"`` (:mod:`mepgate.config.loader`)."""
     enable_line: Literal["none", "dtr", "rts"] = "none"
 
     @field_validator("name")

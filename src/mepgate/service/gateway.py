@@ -50,7 +50,6 @@ log = logging.getLogger(__name__)
 CLIENT_BACKOFF = Backoff(initial=0.5, maximum=2.0, attempts=1)
 """The client's own reconnect attempt within a request; the poller's RetryPolicy does the rest,
 so the state the meter page shows is the real one."""
-_SECURITY = {"auto": Security.AUTO, "always": Security.TLS, "never": Security.RC4}
 
 
 def default_store_url(data_dir: Path) -> str:
@@ -260,7 +259,7 @@ class Gateway:
                 baud=meter.baud,
                 enable=EnableLine(meter.enable_line),
                 encrypt=meter.encrypt,
-                security=_SECURITY[meter.tls],
+                security=Security(meter.security),
                 timing=self._timing,
                 backoff=CLIENT_BACKOFF,
             )

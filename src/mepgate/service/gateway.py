@@ -13,7 +13,8 @@ The gateway wires the parts and applies settings; each job has its own module:
 * :mod:`~mepgate.service.outputs` -- running the outputs (MQTT, ...): the gateway runs each for
   as long as it runs, restarts it after :meth:`Gateway.apply_settings` (so it reads the new
   ``view.settings``) or ten seconds after it fails, and cancels it on :meth:`Gateway.stop`;
-* :mod:`~mepgate.service.console` -- the web console's requests.
+* :mod:`~mepgate.service.console` -- the web console's requests;
+* :mod:`~mepgate.service.simulated_ports` -- what it needs of the ``sim:`` meters it is given.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import stat
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -129,3 +131,57 @@ def test_secret_files_are_created_0600_and_saved_config_too(tmp_path: Path) -> N
     assert again.mqtt.password is not None
     assert again.mqtt.password.get_secret_value() == "pw"
     assert "pw" not in repr(again)
+
+
+@pytest.mark.parametrize(("old", "new"), [("auto", "auto"), ("always", "tls"), ("never", "rc4")])
+def test_the_old_tls_spelling_loads_as_security_and_saving_writes_the_new_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, old: str, new: str
+) -> None:
+    path = tmp_path / "mepgate.toml"
+    path.write_text(GOOD.replace("poll_interval = 2.0", f'poll_interval = 2.0\ntls = "{old}"'))
+    with caplog.at_level(logging.WARNING):
+        settings = load_settings(path, env={})
+    assert settings.meter[0].security == new
+    assert f'meter.0.tls: tls = "{old}" is the old spelling; write security = "{new}"' in (
+        caplog.text
+    )
+    save_settings(settings, path)
+    saved = tomllib.loads(path.read_text())["meter"][0]
+    assert saved["security"] == new
+    assert "tls" not in saved
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert load_settings(path, env={}) == settings
+    assert "old spelling" not in caplog.text
+
+
+def test_the_old_tls_environment_variable_still_works(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "mepgate.toml"
+    path.write_text(GOOD.replace("poll_interval = 2.0", 'poll_interval = 2.0\nsecurity = "tls"'))
+    with caplog.at_level(logging.WARNING):
+        settings = load_settings(path, env={"MEPGATE_METER_TLS": "never"})
+    assert settings.meter[0].security == "rc4"  # the environment overrides the file
+    assert "set MEPGATE_METER_SECURITY=rc4 instead" in caplog.text
+    settings = load_settings(path, env={"MEPGATE_METER_SECURITY": "auto"})
+    assert settings.meter[0].security == "auto"
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (
+            'tls = "sometimes"',
+            r'meter\.0\.tls: the old spelling of security: use security = "auto"',
+        ),
+        ('tls = "always"\nsecurity = "tls"', r"meter\.0\.tls: the old spelling of security; set"),
+        ('security = "always"', r"meter\.0\.security: Input should be 'auto', 'tls' or 'rc4'"),
+    ],
+)
+def test_a_wrong_security_setting_names_the_key(tmp_path: Path, lines: str, expected: str) -> None:
+    path = tmp_path / "mepgate.toml"
+    path.write_text(GOOD.replace("poll_interval = 2.0", f"poll_interval = 2.0\n{lines}"))
+    with pytest.raises(ConfigError, match=expected) as info:
+        load_settings(path, env={})
+    assert "sometimes" not in str(info.value)

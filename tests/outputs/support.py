@@ -21,6 +21,7 @@ import aiomqtt
 
 from mepgate.config import Settings
 from mepgate.config.settings import MqttConfig
+from mepgate.proto import ReadRequest, WriteRequest
 from mepgate.reading import PHASES, TIERS, Reading, tier_energy_field
 from mepgate.service.hub import ReadingHub
 from mepgate.service.view import ConsoleReply, MeterIdentity, MeterStatus
@@ -131,7 +132,7 @@ class FakeGateway:
     def meters(self) -> list[MeterStatus]:
         return list(self.statuses)
 
-    async def console(self, meter: str, request_hex: str) -> ConsoleReply:
+    async def console(self, meter: str, request: ReadRequest | WriteRequest) -> ConsoleReply:
         raise NotImplementedError
 
     async def apply_settings(self, settings: Settings) -> None:

@@ -29,10 +29,12 @@ from mepgate.config import (
     WebConfig,
     load_settings,
 )
+from mepgate.proto import ReadRequest, WriteRequest, parse_key, parse_request
 from mepgate.reading import TIER_ENERGY_FIELDS, TIERS, Reading, tier_energy_field
-from mepgate.service.gateway import OUTPUT_STOP_TIMEOUT, Gateway
+from mepgate.service.gateway import OUTPUT_STOP_TIMEOUT, Gateway, check_settings
 from mepgate.service.poller import RetryPolicy
 from mepgate.service.view import ConsoleError, GatewayView
+from mepgate.simulator.embedded import EmbeddedSimulators
 from mepgate.simulator.meter import DEFAULT_MBK
 from mepgate.simulator.model import GroundTruth, build_meter, model_of
 from mepgate.simulator.serve import RunningSimulator
@@ -69,6 +71,11 @@ def gateway_for(settings: Settings, tmp_path: Path, **options: object) -> Gatewa
         batch_interval=0.3,
         **options,  # type: ignore[arg-type]
     )
+
+
+def request(text: str) -> ReadRequest | WriteRequest:
+    """A console request as the web page passes it: parsed from the hex typed."""
+    return parse_request(bytes.fromhex(text))
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -312,27 +319,25 @@ def test_console_reads_decodes_and_refuses_writes_unless_allowed(
         settings = settings_with([meter("house", sim.url or "")], url)
         async with gateway_for(settings, tmp_path) as gateway:
             await wait_for(lambda: gateway.meters()[0].connected)
-            full = await gateway.console("house", "30 0001 0200")  # BT01, full read
+            full = await gateway.console("house", request("30 0001 0200"))  # BT01, full read
             assert full.code == 0
             assert full.meaning
             assert full.decoded is not None
             assert full.decoded["manufacturer"] == "ELON"
-            partial = await gateway.console("house", "3F0017000000 0009")  # BT23 prefix
+            partial = await gateway.console("house", request("3F0017000000 0009"))  # BT23 prefix
             assert partial.code == 0
             assert len(bytes.fromhex(partial.data_hex)) == 9
-            refused = await gateway.console("house", "30 0FFE 0200")  # no such table
+            refused = await gateway.console("house", request("30 0FFE 0200"))  # no such table
             assert refused.code != 0
             assert refused.meaning
             with pytest.raises(ConsoleError, match="console_writes"):
-                await gateway.console("house", "40 0007 0003 010203")
-            with pytest.raises(ConsoleError, match=r"not a C12\.18 request"):
-                await gateway.console("house", "zz")
+                await gateway.console("house", request("40 0007 0003 010203"))
             with pytest.raises(ConsoleError, match="no meter called"):
-                await gateway.console("garage", "30 0001 0200")
+                await gateway.console("garage", request("30 0001 0200"))
             allowed = settings_with([meter("house", sim.url or "")], url, writes=True)
             await gateway.apply_settings(allowed)
             await wait_for(lambda: gateway.meters()[0].connected)
-            written = await gateway.console("house", "40 0007 0003 270000")  # BT07, EP39
+            written = await gateway.console("house", request("40 0007 0003 270000"))  # BT07, EP39
             assert isinstance(written.code, int)  # an answer (accepted or refused), not an error
             assert gateway.meters()[0].readings_rejected == 0
 
@@ -388,7 +393,9 @@ def test_a_sim_port_runs_the_simulator_in_process_and_continues_its_history(
 
     async def run_once() -> tuple[int, float]:
         started = time.monotonic()
-        gateway = Gateway(settings, data_dir=tmp_path, batch_interval=0.3)  # real wire timing
+        gateway = Gateway(  # real wire timing
+            settings, data_dir=tmp_path, batch_interval=0.3, simulated=EmbeddedSimulators()
+        )
         async with gateway:
             await wait_for(lambda: gateway.hub.latest("demo") is not None, timeout=5)
             first = time.monotonic() - started
@@ -405,6 +412,23 @@ def test_a_sim_port_runs_the_simulator_in_process_and_continues_its_history(
     after = raw_rows(url, "demo")
     assert after[: len(before)] == before
     assert [wh for _, wh in after] == sorted(wh for _, wh in after)
+
+
+def test_sim_ports_run_only_with_the_simulators_the_command_line_passes(tmp_path: Path) -> None:
+    settings = settings_with(
+        [MeterConfig(name="demo", port=f"sim:{PROFILE}")], f"sqlite:///{tmp_path}/s.db"
+    )
+    with pytest.raises(ConfigError, match=r"meter 'demo': port sim:.*runs no simulated meters"):
+        check_settings(settings, tmp_path)
+    with pytest.raises(ConfigError, match="runs no simulated meters"):
+        asyncio.run(Gateway(settings, data_dir=tmp_path).start())  # before anything runs
+    assert not (tmp_path / "s.db").exists()
+    simulated = EmbeddedSimulators()
+    assert check_settings(settings, tmp_path, simulated) == {"demo": parse_key(MBK)}
+    other = "ABCDEFGHIJKLMNOPQRST"  # a sim: meter given a key is checked with that key
+    keyed = settings.model_copy(update={"meter": [meter("demo", f"sim:{PROFILE}", key=other)]})
+    assert check_settings(keyed, tmp_path, simulated) == {"demo": parse_key(other)}
+    assert simulated.default_key("tcp://127.0.0.1:2000") is None
 
 
 def test_an_output_that_will_not_stop_does_not_keep_readings_from_being_stored(

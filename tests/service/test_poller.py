@@ -34,7 +34,7 @@ from mepgate.service.poller import (
     MeterPoller,
     PollerState,
     RetryPolicy,
-    link_error,
+    describe_failure,
     reading_from,
 )
 from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK
@@ -180,7 +180,7 @@ def test_retry_policy_doubles_up_to_its_maximum() -> None:
     ],
 )
 def test_link_errors_name_the_diagnosis_and_what_to_do(error: Exception, diagnosis: str) -> None:
-    entry = link_error(error, T0)
+    entry = describe_failure(error, T0)
     assert entry.diagnosis == diagnosis
     assert entry.message
     assert entry.advice

@@ -26,13 +26,13 @@ import uvicorn
 from fastapi import FastAPI
 
 from mepgate.config import MeterConfig, Settings, load_settings, save_settings
-from mepgate.proto import ReadRequest, parse_request
+from mepgate.proto import ReadRequest, WriteRequest
 from mepgate.reading import Reading
 from mepgate.service.hub import ReadingHub
 from mepgate.service.view import (
     ConsoleError,
     ConsoleReply,
-    LinkError,
+    LinkFailure,
     MeterIdentity,
     MeterStatus,
 )
@@ -139,7 +139,7 @@ class LocalGateway:
                     rejection_reasons={"energy-decreased": 1},
                     link={"requests": 42, "retries": 2, "timeouts": 1, "digest_errors": 0},
                     last_errors=(
-                        LinkError(
+                        LinkFailure(
                             at=self.now,
                             message="no answer within 500 ms",
                             diagnosis="no-answer",
@@ -150,11 +150,10 @@ class LocalGateway:
             )
         return statuses
 
-    async def console(self, meter: str, request_hex: str) -> ConsoleReply:
-        self.console_requests.append(request_hex)
+    async def console(self, meter: str, request: ReadRequest | WriteRequest) -> ConsoleReply:
+        self.console_requests.append(request.to_bytes().hex())
         if meter not in {m.name for m in self._settings.meter}:
             raise ConsoleError(f"no meter named {meter!r}")
-        request = parse_request(bytes.fromhex(request_hex))
         if not isinstance(request, ReadRequest):
             raise ConsoleError("this test gateway only reads")
         model = model_of(self.meter)

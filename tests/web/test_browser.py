@@ -25,7 +25,7 @@ from pydantic import SecretStr
 from mepgate.config import load_settings, save_settings
 from mepgate.config.settings import MeterConfig, MqttConfig, Settings
 from mepgate.service.gateway import Gateway, default_store_url
-from mepgate.service.simulated import SIM_KEY_TEXT
+from mepgate.simulator.embedded import SIM_KEY_TEXT, EmbeddedSimulators
 from mepgate.simulator.model import build_meter, ground_truth
 from mepgate.store import open_store
 from mepgate.web import create_app
@@ -70,7 +70,7 @@ def fill_history(data_dir: Path, meter: str, days: int = 2, step_s: int = 300) -
     """Two days of the simulator's readings in the store the gateway will open.
 
     The same installation as the gateway's ``sim:`` meter (seeded by the meter's name, as
-    :mod:`mepgate.service.simulated` does), started two days ago: its registers end above the
+    :mod:`mepgate.simulator.embedded` does), started two days ago: its registers end above the
     live meter's, which then continues from the newest stored values.
     """
     start = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
@@ -91,7 +91,13 @@ def gateway_server(data_dir: Path) -> LiveServer:
     @contextlib.asynccontextmanager
     async def view() -> AsyncIterator[object]:
         settings = load_settings(config_path if config_path.exists() else None, env={})
-        async with Gateway(settings, data_dir=data_dir, config_path=config_path) as gateway:
+        gateway = Gateway(
+            settings,
+            data_dir=data_dir,
+            config_path=config_path,
+            simulated=EmbeddedSimulators(),  # as mepgate serve gives it
+        )
+        async with gateway:
             yield gateway
 
     return LiveServer(view, lambda gateway: create_app(gateway, data_dir=data_dir))  # type: ignore[arg-type]

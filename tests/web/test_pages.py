@@ -111,6 +111,25 @@ def test_config_add_and_remove_a_meter(admin: TestClient, gateway: LocalGateway)
     assert [m.name for m in gateway.settings.meter] == ["garage"]
 
 
+def test_config_security_speaks_the_clients_words_and_saves_the_new_key(
+    admin: TestClient, gateway: LocalGateway
+) -> None:
+    page = admin.get("/config").text
+    fields = form_fields(page, "config-form")
+    assert fields["meter.0.security"] == "auto"
+    assert fields["meter.new.security"] == "auto"
+    assert "meter.0.tls" not in fields
+    options = re.search(r'<select[^>]*name="meter\.0\.security".*?</select>', page, re.S)
+    assert options is not None
+    assert re.findall(r"<option[^>]*>([^<]*)</option>", options[0]) == ["auto", "tls", "rc4"]
+    fields["meter.0.security"] = "rc4"
+    assert admin.post("/config", data=fields, follow_redirects=False).status_code == 303
+    assert gateway.settings.meter[0].security == "rc4"
+    saved = gateway.config_path.read_text()
+    assert 'security = "rc4"' in saved
+    assert "tls" not in saved
+
+
 def test_config_errors_name_the_field_and_change_nothing(
     admin: TestClient, secret_gateway: LocalGateway
 ) -> None:

@@ -3,7 +3,8 @@
 The web app (:func:`mepgate.web.create_app`) runs under uvicorn in the same loop as the
 pollers.  SIGINT/SIGTERM stop the web server, then the pollers, then store the
 last batch.  Outputs: the MQTT publisher (:mod:`mepgate.outputs.mqtt`) while ``[mqtt]`` is
-set (``--mqtt URL`` sets it); ``/metrics`` is the web app's.
+set (``--mqtt URL`` sets it); ``/metrics`` is the web app's.  ``sim:PROFILE`` meters run
+in-process (:mod:`mepgate.simulator.embedded`), given to the gateway by :func:`gateway_for`.
 
 Exit codes: 0 stopped by a signal, 1 the database or the listening socket failed, 2 the
 configuration is invalid (the message names the key and what would be valid).
@@ -30,6 +31,7 @@ from mepgate.config import ConfigError, MeterConfig, Settings, load_settings
 from mepgate.errors import MepgateError
 from mepgate.service.gateway import Gateway, Output
 from mepgate.service.view import GatewayView
+from mepgate.simulator.embedded import EmbeddedSimulators
 
 log = logging.getLogger("mepgate")
 
@@ -94,6 +96,18 @@ def outputs_for(data_dir: Path) -> Sequence[Output]:
         await mqtt.MqttPublisher(view, config, data_dir=data_dir).run()
 
     return (publish_mqtt,)
+
+
+def gateway_for(settings: Settings, *, data_dir: Path, config_path: Path) -> Gateway:
+    """The gateway of ``serve`` and ``demo``: its outputs, and ``sim:PROFILE`` meters (the
+    demo's, or any a configuration names) run in this process."""
+    return Gateway(
+        settings,
+        data_dir=data_dir,
+        config_path=config_path,
+        outputs=outputs_for(data_dir),
+        simulated=EmbeddedSimulators(),
+    )
 
 
 # -- running ---------------------------------------------------------------------------------------
@@ -221,9 +235,7 @@ def serve(
     if not path.exists():
         log.warning("no configuration at %s yet: open the web page to set up a meter", path)
     directory = data_dir or user_data_dir()
-    gateway = Gateway(
-        settings, data_dir=directory, config_path=path, outputs=outputs_for(directory)
-    )
+    gateway = gateway_for(settings, data_dir=directory, config_path=path)
     _run(gateway, log_level, lambda url: click.echo(f"mepgate: dashboard at {url}", err=True))
 
 
@@ -249,9 +261,7 @@ def demo(listen: str | None, data_dir: Path | None, mqtt: str | None, log_level:
         click.echo(url)
         sys.stdout.flush()
 
-    gateway = Gateway(
-        settings, data_dir=directory, config_path=path, outputs=outputs_for(directory)
-    )
+    gateway = gateway_for(settings, data_dir=directory, config_path=path)
     _run(gateway, log_level, announce)
 
 

@@ -3,9 +3,18 @@
 from mepgate.config.loader import ConfigError, load_settings, meter_key, save_settings
 from mepgate.config.retention import Retention
 from mepgate.config.secrets import write_secret_file
-from mepgate.config.settings import MeterConfig, MqttConfig, Settings, StorageConfig, WebConfig
+from mepgate.config.settings import (
+    SIM_SCHEME,
+    MeterConfig,
+    MqttConfig,
+    Settings,
+    StorageConfig,
+    WebConfig,
+    is_simulated,
+)
 
 __all__ = [
+    "SIM_SCHEME",
     "ConfigError",
     "MeterConfig",
     "MqttConfig",
@@ -13,6 +22,7 @@ __all__ = [
     "Settings",
     "StorageConfig",
     "WebConfig",
+    "is_simulated",
     "load_settings",
     "meter_key",
     "save_settings",

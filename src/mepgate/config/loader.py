@@ -32,7 +32,8 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Se
 
     Environment: ``MEPGATE_<SECTION>_<FIELD>`` for the web, storage and mqtt sections
     (``MEPGATE_WEB_LISTEN``, ``MEPGATE_MQTT_URL``...), ``MEPGATE_METER_<FIELD>`` for the
-    first meter, and ``MEPGATE_KEY`` for the first meter's key.
+    first meter, and ``MEPGATE_KEY`` for the first meter's key.  A meter's old ``tls`` key
+    (and ``MEPGATE_METER_TLS``) loads as ``security``, with a warning that says the new spelling.
     """
     environment = os.environ if env is None else env
     data: dict[str, Any] = {}
@@ -46,6 +47,7 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Se
             ) from None
         except OSError as error:
             raise ConfigError(f"{path}: cannot be read ({error.strerror})") from None
+    _rename_old_keys(data, path)
     _apply_environment(data, environment)
     try:
         return Settings.model_validate(data)
@@ -66,10 +68,54 @@ def _apply_environment(data: dict[str, Any], env: Mapping[str, str]) -> None:
         section, _, field = rest.partition("_")
         if not field:
             continue
-        if section == "meter":
+        if section == "meter" and field == "tls":  # the old name of MEPGATE_METER_SECURITY
+            security = _security(value, name)
+            log.warning("%s is the old name; set MEPGATE_METER_SECURITY=%s instead", name, security)
+            _first_meter(data)["security"] = security
+        elif section == "meter":
             _first_meter(data)[field] = value
         elif section in _SECTIONS:
             data.setdefault(section, {})[field] = value
+
+
+_OLD_TLS = {"auto": "auto", "always": "tls", "never": "rc4"}
+"""``[[meter]] tls`` (before ``security``, which speaks the client's and ``--security``'s
+words): its values and their ``security`` equivalents."""
+
+
+def _rename_old_keys(data: dict[str, Any], path: Path | None) -> None:
+    """Accept a file written with ``tls = ...`` in a ``[[meter]]``, and say the new spelling.
+    Saving the settings writes the new key."""
+    where = f"{path}: " if path is not None else ""
+    meters = data.get("meter")
+    for index, meter in enumerate(meters if isinstance(meters, list) else []):
+        if not isinstance(meter, dict) or "tls" not in meter:
+            continue
+        key = f"{where}meter.{index}.tls"
+        if "security" in meter:
+            raise ConfigError(
+                f"invalid configuration:\n  {key}: the old spelling of security; set only security"
+            )
+        old = meter.pop("tls")
+        meter["security"] = _security(old, key)
+        log.warning(
+            '%s: tls = "%s" is the old spelling; write security = "%s" instead (saving the '
+            "configuration from the config page does)",
+            key,
+            old,
+            meter["security"],
+        )
+
+
+def _security(old: object, key: str) -> str:
+    """The ``security`` value of an old ``tls`` value (never echoed if it is not one)."""
+    new = _OLD_TLS.get(old) if isinstance(old, str) else None
+    if new is None:
+        raise ConfigError(
+            f"invalid configuration:\n  {key}: the old spelling of security: use security = "
+            '"auto", "tls" or "rc4" (the old tls took "auto", "always" or "never")'
+        )
+    return new
 
 
 def _first_meter(data: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,13 @@ from mepgate.urls import mask_url
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[^:\s]+):(?P<port>\d{1,5})$")
 _PORT_URL = re.compile(r"^(tcp|rfc2217)://[^:/\s]+:\d{1,5}$|^/dev/\S+$|^sim:[\w-]+$|^COM\d+$")
+SIM_SCHEME = "sim:"
+"""``sim:PROFILE`` ports name a simulated meter that runs inside the gateway (``mepgate demo``)."""
+
+
+def is_simulated(port: str) -> bool:
+    """Whether ``port`` is a ``sim:PROFILE`` port (a simulated meter, not a line to a meter)."""
+    return port.startswith(SIM_SCHEME)
 
 
 class _Section(BaseModel):
@@ -50,7 +57,10 @@ class MeterConfig(_Section):
     baud: Literal[300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
     poll_interval: Annotated[float, Field(ge=0.1, le=3600)] = 1.0
     encrypt: bool = False
-    tls: Literal["auto", "always", "never"] = "auto"
+    security: Literal["auto", "tls", "rc4"] = "auto"
+    """As the client's ``Security`` and ``--security``: ``auto`` starts with RC4 digests and
+    switches to TLS-PSK when the meter requires it, ``tls`` always, ``rc4`` never.  Files
+    written before spell it ``tls = "auto"|"always"|"never"`` (:mod:`mepgate.config.loader`)."""
     enable_line: Literal["none", "dtr", "rts"] = "none"
 
     @field_validator("name")

@@ -55,7 +55,7 @@ from mepgate.config import ConfigError, MeterConfig
 from mepgate.errors import MepgateError
 from mepgate.reading import TIER_REFRESH_S, TIERS, Reading, tier_energy_field
 from mepgate.service.validate import DEFAULT_LIMITS, Limits, Rejection, validate
-from mepgate.service.view import LinkError, MeterIdentity, MeterStatus
+from mepgate.service.view import LinkFailure, MeterIdentity, MeterStatus
 from mepgate.tables.clock import decode_bt52, decode_bt55
 from mepgate.tables.errors import TableDecodeError
 from mepgate.tables.identity import decode_bt01, decode_et03
@@ -186,11 +186,11 @@ def reading_from(
     )
 
 
-def link_error(error: BaseException, at: dt.datetime) -> LinkError:
+def describe_failure(error: BaseException, at: dt.datetime) -> LinkFailure:
     """What the meter page shows for a failure: message, diagnosis and advice (no secrets:
     the client's and the config's messages never carry key material)."""
     if isinstance(error, MeterLinkError):
-        return LinkError(
+        return LinkFailure(
             at=at,
             message=error.detail or type(error).__name__,
             diagnosis=error.diagnosis.value,
@@ -198,7 +198,7 @@ def link_error(error: BaseException, at: dt.datetime) -> LinkError:
         )
     if isinstance(error, PortUnavailableError):
         diagnosis = Diagnosis.PORT_UNAVAILABLE
-        return LinkError(
+        return LinkFailure(
             at=at, message=str(error), diagnosis=diagnosis.value, advice=diagnosis.advice()
         )
     if isinstance(error, MeterRefusedError):
@@ -206,14 +206,14 @@ def link_error(error: BaseException, at: dt.datetime) -> LinkError:
             "the meter answers and accepts the key, but refused this request; if it persists "
             "the key may lack the access level, or the firmware lacks the table"
         )
-        return LinkError(at=at, message=str(error), diagnosis="refused", advice=advice)
+        return LinkFailure(at=at, message=str(error), diagnosis="refused", advice=advice)
     if isinstance(error, TableDecodeError):
         advice = "the meter's tables do not match their dimensions; the poller re-reads them"
-        return LinkError(at=at, message=str(error), diagnosis="decode-error", advice=advice)
+        return LinkFailure(at=at, message=str(error), diagnosis="decode-error", advice=advice)
     if isinstance(error, ConfigError):
         advice = "fix the meter's configuration (the setup or config page, or the TOML file)"
-        return LinkError(at=at, message=str(error), diagnosis="config", advice=advice)
-    return LinkError(
+        return LinkFailure(at=at, message=str(error), diagnosis="config", advice=advice)
+    return LinkFailure(
         at=at,
         message=f"{type(error).__name__}: {error}",
         diagnosis="internal-error",
@@ -271,7 +271,7 @@ class MeterPoller:
         self.readings_accepted = 0
         self.readings_rejected = 0
         self.rejections: Counter[str] = Counter()
-        self.errors: deque[LinkError] = deque(maxlen=MAX_ERRORS_KEPT)
+        self.errors: deque[LinkFailure] = deque(maxlen=MAX_ERRORS_KEPT)
         self._past_links = LinkStatistics()
         self._client: MeterClient | None = None
         self._lock = asyncio.Lock()  # one request in flight: the poll cycle or the console
@@ -366,7 +366,7 @@ class MeterPoller:
             self.next_retry_at = None
 
     def _failed(self, error: BaseException) -> None:
-        entry = link_error(error, self._now())
+        entry = describe_failure(error, self._now())
         repeated = bool(self.errors) and self.errors[-1].message == entry.message
         log.log(
             logging.DEBUG if repeated else logging.WARNING,

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from mepgate.config import Settings
 from mepgate.errors import MepgateError
+from mepgate.proto import ReadRequest, WriteRequest
 from mepgate.service.hub import ReadingHub
 from mepgate.store import AsyncStore
 
@@ -30,7 +31,7 @@ class MeterIdentity:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LinkError:
+class LinkFailure:
     """A failure on the link, kept for the meter page: what happened and what to do."""
 
     at: dt.datetime
@@ -62,14 +63,14 @@ class MeterStatus:
     readings_rejected: int = 0  # failed validation (energy decreasing, out of range...)
     rejection_reasons: dict[str, int] = field(default_factory=dict)
     link: dict[str, int] = field(default_factory=dict)  # LinkStatistics.as_dict()
-    last_errors: tuple[LinkError, ...] = ()
+    last_errors: tuple[LinkFailure, ...] = ()
     state: str = "starting"
     next_retry_at: dt.datetime | None = None
 
 
 class ConsoleError(MepgateError):
-    """A console request that cannot be sent: malformed hex, an unknown meter, a write while
-    writes are disabled, or a link that failed.  The message is fit to show as it is."""
+    """A console request that cannot be sent: an unknown meter, a write while writes are
+    disabled, or a link that failed.  The message is fit to show as it is."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,8 +95,8 @@ class GatewayView(Protocol):
 
     def meters(self) -> list[MeterStatus]: ...
 
-    async def console(self, meter: str, request_hex: str) -> ConsoleReply:
-        """Send a C12.18 request (hex) to ``meter``; writes only if the config allows them.
+    async def console(self, meter: str, request: ReadRequest | WriteRequest) -> ConsoleReply:
+        """Send a parsed C12.18 request to ``meter``; writes only if the config allows them.
 
         A reply with an error code (0x01..0x05) is a :class:`ConsoleReply` too; anything that
         prevents an answer raises :class:`ConsoleError`.

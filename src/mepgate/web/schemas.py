@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal, Self, get_type_hints
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from mepgate.reading import PHASES, Reading
-from mepgate.service.view import LinkError, MeterIdentity, MeterStatus
+from mepgate.service.view import LinkFailure, MeterIdentity, MeterStatus
 from mepgate.store import EnergyTotals, HistoryPoint
 
 
@@ -142,14 +142,14 @@ class IdentityOut(_Out):
         return cls.model_validate(identity)
 
 
-class LinkErrorOut(_Out):
+class LinkFailureOut(_Out):
     at: dt.datetime
     message: str
     diagnosis: str
     advice: str
 
     @classmethod
-    def of(cls, error: LinkError) -> LinkErrorOut:
+    def of(cls, error: LinkFailure) -> LinkFailureOut:
         return cls.model_validate(error)
 
 
@@ -168,7 +168,7 @@ class MeterOut(_Out):
     readings_rejected: int
     rejection_reasons: dict[str, int]
     link: dict[str, int]
-    last_errors: list[LinkErrorOut]
+    last_errors: list[LinkFailureOut]
 
     @classmethod
     def of(cls, status: MeterStatus) -> MeterOut:
@@ -185,7 +185,7 @@ class MeterOut(_Out):
             readings_rejected=status.readings_rejected,
             rejection_reasons=dict(status.rejection_reasons),
             link=dict(status.link),
-            last_errors=[LinkErrorOut.of(e) for e in status.last_errors],
+            last_errors=[LinkFailureOut.of(e) for e in status.last_errors],
         )
 
 

@@ -56,7 +56,7 @@ _METER_FIELDS: list[tuple[str, str, Kind, str]] = [
     ("baud", "Baud rate", "select", ""),
     ("poll_interval", "Poll interval (s)", "number", ""),
     ("encrypt", "Encrypt requests (RC4)", "checkbox", ""),
-    ("tls", "TLS-PSK", "select", ""),
+    ("security", "Security", "select", "auto: TLS-PSK if the meter requires it; tls; rc4"),
     ("enable_line", "ENABLE line", "select", ""),
 ]
 _SECTION_FIELDS: dict[str, list[tuple[str, str, Kind, str]]] = {
@@ -126,8 +126,8 @@ def form_sections(settings: Settings) -> list[Section]:
                 value = 9600
             elif meter is None and attribute == "poll_interval":
                 value = 1.0
-            elif meter is None and attribute in ("tls", "enable_line"):
-                value = {"tls": "auto", "enable_line": "none"}[attribute]
+            elif meter is None and attribute in ("security", "enable_line"):
+                value = {"security": "auto", "enable_line": "none"}[attribute]
             fields.append(
                 Field(
                     name=f"{prefix}.{attribute}",

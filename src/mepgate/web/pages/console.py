@@ -134,7 +134,7 @@ async def console(request: Request, state: StateDep, session: AdminDep) -> Respo
                 "writes are off: enable 'Allow table writes from the console' on the config page"
             )
         request_hex = message.hex(" ").upper()
-        reply = await view.console(form.meter, message.hex())
+        reply = await view.console(form.meter, parsed)
     except MepgateError as error:
         return _page(request, state, session, form, error=str(error), status_code=422)
     return _page(request, state, session, form, reply=reply, request_hex=request_hex)

@@ -5,6 +5,10 @@ Each such meter is the simulator's own :class:`~mepgate.simulator.serve.RunningS
 thread; the poller reaches it over that port with an ordinary :class:`MeterClient`, so the
 demo runs exactly the code a real meter would.  The simulated meter keeps running while its
 poller restarts (a configuration change), so its registers keep counting.
+
+The command line builds :class:`EmbeddedSimulators` and gives it to the gateway, which sees it
+only as a :class:`~mepgate.service.simulated_ports.SimulatedPorts`: the service never builds
+a simulated meter itself.
 """
 
 from __future__ import annotations
@@ -15,29 +19,31 @@ import math
 import time
 import zlib
 
-from mepgate.proto import AccessLevel
+from mepgate.proto import AccessLevel, MepKey, parse_key
 from mepgate.reading import Reading
 from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK
 from mepgate.simulator.model import build_meter, model_of
 from mepgate.simulator.serve import RunningSimulator
 
 SIM_SCHEME = "sim:"
+"""The configuration's port syntax for these meters, ``sim:PROFILE``
+(:func:`mepgate.config.is_simulated`)."""
 SIM_KEY_TEXT = DEFAULT_MBK.decode()
 """The key a ``sim:`` meter accepts when the configuration gives none (the simulator's demo
 MBK, which is public: it opens nothing but the simulator)."""
 _KEYS = {AccessLevel.BASIC: DEFAULT_MBK, AccessLevel.ADVANCED: DEFAULT_MAK}
 
 
-def is_simulated(port: str) -> bool:
-    return port.startswith(SIM_SCHEME)
-
-
-class SimulatedMeters:
+class EmbeddedSimulators:
     """The in-process simulators of one gateway, by meter name."""
 
     def __init__(self, *, speed: float = 1.0) -> None:
         self.speed = speed
         self._running: dict[str, tuple[str, RunningSimulator]] = {}
+
+    def default_key(self, port: str) -> MepKey | None:
+        """The demo MBK for a ``sim:`` port (its meter accepts it); ``None`` for other ports."""
+        return parse_key(SIM_KEY_TEXT) if port.startswith(SIM_SCHEME) else None
 
     async def url_for(self, name: str, port: str, *, continue_from: Reading | None = None) -> str:
         """The ``tcp://`` URL of meter ``name``'s simulator, starting it if needed.
@@ -75,6 +81,7 @@ class SimulatedMeters:
         return simulator.url
 
     async def close(self) -> None:
+        """Stop every simulator (a later :meth:`url_for` starts one again)."""
         running, self._running = self._running, {}
         for _, simulator in running.values():
             await asyncio.to_thread(simulator.stop)

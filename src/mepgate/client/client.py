@@ -45,19 +45,19 @@ from mepgate.proto.procedures import (
     procedure_name,
 )
 from mepgate.tables.dimensions import (
+    BT21,
+    BT27,
+    ET11,
     Dimensions,
-    decode_bt21,
-    decode_bt27,
-    decode_et11,
     energy_register_unit_offset,
 )
 from mepgate.tables.identity import ET04_LAYOUT
 from mepgate.tables.ids import TableId, table_name
 from mepgate.tables.registers import (
+    BT28,
     PresentRegisterData,
     PresentValues,
     RegisterTotals,
-    decode_bt28,
 )
 from mepgate.tls import RECORD_OVERHEAD, KeyId
 from mepgate.transport import EnableLine, Link, open_link
@@ -346,10 +346,10 @@ class MeterClient:
         try:
             if self.idt_version is None:
                 self.idt_version = await self._read_idt_version()
-            register = decode_bt21(await self.read_table(TableId.BT21))
-            mfg = decode_et11(await self.read_table(TableId.ET11))
+            register = BT21.decode(await self.read_table(TableId.BT21))
+            mfg = ET11.decode(await self.read_table(TableId.ET11))
             dims = Dimensions(register=register, mfg=mfg)
-            selection = decode_bt27(await self.read_table(TableId.BT27), dims)
+            selection = BT27.decode(await self.read_table(TableId.BT27), dims)
             offset = energy_register_unit_offset(register, dims.generation)
             unit = (await self.read(TableId.ET55, offset=offset, count=1))[0]
             return Dimensions(
@@ -385,7 +385,7 @@ class MeterClient:
             dims = await self.dimensions()
             data = await self.read_table(TableId.BT28)
             if self._dims is dims:
-                return decode_bt28(data, dims)
+                return BT28.decode(data, dims)
         raise MeterRefusedError(ResponseCode.OPERATION_NOT_POSSIBLE, "BT28 kept changing shape")
 
     async def plan(self, fields: tuple[str, ...]) -> PresentReadPlan:

@@ -55,17 +55,17 @@ from mepgate.errors import MepgateError
 from mepgate.reading import TIER_REFRESH_S, TIERS, Reading, tier_energy_field
 from mepgate.service.validate import DEFAULT_LIMITS, Limits, Rejection, validate
 from mepgate.service.view import LinkError, MeterIdentity, MeterStatus
-from mepgate.tables.clock import decode_bt52, decode_bt55
+from mepgate.tables.clock import BT52, BT55
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.errors import TableDecodeError
-from mepgate.tables.identity import decode_bt01, decode_et03
+from mepgate.tables.identity import BT01, ET03
 from mepgate.tables.ids import TableId
 from mepgate.tables.registers import (
+    BT23,
     SUMMATION_SIZE,
     PresentValues,
     RegisterTotals,
     bt23_layout,
-    decode_bt23,
     register_totals,
 )
 from mepgate.transport import PortUnavailableError
@@ -404,10 +404,10 @@ class MeterPoller:
                 await client.close()
 
     async def _identify(self, client: MeterClient) -> None:
-        bt01 = decode_bt01(await client.read_table(TableId.BT01))
+        bt01 = BT01.decode(await client.read_table(TableId.BT01))
         utility_serial: str | None = None
         with contextlib.suppress(MeterRefusedError, TableDecodeError):
-            et03 = decode_et03(await client.read_table(TableId.ET03))
+            et03 = ET03.decode(await client.read_table(TableId.ET03))
             utility_serial = et03.utility_serial_number
         dims = await client.dimensions()
         self.identity = MeterIdentity(
@@ -431,10 +431,10 @@ class MeterPoller:
     async def _read_clock(self, client: MeterClient) -> None:
         self._clock_due = self._monotonic() + CLOCK_INTERVAL
         with contextlib.suppress(MeterRefusedError, TableDecodeError):
-            state = decode_bt55(await client.read_table(TableId.BT55))
+            state = BT55.decode(await client.read_table(TableId.BT55))
             self._tier = state.current_tier
         try:
-            clock = decode_bt52(await client.read_table(TableId.BT52))
+            clock = BT52.decode(await client.read_table(TableId.BT52))
         except (MeterRefusedError, TableDecodeError):
             return  # readings keep this computer's clock (or the last offset)
         meter_time = clock.clock_calendar.to_datetime(dt.UTC)
@@ -478,7 +478,7 @@ class MeterPoller:
     async def _read_values(self, client: MeterClient) -> Reading:
         dims = await client.dimensions()
         offset, count = energy_span(dims)
-        block = decode_bt23(await client.read(TableId.BT23, offset=offset, count=count), dims)
+        block = BT23.decode(await client.read(TableId.BT23, offset=offset, count=count), dims)
         if block.total is None:
             raise TableDecodeError("BT23 partial read returned no total data block")
         energy = register_totals(block.total, dims.energy_register_unit)

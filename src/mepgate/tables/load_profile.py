@@ -27,6 +27,8 @@ from mepgate.tables._layout import (
 )
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.errors import InvalidDimensionError, TableEncodeError
+from mepgate.tables.ids import TableId
+from mepgate.tables.table import DimensionedTable, FixedTable
 from mepgate.tables.timestamps import STimeDate
 
 #: C12.19 allows four load profile data sets (BT64..BT67).
@@ -145,24 +147,22 @@ def _sets_in(data: bytes) -> int:
     return min(MAX_DATA_SETS, max(0, -(-(len(data) - header) // _DATA_SET.size)))
 
 
-def decode_bt61(data: bytes) -> ActualLoadProfile:
-    """Decode BT61 "Actual Load Profile"."""
-    return lp_dimension_layout("BT61", _sets_in(data)).decode(data)
+class _LoadProfileDimension:
+    """BT60 / BT61: no other table dimensions them, so the data set count is taken from the
+    table's length (decoding) or from the value (encoding)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def decode(self, data: bytes) -> ActualLoadProfile:
+        return lp_dimension_layout(self.name, _sets_in(data)).decode(data)
+
+    def encode(self, value: ActualLoadProfile) -> bytes:
+        return lp_dimension_layout(self.name, len(value.data_sets or ())).encode(value)
 
 
-def encode_bt61(value: ActualLoadProfile) -> bytes:
-    """Encode BT61 "Actual Load Profile"."""
-    return lp_dimension_layout("BT61", len(value.data_sets or ())).encode(value)
-
-
-def decode_bt60(data: bytes) -> DimensionLoadProfile:
-    """Decode BT60 "Dimension Load Profile"."""
-    return lp_dimension_layout("BT60", _sets_in(data)).decode(data)
-
-
-def encode_bt60(value: DimensionLoadProfile) -> bytes:
-    """Encode BT60 "Dimension Load Profile"."""
-    return lp_dimension_layout("BT60", len(value.data_sets or ())).encode(value)
+BT60 = FixedTable(TableId.BT60, DimensionLoadProfile, _LoadProfileDimension("BT60"))
+BT61 = FixedTable(TableId.BT61, ActualLoadProfile, _LoadProfileDimension("BT61"))
 
 
 def _load_profile(dims: Dimensions) -> ActualLoadProfile:
@@ -239,14 +239,7 @@ def bt62_layout(dims: Dimensions) -> Layout[LoadProfileControl]:
     )
 
 
-def decode_bt62(data: bytes, dims: Dimensions) -> LoadProfileControl:
-    """Decode BT62 "Load Profile Control"."""
-    return bt62_layout(dims).decode(data)
-
-
-def encode_bt62(value: LoadProfileControl, dims: Dimensions) -> bytes:
-    """Encode BT62 "Load Profile Control"."""
-    return bt62_layout(dims).encode(value)
+BT62 = DimensionedTable(TableId.BT62, LoadProfileControl, bt62_layout)
 
 
 # -- BT63 --------------------------------------------------------------------------------------
@@ -311,14 +304,7 @@ def bt63_layout(dims: Dimensions) -> Layout[LoadProfileStatus]:
     )
 
 
-def decode_bt63(data: bytes, dims: Dimensions) -> LoadProfileStatus:
-    """Decode BT63 "Load Profile Status"."""
-    return bt63_layout(dims).decode(data)
-
-
-def encode_bt63(value: LoadProfileStatus, dims: Dimensions) -> bytes:
-    """Encode BT63 "Load Profile Status"."""
-    return bt63_layout(dims).encode(value)
+BT63 = DimensionedTable(TableId.BT63, LoadProfileStatus, bt63_layout)
 
 
 # -- BT64..BT67 --------------------------------------------------------------------------------
@@ -430,14 +416,18 @@ def block_offset(dims: Dimensions, index: int, data_set: int = 1) -> int:
     return index * lp_block_layout(dims, data_set).size
 
 
-def decode_bt64(data: bytes, dims: Dimensions, data_set: int = 1) -> LoadProfileData:
-    """Decode BT64 (or BT65..BT67 with ``data_set``); a prefix decodes the blocks it holds."""
-    return bt64_layout(dims, data_set).decode(data)
+def _data_set_table(data_set: int) -> DimensionedTable[LoadProfileData]:
+    return DimensionedTable(
+        TableId(TableId.BT64 + data_set - 1),
+        LoadProfileData,
+        lambda dims: bt64_layout(dims, data_set),
+    )
 
 
-def encode_bt64(value: LoadProfileData, dims: Dimensions, data_set: int = 1) -> bytes:
-    """Encode BT64 (or BT65..BT67)."""
-    return bt64_layout(dims, data_set).encode(value)
+#: BT64..BT67: ``LOAD_PROFILE_DATA[n - 1]`` holds data set ``n``.  A prefix decodes the blocks
+#: it holds.
+LOAD_PROFILE_DATA = tuple(_data_set_table(n) for n in range(1, MAX_DATA_SETS + 1))
+BT64, BT65, BT66, BT67 = LOAD_PROFILE_DATA
 
 
 def decode_lp_block(data: bytes, dims: Dimensions, data_set: int = 1) -> LoadProfileBlock:

@@ -29,6 +29,8 @@ from mepgate.tables._layout import (
 )
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.errors import InvalidDimensionError
+from mepgate.tables.ids import TableId
+from mepgate.tables.table import DimensionedTable
 from mepgate.tables.timestamps import LTimeDate
 
 #: ET11 "Number of Devices": one MEP client and 4 M-Bus devices (Gen 3), or two MEP clients.
@@ -162,14 +164,7 @@ def et13_layout(dims: Dimensions) -> Layout[DeviceConfiguration]:
     )
 
 
-def decode_et13(data: bytes, dims: Dimensions) -> DeviceConfiguration:
-    """Decode ET13."""
-    return et13_layout(dims).decode(data)
-
-
-def encode_et13(value: DeviceConfiguration, dims: Dimensions) -> bytes:
-    """Encode ET13."""
-    return et13_layout(dims).encode(value)
+ET13 = DimensionedTable(TableId.ET13, DeviceConfiguration, et13_layout)
 
 
 def mep_client_config_offset(dims: Dimensions, client: int = 1) -> int:
@@ -261,14 +256,7 @@ def et14_layout(dims: Dimensions) -> Layout[DeviceStatusTable]:
     )
 
 
-def decode_et14(data: bytes, dims: Dimensions) -> DeviceStatusTable:
-    """Decode ET14."""
-    return et14_layout(dims).decode(data)
-
-
-def encode_et14(value: DeviceStatusTable, dims: Dimensions) -> bytes:
-    """Encode ET14."""
-    return et14_layout(dims).encode(value)
+ET14 = DimensionedTable(TableId.ET14, DeviceStatusTable, et14_layout)
 
 
 # -- ET16 --------------------------------------------------------------------------------------
@@ -362,14 +350,7 @@ def et16_layout(dims: Dimensions) -> Layout[DeviceData]:
     )
 
 
-def decode_et16(data: bytes, dims: Dimensions) -> DeviceData:
-    """Decode ET16."""
-    return et16_layout(dims).decode(data)
-
-
-def encode_et16(value: DeviceData, dims: Dimensions) -> bytes:
-    """Encode ET16."""
-    return et16_layout(dims).encode(value)
+ET16 = DimensionedTable(TableId.ET16, DeviceData, et16_layout)
 
 
 # -- ET50 --------------------------------------------------------------------------------------
@@ -434,11 +415,4 @@ def et50_layout(dims: Dimensions) -> Layout[MepInboundDataSpace]:
     )
 
 
-def decode_et50(data: bytes, dims: Dimensions) -> MepInboundDataSpace:
-    """Decode ET50."""
-    return et50_layout(dims).decode(data)
-
-
-def encode_et50(value: MepInboundDataSpace, dims: Dimensions) -> bytes:
-    """Encode ET50."""
-    return et50_layout(dims).encode(value)
+ET50 = DimensionedTable(TableId.ET50, MepInboundDataSpace, et50_layout)

@@ -523,6 +523,15 @@ class Layout(LayoutInfo, Generic[T]):
         return bytes(out)
 
 
+def list_table(name: str, factory: Callable[..., T], items: Field, *, hint: str) -> Layout[T]:
+    """A dimensioned table that is one list (an :class:`Array` or :class:`Records` field).
+
+    Data may end after any whole item (a partial read, or fewer entries than the dimensions
+    allow); data longer than the dimensions allow raises :class:`TableLengthError`.
+    """
+    return Layout(name, factory, [items], required=0, exact=True, hint=hint)
+
+
 def _names(f: Field) -> tuple[str, ...]:
     if isinstance(f.kind, Bits):
         return tuple(p.name for p in f.kind.parts)

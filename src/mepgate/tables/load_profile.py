@@ -23,6 +23,7 @@ from mepgate.tables._layout import (
     Records,
     _Reader,
     flag,
+    list_table,
     packed,
 )
 from mepgate.tables.dimensions import Dimensions
@@ -229,14 +230,7 @@ def bt62_layout(dims: Dimensions) -> Layout[LoadProfileControl]:
         if lp.scalar_divisor(n):
             fields += [Field("scalars", Array(U16, ch)), Field("divisors", Array(U16, ch))]
         sets.append(Layout(f"BT62 set {n}", DataSetControl, fields, hint=_REREAD))
-    return Layout(
-        "BT62",
-        LoadProfileControl,
-        [Field("data_sets", Records(sets))],
-        required=0,
-        exact=True,
-        hint=_REREAD,
-    )
+    return list_table("BT62", LoadProfileControl, Field("data_sets", Records(sets)), hint=_REREAD)
 
 
 BT62 = DimensionedTable(TableId.BT62, LoadProfileControl, bt62_layout)
@@ -294,13 +288,8 @@ DATA_SET_STATUS = Layout(
 def bt63_layout(dims: Dimensions) -> Layout[LoadProfileStatus]:
     """MEP guide, BT63 "Load Profile Status"."""
     n = len(_load_profile(dims).data_sets or ())
-    return Layout(
-        "BT63",
-        LoadProfileStatus,
-        [Field("data_sets", Array(DATA_SET_STATUS, n))],
-        required=0,
-        exact=True,
-        hint=_REREAD,
+    return list_table(
+        "BT63", LoadProfileStatus, Field("data_sets", Array(DATA_SET_STATUS, n)), hint=_REREAD
     )
 
 
@@ -401,13 +390,8 @@ def bt64_layout(dims: Dimensions, data_set: int = 1) -> Layout[LoadProfileData]:
     """BT64 (data set 1) .. BT67 (data set 4): ARRAY[BT61.7N] of blocks."""
     block = lp_block_layout(dims, data_set)
     n_blocks = _load_profile(dims).data_set(data_set).number_of_blocks
-    return Layout(
-        f"BT{63 + data_set}",
-        LoadProfileData,
-        [Field("blocks", Array(block, n_blocks))],
-        required=0,
-        exact=True,
-        hint=_REREAD,
+    return list_table(
+        f"BT{63 + data_set}", LoadProfileData, Field("blocks", Array(block, n_blocks)), hint=_REREAD
     )
 
 

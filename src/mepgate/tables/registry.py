@@ -30,17 +30,7 @@ from mepgate.tables.timestamps import LTimeDate, STimeDate
 JsonValue = None | bool | int | str | list["JsonValue"] | dict[str, "JsonValue"]
 
 #: The modules whose module-level :class:`Table` declarations make up the registry.
-_TABLE_MODULES = (
-    clock,
-    dimensions,
-    events,
-    identity,
-    load_profile,
-    mep,
-    procedures,
-    registers,
-    status,
-)
+_MODULES = (clock, dimensions, events, identity, load_profile, mep, procedures, registers, status)
 
 
 def _collect(modules: tuple[ModuleType, ...]) -> dict[int, Table[object]]:
@@ -56,7 +46,7 @@ def _collect(modules: tuple[ModuleType, ...]) -> dict[int, Table[object]]:
 
 
 #: Every table mepgate can decode, by id (read-only).
-CODECS: Mapping[int, Table[object]] = MappingProxyType(_collect(_TABLE_MODULES))
+CODECS: Mapping[int, Table[object]] = MappingProxyType(_collect(_MODULES))
 
 
 def codec_for(table_id: int) -> Table[object]:

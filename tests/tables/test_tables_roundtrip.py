@@ -23,7 +23,6 @@ from mepgate.tables._layout import (
     Raw,
     Records,
     Reserved,
-    Rest,
     Text,
     UInt,
     Year,
@@ -61,8 +60,6 @@ def value_strategy(kind: Kind) -> st.SearchStrategy[object]:
         return st.text(_LATIN1_NO_NUL, max_size=kind.size)
     if isinstance(kind, Raw):
         return st.binary(min_size=kind.size, max_size=kind.size)
-    if isinstance(kind, Rest):
-        return st.binary(max_size=40)
     if isinstance(kind, BoolSet):
         return st.lists(st.booleans(), min_size=kind.count, max_size=kind.count).map(tuple)
     if isinstance(kind, Array):

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from mepgate.proto.codes import ResponseCode, TlsRequestCode, TlsResponseCode
 from mepgate.proto.constants import DIGEST_SIZE
-from mepgate.proto.errors import MalformedMessageError
 from mepgate.proto.frames import frame, unframe
 
 
@@ -47,13 +46,3 @@ with a digest of zeros, which no key verifies."""
 def is_tls_request(body: bytes) -> bool:
     """Whether a request body (after the length) starts with a TLS code, not a C12.18 one."""
     return bool(body) and body[0] in _TLS_REQUEST_CODES
-
-
-def decode_tls_request(wire: bytes) -> tuple[TlsRequestCode, bytes]:
-    message = decode_tls_frame(wire)
-    try:
-        return TlsRequestCode(message.code), message.payload
-    except ValueError:
-        raise MalformedMessageError(
-            f"0x{message.code:02X} is not a TLS request code (0x57, 0x58, 0x59, 0x80)"
-        ) from None

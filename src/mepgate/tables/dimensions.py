@@ -353,7 +353,6 @@ class Dimensions:
 
     register: ActualRegister  # BT21
     mfg: MfgDimensions  # ET11
-    data_selection: DataSelection | None = None  # BT22
     present_selection: PresentRegisterSelection | None = None  # BT27
     load_profile: ActualLoadProfile | None = None  # BT61
     history: ActualLog | None = None  # BT71

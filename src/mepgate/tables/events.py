@@ -29,9 +29,9 @@ from mepgate.tables.ids import TableId
 from mepgate.tables.table import DimensionedTable, FixedTable
 from mepgate.tables.timestamps import LTimeDate
 
-#: BT74 "User ID" values that are not optical-port users (MEP guide, BT74).
+#: BT74 "User ID" values that are not optical-port users (MEP guide, BT74); the guide's third,
+#: 0xFFFE, marks a PLC, P2P or G3 message.
 USER_ID_NONE = 0xFFFF
-USER_ID_REMOTE = 0xFFFE  # PLC, P2P or G3 message
 USER_ID_MEP = 0xFFFD
 
 

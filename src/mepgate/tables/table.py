@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from mepgate.tables.dimensions import Dimensions
 
 T = TypeVar("T")
+# Covariant: every FixedTable[X] / DimensionedTable[X] is a Table[object] to the registry.
 T_co = TypeVar("T_co", covariant=True)
 
 

@@ -19,10 +19,10 @@ from mepgate.simulator.model import GroundTruth
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.ids import TableId
 from mepgate.tables.registers import (
+    BT23,
+    BT28,
     bt23_layout,
     bt28_layout,
-    decode_bt23,
-    decode_bt28,
     register_totals,
 )
 
@@ -60,7 +60,7 @@ def check_bt23(
 
     With ``earlier`` (the truth before the read), the outage count may lie between the two:
     a reboot can happen after the reply left (on a late resend of the same request)."""
-    decoded = decode_bt23(data, dims)
+    decoded = BT23.decode(data, dims)
     unit = dims.energy_register_unit
     if decoded.total is None:
         raise AssertionError("BT23 decoded without its total block")
@@ -97,7 +97,7 @@ def test_1000_exchanges_with_drops_and_corruption_return_only_true_values(
                     assert not mismatches(await client.read_present(DASHBOARD_FIELDS), truth)
                 elif kind == 1:
                     data = await read_in_chunks(client, TableId.BT28, bt28_size)
-                    assert not mismatches(decode_bt28(data, dims).readings, truth)
+                    assert not mismatches(BT28.decode(data, dims).readings, truth)
                 elif kind == 2:
                     check_bt23(await read_in_chunks(client, TableId.BT23, bt23_size), dims, truth)
                 else:

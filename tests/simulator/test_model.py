@@ -31,25 +31,25 @@ from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK, SimulatedMeter
 from mepgate.simulator.model import build_meter, ground_truth, model_of
 from mepgate.simulator.model.events import EventId
 from mepgate.simulator.model.physics import STEP_S
-from mepgate.tables.clock import decode_bt52, decode_bt55
+from mepgate.tables.clock import BT52, BT55
 from mepgate.tables.dimensions import (
+    BT21,
+    BT27,
+    ET11,
     Dimensions,
-    decode_bt21,
-    decode_bt27,
-    decode_et11,
     energy_register_unit_offset,
 )
-from mepgate.tables.events import decode_bt74
-from mepgate.tables.identity import decode_bt01, decode_et03, decode_et04
+from mepgate.tables.events import BT74
+from mepgate.tables.identity import BT01, ET03, ET04
 from mepgate.tables.ids import TableId
-from mepgate.tables.load_profile import decode_bt61, decode_bt63, decode_lp_block, lp_block_layout
-from mepgate.tables.mep import DeviceData, decode_et13, decode_et16, decode_et50
+from mepgate.tables.load_profile import BT61, BT63, decode_lp_block, lp_block_layout
+from mepgate.tables.mep import ET13, ET16, ET50, DeviceData
 from mepgate.tables.profiles import PROFILES
 from mepgate.tables.registers import (
+    BT23,
+    BT28,
     RegisterTotals,
     bt23_layout,
-    decode_bt23,
-    decode_bt28,
     register_totals,
 )
 
@@ -106,7 +106,7 @@ def dims_of(meter: SimulatedMeter) -> Dimensions:
 
 def totals(data: bytes, dims: Dimensions) -> RegisterTotals:
     """BT23's total block (a read from offset 0) by name, in Wh."""
-    total = decode_bt23(data, dims).total
+    total = BT23.decode(data, dims).total
     assert total is not None
     return register_totals(total, dims.energy_register_unit)
 
@@ -151,15 +151,15 @@ def test_old_firmware_requests_are_answered_with_verified_digests(profile: str) 
         replies[text] = data
     truth = ground_truth(meter, client.now)
 
-    clock = decode_bt52(replies["30 0034 0200"]).clock_calendar.to_datetime(dt.UTC)
+    clock = BT52.decode(replies["30 0034 0200"]).clock_calendar.to_datetime(dt.UTC)
     assert clock == truth.meter_clock.replace(microsecond=0) == START + dt.timedelta(seconds=90)
-    bt01 = decode_bt01(replies["30 0001 0200"])
+    bt01 = BT01.decode(replies["30 0001 0200"])
     assert (bt01.manufacturer, bt01.firmware[:4]) == ("ELON", PROFILES[profile]().firmware)
-    assert decode_bt21(replies["30 0015 0200"]) == dims.register
-    assert decode_et03(replies["30 0803 0200"]).utility_serial_number.startswith("57")
-    assert decode_et11(replies["30 080B 0200"]) == dims.mfg
-    assert decode_et13(replies["30 080D 0200"], dims).mep_clients()[0].alert_pending is False
-    assert decode_et50(replies["30 0832 0200"], dims).entries is not None
+    assert BT21.decode(replies["30 0015 0200"]) == dims.register
+    assert ET03.decode(replies["30 0803 0200"]).utility_serial_number.startswith("57")
+    assert ET11.decode(replies["30 080B 0200"]) == dims.mfg
+    assert ET13.decode(replies["30 080D 0200"], dims).mep_clients()[0].alert_pending is False
+    assert ET50.decode(replies["30 0832 0200"], dims).entries is not None
     assert replies["3F 080B 000001 0001"] == bytes([dims.mfg.require("config_entry_size")])
 
     # BT23's first 13 bytes: the demand reset counter (if any) and the first summations.
@@ -172,7 +172,7 @@ def test_old_firmware_requests_are_answered_with_verified_digests(profile: str) 
     bt28 = replies["30 001C 0200"]
     reg = dims.register
     assert len(bt28) == 4 * (reg.number_of_present_demands + reg.number_of_present_values)
-    readings = decode_bt28(bt28, dims).readings
+    readings = BT28.decode(bt28, dims).readings
     assert readings.forward_active_power_w == truth.electrical.forward_active_power_w
     assert readings.reverse_active_power_w == truth.electrical.reverse_active_power_w
     assert readings.rms_voltage_l1_mv == truth.phases[0].voltage_mv
@@ -185,9 +185,9 @@ def test_bt28_length_follows_bt21_and_bt27_also_after_reconfiguration(profile: s
     client = Client(meter)
     lengths = []
     for _ in range(2):
-        bt21 = decode_bt21(client.read(TableId.BT21))
+        bt21 = BT21.decode(client.read(TableId.BT21))
         dims = dataclasses.replace(dims_of(meter), register=bt21)
-        bt27 = decode_bt27(client.read(TableId.BT27), dims)
+        bt27 = BT27.decode(client.read(TableId.BT27), dims)
         assert len(bt27.present_value_sources) == bt21.number_of_present_values
         bt28 = client.read(TableId.BT28)
         assert len(bt28) == 4 * (bt21.number_of_present_demands + bt21.number_of_present_values)
@@ -206,7 +206,7 @@ def test_one_simulated_hour_is_consistent(profile: str) -> None:
     forward_wh_s = reverse_wh_s = 0  # the integral of what BT28 shows, in W*s
     for step in range(3600 // STEP_S):
         client.now = (step * STEP_S + STEP_S / 2) / 10.0  # mid-step, front-end seconds
-        readings = decode_bt28(client.read(TableId.BT28), dims).readings
+        readings = BT28.decode(client.read(TableId.BT28), dims).readings
         forward, reverse = readings.forward_active_power_w or 0, readings.reverse_active_power_w
         forward_wh_s += forward * STEP_S
         reverse_wh_s += (reverse or 0) * STEP_S
@@ -222,14 +222,14 @@ def test_one_simulated_hour_is_consistent(profile: str) -> None:
     assert abs((reverse_1 - reverse_0) - reverse_wh_s / 3600) <= 1
     assert forward_wh_s + reverse_wh_s > 0
 
-    clock = decode_bt52(client.read(TableId.BT52)).clock_calendar.to_datetime(dt.UTC)
+    clock = BT52.decode(client.read(TableId.BT52)).clock_calendar.to_datetime(dt.UTC)
     assert clock == START + dt.timedelta(hours=1)
 
     # Load profile: four 15-minute snapshots whose differences add up to BT23's change.
-    status = decode_bt63(client.read(TableId.BT63), dims).data_sets
+    status = BT63.decode(client.read(TableId.BT63), dims).data_sets
     assert status is not None
     assert status[0].number_of_valid_intervals == 4
-    lp_dims = dataclasses.replace(dims, load_profile=decode_bt61(client.read(TableId.BT61)))
+    lp_dims = dataclasses.replace(dims, load_profile=BT61.decode(client.read(TableId.BT61)))
     size = lp_block_layout(lp_dims).size
     block = decode_lp_block(client.read_range(TableId.BT64, 0, size), lp_dims)
     snapshots = [i.values for i in (block.intervals or ())[:4] if i.values is not None]
@@ -248,13 +248,13 @@ def test_tiers_sum_to_the_total_and_bt55_names_the_current_tier(profile: str) ->
     client.now = 6.0  # six simulated hours: 18:00 .. 00:00 local crosses three tiers
     dims = dims_of(meter)
     data = read_bt23(client, dims)
-    tiers = [register_totals(t, 1) for t in decode_bt23(data, dims).tiers or ()]
+    tiers = [register_totals(t, 1) for t in BT23.decode(data, dims).tiers or ()]
     total = totals(data, dims)
     # Each register floors its own remainder, so the tiers' sum may trail by < 1 Wh each.
     for name in ("forward_active_energy_wh", "reverse_active_energy_wh"):
         tier_sum = sum(getattr(t, name) or 0 for t in tiers)
         assert 0 <= getattr(total, name) - tier_sum < len(tiers)
-    bt55 = decode_bt55(client.read(TableId.BT55))
+    bt55 = BT55.decode(client.read(TableId.BT55))
     assert bt55.current_tier == ground_truth(meter, client.now).current_tier == 0  # night
 
 
@@ -291,7 +291,7 @@ def test_speed_runs_simulated_time_faster() -> None:
     meter = build_meter("gen3-1phase", seed=1, start=START, speed=60.0, origin=100.0)
     client = Client(meter)
     client.now = 160.0  # one front-end minute after the origin: one simulated hour
-    clock = decode_bt52(client.read(TableId.BT52)).clock_calendar.to_datetime(dt.UTC)
+    clock = BT52.decode(client.read(TableId.BT52)).clock_calendar.to_datetime(dt.UTC)
     assert clock == START + dt.timedelta(hours=1)
 
 
@@ -299,7 +299,7 @@ def test_speed_runs_simulated_time_faster() -> None:
 def event_ids(client: Client, dims: Dimensions) -> list[int]:
     assert dims.history is not None
     size = 11 + dims.history.number_of_history_entries * (12 + dims.history.history_argument_length)
-    log = decode_bt74(client.read_range(TableId.BT74, 0, size), dims)
+    log = BT74.decode(client.read_range(TableId.BT74, 0, size), dims)
     return [e.event_id or 0 for e in (log.entries or ())[: log.number_of_valid_entries]]
 
 
@@ -323,16 +323,16 @@ def test_reboot_counts_an_outage_logs_it_and_restarts_the_sequence(profile: str)
 def test_reconfiguration_bumps_the_idt_version_and_the_sequence_by_25() -> None:
     meter = build_meter("gen4-3phase", seed=4, start=START)
     client = Client(meter)
-    idt = decode_et04(client.read(TableId.ET04)).idt_version
+    idt = ET04.decode(client.read(TableId.ET04)).idt_version
     last = client.sequence.last
     meter.reconfigure()
     code, data = client.send(ReadRequest(table_id=TableId.ET04).to_bytes())
     assert code == ResponseCode.OK  # the client's own first try was refused with 0x0C
     assert client.sequence.last == last + 1 + 25 + 1
-    assert decode_et04(data).idt_version == (idt or 0) + 1
+    assert ET04.decode(data).idt_version == (idt or 0) + 1
     truth = ground_truth(meter, client.now)
     assert truth.number_of_present_values == 75
-    assert decode_bt21(client.read(TableId.BT21)).number_of_present_values == 75
+    assert BT21.decode(client.read(TableId.BT21)).number_of_present_values == 75
 
 
 def test_ep16_shifts_the_clock_logs_it_and_answers_in_et59_when_et50_asks() -> None:
@@ -344,7 +344,7 @@ def test_ep16_shifts_the_clock_logs_it_and_answers_in_et59_when_et50_asks() -> N
     delta = (3600).to_bytes(4, "little", signed=True)
     result = client.call(EP16_CHANGE_CLOCK_BY_DELTA, delta, psn=5, response_table=TableId.ET59)
     assert result == ProcedureResult.COMPLETED
-    clock = decode_bt52(client.read(TableId.BT52)).clock_calendar.to_datetime(dt.UTC)
+    clock = BT52.decode(client.read(TableId.BT52)).clock_calendar.to_datetime(dt.UTC)
     assert clock == START + dt.timedelta(hours=1)
     assert ground_truth(meter, client.now).simulated_time == START
     ids = event_ids(client, dims)
@@ -359,7 +359,7 @@ def test_ep16_shifts_the_clock_logs_it_and_answers_in_et59_when_et50_asks() -> N
 
 # -- alerts --------------------------------------------------------------------------------------
 def mep_client_alerts(client: Client, dims: Dimensions) -> tuple[bool, bool, bool]:
-    entry = decode_et13(client.read(TableId.ET13), dims).mep_clients()[0]
+    entry = ET13.decode(client.read(TableId.ET13), dims).mep_clients()[0]
     return (
         bool(entry.scheduled_read_request),
         bool(entry.on_demand_request),
@@ -395,7 +395,7 @@ def test_scheduled_read_request_is_cleared_by_ep39_with_scheduled_read_data() ->
 
 def decode_et16_prefix(client: Client, dims: Dimensions) -> DeviceData:
     size = dims.mfg.require("data_entry_size") * dims.mfg.number_of_devices
-    return decode_et16(client.read_range(TableId.ET16, 0, size), dims)
+    return ET16.decode(client.read_range(TableId.ET16, 0, size), dims)
 
 
 def test_mbus_change_alert_needs_et50_flag_and_is_cleared_by_ep39() -> None:
@@ -443,7 +443,7 @@ def test_mak_writes_persist_and_the_mbk_may_not_write_bt23() -> None:
     baud_offset = 4 * dims.mfg.require("config_entry_size") + 6
     assert mak.write(TableId.ET13, bytes([5]), offset=baud_offset) == ResponseCode.OK
     assert ground_truth(meter, mak.now).mep_baud_rate_bps == 4800
-    assert decode_et13(mak.read(TableId.ET13), dims).mep_clients()[0].baud_rate == 5
+    assert ET13.decode(mak.read(TableId.ET13), dims).mep_clients()[0].baud_rate == 5
     assert mbk.write(TableId.ET13, bytes([0]), offset=baud_offset) == ResponseCode.NO_PERMISSION
 
 

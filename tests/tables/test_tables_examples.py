@@ -34,7 +34,7 @@ def h(text: str) -> bytes:
 # -- BT21 -------------------------------------------------------------------------------------
 def test_bt21_guide_transaction_example() -> None:
     # MEP guide, "Example Transaction - Multiple Commands": third response, BT21 offset 0.
-    reg = dimensions.decode_bt21(h("3F 0E 0C 0F 08 00 01 04 08 1A"))
+    reg = dimensions.BT21.decode(h("3F 0E 0C 0F 08 00 01 04 08 1A"))
     assert reg.date_time_field
     assert reg.demand_reset_counter
     assert reg.continuous_cumulative_demand
@@ -55,7 +55,7 @@ def test_bt21_guide_transaction_example() -> None:
 
 def test_bt21_tier_count_is_byte_7() -> None:
     # Every count byte distinct, so reading the tiers from any other byte would show.
-    reg = dimensions.decode_bt21(h("00 00 02 03 04 05 06 07 08 09"))
+    reg = dimensions.BT21.decode(h("00 00 02 03 04 05 06 07 08 09"))
     assert reg.number_of_tiers == 7
     assert reg.number_of_occurrences == 6
     assert reg.number_of_present_demands == 8
@@ -79,7 +79,7 @@ def test_bt23_rc4_example_1() -> None:
     # 44 bytes = 11 summations without a demand reset counter: a meter whose demand is not
     # configured (the gen3-1phase profile).  LSB first: 8 s outage, 3 outages, 6 errors.
     assert len(RC4_EXAMPLE_1_BT23) == 44
-    data = registers.decode_bt23(RC4_EXAMPLE_1_BT23, G3_1P)
+    data = registers.BT23.decode(RC4_EXAMPLE_1_BT23, G3_1P)
     assert data.nbr_demand_resets is None
     assert data.total is not None
     assert data.total.summations == (0, 0, 0, 0, 8, 3, 0, 0, 0, 0, 6)
@@ -96,7 +96,7 @@ def test_bt23_rc4_example_1() -> None:
 def test_bt23_dabbler_13_byte_prefix_and_energy_unit() -> None:
     # The ESP32 firmware reads 13 bytes of BT23: counter + 3 summations on a demand meter.
     raw = h("0210270000E803000005000000")
-    data = registers.decode_bt23(raw, G3)
+    data = registers.BT23.decode(raw, G3)
     assert data.nbr_demand_resets == 2
     assert data.total is not None
     assert data.total.summations == (10000, 1000, 5)
@@ -122,7 +122,7 @@ def test_bt23_counts_are_not_scaled_by_energy_unit() -> None:
 
 def test_bt23_truncated_mid_summation_names_field_and_remedy() -> None:
     with pytest.raises(TruncatedTableError) as err:
-        registers.decode_bt23(h("02 10 27 00 00 E8 03"), G3)
+        registers.BT23.decode(h("02 10 27 00 00 E8 03"), G3)
     message = str(err.value)
     assert "BT23.total.summations[1]" in message
     assert "needs 4 byte(s) at offset 5" in message
@@ -138,7 +138,7 @@ def _bt28_bytes(values: list[int], demands: int = 8) -> bytes:
 def test_bt28_gen4_layout_names_guide_positions() -> None:
     values = list(range(1000, 1084))
     values[1] = -250  # reverse active power: signed
-    data = registers.decode_bt28(_bt28_bytes(values), G4)
+    data = registers.BT28.decode(_bt28_bytes(values), G4)
     r = data.readings
     assert r.forward_active_power_w == 1000
     assert r.reverse_active_power_w == -250
@@ -157,7 +157,7 @@ def test_bt28_gen4_layout_names_guide_positions() -> None:
 def test_bt28_gen3_table_on_gen4_dimensions_decodes_what_it_has() -> None:
     # A firmware 3.70 meter sends 55 present values; decoding with dimensions that announce
     # 84 must not fail (the old ESP32 decoder rejected such tables).
-    data = registers.decode_bt28(_bt28_bytes(list(range(55))), G4)
+    data = registers.BT28.decode(_bt28_bytes(list(range(55))), G4)
     assert data.present_values is not None
     assert len(data.present_values) == 55
     assert data.readings.average_reverse_active_power_l3_w == 54
@@ -166,11 +166,11 @@ def test_bt28_gen3_table_on_gen4_dimensions_decodes_what_it_has() -> None:
 
 
 def test_bt28_gen3_profile_and_shorter_firmware() -> None:
-    data = registers.decode_bt28(_bt28_bytes(list(range(55))), G3)
+    data = registers.BT28.decode(_bt28_bytes(list(range(55))), G3)
     assert data.readings.rms_voltage_l3_mv == 9
     assert data.readings.neutral_current_ma is None  # not a 3.70 source
     # firmware 3.10: 26 values only
-    old = registers.decode_bt28(_bt28_bytes(list(range(26))), G3)
+    old = registers.BT28.decode(_bt28_bytes(list(range(26))), G3)
     assert old.readings.q4_reactive_power_var == 25
     assert old.readings.forward_active_power_l1_w is None
 
@@ -184,7 +184,7 @@ def test_bt28_names_follow_bt27_not_position() -> None:
             present_demand_sources=(), present_value_sources=(19, 15, 185)
         ),
     )
-    data = registers.decode_bt28(_bt28_bytes([50012, 231500, -1800], demands=0), dims)
+    data = registers.BT28.decode(_bt28_bytes([50012, 231500, -1800], demands=0), dims)
     assert data.readings.frequency_mhz == 50012
     assert data.readings.rms_voltage_l1_mv == 231500
     assert data.readings.forward_active_power_l1_w == -1800
@@ -194,7 +194,7 @@ def test_bt28_names_follow_bt27_not_position() -> None:
 
 def test_bt28_truncated_mid_value_raises() -> None:
     with pytest.raises(TruncatedTableError, match=r"present_values\[2\]"):
-        registers.decode_bt28(_bt28_bytes([1, 2, 3])[:-1], G4)
+        registers.BT28.decode(_bt28_bytes([1, 2, 3])[:-1], G4)
 
 
 def test_present_values_fields_are_the_guide_sources() -> None:
@@ -211,8 +211,8 @@ def test_et11_guide_example_prefix() -> None:
     # bytes decode, the 10th is reported as a cut field.
     raw = h("05 42 24 05 06 05 02 01 03 F9")
     with pytest.raises(TruncatedTableError, match="transaction_response_length"):
-        dimensions.decode_et11(raw)
-    et11 = dimensions.decode_et11(raw[:9])
+        dimensions.ET11.decode(raw)
+    et11 = dimensions.ET11.decode(raw[:9])
     assert et11.number_of_devices == 5
     assert et11.config_entry_size == 66
     assert et11.status_entry_size == 36
@@ -225,17 +225,17 @@ def test_et11_guide_example_prefix() -> None:
 
 
 def test_et11_gen3_length_has_no_mep_channel_count() -> None:
-    gen3 = dimensions.encode_et11(G3.mfg)
+    gen3 = dimensions.ET11.encode(G3.mfg)
     assert len(gen3) == 32
-    assert dimensions.decode_et11(gen3).mep_channel_count is None
-    assert Dimensions(register=G3.register, mfg=dimensions.decode_et11(gen3)).generation == 3
-    gen4 = dimensions.decode_et11(dimensions.encode_et11(G4.mfg))
+    assert dimensions.ET11.decode(gen3).mep_channel_count is None
+    assert Dimensions(register=G3.register, mfg=dimensions.ET11.decode(gen3)).generation == 3
+    gen4 = dimensions.ET11.decode(dimensions.ET11.encode(G4.mfg))
     assert gen4.mep_channel_count == 2
     assert Dimensions(register=G4.register, mfg=gen4).generation == 4
 
 
 def test_et14_guide_example_prefix() -> None:
-    table = mep.decode_et14(h("00 00 00 00 00 11 01 00 01 04 2F 00"), G3)
+    table = mep.ET14.decode(h("00 00 00 00 00 11 01 00 01 04 2F 00"), G3)
     assert table.occupied(0)
     assert table.occupied(4)
     assert not table.occupied(1)
@@ -250,13 +250,13 @@ def test_et04_max_te_registers_at_55_and_older_firmware() -> None:
     raw = bytearray(68)
     raw[55] = 4  # the guide's example: "ET04 offset 55, count 1" -> 04
     raw[60:62] = (230).to_bytes(2, "little")
-    info = identity.decode_et04(bytes(raw))
+    info = identity.ET04.decode(bytes(raw))
     assert info.max_total_energy_registers == 4
     assert info.rated_voltage_v == 230
     assert info.idt_version is None
     assert info.security_mode is None
     with pytest.raises(TruncatedTableError, match="at least 68 bytes"):
-        identity.decode_et04(bytes(67))
+        identity.ET04.decode(bytes(67))
 
 
 # -- procedures, ET50, BT01 --------------------------------------------------------------------
@@ -274,7 +274,7 @@ def test_et50_rc4_example_2_registered_flag() -> None:
     size = mep.et50_entry_layout(G3).size
     raw = bytearray(size)
     raw[0x1E] = 0x01
-    space = mep.decode_et50(bytes(raw), G3)
+    space = mep.ET50.decode(bytes(raw), G3)
     assert space.entries is not None
     entry = space.entries[0]
     assert entry.registered
@@ -287,7 +287,7 @@ def test_et13_alert_flags_of_the_mep_client() -> None:
     assert offset == 4 * 66
     raw = bytearray(5 * 66)
     raw[offset + 8] = 0b0001_0010  # on-demand request + delta data alert
-    config = mep.decode_et13(bytes(raw), G3)
+    config = mep.ET13.decode(bytes(raw), G3)
     (client,) = config.mep_clients()
     assert client.on_demand_request
     assert client.delta_data_alert
@@ -301,7 +301,7 @@ def test_et13_alert_flags_of_the_mep_client() -> None:
 )
 def test_bt01_firmware_formula_examples(word: int, expected: str) -> None:
     raw = b"ELON" + b"MTR3000 " + bytes(2) + word.to_bytes(2, "big")
-    info = identity.decode_bt01(raw)
+    info = identity.BT01.decode(raw)
     assert info.manufacturer == "ELON"
     assert info.model == "MTR3000 "
     assert info.firmware == expected
@@ -310,7 +310,7 @@ def test_bt01_firmware_formula_examples(word: int, expected: str) -> None:
 # -- clocks, events, status, load profile ------------------------------------------------------
 def test_bt55_tier_and_season_bits() -> None:
     raw = h("18 05 1F 17 3B 3A") + bytes([0b0010_1001]) + bytes([0b0100_0101, 0b0010_0011])
-    local = clock.decode_bt55(raw)
+    local = clock.BT55.decode(raw)
     assert local.clock_calendar.to_datetime() is not None
     assert str(local.clock_calendar.to_datetime()) == "2024-05-31 23:59:58"
     assert local.day_of_week == 1
@@ -321,7 +321,7 @@ def test_bt55_tier_and_season_bits() -> None:
 
 
 def test_bt52_all_zero_stamp_is_not_a_datetime() -> None:
-    utc = clock.decode_bt52(bytes(7))
+    utc = clock.BT52.decode(bytes(7))
     assert utc.clock_calendar.year == 2000
     assert utc.clock_calendar.to_datetime() is None
 
@@ -330,7 +330,7 @@ def test_bt74_entry_event_id_is_12_bits() -> None:
     header = h("06") + (3).to_bytes(2, "little") + (2).to_bytes(2, "little")
     header += (70000).to_bytes(4, "little") + (1).to_bytes(2, "little")
     entry = h("18 01 02 03 04 05") + h("70 11") + h("FD FF") + h("23 F1") + h("AA BB")
-    log = events.decode_bt74(header + entry, G4)
+    log = events.BT74.decode(header + entry, G4)
     assert log.overflow
     assert log.circular_list
     assert not log.descending_order
@@ -348,7 +348,7 @@ def test_bt03_manufacturer_alarm_names() -> None:
     raw[2] = 0b0010_0000  # standard status bit 13: reverse energy
     raw[4] = 0b0001_0000  # mfg byte 4 bit 4: phase loss
     raw[9] = 0b0000_0001  # BT03.9.0: control relay (2) open
-    alarms = status.decode_bt03(bytes(raw), G4)
+    alarms = status.BT03.decode(bytes(raw), G4)
     assert alarms.reverse_energy
     assert not alarms.power_failure
     assert alarms.active_mfg_alarms() == ("phase_loss", "control_relay_2_open")
@@ -436,7 +436,7 @@ def test_registry_json_view_of_bt23() -> None:
     assert isinstance(total, dict)
     assert total["reverse_active_energy_wh"] == 12340
     assert json.loads(json.dumps(doc)) == doc
-    clock_doc = to_json(clock.decode_bt52(h("18 05 1F 17 3B 3A 00")))
+    clock_doc = to_json(clock.BT52.decode(h("18 05 1F 17 3B 3A 00")))
     assert isinstance(clock_doc, dict)
     calendar = clock_doc["clock_calendar"]
     assert isinstance(calendar, dict)

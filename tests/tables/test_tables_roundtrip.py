@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import types
 from dataclasses import replace
 
 import pytest
@@ -22,7 +23,6 @@ from mepgate.tables._layout import (
     Raw,
     Records,
     Reserved,
-    Rest,
     Text,
     UInt,
     Year,
@@ -38,7 +38,8 @@ from mepgate.tables.errors import (
 from mepgate.tables.ids import TableId
 from mepgate.tables.load_profile import ExtendedStatus, IntervalStatus
 from mepgate.tables.profiles import gen4_3phase
-from mepgate.tables.registry import CODECS, decode_table, encode_table
+from mepgate.tables.registry import CODECS, _collect, decode_table, encode_table
+from mepgate.tables.table import FixedTable
 
 # -- strategies derived from the layouts themselves ----------------------------------------
 _LATIN1_NO_NUL = st.characters(min_codepoint=1, max_codepoint=255)
@@ -59,8 +60,6 @@ def value_strategy(kind: Kind) -> st.SearchStrategy[object]:
         return st.text(_LATIN1_NO_NUL, max_size=kind.size)
     if isinstance(kind, Raw):
         return st.binary(min_size=kind.size, max_size=kind.size)
-    if isinstance(kind, Rest):
-        return st.binary(max_size=40)
     if isinstance(kind, BoolSet):
         return st.lists(st.booleans(), min_size=kind.count, max_size=kind.count).map(tuple)
     if isinstance(kind, Array):
@@ -165,6 +164,21 @@ def test_every_registered_table_is_exercised() -> None:
     assert set(CODECS) == set(LAYOUTS) | set(PROCEDURE_TABLES) | {TableId.BT66, TableId.BT67}
 
 
+def test_registry_holds_the_declarations_by_their_ids() -> None:
+    assert all(table.table_id == table_id for table_id, table in CODECS.items())
+    assert CODECS[TableId.BT01] is identity.BT01
+    assert CODECS[TableId.BT66] is load_profile.LOAD_PROFILE_DATA[2] is load_profile.BT66
+
+
+def test_two_declarations_of_one_table_are_refused() -> None:
+    twin = types.ModuleType("twin")
+    vars(twin)["COPY"] = FixedTable(
+        TableId.BT01, identity.GeneralConfiguration, identity.BT00_LAYOUT
+    )
+    with pytest.raises(ValueError, match="declare the same table"):
+        _collect((identity, twin))
+
+
 @pytest.mark.parametrize("table_id", TABLE_IDS, ids=IDS)
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
@@ -247,10 +261,10 @@ def test_missing_data_set_is_an_invalid_dimension() -> None:
 
 
 def test_encoder_rejects_out_of_range_and_wrong_types() -> None:
-    bt21 = dimensions.decode_bt21(bytes(10))
+    bt21 = dimensions.BT21.decode(bytes(10))
     with pytest.raises(TableEncodeError, match=r"0\.\.255"):
-        dimensions.encode_bt21(replace(bt21, number_of_tiers=256))
+        dimensions.BT21.encode(replace(bt21, number_of_tiers=256))
     with pytest.raises(TableEncodeError, match="expected a bool"):
-        dimensions.encode_bt21(replace(bt21, time_remaining=1))  # type: ignore[arg-type]
+        dimensions.BT21.encode(replace(bt21, time_remaining=1))  # type: ignore[arg-type]
     with pytest.raises(TableEncodeError, match="encodes a ActualRegister"):
         encode_table(TableId.BT21, "not a table", DIMS)

@@ -40,7 +40,7 @@ from mepgate.simulator.meter import SimulatedMeter
 from mepgate.simulator.model import build_meter, ground_truth, model_of
 from mepgate.simulator.model.snapshot import GroundTruth
 from mepgate.store import AsyncStore, open_store
-from mepgate.tables.identity import decode_bt01
+from mepgate.tables.identity import BT01
 from mepgate.tables.registry import CODECS, decode_table, to_json
 from mepgate.web import close_streams
 
@@ -114,7 +114,7 @@ class LocalGateway:
 
     def meters(self) -> list[MeterStatus]:
         model = model_of(self.meter)
-        bt01 = decode_bt01(model.table(0x0001) or b"")
+        bt01 = BT01.decode(model.table(0x0001) or b"")
         utility = (model.table(0x0803) or b"").split(b"\0")[0].decode("ascii", "replace")
         statuses = []
         for config in self._settings.meter:

@@ -19,9 +19,9 @@ from mepgate.client.errors import MeterRefusedError
 from mepgate.errors import LocalProtocolError
 from mepgate.proto.procedures import procedure_name, procedure_number
 from mepgate.tables import registry
-from mepgate.tables.clock import decode_bt52
+from mepgate.tables.clock import BT52
 from mepgate.tables.errors import TableDecodeError, UnknownTableError
-from mepgate.tables.identity import decode_bt01, decode_et03, decode_et04
+from mepgate.tables.identity import BT01, ET03, ET04
 from mepgate.tables.ids import TableId, describe, parse_table_id, table_name
 from mepgate.tables.registers import PresentValues
 
@@ -43,13 +43,13 @@ def _decoded(table_id: int, data: bytes, client: MeterClient) -> registry.JsonVa
 # -- info ---------------------------------------------------------------------------------------
 async def _info(meter: MeterOptions, as_json: bool) -> None:
     async with meter.client() as client:
-        bt01 = decode_bt01(await client.read_table(TableId.BT01))
-        et03 = decode_et03(await client.read_table(TableId.ET03))
-        et04 = decode_et04(await client.read_table(TableId.ET04))
+        bt01 = BT01.decode(await client.read_table(TableId.BT01))
+        et03 = ET03.decode(await client.read_table(TableId.ET03))
+        et04 = ET04.decode(await client.read_table(TableId.ET04))
         dims = await client.dimensions()
         clock = None
         try:
-            clock = decode_bt52(await client.read_table(TableId.BT52))
+            clock = BT52.decode(await client.read_table(TableId.BT52))
         except (MeterRefusedError, TableDecodeError):
             clock = None
     info: JsonDict = {

@@ -39,15 +39,9 @@ from mepgate.proto.procedures import (
     ProcedureSequence,
     procedure_name,
 )
-from mepgate.tables.dimensions import (
-    Dimensions,
-    decode_bt21,
-    decode_bt27,
-    decode_et11,
-    energy_register_unit_offset,
-)
+from mepgate.tables.dimensions import BT21, BT27, ET11, Dimensions, energy_register_unit_offset
 from mepgate.tables.ids import TableId, table_name
-from mepgate.tables.registers import PresentRegisterData, PresentValues, decode_bt28
+from mepgate.tables.registers import BT28, PresentRegisterData, PresentValues
 
 _PROCEDURE_POLLS = 10
 _PROCEDURE_POLL_INTERVAL = 0.1  # MEP guide, "Calling Procedures": results within a second
@@ -279,10 +273,10 @@ class MeterClient:
             if self._session.idt_version is None:
                 data = await self.read(TableId.ET04, offset=IDT_VERSION_OFFSET, count=1)
                 self._session.idt_version = data[0]
-            register = decode_bt21(await self.read_table(TableId.BT21))
-            mfg = decode_et11(await self.read_table(TableId.ET11))
+            register = BT21.decode(await self.read_table(TableId.BT21))
+            mfg = ET11.decode(await self.read_table(TableId.ET11))
             dims = Dimensions(register=register, mfg=mfg)
-            selection = decode_bt27(await self.read_table(TableId.BT27), dims)
+            selection = BT27.decode(await self.read_table(TableId.BT27), dims)
             offset = energy_register_unit_offset(register, dims.generation)
             unit = (await self.read(TableId.ET55, offset=offset, count=1))[0]
         return Dimensions(
@@ -296,7 +290,7 @@ class MeterClient:
             dims = await self.dimensions()
             data = await self.read_table(TableId.BT28)
             if self._dims is dims:
-                return decode_bt28(data, dims)
+                return BT28.decode(data, dims)
         raise MeterRefusedError(ResponseCode.OPERATION_NOT_POSSIBLE, "BT28 kept changing shape")
 
     async def plan(self, fields: tuple[str, ...]) -> PresentReadPlan:

@@ -9,7 +9,7 @@ from mepgate.client.diagnosis import Diagnosis
 from mepgate.client.errors import MeterLinkError, MeterRefusedError
 from mepgate.client.planning import IDT_VERSION_OFFSET
 from mepgate.client.stats import LinkStatistics
-from mepgate.tables.identity import decode_bt01
+from mepgate.tables.identity import BT01
 from mepgate.tables.ids import TableId
 from mepgate.transport import PortUnavailableError
 
@@ -35,7 +35,7 @@ async def run_doctor(client: MeterClient) -> DoctorReport:
         return DoctorReport(Diagnosis.PORT_UNAVAILABLE, str(error), stats=client.stats)
     try:
         await client.read(TableId.ET04, offset=IDT_VERSION_OFFSET, count=1)
-        info = decode_bt01(await client.read_table(TableId.BT01))
+        info = BT01.decode(await client.read_table(TableId.BT01))
     except MeterLinkError as error:
         return DoctorReport(error.diagnosis, error.detail, stats=client.stats)
     except PortUnavailableError as error:

@@ -17,12 +17,12 @@ from mepgate.tables.errors import TableDecodeError
 from mepgate.tables.identity import ET04_LAYOUT
 from mepgate.tables.ids import TableId
 from mepgate.tables.registers import (
+    BT23,
     SUMMATION_SIZE,
     PresentValues,
     RegisterTotals,
     bt23_layout,
     bt28_layout,
-    decode_bt23,
     decode_data_block,
     present_value_sources,
     register_totals,
@@ -146,7 +146,7 @@ class EnergyReadPlan:
 
     def assemble(self, parts: list[tuple[int, bytes]]) -> EnergyTotals:
         image = _image(parts)
-        block = decode_bt23(image[: self.prefix], self.dims)
+        block = BT23.decode(image[: self.prefix], self.dims)
         if block.total is None:
             raise TableDecodeError("BT23 partial read returned no total data block")
         reg, unit = self.dims.register, self.dims.energy_register_unit

@@ -50,6 +50,7 @@ def is_tls_request(body: bytes) -> bool:
 
 
 def decode_tls_request(wire: bytes) -> tuple[TlsRequestCode, bytes]:
+    """(Server) the TLS code and record bytes of a TLS-carrying request frame."""
     message = decode_tls_frame(wire)
     try:
         return TlsRequestCode(message.code), message.payload

@@ -56,9 +56,9 @@ from mepgate.errors import MepgateError
 from mepgate.reading import TIER_REFRESH_S, TIERS, Reading, tier_energy_field
 from mepgate.service.validate import DEFAULT_LIMITS, Limits, Rejection, validate
 from mepgate.service.view import LinkFailure, MeterIdentity, MeterStatus
-from mepgate.tables.clock import decode_bt52, decode_bt55
+from mepgate.tables.clock import BT52, BT55
 from mepgate.tables.errors import TableDecodeError
-from mepgate.tables.identity import decode_bt01, decode_et03
+from mepgate.tables.identity import BT01, ET03
 from mepgate.tables.ids import TableId
 from mepgate.tables.registers import PresentValues, RegisterTotals
 from mepgate.transport import PortUnavailableError
@@ -396,10 +396,10 @@ class MeterPoller:
                 await client.close()
 
     async def _identify(self, client: MeterClient) -> None:
-        bt01 = decode_bt01(await client.read_table(TableId.BT01))
+        bt01 = BT01.decode(await client.read_table(TableId.BT01))
         utility_serial: str | None = None
         with contextlib.suppress(MeterRefusedError, TableDecodeError):
-            et03 = decode_et03(await client.read_table(TableId.ET03))
+            et03 = ET03.decode(await client.read_table(TableId.ET03))
             utility_serial = et03.utility_serial_number
         dims = await client.dimensions()
         self.identity = MeterIdentity(
@@ -416,10 +416,10 @@ class MeterPoller:
     async def _read_clock(self, client: MeterClient) -> None:
         self._clock_due = self._monotonic() + CLOCK_INTERVAL
         with contextlib.suppress(MeterRefusedError, TableDecodeError):
-            state = decode_bt55(await client.read_table(TableId.BT55))
+            state = BT55.decode(await client.read_table(TableId.BT55))
             self._tier = state.current_tier
         try:
-            clock = decode_bt52(await client.read_table(TableId.BT52))
+            clock = BT52.decode(await client.read_table(TableId.BT52))
         except (MeterRefusedError, TableDecodeError):
             return  # readings keep this computer's clock (or the last offset)
         meter_time = clock.clock_calendar.to_datetime(dt.UTC)

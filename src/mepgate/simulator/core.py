@@ -40,7 +40,12 @@ from mepgate.proto.procedures import (
     EP39_POST_MEP_DATA,
 )
 from mepgate.proto.server import authenticate
-from mepgate.proto.tls_frames import NO_TLS_SESSION_REPLY, encode_tls_response, is_tls_request
+from mepgate.proto.tls_frames import (
+    NO_TLS_SESSION_REPLY,
+    decode_tls_request,
+    encode_tls_response,
+    is_tls_request,
+)
 from mepgate.tls import TlsAuthenticationError, TlsError, TlsPskServer
 
 log = logging.getLogger(__name__)
@@ -142,7 +147,7 @@ class MeterCore:
         self.counters.requests += 1
         body = unframe(wire, minimum=1)
         if is_tls_request(body) and (self.tls_required or not self._verifies_as_rc4(wire)):
-            return self._handle_tls(TlsRequestCode(body[0]), body[1:])
+            return self._handle_tls(*decode_tls_request(wire))
         if self.tls_required:
             # No RC4 while TLS is required; Table 2.1 names 0x0A for "no TLS session".
             return NO_TLS_SESSION_REPLY

@@ -209,7 +209,7 @@ class Faults:
     """A fault spec at work: seeded decisions, and windows relative to ``epoch``.
 
     The front end asks it at each step (``silent``, ``drops_reply`` ...); tests may also add
-    faults while the simulator runs (:meth:`stall_for`, :meth:`optical_for`, :meth:`update`).
+    faults while the simulator runs (:meth:`stall_for`, :meth:`update`).
     """
 
     spec: FaultSpec
@@ -235,9 +235,6 @@ class Faults:
     def stall_for(self, seconds: float, now: float) -> None:
         """Hang the meter for ``seconds`` from ``now`` (in-process trigger)."""
         self._extra_silence.append((now, now + seconds))
-
-    optical_for = stall_for
-    """An optical session from ``now``: on the MEP wire it looks the same as a stall."""
 
     # -- questions the front end asks --------------------------------------------------------
     def silent(self, now: float) -> bool:

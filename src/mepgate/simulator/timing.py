@@ -61,10 +61,6 @@ class WireTiming:
         """Total inter-segment pause of a reply of ``size`` bytes."""
         return max(0, len(self.segments(size)) - 1) * SEGMENT_PAUSE if self.enabled else 0.0
 
-    def reply_duration(self, size: int) -> float:
-        """From a reply's first byte leaving to its last byte arriving."""
-        return self.wire_time(size) + self.pauses(size)
-
     def service_start(self, request_end: float, previous_service: float | None) -> float:
         """When the meter starts on a request whose last byte arrived at ``request_end``,
         given when it started on the previous one (the 100 ms throttle)."""

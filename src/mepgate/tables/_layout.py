@@ -174,21 +174,6 @@ class Raw(Kind):
         return True
 
 
-class Rest(Kind):
-    """All remaining bytes of the table (variable length; only as the last field)."""
-
-    size = 0
-
-    def read(self, r: _Reader, path: str) -> bytes:
-        return bytes(r.take(r.remaining, path))
-
-    def write(self, value: object, path: str, out: bytearray) -> bool:
-        if not isinstance(value, bytes):
-            raise TableEncodeError(f"{path}: expected bytes, got {type(value).__name__}")
-        out += value
-        return True
-
-
 class Reserved(Kind):
     """Bytes the guide reserves or fills: skipped on decode, written as zeros."""
 
@@ -396,12 +381,6 @@ class LayoutInfo(Kind):
         """Byte offset of field ``name`` (a bit field reports its byte)."""
         return self._offsets[name]
 
-    def kind_of(self, name: str) -> Kind:
-        for f in self.fields:
-            if name in _names(f):
-                return f.kind
-        raise KeyError(name)
-
 
 class Layout(LayoutInfo, Generic[T]):
     """An ordered record of fields decoded into (and encoded from) a frozen dataclass.
@@ -523,6 +502,15 @@ class Layout(LayoutInfo, Generic[T]):
         return bytes(out)
 
 
+def list_table(name: str, factory: Callable[..., T], items: Field, *, hint: str) -> Layout[T]:
+    """A dimensioned table that is one list (an :class:`Array` or :class:`Records` field).
+
+    Data may end after any whole item (a partial read, or fewer entries than the dimensions
+    allow); data longer than the dimensions allow raises :class:`TableLengthError`.
+    """
+    return Layout(name, factory, [items], required=0, exact=True, hint=hint)
+
+
 def _names(f: Field) -> tuple[str, ...]:
     if isinstance(f.kind, Bits):
         return tuple(p.name for p in f.kind.parts)
@@ -530,8 +518,8 @@ def _names(f: Field) -> tuple[str, ...]:
 
 
 # -- common wire types (MEP guide, chapter 4 "Data Types") ------------------------------------
-U8, U16, U24, U32, U48, U64 = UInt(1), UInt(2), UInt(3), UInt(4), UInt(6), UInt(8)
-I8, I16, I24, I32, I40, I48 = Int(1), Int(2), Int(3), Int(4), Int(5), Int(6)
+U8, U16, U32 = UInt(1), UInt(2), UInt(4)
+I16, I32 = Int(2), Int(4)
 #: NI_FMAT1 / NI_FMAT2 are "defined to be INT32 for this MEP server" (BT00 "Non-integer Format").
 NI_FMAT1 = I32
 NI_FMAT2 = I32

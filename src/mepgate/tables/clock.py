@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mepgate.tables._layout import LTIME_DATE, Field, Layout, bits, flag, packed
+from mepgate.tables.ids import TableId
+from mepgate.tables.table import FixedTable
 from mepgate.tables.timestamps import LTimeDate
 
 
@@ -32,6 +34,7 @@ _CLOCK_FIELDS = [
     ),
 ]
 BT52_LAYOUT: Layout[ClockState] = Layout("BT52", ClockState, _CLOCK_FIELDS)
+BT52 = FixedTable(TableId.BT52, ClockState, BT52_LAYOUT)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -66,21 +69,4 @@ BT55_LAYOUT: Layout[LocalClockState] = Layout(
 )
 
 
-def decode_bt52(data: bytes) -> ClockState:
-    """Decode BT52 "UTC Clock"."""
-    return BT52_LAYOUT.decode(data)
-
-
-def encode_bt52(value: ClockState) -> bytes:
-    """Encode BT52 "UTC Clock"."""
-    return BT52_LAYOUT.encode(value)
-
-
-def decode_bt55(data: bytes) -> LocalClockState:
-    """Decode BT55 "Local Clock State"."""
-    return BT55_LAYOUT.decode(data)
-
-
-def encode_bt55(value: LocalClockState) -> bytes:
-    """Encode BT55 "Local Clock State"."""
-    return BT55_LAYOUT.encode(value)
+BT55 = FixedTable(TableId.BT55, LocalClockState, BT55_LAYOUT)

@@ -25,6 +25,8 @@ from mepgate.tables._layout import (
     packed,
 )
 from mepgate.tables.errors import InvalidDimensionError
+from mepgate.tables.ids import TableId
+from mepgate.tables.table import DimensionedTable, FixedTable
 
 if TYPE_CHECKING:
     from mepgate.tables.events import ActualLog
@@ -96,14 +98,7 @@ BT21_LAYOUT: Layout[ActualRegister] = Layout(
 )
 
 
-def decode_bt21(data: bytes) -> ActualRegister:
-    """Decode BT21 "Actual Register"."""
-    return BT21_LAYOUT.decode(data)
-
-
-def encode_bt21(value: ActualRegister) -> bytes:
-    """Encode BT21 "Actual Register"."""
-    return BT21_LAYOUT.encode(value)
+BT21 = FixedTable(TableId.BT21, ActualRegister, BT21_LAYOUT)
 
 
 # -- BT22 --------------------------------------------------------------------------------------
@@ -135,6 +130,9 @@ def bt22_layout(register: ActualRegister) -> Layout[DataSelection]:
     )
 
 
+BT22 = DimensionedTable(TableId.BT22, DataSelection, lambda dims: bt22_layout(dims.register))
+
+
 # -- BT27 --------------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PresentRegisterSelection:
@@ -156,6 +154,11 @@ def bt27_layout(register: ActualRegister) -> Layout[PresentRegisterSelection]:
         exact=True,
         hint=_REREAD,
     )
+
+
+BT27 = DimensionedTable(
+    TableId.BT27, PresentRegisterSelection, lambda dims: bt27_layout(dims.register)
+)
 
 
 # -- ET11 --------------------------------------------------------------------------------------
@@ -238,14 +241,9 @@ ET11_LAYOUT: Layout[MfgDimensions] = Layout(
 )
 
 
-def decode_et11(data: bytes) -> MfgDimensions:
-    """Decode ET11 "MFG Dimension Table" (any prefix ending on a field boundary)."""
-    return ET11_LAYOUT.decode(data)
-
-
-def encode_et11(value: MfgDimensions) -> bytes:
-    """Encode ET11; trailing ``None`` fields are left out, as older firmware does."""
-    return ET11_LAYOUT.encode(value)
+# Any prefix ending on a field boundary decodes; encoding leaves trailing ``None`` fields
+# out, as older firmware does.
+ET11 = FixedTable(TableId.ET11, MfgDimensions, ET11_LAYOUT)
 
 
 # -- ET55 --------------------------------------------------------------------------------------
@@ -336,6 +334,13 @@ def et55_layout(register: ActualRegister, generation: int) -> Layout[MeterConfig
     return Layout("ET55", MeterConfiguration, fields, required=required, hint=_REREAD)
 
 
+ET55 = DimensionedTable(
+    TableId.ET55,
+    MeterConfiguration,
+    lambda dims: et55_layout(dims.register, dims.generation),
+)
+
+
 def energy_register_unit_offset(register: ActualRegister, generation: int) -> int:
     """Where to partial-read the one-byte ET55 "Energy Register Unit"."""
     return et55_layout(register, generation).offset_of("energy_register_unit")
@@ -348,7 +353,6 @@ class Dimensions:
 
     register: ActualRegister  # BT21
     mfg: MfgDimensions  # ET11
-    data_selection: DataSelection | None = None  # BT22
     present_selection: PresentRegisterSelection | None = None  # BT27
     load_profile: ActualLoadProfile | None = None  # BT61
     history: ActualLog | None = None  # BT71
@@ -372,33 +376,3 @@ class Dimensions:
     def mep_channel_count(self) -> int:
         """ET50 entries: ET11.34 on firmware 4.0+, one MEP client before that."""
         return self.mfg.mep_channel_count or 1
-
-
-def decode_bt22(data: bytes, dims: Dimensions) -> DataSelection:
-    """Decode BT22 "Data Selection" (dimensioned by BT21)."""
-    return bt22_layout(dims.register).decode(data)
-
-
-def encode_bt22(value: DataSelection, dims: Dimensions) -> bytes:
-    """Encode BT22 "Data Selection"."""
-    return bt22_layout(dims.register).encode(value)
-
-
-def decode_bt27(data: bytes, dims: Dimensions) -> PresentRegisterSelection:
-    """Decode BT27 "Present Register Selection" (dimensioned by BT21)."""
-    return bt27_layout(dims.register).decode(data)
-
-
-def encode_bt27(value: PresentRegisterSelection, dims: Dimensions) -> bytes:
-    """Encode BT27 "Present Register Selection"."""
-    return bt27_layout(dims.register).encode(value)
-
-
-def decode_et55(data: bytes, dims: Dimensions) -> MeterConfiguration:
-    """Decode ET55 "Meter Configuration" (offsets depend on BT21 tiers and the generation)."""
-    return et55_layout(dims.register, dims.generation).decode(data)
-
-
-def encode_et55(value: MeterConfiguration, dims: Dimensions) -> bytes:
-    """Encode ET55 "Meter Configuration" (undecoded settings are written as zeros)."""
-    return et55_layout(dims.register, dims.generation).encode(value)

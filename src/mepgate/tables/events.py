@@ -25,11 +25,13 @@ from mepgate.tables._layout import (
 )
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.errors import InvalidDimensionError
+from mepgate.tables.ids import TableId
+from mepgate.tables.table import DimensionedTable, FixedTable
 from mepgate.tables.timestamps import LTimeDate
 
-#: BT74 "User ID" values that are not optical-port users (MEP guide, BT74).
+#: BT74 "User ID" values that are not optical-port users (MEP guide, BT74); the guide's third,
+#: 0xFFFE, marks a PLC, P2P or G3 message.
 USER_ID_NONE = 0xFFFF
-USER_ID_REMOTE = 0xFFFE  # PLC, P2P or G3 message
 USER_ID_MEP = 0xFFFD
 
 
@@ -61,14 +63,7 @@ BT71_LAYOUT: Layout[ActualLog] = Layout(
 )
 
 
-def decode_bt71(data: bytes) -> ActualLog:
-    """Decode BT71 "Actual Log"."""
-    return BT71_LAYOUT.decode(data)
-
-
-def encode_bt71(value: ActualLog) -> bytes:
-    """Encode BT71 "Actual Log"."""
-    return BT71_LAYOUT.encode(value)
+BT71 = FixedTable(TableId.BT71, ActualLog, BT71_LAYOUT)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -139,11 +134,5 @@ def bt74_layout(dims: Dimensions) -> Layout[HistoryLog]:
     )
 
 
-def decode_bt74(data: bytes, dims: Dimensions) -> HistoryLog:
-    """Decode BT74; a prefix decodes the entries it holds."""
-    return bt74_layout(dims).decode(data)
-
-
-def encode_bt74(value: HistoryLog, dims: Dimensions) -> bytes:
-    """Encode BT74."""
-    return bt74_layout(dims).encode(value)
+# A prefix decodes the entries it holds.
+BT74 = DimensionedTable(TableId.BT74, HistoryLog, bt74_layout)

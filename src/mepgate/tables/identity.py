@@ -20,6 +20,8 @@ from mepgate.tables._layout import (
     flag,
     packed,
 )
+from mepgate.tables.ids import TableId
+from mepgate.tables.table import FixedTable
 from mepgate.tables.timestamps import LTimeDate
 
 
@@ -82,14 +84,8 @@ BT00_LAYOUT: Layout[GeneralConfiguration] = Layout(
 )
 
 
-def decode_bt00(data: bytes) -> GeneralConfiguration:
-    """Decode BT00 (bytes after offset 18 are ignored)."""
-    return BT00_LAYOUT.decode(data)
-
-
-def encode_bt00(value: GeneralConfiguration) -> bytes:
-    """Encode the 19 described bytes of BT00."""
-    return BT00_LAYOUT.encode(value)
+# Bytes after offset 18 are ignored; encoding writes the 19 described bytes.
+BT00 = FixedTable(TableId.BT00, GeneralConfiguration, BT00_LAYOUT)
 
 
 # -- BT01 --------------------------------------------------------------------------------------
@@ -124,14 +120,7 @@ BT01_LAYOUT: Layout[ManufacturerInformation] = Layout(
 )
 
 
-def decode_bt01(data: bytes) -> ManufacturerInformation:
-    """Decode BT01 (bytes after offset 15 are ignored)."""
-    return BT01_LAYOUT.decode(data)
-
-
-def encode_bt01(value: ManufacturerInformation) -> bytes:
-    """Encode BT01."""
-    return BT01_LAYOUT.encode(value)
+BT01 = FixedTable(TableId.BT01, ManufacturerInformation, BT01_LAYOUT)
 
 
 # -- ET03 --------------------------------------------------------------------------------------
@@ -159,14 +148,8 @@ ET03_LAYOUT: Layout[UtilityInformation] = Layout(
 )
 
 
-def decode_et03(data: bytes) -> UtilityInformation:
-    """Decode ET03 (a 30-byte prefix gives just the serial number)."""
-    return ET03_LAYOUT.decode(data)
-
-
-def encode_et03(value: UtilityInformation) -> bytes:
-    """Encode ET03 (reserved bytes as zeros)."""
-    return ET03_LAYOUT.encode(value)
+# A 30-byte prefix gives just the serial number.
+ET03 = FixedTable(TableId.ET03, UtilityInformation, ET03_LAYOUT)
 
 
 # -- ET04 --------------------------------------------------------------------------------------
@@ -280,11 +263,5 @@ ET04_LAYOUT: Layout[SystemInformation] = Layout(
 )
 
 
-def decode_et04(data: bytes) -> SystemInformation:
-    """Decode ET04; fields past the end of the data (older firmware) are ``None``."""
-    return ET04_LAYOUT.decode(data)
-
-
-def encode_et04(value: SystemInformation) -> bytes:
-    """Encode ET04 (skipped ranges as zeros)."""
-    return ET04_LAYOUT.encode(value)
+# Fields past the end of the data (older firmware) are ``None``.
+ET04 = FixedTable(TableId.ET04, SystemInformation, ET04_LAYOUT)

@@ -23,10 +23,13 @@ from mepgate.tables._layout import (
     Records,
     _Reader,
     flag,
+    list_table,
     packed,
 )
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.errors import InvalidDimensionError, TableEncodeError
+from mepgate.tables.ids import TableId
+from mepgate.tables.table import DimensionedTable, FixedTable
 from mepgate.tables.timestamps import STimeDate
 
 #: C12.19 allows four load profile data sets (BT64..BT67).
@@ -145,24 +148,22 @@ def _sets_in(data: bytes) -> int:
     return min(MAX_DATA_SETS, max(0, -(-(len(data) - header) // _DATA_SET.size)))
 
 
-def decode_bt61(data: bytes) -> ActualLoadProfile:
-    """Decode BT61 "Actual Load Profile"."""
-    return lp_dimension_layout("BT61", _sets_in(data)).decode(data)
+class _LoadProfileDimension:
+    """BT60 / BT61: no other table dimensions them, so the data set count is taken from the
+    table's length (decoding) or from the value (encoding)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def decode(self, data: bytes) -> ActualLoadProfile:
+        return lp_dimension_layout(self.name, _sets_in(data)).decode(data)
+
+    def encode(self, value: ActualLoadProfile) -> bytes:
+        return lp_dimension_layout(self.name, len(value.data_sets or ())).encode(value)
 
 
-def encode_bt61(value: ActualLoadProfile) -> bytes:
-    """Encode BT61 "Actual Load Profile"."""
-    return lp_dimension_layout("BT61", len(value.data_sets or ())).encode(value)
-
-
-def decode_bt60(data: bytes) -> DimensionLoadProfile:
-    """Decode BT60 "Dimension Load Profile"."""
-    return lp_dimension_layout("BT60", _sets_in(data)).decode(data)
-
-
-def encode_bt60(value: DimensionLoadProfile) -> bytes:
-    """Encode BT60 "Dimension Load Profile"."""
-    return lp_dimension_layout("BT60", len(value.data_sets or ())).encode(value)
+BT60 = FixedTable(TableId.BT60, DimensionLoadProfile, _LoadProfileDimension("BT60"))
+BT61 = FixedTable(TableId.BT61, ActualLoadProfile, _LoadProfileDimension("BT61"))
 
 
 def _load_profile(dims: Dimensions) -> ActualLoadProfile:
@@ -229,24 +230,10 @@ def bt62_layout(dims: Dimensions) -> Layout[LoadProfileControl]:
         if lp.scalar_divisor(n):
             fields += [Field("scalars", Array(U16, ch)), Field("divisors", Array(U16, ch))]
         sets.append(Layout(f"BT62 set {n}", DataSetControl, fields, hint=_REREAD))
-    return Layout(
-        "BT62",
-        LoadProfileControl,
-        [Field("data_sets", Records(sets))],
-        required=0,
-        exact=True,
-        hint=_REREAD,
-    )
+    return list_table("BT62", LoadProfileControl, Field("data_sets", Records(sets)), hint=_REREAD)
 
 
-def decode_bt62(data: bytes, dims: Dimensions) -> LoadProfileControl:
-    """Decode BT62 "Load Profile Control"."""
-    return bt62_layout(dims).decode(data)
-
-
-def encode_bt62(value: LoadProfileControl, dims: Dimensions) -> bytes:
-    """Encode BT62 "Load Profile Control"."""
-    return bt62_layout(dims).encode(value)
+BT62 = DimensionedTable(TableId.BT62, LoadProfileControl, bt62_layout)
 
 
 # -- BT63 --------------------------------------------------------------------------------------
@@ -301,24 +288,12 @@ DATA_SET_STATUS = Layout(
 def bt63_layout(dims: Dimensions) -> Layout[LoadProfileStatus]:
     """MEP guide, BT63 "Load Profile Status"."""
     n = len(_load_profile(dims).data_sets or ())
-    return Layout(
-        "BT63",
-        LoadProfileStatus,
-        [Field("data_sets", Array(DATA_SET_STATUS, n))],
-        required=0,
-        exact=True,
-        hint=_REREAD,
+    return list_table(
+        "BT63", LoadProfileStatus, Field("data_sets", Array(DATA_SET_STATUS, n)), hint=_REREAD
     )
 
 
-def decode_bt63(data: bytes, dims: Dimensions) -> LoadProfileStatus:
-    """Decode BT63 "Load Profile Status"."""
-    return bt63_layout(dims).decode(data)
-
-
-def encode_bt63(value: LoadProfileStatus, dims: Dimensions) -> bytes:
-    """Encode BT63 "Load Profile Status"."""
-    return bt63_layout(dims).encode(value)
+BT63 = DimensionedTable(TableId.BT63, LoadProfileStatus, bt63_layout)
 
 
 # -- BT64..BT67 --------------------------------------------------------------------------------
@@ -415,13 +390,8 @@ def bt64_layout(dims: Dimensions, data_set: int = 1) -> Layout[LoadProfileData]:
     """BT64 (data set 1) .. BT67 (data set 4): ARRAY[BT61.7N] of blocks."""
     block = lp_block_layout(dims, data_set)
     n_blocks = _load_profile(dims).data_set(data_set).number_of_blocks
-    return Layout(
-        f"BT{63 + data_set}",
-        LoadProfileData,
-        [Field("blocks", Array(block, n_blocks))],
-        required=0,
-        exact=True,
-        hint=_REREAD,
+    return list_table(
+        f"BT{63 + data_set}", LoadProfileData, Field("blocks", Array(block, n_blocks)), hint=_REREAD
     )
 
 
@@ -430,14 +400,18 @@ def block_offset(dims: Dimensions, index: int, data_set: int = 1) -> int:
     return index * lp_block_layout(dims, data_set).size
 
 
-def decode_bt64(data: bytes, dims: Dimensions, data_set: int = 1) -> LoadProfileData:
-    """Decode BT64 (or BT65..BT67 with ``data_set``); a prefix decodes the blocks it holds."""
-    return bt64_layout(dims, data_set).decode(data)
+def _data_set_table(data_set: int) -> DimensionedTable[LoadProfileData]:
+    return DimensionedTable(
+        TableId(TableId.BT64 + data_set - 1),
+        LoadProfileData,
+        lambda dims: bt64_layout(dims, data_set),
+    )
 
 
-def encode_bt64(value: LoadProfileData, dims: Dimensions, data_set: int = 1) -> bytes:
-    """Encode BT64 (or BT65..BT67)."""
-    return bt64_layout(dims, data_set).encode(value)
+#: BT64..BT67: ``LOAD_PROFILE_DATA[n - 1]`` holds data set ``n``.  A prefix decodes the blocks
+#: it holds.
+LOAD_PROFILE_DATA = tuple(_data_set_table(n) for n in range(1, MAX_DATA_SETS + 1))
+BT64, BT65, BT66, BT67 = LOAD_PROFILE_DATA
 
 
 def decode_lp_block(data: bytes, dims: Dimensions, data_set: int = 1) -> LoadProfileBlock:

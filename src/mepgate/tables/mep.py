@@ -25,10 +25,13 @@ from mepgate.tables._layout import (
     bits,
     fill,
     flag,
+    list_table,
     packed,
 )
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.errors import InvalidDimensionError
+from mepgate.tables.ids import TableId
+from mepgate.tables.table import DimensionedTable
 from mepgate.tables.timestamps import LTimeDate
 
 #: ET11 "Number of Devices": one MEP client and 4 M-Bus devices (Gen 3), or two MEP clients.
@@ -63,8 +66,8 @@ def _padded(name: str, fields: list[Field], size: int) -> list[Field]:
 
 # -- ET13 --------------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True, slots=True)
-class MBusDeviceConfig:
-    """ET13 entry of an M-Bus device."""
+class DeviceSchedule:
+    """The first 9 bytes of every ET13 entry (``_SCHEDULE_FIELDS``), M-Bus device or MEP client."""
 
     billing_read_day: int | None = None
     billing_read_hour: int | None = None
@@ -73,6 +76,12 @@ class MBusDeviceConfig:
     status_read_frequency_min: int | None = None
     baud_rate: int | None = None
     device_alarm_bitmask: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MBusDeviceConfig(DeviceSchedule):
+    """ET13 entry of an M-Bus device."""
+
     customer_id: str | None = None
     app_reset_parameter: int | None = None
     security_key_length: int | None = None
@@ -82,16 +91,9 @@ class MBusDeviceConfig:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class MepClientConfig:
+class MepClientConfig(DeviceSchedule):
     """ET13 entry of a MEP client: its alert flags and non-urgent downlink data."""
 
-    billing_read_day: int | None = None
-    billing_read_hour: int | None = None
-    billing_read_minute: int | None = None
-    billing_read_frequency: int | None = None
-    status_read_frequency_min: int | None = None
-    baud_rate: int | None = None
-    device_alarm_bitmask: int | None = None
     scheduled_read_request: bool | None = None
     on_demand_request: bool | None = None
     mbus_change: bool | None = None
@@ -152,24 +154,10 @@ def et13_entry_layout(dims: Dimensions, slot: int) -> Layout[MBusDeviceConfig | 
 def et13_layout(dims: Dimensions) -> Layout[DeviceConfiguration]:
     """MEP guide, ET13: ARRAY[ET11.0] of ET11.1-byte entries."""
     kinds: list[Kind] = [et13_entry_layout(dims, s) for s in _entry_slots(dims)]
-    return Layout(
-        "ET13",
-        DeviceConfiguration,
-        [Field("entries", Records(kinds))],
-        required=0,
-        exact=True,
-        hint=_REREAD,
-    )
+    return list_table("ET13", DeviceConfiguration, Field("entries", Records(kinds)), hint=_REREAD)
 
 
-def decode_et13(data: bytes, dims: Dimensions) -> DeviceConfiguration:
-    """Decode ET13."""
-    return et13_layout(dims).decode(data)
-
-
-def encode_et13(value: DeviceConfiguration, dims: Dimensions) -> bytes:
-    """Encode ET13."""
-    return et13_layout(dims).encode(value)
+ET13 = DimensionedTable(TableId.ET13, DeviceConfiguration, et13_layout)
 
 
 def mep_client_config_offset(dims: Dimensions, client: int = 1) -> int:
@@ -261,14 +249,7 @@ def et14_layout(dims: Dimensions) -> Layout[DeviceStatusTable]:
     )
 
 
-def decode_et14(data: bytes, dims: Dimensions) -> DeviceStatusTable:
-    """Decode ET14."""
-    return et14_layout(dims).decode(data)
-
-
-def encode_et14(value: DeviceStatusTable, dims: Dimensions) -> bytes:
-    """Encode ET14."""
-    return et14_layout(dims).encode(value)
+ET14 = DimensionedTable(TableId.ET14, DeviceStatusTable, et14_layout)
 
 
 # -- ET16 --------------------------------------------------------------------------------------
@@ -352,24 +333,10 @@ def et16_entry_layout(dims: Dimensions, slot: int) -> Layout[MBusBillingRead | M
 def et16_layout(dims: Dimensions) -> Layout[DeviceData]:
     """MEP guide, ET16: ARRAY[ET11.0] of ET11.5-byte records."""
     kinds: list[Kind] = [et16_entry_layout(dims, s) for s in _entry_slots(dims)]
-    return Layout(
-        "ET16",
-        DeviceData,
-        [Field("entries", Records(kinds))],
-        required=0,
-        exact=True,
-        hint=_REREAD,
-    )
+    return list_table("ET16", DeviceData, Field("entries", Records(kinds)), hint=_REREAD)
 
 
-def decode_et16(data: bytes, dims: Dimensions) -> DeviceData:
-    """Decode ET16."""
-    return et16_layout(dims).decode(data)
-
-
-def encode_et16(value: DeviceData, dims: Dimensions) -> bytes:
-    """Encode ET16."""
-    return et16_layout(dims).encode(value)
+ET16 = DimensionedTable(TableId.ET16, DeviceData, et16_layout)
 
 
 # -- ET50 --------------------------------------------------------------------------------------
@@ -424,21 +391,12 @@ def et50_entry_layout(dims: Dimensions) -> Layout[MepInbound]:
 
 def et50_layout(dims: Dimensions) -> Layout[MepInboundDataSpace]:
     """MEP guide, ET50: ARRAY[ET11.34] (one entry before firmware 4.0)."""
-    return Layout(
+    return list_table(
         "ET50",
         MepInboundDataSpace,
-        [Field("entries", Array(et50_entry_layout(dims), dims.mep_channel_count))],
-        required=0,
-        exact=True,
+        Field("entries", Array(et50_entry_layout(dims), dims.mep_channel_count)),
         hint=_REREAD,
     )
 
 
-def decode_et50(data: bytes, dims: Dimensions) -> MepInboundDataSpace:
-    """Decode ET50."""
-    return et50_layout(dims).decode(data)
-
-
-def encode_et50(value: MepInboundDataSpace, dims: Dimensions) -> bytes:
-    """Encode ET50."""
-    return et50_layout(dims).encode(value)
+ET50 = DimensionedTable(TableId.ET50, MepInboundDataSpace, et50_layout)

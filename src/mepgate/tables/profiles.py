@@ -19,8 +19,7 @@ Where the numbers come from (MEP guide unless stated):
 All share: BT61 with one data set (15-minute intervals, 96 per block, 4 channels, 100 blocks;
 the guide gives only maxima: 1440 intervals, 16 channels), BT71 with 2-byte event arguments
 and 100 history entries (BT71 is not in the guide: an assumption), BT00.17 = 9 manufacturer
-status bytes (the guide's value), ET55 energy register unit 1 (the default).  BT22 is left out
-(the guide lists the sources but not a default selection).
+status bytes (the guide's value), ET55 energy register unit 1 (the default).
 """
 
 from __future__ import annotations

@@ -22,7 +22,9 @@ from mepgate.tables._layout import (
     Layout,
 )
 from mepgate.tables.dimensions import ActualRegister, Dimensions
+from mepgate.tables.ids import TableId
 from mepgate.tables.sources import SOURCE_FIELDS, source_field
+from mepgate.tables.table import DimensionedTable
 from mepgate.tables.timestamps import STimeDate, TimeOfDay
 
 _REREAD = "re-read BT21 and BT27 (the meter's register configuration may have changed)"
@@ -178,14 +180,8 @@ def decode_data_block(data: bytes, reg: ActualRegister) -> DataBlock:
     return _data_block_layout(reg).decode(data)
 
 
-def decode_bt23(data: bytes, dims: Dimensions) -> CurrentRegisterData:
-    """Decode BT23 (or a prefix of it read at offset 0)."""
-    return bt23_layout(dims.register).decode(data)
-
-
-def encode_bt23(value: CurrentRegisterData, dims: Dimensions) -> bytes:
-    """Encode BT23; trailing ``None`` parts are left out (a prefix of the table)."""
-    return bt23_layout(dims.register).encode(value)
+# Any prefix read at offset 0 decodes; encoding leaves trailing ``None`` parts out.
+BT23 = DimensionedTable(TableId.BT23, CurrentRegisterData, lambda dims: bt23_layout(dims.register))
 
 
 # -- BT28 --------------------------------------------------------------------------------------
@@ -369,14 +365,9 @@ def bt28_layout(dims: Dimensions) -> Layout[PresentRegisterData]:
     )
 
 
-def decode_bt28(data: bytes, dims: Dimensions) -> PresentRegisterData:
-    """Decode BT28; the value names come from BT27 (``dims.present_selection``)."""
-    return bt28_layout(dims).decode(data)
-
-
-def encode_bt28(value: PresentRegisterData, dims: Dimensions) -> bytes:
-    """Encode BT28 from its raw ``present_demands`` / ``present_values``."""
-    return bt28_layout(dims).encode(value)
+# The value names come from BT27 (``dims.present_selection``); encoding uses the raw
+# ``present_demands`` / ``present_values``.
+BT28 = DimensionedTable(TableId.BT28, PresentRegisterData, bt28_layout)
 
 
 def present_values_in_order(readings: PresentValues, dims: Dimensions) -> tuple[int, ...]:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from mepgate.tables._layout import BoolSet, Field, Layout, flag, packed
 from mepgate.tables.dimensions import Dimensions
+from mepgate.tables.ids import TableId
+from mepgate.tables.table import DimensionedTable
 
 #: Manufacturer alarm bit -> name (bit n is bit n%8 of manufacturer status byte n//8).
 MFG_ALARMS: tuple[str, ...] = (
@@ -140,11 +142,4 @@ def bt03_layout(dims: Dimensions) -> Layout[EndDeviceStatus]:
     )
 
 
-def decode_bt03(data: bytes, dims: Dimensions) -> EndDeviceStatus:
-    """Decode BT03."""
-    return bt03_layout(dims).decode(data)
-
-
-def encode_bt03(value: EndDeviceStatus, dims: Dimensions) -> bytes:
-    """Encode BT03."""
-    return bt03_layout(dims).encode(value)
+BT03 = DimensionedTable(TableId.BT03, EndDeviceStatus, bt03_layout)

@@ -14,10 +14,9 @@ from typing import Final
 from mepgate.tls.errors import TlsError
 
 HEADER_LENGTH: Final = 5
-CHANGE_CIPHER_SPEC: Final = 0x14
+# Record content types (RFC 5246, section 6.2.1) read in the clear.
 ALERT: Final = 0x15
 HANDSHAKE: Final = 0x16
-APPLICATION_DATA: Final = 0x17
 _CLIENT_KEY_EXCHANGE: Final = 0x10
 
 #: Bytes a TLS_PSK_WITH_AES_256_GCM_SHA384 record adds to its plaintext: 5-byte header,

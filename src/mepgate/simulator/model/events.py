@@ -66,7 +66,7 @@ class EventLog:
         )
 
     def table(self) -> HistoryLog:
-        """BT74 as a value for :func:`mepgate.tables.events.encode_bt74`."""
+        """BT74 as a value for :data:`mepgate.tables.events.BT74` to encode."""
         empty = HistoryEntry(
             time=LTimeDate(year=2000, month=0, day=0, hour=0, minute=0, second=0),
             sequence_number=0,

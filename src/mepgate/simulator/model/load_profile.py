@@ -38,8 +38,8 @@ CHANNEL_NAMES = (
     "export_reactive_energy_varh",
 )
 
-# Extended interval status, common nibble (MEP guide, "Extended Status Field Description").
-STATUS_DST = 0b0001
+# Extended interval status, common nibble (MEP guide, "Extended Status Field Description");
+# bit 0 (DST in effect) stays clear: the model applies no DST.
 STATUS_POWER_FAIL = 0b0010
 STATUS_CLOCK_FORWARD = 0b0100
 STATUS_CLOCK_BACKWARD = 0b1000

@@ -42,7 +42,7 @@ from mepgate.tables.errors import TableDecodeError
 from mepgate.tables.ids import TableId
 from mepgate.tables.registers import GUIDE_PRESENT_VALUE_SOURCES, SUMMATION_FIELDS
 from mepgate.tables.registry import decode_table
-from mepgate.tables.status import encode_bt03
+from mepgate.tables.status import BT03
 from mepgate.tables.timestamps import LTimeDate, STimeDate
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -373,36 +373,36 @@ class MeterModel:
             return self.dims
 
         return {
-            TableId.BT00: lambda: identity.encode_bt00(nameplate.bt00(p)),
-            TableId.BT01: lambda: identity.encode_bt01(nameplate.bt01(p)),
-            TableId.BT03: lambda: encode_bt03(nameplate.bt03(dims()), dims()),
+            TableId.BT00: lambda: identity.BT00.encode(nameplate.bt00(p)),
+            TableId.BT01: lambda: identity.BT01.encode(nameplate.bt01(p)),
+            TableId.BT03: lambda: BT03.encode(nameplate.bt03(dims()), dims()),
             TableId.BT07: lambda: self._last_bt07,
             TableId.BT08: lambda: self._responses.get(TableId.BT08, bytes(4)),
-            TableId.BT21: lambda: dimensions.encode_bt21(dims().register),
-            TableId.BT22: lambda: dimensions.encode_bt22(nameplate.bt22(dims()), dims()),
-            TableId.BT23: lambda: registers.encode_bt23(self._bt23(), dims()),
-            TableId.BT27: lambda: dimensions.encode_bt27(self._selection(), dims()),
-            TableId.BT28: lambda: registers.encode_bt28(bt28_value(self.values(), dims()), dims()),
-            TableId.BT52: lambda: clock.encode_bt52(self._bt52()),
-            TableId.BT55: lambda: clock.encode_bt55(self._bt55()),
-            TableId.BT60: lambda: load_profile.encode_bt60(self.load_profile.actual),
-            TableId.BT61: lambda: load_profile.encode_bt61(self.load_profile.actual),
-            TableId.BT62: lambda: load_profile.encode_bt62(self.load_profile.bt62(), dims()),
-            TableId.BT63: lambda: load_profile.encode_bt63(self.load_profile.bt63(), dims()),
+            TableId.BT21: lambda: dimensions.BT21.encode(dims().register),
+            TableId.BT22: lambda: dimensions.BT22.encode(nameplate.bt22(dims()), dims()),
+            TableId.BT23: lambda: registers.BT23.encode(self._bt23(), dims()),
+            TableId.BT27: lambda: dimensions.BT27.encode(self._selection(), dims()),
+            TableId.BT28: lambda: registers.BT28.encode(bt28_value(self.values(), dims()), dims()),
+            TableId.BT52: lambda: clock.BT52.encode(self._bt52()),
+            TableId.BT55: lambda: clock.BT55.encode(self._bt55()),
+            TableId.BT60: lambda: load_profile.BT60.encode(self.load_profile.actual),
+            TableId.BT61: lambda: load_profile.BT61.encode(self.load_profile.actual),
+            TableId.BT62: lambda: load_profile.BT62.encode(self.load_profile.bt62(), dims()),
+            TableId.BT63: lambda: load_profile.BT63.encode(self.load_profile.bt63(), dims()),
             TableId.BT64: self.load_profile.bt64_bytes,
-            TableId.BT71: lambda: events.encode_bt71(self.events.actual),
-            TableId.BT74: lambda: events.encode_bt74(self.events.table(), dims()),
-            TableId.ET03: lambda: identity.encode_et03(self.utility),
-            TableId.ET04: lambda: identity.encode_et04(
+            TableId.BT71: lambda: events.BT71.encode(self.events.actual),
+            TableId.BT74: lambda: events.BT74.encode(self.events.table(), dims()),
+            TableId.ET03: lambda: identity.ET03.encode(self.utility),
+            TableId.ET04: lambda: identity.ET04.encode(
                 dataclasses.replace(self.system, idt_version=self.idt_version)
             ),
-            TableId.ET11: lambda: dimensions.encode_et11(dims().mfg),
-            TableId.ET13: lambda: mep.encode_et13(self.mep.et13(), dims()),
-            TableId.ET14: lambda: mep.encode_et14(self.mep.et14(), dims()),
+            TableId.ET11: lambda: dimensions.ET11.encode(dims().mfg),
+            TableId.ET13: lambda: mep.ET13.encode(self.mep.et13(), dims()),
+            TableId.ET14: lambda: mep.ET14.encode(self.mep.et14(), dims()),
             TableId.ET15: self.mep.et15_bytes,
-            TableId.ET16: lambda: mep.encode_et16(self.mep.et16(), dims()),
-            TableId.ET50: lambda: mep.encode_et50(self.mep.inbound, dims()),
-            TableId.ET55: lambda: dimensions.encode_et55(self.meter_config, dims()),
+            TableId.ET16: lambda: mep.ET16.encode(self.mep.et16(), dims()),
+            TableId.ET50: lambda: mep.ET50.encode(self.mep.inbound, dims()),
+            TableId.ET55: lambda: dimensions.ET55.encode(self.meter_config, dims()),
             TableId.ET59: lambda: self._responses.get(TableId.ET59, bytes(4)),
         }
 

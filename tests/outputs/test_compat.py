@@ -8,8 +8,9 @@ import datetime as dt
 from pathlib import Path
 
 from mepgate.config.settings import MqttConfig
-from mepgate.outputs.compat import PowerAverager, dabbler_json
+from mepgate.outputs.compat import dabbler_json
 from mepgate.outputs.mqtt import MqttPublisher
+from mepgate.service.hub import ReadingHub
 from mepgate.simulator.model import GroundTruth
 
 from .support import FakeGateway, Mosquitto, Recorder, SimMeter, run, running, until
@@ -142,14 +143,13 @@ def _agrees(expected: dict[str, int], payload: object) -> bool:
 
 def test_dash_json_has_the_firmwares_fields_and_averages_the_last_minute() -> None:
     sim = SimMeter.build()
-    averager = PowerAverager()
+    hub = ReadingHub()
     readings = [sim.reading(s)[0] for s in range(0, 90, 10)]
-    averages = None
     for reading in readings:
-        averages = averager.add(reading)
+        hub.publish(reading)
     last = readings[-1]
     data = dabbler_json(
-        last, identity=sim.identity(), averages=averages, fields=FIRMWARE_DASH_FIELDS
+        last, identity=sim.identity(), averages=hub.averages(last), fields=FIRMWARE_DASH_FIELDS
     )
     assert list(data) == FIRMWARE_DASH_FIELDS
     assert data["Meter_Manufacturer"] == "ELON"

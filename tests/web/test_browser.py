@@ -112,13 +112,6 @@ def configured(data_dir: Path, **extra: object) -> Path:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "data"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 def server(data_dir: Path) -> Iterator[LiveServer]:
     configured(data_dir)
     fill_history(data_dir, "house")

@@ -58,15 +58,41 @@ class Reading:
     power_factor_l2: float | None = None
     power_factor_l3: float | None = None
     frequency_hz: float | None = None
+    # Signed, + inductive: BT28's import minus export reactive power (merge_reactive_power).
     reactive_power_var: float | None = None
     current_tier: int | None = None
 
     @property
     def net_power_w(self) -> float | None:
-        """Import minus export: positive while the house draws from the grid."""
-        if self.active_power_import_w is None or self.active_power_export_w is None:
-            return None
-        return self.active_power_import_w - self.active_power_export_w
+        """Import minus export (:func:`net_power`): positive while the house draws from the
+        grid."""
+        return net_power(self.active_power_import_w, self.active_power_export_w)
+
+    def phase_net_power_w(self, phase: str) -> float | None:
+        """:func:`net_power` of one phase (``"l1"``.. of :data:`PHASES`)."""
+        return net_power(
+            getattr(self, f"active_power_import_{phase}_w"),
+            getattr(self, f"active_power_export_{phase}_w"),
+        )
+
+    def net_powers(self) -> dict[str, float | None]:
+        """The total and per-phase net powers by name (:data:`NET_POWER_FIELDS`)."""
+        return {
+            "net_power_w": self.net_power_w,
+            **{f"net_power_{phase}_w": self.phase_net_power_w(phase) for phase in PHASES},
+        }
+
+    @property
+    def reactive_power_import_var(self) -> float | None:
+        """The import (inductive) part of ``reactive_power_var``: >= 0, as BT28 shows it."""
+        reactive = self.reactive_power_var
+        return None if reactive is None else max(reactive, 0.0)
+
+    @property
+    def reactive_power_export_var(self) -> float | None:
+        """The export (capacitive) part of ``reactive_power_var``: >= 0, as BT28 shows it."""
+        reactive = self.reactive_power_var
+        return None if reactive is None else max(-reactive, 0.0)
 
     def values(self) -> dict[str, float | int | None]:
         """Every numeric field by name (for storage and publishing)."""
@@ -76,6 +102,35 @@ class Reading:
 
 
 VALUE_FIELDS = tuple(f.name for f in fields(Reading) if f.name not in ("meter", "at"))
+NET_POWER_FIELDS = ("net_power_w", *(f"net_power_{phase}_w" for phase in PHASES))
+"""The names of :meth:`Reading.net_powers`: derived, never stored (the store keeps import and
+export, which the net follows from)."""
+ACTIVE_POWER_FIELDS = (
+    "active_power_import_w",
+    "active_power_export_w",
+    *(f"active_power_import_{phase}_w" for phase in PHASES),
+    *(f"active_power_export_{phase}_w" for phase in PHASES),
+)
+"""The import and export active powers, total then per phase (W, each >= 0)."""
+
+
+def net_power(imported: float | None, exported: float | None) -> float | None:
+    """Import minus export (W), signed: + while the house draws from the grid, - while it
+    feeds in.  ``None`` unless both are known: a side the meter does not report is unknown, not
+    zero (an export taken as 0 would show a feeding-in house as drawing)."""
+    if imported is None or exported is None:
+        return None
+    return imported - exported
+
+
+def merge_reactive_power(imported_var: float | None, exported_var: float | None) -> float | None:
+    """BT28's import and export reactive power (each >= 0) as the signed
+    ``Reading.reactive_power_var``: import minus export, + inductive.  ``None`` without an
+    import value; an export value alone is not enough.  :attr:`Reading.reactive_power_import_var`
+    and :attr:`Reading.reactive_power_export_var` split it again."""
+    if imported_var is None:
+        return None
+    return float(imported_var) - (exported_var or 0.0)
 
 
 def tier_energy_field(direction: str, tier: int) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from mepgate.config.settings import MqttConfig
 from mepgate.outputs.mqtt import MqttPublisher
 
-from .support import FakeGateway, SimMeter
+from ..support.gateway import FakeGateway, SimMeter
 
 
 async def main(url: str, data_dir: Path) -> None:

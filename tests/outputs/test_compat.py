@@ -7,12 +7,18 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 
-from mepgate.config.settings import MqttConfig
-from mepgate.outputs.compat import PowerAverager, dabbler_json
-from mepgate.outputs.mqtt import MqttPublisher
-from mepgate.simulator.model import GroundTruth
+import httpx
 
-from .support import FakeGateway, Mosquitto, Recorder, SimMeter, run, running, until
+from mepgate.config.settings import MqttConfig
+from mepgate.outputs.compat import dabbler_json
+from mepgate.outputs.mqtt import MqttPublisher
+from mepgate.service.hub import ReadingHub
+from mepgate.simulator.model import GroundTruth
+from mepgate.web import create_app
+
+from ..support.gateway import FakeGateway, SimMeter
+from ..support.wait import until
+from .support import Mosquitto, Recorder, run, running
 
 # Written out from the old firmware's MQTT code (FIELD-NOTES.md), not from mepgate's tables.
 FIRMWARE_TOPICS = {
@@ -142,14 +148,13 @@ def _agrees(expected: dict[str, int], payload: object) -> bool:
 
 def test_dash_json_has_the_firmwares_fields_and_averages_the_last_minute() -> None:
     sim = SimMeter.build()
-    averager = PowerAverager()
+    hub = ReadingHub()
     readings = [sim.reading(s)[0] for s in range(0, 90, 10)]
-    averages = None
     for reading in readings:
-        averages = averager.add(reading)
+        hub.publish(reading)
     last = readings[-1]
     data = dabbler_json(
-        last, identity=sim.identity(), averages=averages, fields=FIRMWARE_DASH_FIELDS
+        last, identity=sim.identity(), averages=hub.averages(last), fields=FIRMWARE_DASH_FIELDS
     )
     assert list(data) == FIRMWARE_DASH_FIELDS
     assert data["Meter_Manufacturer"] == "ELON"
@@ -163,3 +168,55 @@ def test_dash_json_has_the_firmwares_fields_and_averages_the_last_minute() -> No
     single = dataclasses.replace(last, voltage_l3_v=None, current_l3_a=None)
     assert dabbler_json(single)["L3_RMS_V"] == 0
     assert dabbler_json(single)["L3_RMS_A"] == 0
+
+
+def test_mqtt_compat_topics_and_dash_data_agree_on_every_field(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """One definition of the ``*_Avg_W`` fields: after each reading, the compat MQTT messages
+    and ``/getDashDataWS`` (the web app on the same gateway) carry the same values."""
+    run(_agree(broker, tmp_path))
+
+
+async def _agree(broker: Mosquitto, tmp_path: Path) -> None:
+    sim = SimMeter.build()
+    config = MqttConfig(
+        url=broker.url, base_topic="ESP32MEP", compat_dabbler=True, power_interval=1
+    )
+    gateway = FakeGateway(config, [sim.status()])
+    web_dir = tmp_path / "web"
+    web_dir.mkdir()
+    app = create_app(gateway, data_dir=web_dir)
+    recorder = Recorder(broker.port, ["ESP32MEP/#"])
+    publisher = MqttPublisher(gateway, config, data_dir=tmp_path, diagnostics_interval=0.2)
+    fwd, rev = "ESP32MEP/meterConsumptionFwd/mydatajson", "ESP32MEP/meterConsumptionRev/mydatajson"
+    readings = []
+    async with (
+        running(recorder.run(), publisher.run()) as tasks,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as web,
+    ):
+        await until(lambda: gateway.hub.subscribers > 0, what="publisher", tasks=tasks)
+        await recorder.ready()
+        await until(lambda: publisher.stats.connected, what="publisher connected", tasks=tasks)
+        for n, second in enumerate(range(0, 100, 10), start=1):
+            reading, _ = sim.reading(second)
+            readings.append(reading)
+            gateway.hub.publish(reading)
+            await until(
+                lambda: len(recorder.on(fwd)) == len(recorder.on(rev)) == len(readings),
+                what=f"the compat power messages of reading {n}",
+                tasks=tasks,
+            )
+            response = await web.get("/getDashDataWS", params={"meter": "house"})
+            assert response.status_code == 200, response.text
+            dash = response.json()
+            for topic in (fwd, rev):
+                message = recorder.on(topic)[-1].json()
+                assert isinstance(message, dict)
+                assert message == {key: dash[key] for key in message}, (second, topic)
+    # The last reading's window: the six readings of the last minute (40..90 s).
+    window = [r for r in readings if readings[-1].at - r.at < dt.timedelta(minutes=1)]
+    assert len(window) == 6
+    mean = sum(r.active_power_export_w or 0.0 for r in window) / len(window)
+    assert dash["Rev_Avg_W"] == round(mean)
+    assert dash["Rev_Avg_W"] != dash["Rev_W"]  # a real average, not the present value again

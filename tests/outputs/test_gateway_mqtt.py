@@ -19,7 +19,9 @@ from mepgate.simulator.meter import DEFAULT_MBK
 from mepgate.simulator.model import ground_truth
 
 from ..conftest import FROZEN, SimulatorFactory
-from .support import Mosquitto, Recorder, free_port, run, running, until
+from ..support.gateway import free_port
+from ..support.wait import until
+from .support import Mosquitto, Recorder, run, running
 
 DISCOVERY = "homeassistant/sensor/+/+/config"
 

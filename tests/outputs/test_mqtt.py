@@ -18,16 +18,25 @@ import aiomqtt
 import pytest
 from pydantic import SecretStr
 
+from mepgate.config import ConfigError, Settings
 from mepgate.config.settings import MqttConfig
-from mepgate.outputs.discovery import ENTITIES, present_entities
+from mepgate.outputs.discovery import (
+    ENTITIES,
+    ENTITY_KEYS,
+    check_disabled_entities,
+    present_entities,
+)
 from mepgate.outputs.mqtt import MqttPublisher
 from mepgate.outputs.mqtt.connection import broker_of
 from mepgate.outputs.queue import Outbox
 from mepgate.reading import TIERS, tier_energy_field
 
-from .support import FakeGateway, Mosquitto, Recorder, SimMeter, run, running, until
+from ..support.gateway import FakeGateway, SimMeter
+from ..support.wait import until
+from .support import Mosquitto, Recorder, run, running
 
 REPO = Path(__file__).resolve().parents[2]
+MEPGATE = str(Path(sys.executable).with_name("mepgate"))
 
 # -- Home Assistant's documented MQTT sensor options (integrations/sensor.mqtt, the MQTT
 # discovery page's device / origin / availability keys, and the sensor device classes).
@@ -69,7 +78,7 @@ def _config(broker: Mosquitto, **options: object) -> MqttConfig:
 def _publisher(gateway: FakeGateway, data_dir: Path) -> MqttPublisher:
     return MqttPublisher(
         gateway,
-        gateway.config,
+        gateway.mqtt,
         data_dir=data_dir,
         reconnect_initial=0.05,
         reconnect_max=0.3,
@@ -269,6 +278,39 @@ def test_disabled_entities_are_removed_with_an_empty_retained_config(
         assert [m for m in leftover.messages if m.payload] == []
 
     run(scenario())
+
+
+def test_disabled_entities_must_name_entities() -> None:
+    """A typo in ``disabled_entities`` would disable nothing, silently: it is an error that
+    names the key and lists the valid ones."""
+    check_disabled_entities(Settings())  # no [mqtt] section
+    check_disabled_entities(
+        Settings(mqtt=MqttConfig(url="mqtt://localhost", disabled_entities=("reactive_power",)))
+    )
+    bad = MqttConfig(url="mqtt://localhost", disabled_entities=("reactive_power", "tarif_tier"))
+    with pytest.raises(ConfigError) as raised:
+        check_disabled_entities(Settings(mqtt=bad))
+    named, _, valid = str(raised.value).partition(";")
+    assert named == "mqtt.disabled_entities: no entity is called 'tarif_tier'"
+    assert sorted(valid.split(": ", 1)[1].split(", ")) == sorted(ENTITY_KEYS)
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_serve_and_demo_exit_2_on_an_unknown_disabled_entity(tmp_path: Path, command: str) -> None:
+    config = tmp_path / "mepgate.toml"  # demo reads <data dir>/mepgate.toml
+    config.write_text('[mqtt]\nurl = "mqtt://127.0.0.1:1"\ndisabled_entities = ["tarif_tier"]\n')
+    options = ["--config", str(config)] if command == "serve" else []
+    result = subprocess.run(
+        [MEPGATE, command, *options, "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "mqtt.disabled_entities: no entity is called 'tarif_tier'" in result.stderr
+    assert "tariff_tier" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # -- states --------------------------------------------------------------------------------

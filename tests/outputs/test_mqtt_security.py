@@ -21,8 +21,9 @@ from mepgate.config.settings import MqttConfig
 from mepgate.outputs.mqtt import MqttPublisher
 from mepgate.outputs.mqtt.connection import MqttConfigError
 
-from .support import BrokerStartError, FakeGateway, Mosquitto, Recorder, SimMeter, run, running
-from .support import until as wait_until
+from ..support.gateway import FakeGateway, SimMeter
+from ..support.wait import until
+from .support import BrokerStartError, Mosquitto, Recorder, run, running
 
 USER = "gateway"
 PASSWORD = "broker-pw-Xq7"  # distinctive: searched for in every log line and repr
@@ -121,7 +122,7 @@ def tls_broker(tmp_path: Path, pki: Pki) -> Iterator[Mosquitto]:
 
 def _publisher(gateway: FakeGateway, data_dir: Path) -> MqttPublisher:
     return MqttPublisher(
-        gateway, gateway.config, data_dir=data_dir, reconnect_initial=0.05, reconnect_max=0.3
+        gateway, gateway.mqtt, data_dir=data_dir, reconnect_initial=0.05, reconnect_max=0.3
     )
 
 
@@ -132,10 +133,10 @@ async def _publishes(config: MqttConfig, data_dir: Path, recorder: Recorder) -> 
     publisher = _publisher(gateway, data_dir)
     async with running(recorder.run(), publisher.run()) as tasks:
         await recorder.ready()
-        await wait_until(lambda: gateway.hub.subscribers > 0, what="subscribed", tasks=tasks)
+        await until(lambda: gateway.hub.subscribers > 0, what="subscribed", tasks=tasks)
         reading, truth = sim.reading(0)
         gateway.hub.publish(reading)
-        await wait_until(
+        await until(
             lambda: recorder.last("mepgate/house/energy") is not None,
             what="the energy state at the broker",
             tasks=tasks,
@@ -153,7 +154,7 @@ async def _keeps_failing(config: MqttConfig, data_dir: Path, failures: int = 3) 
     gateway = FakeGateway(config, [SimMeter.build().status()])
     publisher = _publisher(gateway, data_dir)
     async with running(publisher.run()) as tasks:
-        await wait_until(
+        await until(
             lambda: publisher.stats.failures >= failures, what="failed attempts", tasks=tasks
         )
         assert not tasks[0].done(), "the publisher crashed instead of retrying"

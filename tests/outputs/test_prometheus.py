@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mepgate.config.settings import MqttConfig
 from mepgate.outputs.prometheus import render_metrics
 
-from .support import FakeGateway, SimMeter
+from ..support.gateway import FakeGateway, SimMeter
 
 LINK = {
     "requests": 120,

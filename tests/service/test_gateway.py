@@ -42,6 +42,7 @@ from mepgate.store import SqlStore, open_store
 from mepgate.store.rollup import epoch_ms
 
 from ..conftest import FROZEN
+from ..support.wait import until as wait_for
 
 SimulatorFactory = Callable[..., RunningSimulator]
 MBK = DEFAULT_MBK.decode()
@@ -76,13 +77,6 @@ def gateway_for(settings: Settings, tmp_path: Path, **options: object) -> Gatewa
 def request(text: str) -> ReadRequest | WriteRequest:
     """A console request as the web page passes it: parsed from the hex typed."""
     return parse_request(bytes.fromhex(text))
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 def status_of(gateway: Gateway, name: str) -> object:

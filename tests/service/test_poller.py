@@ -48,6 +48,7 @@ from mepgate.tables.registers import PresentValues, RegisterTotals, bt23_layout
 from mepgate.transport import PortUnavailableError
 
 from ..conftest import FROZEN
+from ..support.wait import until as running_until
 
 SimulatorFactory = Callable[..., RunningSimulator]
 KEYS = {AccessLevel.BASIC: DEFAULT_MBK, AccessLevel.ADVANCED: DEFAULT_MAK}
@@ -466,13 +467,6 @@ def test_a_meter_that_goes_away_and_comes_back_is_polled_again() -> None:
     # The registers kept counting while the meter was away; nothing went backwards.
     energies = [r.forward_active_energy_wh + r.reverse_active_energy_wh for r in readings]
     assert energies == sorted(energies)
-
-
-async def running_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 def test_readings_that_fail_validation_are_counted_and_not_published(

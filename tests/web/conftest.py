@@ -1,4 +1,5 @@
-"""Web fixtures: the app around a :class:`~.support.LocalGateway` on SQLite and PostgreSQL.
+"""Web fixtures: the app around the tests' :class:`~tests.support.gateway.FakeGateway`
+(:func:`~.support.web_gateway`) on SQLite and PostgreSQL.
 
 ``store_url`` runs a test on both engines (PostgreSQL: a fresh schema per test, with the store
 tests' own ``postgres_url`` fixture).  ``gateway`` has two days of history and one live
@@ -20,7 +21,8 @@ from mepgate.web import create_app
 from mepgate.web.auth import AdminPassword
 
 from ..store.conftest import postgres_url  # noqa: F401 -- the store tests' fixture, reused
-from .support import LocalGateway, default_settings
+from ..support.gateway import FakeGateway
+from .support import HISTORY_STEP_S, default_settings, web_gateway
 
 ADMIN_PASSWORD = "correct horse battery staple"
 TEST_KEY = "Aa1Bb2Cc3Dd4Ee5Ff6Gg"  # 20 characters, as a grid company hands them out
@@ -47,11 +49,11 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def gateway(store_url: str, data_dir: Path) -> Iterator[LocalGateway]:
-    gw = LocalGateway(
+def gateway(store_url: str, data_dir: Path) -> Iterator[FakeGateway]:
+    gw = web_gateway(
         default_settings(store_url), store_url=store_url, config_path=data_dir / "mepgate.toml"
     )
-    asyncio.run(gw.fill_history())
+    asyncio.run(gw.fill_history(HISTORY_STEP_S))
     reading = gw.publish_now()
     asyncio.run(gw.store.ingest([reading]))
     yield gw
@@ -59,7 +61,7 @@ def gateway(store_url: str, data_dir: Path) -> Iterator[LocalGateway]:
 
 
 @pytest.fixture
-def client(gateway: LocalGateway, data_dir: Path) -> Iterator[TestClient]:
+def client(gateway: FakeGateway, data_dir: Path) -> Iterator[TestClient]:
     AdminPassword(data_dir).set(ADMIN_PASSWORD)
     with TestClient(create_app(gateway, data_dir=data_dir)) as test_client:
         yield test_client

@@ -4,35 +4,84 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+from typing import Any
 
 from fastapi.testclient import TestClient
 
 from mepgate.outputs.compat import DASH_FIELDS
-from mepgate.reading import VALUE_FIELDS
+from mepgate.reading import VALUE_FIELDS, Reading
 
-from .support import LocalGateway
+from ..support.gateway import FakeGateway
 
 
-def test_reading_latest_per_meter(client: TestClient, gateway: LocalGateway) -> None:
-    live = gateway.hub.latest("house")
-    assert live is not None
+def known_series(gateway: FakeGateway) -> list[Reading]:
+    """Three readings of "house" with round values, 20 s apart and an hour after the fixture's
+    live reading (so the last minute holds these three only), published in order."""
+    assert gateway.sim is not None
+    at = gateway.sim.now + dt.timedelta(hours=1)
+    common: dict[str, Any] = {
+        "meter": "house",
+        "reverse_active_energy_wh": 2000.4,
+        "voltage_l1_v": 230.1,
+        "voltage_l2_v": 229.5,
+        "voltage_l3_v": 231.0,
+        "current_l1_a": 5.432,
+        "current_l2_a": 1.0,
+        "current_l3_a": 0.25,
+        "power_factor_l1": 0.98,
+        "power_factor_l2": -0.95,
+        "power_factor_l3": 1.0,
+        "frequency_hz": 50.02,
+        "reactive_power_var": -40.0,
+        "current_tier": 2,
+    }
+    series = [
+        Reading(
+            at=at + dt.timedelta(seconds=20 * n),
+            forward_active_energy_wh=12345.6 + n,
+            active_power_import_w=imported,
+            active_power_export_w=exported,
+            active_power_import_l1_w=l1,
+            active_power_export_l1_w=0.0,
+            active_power_import_l2_w=0.0,
+            active_power_export_l2_w=exported,
+            active_power_import_l3_w=imported - l1,  # no L3 export reported
+            **common,
+        )
+        for n, (imported, exported, l1) in enumerate(
+            ((100.0, 0.0, 100.0), (200.0, 30.0, 150.0), (600.0, 60.0, 200.0))
+        )
+    ]
+    gateway.publish(series)
+    return series
+
+
+def test_reading_latest_per_meter(client: TestClient, gateway: FakeGateway) -> None:
+    last = known_series(gateway)[-1]
     listing = client.get("/api/v1/reading")
     assert listing.status_code == 200
     [body] = listing.json()
     one = client.get("/api/v1/reading/house").json()
     assert body == one
     assert one["meter"] == "house"
+    assert dt.datetime.fromisoformat(one["at"]) == last.at
     for name in VALUE_FIELDS:
-        assert one[name] == getattr(live, name)
-    assert one["net_power_w"] == live.net_power_w
-    assert one["net_power_l1_w"] == (live.active_power_import_l1_w or 0) - (
-        live.active_power_export_l1_w or 0
-    )
+        assert one[name] == getattr(last, name)
+    assert one["forward_active_energy_wh"] == 12347.6
+    assert one["active_power_import_w"] == 600.0
+    assert one["reactive_power_var"] == -40.0
+    assert one["active_power_export_l3_w"] is None
+    # The signed net powers: import minus export, unknown where a side is not reported.
+    assert one["net_power_w"] == 540.0
+    assert one["net_power_l1_w"] == 200.0
+    assert one["net_power_l2_w"] == -60.0
+    assert one["net_power_l3_w"] is None
     assert client.get("/api/v1/reading/garage").status_code == 404
 
 
-def test_history_bounded_points_over_any_range(client: TestClient, gateway: LocalGateway) -> None:
-    end = gateway.now
+def test_history_bounded_points_over_any_range(client: TestClient, gateway: FakeGateway) -> None:
+    assert gateway.sim is not None
+    end = gateway.sim.now
     start = end - dt.timedelta(days=2)
     response = client.get(
         "/api/v1/history",
@@ -87,24 +136,44 @@ def test_meter_and_health(client: TestClient) -> None:
 
 
 def test_get_dash_data_ws_keeps_the_old_firmware_format(
-    client: TestClient, gateway: LocalGateway
+    client: TestClient, gateway: FakeGateway
 ) -> None:
-    live = gateway.hub.latest("house")
-    assert live is not None
+    known_series(gateway)
     body = client.get("/getDashDataWS").json()
-    assert body["Fwd_Act_Wh"] == round(live.forward_active_energy_wh)
-    assert body["Rev_Act_Wh"] == round(live.reverse_active_energy_wh)
-    assert body["Fwd_W"] == round(live.active_power_import_w or 0)
-    assert body["Rev_W"] == round(live.active_power_export_w or 0)
-    assert body["Freq_mHz"] == round((live.frequency_hz or 0) * 1000)
-    assert body["L1_RMS_V"] == round((live.voltage_l1_v or 0) * 1000)  # mV
-    assert body["L2_RMS_A"] == round((live.current_l2_a or 0) * 1000)  # mA
-    assert body["L3_Fwd_W"] == round(live.active_power_import_l3_w or 0)
+    assert list(body) == list(DASH_FIELDS)  # the firmware's names, in its order
     assert body["Meter_Manufacturer"] == "ELON"
+    assert body["Meter_Model"] == "83334-3I"
+    assert {k: body[k] for k in DASH_FIELDS[9:]} == {
+        "Fwd_Act_Wh": 12348,  # Wh, whole
+        "Rev_Act_Wh": 2000,
+        "Fwd_W": 600,
+        "Rev_W": 60,
+        "Freq_mHz": 50020,
+        "L1_RMS_A": 5432,  # mA
+        "L2_RMS_A": 1000,
+        "L3_RMS_A": 250,
+        "L1_RMS_V": 230100,  # mV
+        "L2_RMS_V": 229500,
+        "L3_RMS_V": 231000,
+        "L1_Fwd_W": 200,
+        "L2_Fwd_W": 0,
+        "L3_Fwd_W": 400,
+        "L1_Rev_W": 0,
+        "L2_Rev_W": 60,
+        "L3_Rev_W": 0,  # not reported: 0, as the firmware printed it
+        # Means of the last minute: the three readings of the series.
+        "Fwd_Avg_W": 300,  # (100 + 200 + 600) / 3
+        "Rev_Avg_W": 30,  # (0 + 30 + 60) / 3
+        "L1_Fwd_Avg_W": 150,
+        "L2_Fwd_Avg_W": 0,
+        "L3_Fwd_Avg_W": 150,  # (0 + 50 + 400) / 3
+        "L1_Rev_Avg_W": 0,
+        "L2_Rev_Avg_W": 30,
+        "L3_Rev_Avg_W": 0,
+    }
     assert all(
         isinstance(body[k], int) for k in body if k.endswith(("_W", "_Wh", "_A", "_V", "_mHz"))
     )
-    assert list(body) == list(DASH_FIELDS)  # the firmware's names, in its order
 
 
 def test_openapi_documents_the_api(client: TestClient) -> None:

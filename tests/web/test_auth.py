@@ -19,8 +19,9 @@ from mepgate.web.auth import (
     verify_password,
 )
 
+from ..support.gateway import FakeGateway
 from .conftest import ADMIN_PASSWORD, TEST_KEY, csrf_of, log_in
-from .support import LocalGateway
+from .support import reconfigure
 
 
 @pytest.fixture
@@ -47,9 +48,9 @@ def test_scrypt_hash_verifies_and_salts() -> None:
 
 
 def test_first_run_setup_writes_config_key_file_and_password(
-    gateway: LocalGateway, data_dir: Path
+    gateway: FakeGateway, data_dir: Path
 ) -> None:
-    gateway._settings = gateway.settings.model_copy(update={"meter": []})  # a brand new gateway
+    reconfigure(gateway, gateway.settings.model_copy(update={"meter": []}))  # a brand new gateway
     with TestClient(create_app(gateway, data_dir=data_dir)) as client:
         page = client.get("/", follow_redirects=False)
         assert page.status_code == 303
@@ -112,7 +113,7 @@ def test_login_logout_and_session_cookie(client: TestClient) -> None:
     assert client.get("/config", follow_redirects=False).status_code == 303
 
 
-def test_secure_cookie_behind_https(gateway: LocalGateway, data_dir: Path) -> None:
+def test_secure_cookie_behind_https(gateway: FakeGateway, data_dir: Path) -> None:
     AdminPassword(data_dir).set(ADMIN_PASSWORD)
     app = create_app(gateway, data_dir=data_dir)
     with TestClient(app, base_url="https://gateway.local") as client:
@@ -146,7 +147,7 @@ def test_a_copied_cookie_stops_working_after_logout(client: TestClient) -> None:
 
 @pytest.mark.parametrize("token", [None, "", "forged-token"])
 def test_forms_without_the_right_csrf_token_are_refused(
-    admin: TestClient, gateway: LocalGateway, token: str | None
+    admin: TestClient, gateway: FakeGateway, token: str | None
 ) -> None:
     data = {"web.listen": "0.0.0.0:9999"}
     if token is not None:
@@ -171,7 +172,7 @@ def test_login_itself_needs_the_csrf_token(client: TestClient) -> None:
     assert client.get("/config", follow_redirects=False).status_code == 303
 
 
-def test_login_rate_limit_per_client(gateway: LocalGateway, data_dir: Path) -> None:
+def test_login_rate_limit_per_client(gateway: FakeGateway, data_dir: Path) -> None:
     AdminPassword(data_dir).set(ADMIN_PASSWORD)
     clock = FakeClock()
     with TestClient(create_app(gateway, data_dir=data_dir, clock=clock)) as client:
@@ -193,10 +194,13 @@ def test_login_rate_limit_per_client(gateway: LocalGateway, data_dir: Path) -> N
         assert ok.status_code == 303
 
 
-def test_private_dashboard_needs_login(gateway: LocalGateway, data_dir: Path) -> None:
+def test_private_dashboard_needs_login(gateway: FakeGateway, data_dir: Path) -> None:
     AdminPassword(data_dir).set(ADMIN_PASSWORD)
-    gateway._settings = gateway.settings.model_copy(
-        update={"web": gateway.settings.web.model_copy(update={"public_dashboard": False})}
+    reconfigure(
+        gateway,
+        gateway.settings.model_copy(
+            update={"web": gateway.settings.web.model_copy(update={"public_dashboard": False})}
+        ),
     )
     with TestClient(create_app(gateway, data_dir=data_dir)) as client:
         for path in ("/api/v1/reading", "/api/v1/history", "/api/v1/meter", "/getDashDataWS"):
@@ -217,11 +221,11 @@ def test_public_dashboard_is_open_but_admin_pages_are_not(client: TestClient) ->
 
 
 def test_demo_gateway_shows_values_before_setup_and_keeps_the_simulator_key(
-    gateway: LocalGateway, data_dir: Path
+    gateway: FakeGateway, data_dir: Path
 ) -> None:
     """``mepgate demo``: a simulated meter is configured but no admin password is set yet."""
     demo = MeterConfig(name="demo", port="sim:gen4-3phase")
-    gateway._settings = gateway.settings.model_copy(update={"meter": [demo]})
+    reconfigure(gateway, gateway.settings.model_copy(update={"meter": [demo]}))
     with TestClient(create_app(gateway, data_dir=data_dir)) as client:
         assert client.get("/").status_code == 200
         assert client.get("/api/v1/health").json()["admin_password_set"] is False

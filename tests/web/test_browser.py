@@ -13,7 +13,6 @@ import datetime as dt
 import os
 import re
 import shutil
-import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -31,8 +30,9 @@ from mepgate.store import open_store
 from mepgate.web import create_app
 from mepgate.web.auth import AdminPassword
 
+from ..support.gateway import SIM_PROFILE, reading_from_truth
 from .conftest import ADMIN_PASSWORD
-from .support import SIM_PROFILE, LiveServer, reading_of
+from .support import LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -76,7 +76,7 @@ def fill_history(data_dir: Path, meter: str, days: int = 2, step_s: int = 300) -
     start = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
     model = build_meter(SIM_PROFILE, seed=zlib.crc32(meter.encode()), start=start)
     readings = [
-        reading_of(meter, ground_truth(model, float(t)), start + dt.timedelta(seconds=t))
+        reading_from_truth(meter, ground_truth(model, float(t)), tiers=False)
         for t in range(0, days * 86400 - 600, step_s)
     ]
     with open_store(default_store_url(data_dir)) as store:
@@ -115,13 +115,6 @@ def configured(data_dir: Path, **extra: object) -> Path:
     save_settings(settings, data_dir / "mepgate.toml")
     AdminPassword(data_dir).set(ADMIN_PASSWORD)
     return data_dir
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "data"
-    path.mkdir()
-    return path
 
 
 @pytest.fixture
@@ -174,12 +167,14 @@ def test_dashboard_shows_simulator_values_that_change(
     assert 200 < voltage < 260
     for field in ("frequency_hz", "power_factor_l3", "today_import_wh", "month_import_wh"):
         assert value(page, field) != "—", field
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        now = {f: value(page, f) for f in first}
-        if now != first:
-            break
-        page.wait_for_timeout(300)
+    # Playwright polls the page until one of the values differs (and fails after 20 s).
+    page.wait_for_function(
+        """(first) => Object.entries(first).some(([field, text]) => document.querySelector(
+             `section.meter[data-meter="house"] [data-f="${field}"]`).innerText !== text)""",
+        arg=first,
+        timeout=20_000,
+    )
+    now = {f: value(page, f) for f in first}
     assert now != first, "the dashboard values did not change"
     # The page shows what the API says (the same reading, pushed by SSE).
     api = page.request.get(server.url + "/api/v1/reading/house").json()

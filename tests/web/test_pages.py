@@ -14,9 +14,10 @@ from mepgate.config import MeterConfig, MqttConfig, load_settings
 from mepgate.web.auth import AdminPassword
 from mepgate.web.settings_form import MASK
 
+from ..support.gateway import FakeGateway
 from .conftest import ADMIN_PASSWORD, TEST_KEY, csrf_of
 from .forms import form_fields
-from .support import LocalGateway
+from .support import reconfigure
 
 MQTT_PASSWORD = "mqtt-pw-Zq9!x"
 DB_PASSWORD = "db-pw-K7m2"
@@ -30,7 +31,7 @@ def store_url(sqlite_url: str) -> str:
 
 
 @pytest.fixture
-def secret_gateway(gateway: LocalGateway, data_dir: Path) -> LocalGateway:
+def secret_gateway(gateway: FakeGateway, data_dir: Path) -> FakeGateway:
     """The gateway configured with a secret of every kind."""
     key_file = data_dir / "garage.key"
     key_file.write_text(TEST_KEY + "\n")
@@ -49,7 +50,7 @@ def secret_gateway(gateway: LocalGateway, data_dir: Path) -> LocalGateway:
             ),
         }
     )
-    gateway._settings = settings
+    reconfigure(gateway, settings)
     return gateway
 
 
@@ -59,7 +60,7 @@ def assert_no_secret(text: str, where: str) -> None:
 
 
 def test_config_page_masks_secrets_and_keeps_them_when_posted_back(
-    admin: TestClient, secret_gateway: LocalGateway
+    admin: TestClient, secret_gateway: FakeGateway
 ) -> None:
     page = admin.get("/config")
     assert page.status_code == 200
@@ -87,7 +88,7 @@ def test_config_page_masks_secrets_and_keeps_them_when_posted_back(
 
 
 def test_config_new_key_goes_to_a_0600_file(
-    admin: TestClient, gateway: LocalGateway, data_dir: Path
+    admin: TestClient, gateway: FakeGateway, data_dir: Path
 ) -> None:
     fields = form_fields(admin.get("/config").text, "config-form")
     fields["meter.0.key"] = TEST_KEY
@@ -100,7 +101,7 @@ def test_config_new_key_goes_to_a_0600_file(
     assert_no_secret(admin.get("/config").text, "/config after a key change")
 
 
-def test_config_add_and_remove_a_meter(admin: TestClient, gateway: LocalGateway) -> None:
+def test_config_add_and_remove_a_meter(admin: TestClient, gateway: FakeGateway) -> None:
     fields = form_fields(admin.get("/config").text, "config-form")
     fields.update({"meter.new.name": "garage", "meter.new.port": "tcp://127.0.0.1:7001"})
     assert admin.post("/config", data=fields, follow_redirects=False).status_code == 303
@@ -112,7 +113,7 @@ def test_config_add_and_remove_a_meter(admin: TestClient, gateway: LocalGateway)
 
 
 def test_config_security_speaks_the_clients_words_and_saves_the_new_key(
-    admin: TestClient, gateway: LocalGateway
+    admin: TestClient, gateway: FakeGateway
 ) -> None:
     page = admin.get("/config").text
     fields = form_fields(page, "config-form")
@@ -131,7 +132,7 @@ def test_config_security_speaks_the_clients_words_and_saves_the_new_key(
 
 
 def test_config_errors_name_the_field_and_change_nothing(
-    admin: TestClient, secret_gateway: LocalGateway
+    admin: TestClient, secret_gateway: FakeGateway
 ) -> None:
     before = secret_gateway.settings
     fields = form_fields(admin.get("/config").text, "config-form")
@@ -149,6 +150,24 @@ def test_config_errors_name_the_field_and_change_nothing(
     assert secret_gateway.applied == []
 
 
+def test_config_refuses_an_unknown_disabled_entity_before_writing_anything(
+    admin: TestClient, gateway: FakeGateway, data_dir: Path
+) -> None:
+    mqtt = MqttConfig(url="mqtt://broker.local:1883", disabled_entities=("tarif_tier",))
+    reconfigure(gateway, gateway.settings.model_copy(update={"mqtt": mqtt}))
+    before = gateway.settings
+    fields = form_fields(admin.get("/config").text, "config-form")
+    fields["meter.0.key"] = TEST_KEY
+    response = admin.post("/config", data=fields)
+    assert response.status_code == 422
+    assert "mqtt.disabled_entities: no entity is called &#39;tarif_tier&#39;" in response.text
+    assert "tariff_tier" in response.text
+    assert_no_secret(response.text, "the config error page")
+    assert gateway.settings == before
+    assert gateway.applied == []
+    assert not (data_dir / "house.key").exists()
+
+
 def test_admin_password_change(admin: TestClient, data_dir: Path) -> None:
     fields = form_fields(admin.get("/config").text, "config-form")
     fields["admin.password"] = fields["admin.password_repeat"] = "a brand new one"
@@ -158,7 +177,7 @@ def test_admin_password_change(admin: TestClient, data_dir: Path) -> None:
     assert not AdminPassword(data_dir).check(ADMIN_PASSWORD)
 
 
-def test_console_reads_a_table_and_decodes_it(admin: TestClient, gateway: LocalGateway) -> None:
+def test_console_reads_a_table_and_decodes_it(admin: TestClient, gateway: FakeGateway) -> None:
     page = admin.get("/console")
     token = csrf_of(page.text)
     reply = admin.post("/console", data={"csrf_token": token, "meter": "house", "table": "BT01"})
@@ -181,7 +200,7 @@ def test_console_reads_a_table_and_decodes_it(admin: TestClient, gateway: LocalG
     assert gateway.console_requests[-1] == "3f0017000000000d"
 
 
-def test_console_refuses_writes_and_bad_input(admin: TestClient, gateway: LocalGateway) -> None:
+def test_console_refuses_writes_and_bad_input(admin: TestClient, gateway: FakeGateway) -> None:
     token = csrf_of(admin.get("/console").text)
 
     def send(**fields: str) -> str:
@@ -214,7 +233,7 @@ def _pages_and_endpoints(client: TestClient) -> list[str]:
 
 
 def test_no_secret_in_any_page_or_response(
-    admin: TestClient, secret_gateway: LocalGateway, data_dir: Path
+    admin: TestClient, secret_gateway: FakeGateway, data_dir: Path
 ) -> None:
     assert (data_dir / "garage.key").read_text().strip() == TEST_KEY
     checked = 0

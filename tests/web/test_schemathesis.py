@@ -28,7 +28,7 @@ from mepgate.web import create_app
 from mepgate.web.auth import AdminPassword
 
 from .conftest import ADMIN_PASSWORD
-from .support import LocalGateway, default_settings
+from .support import HISTORY_STEP_S, default_settings, web_gateway
 
 MAX_EXAMPLES = 40
 
@@ -37,10 +37,10 @@ MAX_EXAMPLES = 40
 def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesis.BaseSchema]:
     data_dir = tmp_path_factory.mktemp("schemathesis")
     store_url = f"sqlite:///{data_dir}/mepgate.db"
-    gateway = LocalGateway(
+    gateway = web_gateway(
         default_settings(store_url), store_url=store_url, config_path=data_dir / "mepgate.toml"
     )
-    asyncio.run(gateway.fill_history())
+    asyncio.run(gateway.fill_history(HISTORY_STEP_S))
     gateway.publish_now()
     AdminPassword(data_dir).set(ADMIN_PASSWORD)
     app = create_app(gateway, data_dir=Path(data_dir))

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from mepgate.cli.meter_options import EXIT_METER, EXIT_USAGE
 from mepgate.config import ConfigError, MeterConfig, Settings, load_settings
 from mepgate.errors import MepgateError
+from mepgate.outputs.discovery import check_disabled_entities
 from mepgate.service.gateway import Gateway, Output
 from mepgate.service.view import GatewayView
 from mepgate.simulator.embedded import EmbeddedSimulators
@@ -175,6 +176,7 @@ async def run_gateway(gateway: Gateway, *, log_level: str, announce: Callable[[s
 
 def _run(gateway: Gateway, log_level: str, announce: Callable[[str], None]) -> None:
     try:
+        check_disabled_entities(gateway.settings)
         code = asyncio.run(run_gateway(gateway, log_level=log_level, announce=announce))
     except ConfigError as error:
         click.echo(f"error: {error}", err=True)

@@ -6,8 +6,8 @@ field names and integer units, and
 
 * the MQTT publisher sends the groups of :data:`DABBLER_TOPICS` on ``<topic>/…/mydatajson``;
 * the web app's ``/getDashDataWS`` returns ``dabbler_json(reading, identity=…,
-  averages=averager.add(reading), fields=DASH_FIELDS)`` -- web engineers: call this, do not
-  re-map the fields.
+  averages=view.hub.averages(reading), fields=DASH_FIELDS)`` -- web engineers: call this, do
+  not re-map the fields.
 
 Facts about the old firmware this follows (FIELD-NOTES.md): energies in whole Wh
 (``Fwd_Act_Wh``), power in whole W, currents in mA (``L1_RMS_A`` despite its name), voltages
@@ -18,18 +18,18 @@ consumers call ``int()`` on every field.  Unlike the firmware, negative power fa
 negative (it printed them as unsigned, i.e. as garbage).
 
 The ``*_Avg_W`` fields were BT28's demand averages; a :class:`Reading` carries only present
-values, so :class:`PowerAverager` averages the readings of the last minute instead.
+values, so both take the means of the last minute's readings from the hub
+(:meth:`~mepgate.service.hub.ReadingHub.averages`, one definition for both).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from mepgate import __version__
 from mepgate.reading import PHASES, Reading
+from mepgate.service.hub import PowerAverages
 from mepgate.service.view import MeterIdentity
 
 #: ``ESP_SW`` / ``ESP_SW_By`` of the firmware's JSON: what the dashboard scripts check for.
@@ -79,46 +79,6 @@ DASH_FIELDS: tuple[str, ...] = (
     "L1_Rev_Avg_W", "L2_Rev_Avg_W", "L3_Rev_Avg_W",
 )  # fmt: skip
 
-#: The averaging window of :class:`PowerAverager`.
-AVERAGE_WINDOW = dt.timedelta(minutes=1)
-
-_POWER_FIELDS = (
-    "active_power_import_w",
-    "active_power_export_w",
-    *(f"active_power_import_{p}_w" for p in PHASES),
-    *(f"active_power_export_{p}_w" for p in PHASES),
-)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PowerAverages:
-    """Mean import/export power (W) by :class:`Reading` field name."""
-
-    watts: Mapping[str, float]
-
-
-class PowerAverager:
-    """Mean of each power field over the readings of the last :data:`AVERAGE_WINDOW`.
-
-    Stateful and per meter: keep one per meter, feed it every reading, pass its result to
-    :func:`dabbler_json`.
-    """
-
-    def __init__(self, window: dt.timedelta = AVERAGE_WINDOW) -> None:
-        self._window = window
-        self._readings: deque[Reading] = deque()
-
-    def add(self, reading: Reading) -> PowerAverages:
-        self._readings.append(reading)
-        while self._readings and reading.at - self._readings[0].at >= self._window:
-            self._readings.popleft()
-        watts: dict[str, float] = {}
-        for name in _POWER_FIELDS:
-            values = [v for r in self._readings if (v := getattr(r, name)) is not None]
-            if values:
-                watts[name] = sum(values) / len(values)
-        return PowerAverages(watts=watts)
-
 
 def _int(value: float | None, scale: float = 1.0) -> int:
     return 0 if value is None else round(value * scale)
@@ -146,7 +106,6 @@ def dabbler_json(
         value = avg.get(name)
         return power(name) if value is None else round(value)
 
-    reactive = reading.reactive_power_var
     at = reading.at.astimezone(dt.UTC)
     data: dict[str, int | str] = {
         "ESP_SW": SOFTWARE,
@@ -167,8 +126,8 @@ def dabbler_json(
         "Freq_mHz": _int(reading.frequency_hz, 1000),
         "Fwd_Avg_W": average("active_power_import_w"),
         "Rev_Avg_W": average("active_power_export_w"),
-        "ImportReactive_VAr": _int(reactive) if reactive is not None and reactive > 0 else 0,
-        "ExportReactive_VAr": _int(-reactive) if reactive is not None and reactive < 0 else 0,
+        "ImportReactive_VAr": _int(reading.reactive_power_import_var),
+        "ExportReactive_VAr": _int(reading.reactive_power_export_var),
     }
     for n, phase in enumerate(PHASES, start=1):
         data[f"L{n}_RMS_A"] = _int(getattr(reading, f"current_{phase}_a"), 1000)

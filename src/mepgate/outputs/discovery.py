@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mepgate import __version__
+from mepgate.config import ConfigError, Settings
 from mepgate.reading import PHASES, TIERS, Reading, tier_energy_field
 from mepgate.service.view import MeterStatus
 
@@ -120,6 +121,22 @@ ENTITIES: tuple[Entity, ...] = (
 
 ENTITY_KEYS = frozenset(e.key for e in ENTITIES)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def check_disabled_entities(settings: Settings) -> None:
+    """Raise :class:`ConfigError` if ``[mqtt] disabled_entities`` names a key that is no
+    entity's: a typo would otherwise silently disable nothing.  The configuration cannot check
+    this itself (the entity table is the outputs', above it); the CLI calls this where it loads
+    the configuration, and the web config page before it saves."""
+    if settings.mqtt is None:
+        return
+    unknown = [key for key in settings.mqtt.disabled_entities if key not in ENTITY_KEYS]
+    if unknown:
+        names = ", ".join(repr(key) for key in unknown)
+        raise ConfigError(
+            f"mqtt.disabled_entities: no entity is called {names}; "
+            f"the entity keys are: {', '.join(sorted(ENTITY_KEYS))}"
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -53,7 +53,13 @@ from mepgate.client import (
 )
 from mepgate.config import ConfigError, MeterConfig
 from mepgate.errors import MepgateError
-from mepgate.reading import TIER_REFRESH_S, TIERS, Reading, tier_energy_field
+from mepgate.reading import (
+    TIER_REFRESH_S,
+    TIERS,
+    Reading,
+    merge_reactive_power,
+    tier_energy_field,
+)
 from mepgate.service.validate import DEFAULT_LIMITS, Limits, Rejection, validate
 from mepgate.service.view import LinkFailure, MeterIdentity, MeterStatus
 from mepgate.tables.clock import BT52, BT55
@@ -151,11 +157,6 @@ def reading_from(
     """
     if energy.forward_active_energy_wh is None or energy.reverse_active_energy_wh is None:
         raise TableDecodeError("BT23 holds no forward/reverse active energy summations")
-    reactive = None
-    if present.import_reactive_power_var is not None:
-        reactive = float(present.import_reactive_power_var)
-        if present.export_reactive_power_var is not None:
-            reactive -= present.export_reactive_power_var
     p = present
     return Reading(
         meter=meter,
@@ -180,7 +181,9 @@ def reading_from(
         power_factor_l2=_scaled(p.power_factor_l2_milli, _MILLI),
         power_factor_l3=_scaled(p.power_factor_l3_milli, _MILLI),
         frequency_hz=_scaled(p.frequency_mhz, _MILLI),
-        reactive_power_var=reactive,
+        reactive_power_var=merge_reactive_power(
+            _scaled(p.import_reactive_power_var), _scaled(p.export_reactive_power_var)
+        ),
         current_tier=None if tier is None else tier + 1,
         **_tier_energies(tiers),
     )

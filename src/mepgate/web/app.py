@@ -22,6 +22,7 @@ from mepgate import __version__
 from mepgate.service.view import GatewayView
 from mepgate.web.auth import Auth, Clock
 from mepgate.web.deps import LoginRequired, ReaderDep, SetupRequired, ViewDep, WebState
+from mepgate.web.energy_totals import SharedEnergyTotals
 from mepgate.web.formatting import num
 from mepgate.web.pages import config, console, dashboard, history, login, meter, setup
 from mepgate.web.render import CsrfRejected, make_templates, message_page, wants_html
@@ -38,7 +39,13 @@ def create_app(view: GatewayView, *, data_dir: Path, clock: Clock = time.monoton
     """The web app for ``view``; ``data_dir`` holds the admin password hash and key files."""
     templates = make_templates()
     templates.env.filters["num"] = num
-    state = WebState(view=view, data_dir=data_dir, auth=Auth(data_dir, clock), templates=templates)
+    state = WebState(
+        view=view,
+        data_dir=data_dir,
+        auth=Auth(data_dir, clock),
+        templates=templates,
+        energy=SharedEnergyTotals(view, clock=clock),
+    )
     app = FastAPI(
         title="mepgate",
         version=__version__,

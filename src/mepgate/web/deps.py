@@ -25,6 +25,7 @@ from fastapi.templating import Jinja2Templates
 
 from mepgate.service.view import GatewayView
 from mepgate.web.auth import SESSION_COOKIE, Auth, Session
+from mepgate.web.energy_totals import SharedEnergyTotals
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +34,7 @@ class WebState:
     data_dir: Path
     auth: Auth
     templates: Jinja2Templates
+    energy: SharedEnergyTotals  # what the event streams send as "energy", asked once per period
     # Set by close_streams() when the server shuts down: event streams end at once instead of
     # holding the graceful shutdown up.
     closing: asyncio.Event = field(default_factory=asyncio.Event)

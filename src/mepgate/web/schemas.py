@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal, Self, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from mepgate.reading import PHASES, Reading
+from mepgate.reading import Reading
 from mepgate.service.view import LinkFailure, MeterIdentity, MeterStatus
 from mepgate.store import EnergyTotals, HistoryPoint
 
@@ -23,7 +23,8 @@ class _Out(BaseModel):
 
 
 class _ReadingOutBase(_Out):
-    """What the API adds to a :class:`Reading`: the signed net powers."""
+    """What the API adds to a :class:`Reading`: the signed net powers
+    (:meth:`Reading.net_powers`, ``None`` unless both import and export are known)."""
 
     net_power_w: float | None = None
     net_power_l1_w: float | None = None
@@ -32,18 +33,9 @@ class _ReadingOutBase(_Out):
 
     @classmethod
     def of(cls, reading: Reading) -> Self:
-        values: dict[str, object] = {
-            "meter": reading.meter,
-            "at": reading.at,
-            "net_power_w": reading.net_power_w,
-            **reading.values(),
-        }
-        for phase in PHASES:
-            imported = getattr(reading, f"active_power_import_{phase}_w")
-            exported = getattr(reading, f"active_power_export_{phase}_w")
-            if imported is not None or exported is not None:
-                values[f"net_power_{phase}_w"] = (imported or 0.0) - (exported or 0.0)
-        return cls.model_validate(values)
+        return cls.model_validate(
+            {"meter": reading.meter, "at": reading.at, **reading.net_powers(), **reading.values()}
+        )
 
 
 if TYPE_CHECKING:

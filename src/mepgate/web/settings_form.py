@@ -187,10 +187,6 @@ class ParsedForm:
     admin_password: str | None
 
 
-class FormError(MepgateError):
-    """A posted field cannot be used (the message names the field, never its value)."""
-
-
 def _literal(model: type[BaseModel], attribute: str, raw: str) -> object:
     for option in typing.get_args(model.model_fields[attribute].annotation):
         if str(option) == raw:

@@ -31,14 +31,14 @@ import json
 import logging
 import ssl
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
 
 from mepgate.config.settings import MqttConfig
-from mepgate.outputs.compat import PowerAverager, dabbler_messages
+from mepgate.outputs.compat import dabbler_messages
 from mepgate.outputs.discovery import (
     diagnostics_payload,
     discovery_configs,
@@ -115,7 +115,6 @@ class _MeterState:
     last_power: tuple[float, float] | None = None
     last_energy_at: dt.datetime | None = None
     present: tuple[str, ...] = ()
-    averager: PowerAverager = field(default_factory=PowerAverager)
 
 
 def _untrusted_certificate(error: BaseException) -> bool:
@@ -195,7 +194,6 @@ class MqttPublisher:
     async def _take(self, reading: Reading) -> None:
         state = self._meters.setdefault(reading.meter, _MeterState())
         config = self._config
-        averages = state.averager.add(reading) if config.compat_dabbler else None
         if self._power_due(state, reading):
             state.last_power_at = reading.at
             state.last_power = (
@@ -206,6 +204,7 @@ class MqttPublisher:
             self._set_live(topics.power, _json(reading_payload(reading, "power")), config.qos)
             if config.compat_dabbler:
                 prefix = self._topics.dabbler_prefix(reading.meter, len(self._view.meters()))
+                averages = self._view.hub.averages(reading)
                 for suffix, payload in dabbler_messages(reading, averages=averages).items():
                     # The old firmware published these with QoS 0 and without retain.
                     self._set_live(f"{prefix}/{suffix}", _json(payload), 0, retain=False)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mepgate.errors import MepgateError
+from mepgate.outputs.discovery import check_disabled_entities
 from mepgate.web.auth import ADMIN_USER
 from mepgate.web.deps import AdminDep, StateDep
 from mepgate.web.render import check_csrf, render, set_session_cookie
@@ -64,8 +65,9 @@ async def save_config(request: Request, state: StateDep, session: AdminDep) -> R
         if not top:
             top = ["Some fields need fixing; see the messages next to them."]
         return _page(request, state, session, sections, errors=top, status_code=422)
-    write_key_files(parsed.key_files)
     try:
+        check_disabled_entities(parsed.settings)  # before anything is written
+        write_key_files(parsed.key_files)
         await state.view.apply_settings(parsed.settings)
     except MepgateError as error:  # e.g. ConfigError: a key file cannot be read; nothing saved
         return _page(

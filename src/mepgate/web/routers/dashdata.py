@@ -2,33 +2,20 @@
 against it (FIELD-NOTES: same field names; integers in Wh, W, mHz, mA and mV).
 
 The mapping is :func:`mepgate.outputs.compat.dabbler_json`, shared with the MQTT compat
-topics; the ``*_Avg_W`` fields are the means of the last minute, read from the store.
+topics; so are the ``*_Avg_W`` fields, the means of the minute up to the reading that the
+hub keeps (:meth:`~mepgate.service.hub.ReadingHub.averages`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter, HTTPException, status
 
-from mepgate.outputs.compat import AVERAGE_WINDOW, DASH_FIELDS, PowerAverages, dabbler_json
-from mepgate.service.view import GatewayView
+from mepgate.outputs.compat import DASH_FIELDS, dabbler_json
 from mepgate.web.deps import ReaderDep, ViewDep
 from mepgate.web.routers.common import NOT_FOUND, UNAUTHORIZED, default_meter, latest_reading
 from mepgate.web.schemas import DashDataOut
 
 router = APIRouter(tags=["compatibility"], responses=UNAUTHORIZED)
-
-
-async def _averages(view: GatewayView, meter: str, end: dt.datetime) -> PowerAverages:
-    points = await view.store.history(meter, end - AVERAGE_WINDOW, end, 1)
-    watts = {
-        name: stats.mean
-        for point in points[-1:]
-        for name, stats in point.stats.items()
-        if name.startswith("active_power_")
-    }
-    return PowerAverages(watts=watts)
 
 
 @router.get("/getDashDataWS", responses=NOT_FOUND)
@@ -39,6 +26,6 @@ async def get_dash_data(view: ViewDep, _: ReaderDep, meter: str | None = None) -
     if reading is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"meter {name!r} has no reading yet")
     identity = next((s.identity for s in view.meters() if s.name == name), None)
-    averages = await _averages(view, name, reading.at + dt.timedelta(microseconds=1))
+    averages = view.hub.averages(reading)
     data = dabbler_json(reading, identity=identity, averages=averages, fields=DASH_FIELDS)
     return DashDataOut.model_validate(data)

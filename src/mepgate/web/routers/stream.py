@@ -1,14 +1,15 @@
 """``/api/v1/stream``: live readings as server-sent events.
 
 Events: ``reading`` (a :class:`ReadingOut`), ``energy`` (an :class:`EnergyOut`, at most every
-:data:`ENERGY_EVERY_S` per meter) and a comment line as keep-alive.  The browser's
+:data:`~mepgate.web.energy_totals.ENERGY_EVERY_S` per meter, the same totals for every
+subscriber: :class:`~mepgate.web.energy_totals.SharedEnergyTotals`) and a comment line as
+keep-alive.  The browser's
 ``EventSource`` reconnects by itself after ``retry`` milliseconds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,14 +17,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from mepgate.reading import Reading
-from mepgate.service.view import GatewayView
-from mepgate.web.deps import ReaderDep, StateDep
+from mepgate.web.deps import ReaderDep, StateDep, WebState
 from mepgate.web.routers.common import UNAUTHORIZED, check_meter, meter_names
 from mepgate.web.schemas import EnergyOut, ReadingOut
 
 RETRY_MS = 3000
 KEEPALIVE_S = 15.0
-ENERGY_EVERY_S = 10.0
 
 router = APIRouter(prefix="/api/v1/stream", tags=["stream"], responses=UNAUTHORIZED)
 
@@ -32,19 +31,16 @@ def _event(name: str, data: str) -> str:
     return f"event: {name}\ndata: {data}\n\n"
 
 
-async def _events(
-    view: GatewayView, request: Request, meters: set[str] | None, closing: asyncio.Event
-) -> AsyncIterator[str]:
-    energy_sent: dict[str, float] = {}
+async def _events(state: WebState, request: Request, meters: set[str] | None) -> AsyncIterator[str]:
+    view = state.view
+    energy_sent: dict[str, float] = {}  # meter -> stamp of the totals this stream sent
 
     async def with_energy(reading: Reading) -> AsyncIterator[str]:
         yield _event("reading", ReadingOut.of(reading).model_dump_json())
-        now = time.monotonic()
-        if now - energy_sent.get(reading.meter, -ENERGY_EVERY_S) >= ENERGY_EVERY_S:
-            energy_sent[reading.meter] = now
-            totals = await view.store.energy_totals(reading.meter)
-            if totals is not None:
-                yield _event("energy", EnergyOut.of(reading.meter, totals).model_dump_json())
+        shared = await state.energy.get(reading.meter)
+        if shared.totals is not None and energy_sent.get(reading.meter) != shared.stamp:
+            energy_sent[reading.meter] = shared.stamp
+            yield _event("energy", EnergyOut.of(reading.meter, shared.totals).model_dump_json())
 
     yield f"retry: {RETRY_MS}\n\n"
     async with view.hub.subscribe() as queue:
@@ -53,7 +49,7 @@ async def _events(
             if latest is not None:
                 async for chunk in with_energy(latest):
                     yield chunk
-        stopping = asyncio.ensure_future(closing.wait())
+        stopping = asyncio.ensure_future(state.closing.wait())
         try:
             while not stopping.done() and not await request.is_disconnected():
                 getting = asyncio.ensure_future(queue.get())
@@ -88,10 +84,9 @@ async def stream(
     request: Request, state: StateDep, _: ReaderDep, meter: str | None = None
 ) -> StreamingResponse:
     """Readings of ``meter`` (default: every meter) as they arrive."""
-    view = state.view
-    meters = {check_meter(view, meter)} if meter is not None else None
+    meters = {check_meter(state.view, meter)} if meter is not None else None
     return StreamingResponse(
-        _events(view, request, meters, state.closing),
+        _events(state, request, meters),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

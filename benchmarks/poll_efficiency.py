@@ -17,7 +17,7 @@ import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 
-from mepgate.client import DASHBOARD_FIELDS, MeterClient, mep_client
+from mepgate.client import DASHBOARD_FIELDS, MepSession, MeterClient
 from mepgate.proto import parse_key
 from mepgate.simulator.meter import DEFAULT_MBK
 from mepgate.simulator.model import build_meter
@@ -37,7 +37,7 @@ def limit_per_second(request_size: int, reply_size: int, timing: WireTiming) -> 
 async def measure(
     port: str, duration: float, step: Callable[[MeterClient], Awaitable[object]]
 ) -> tuple[MeterClient, int, float]:
-    client = mep_client(port, parse_key(DEFAULT_MBK.decode()))
+    client = MeterClient(MepSession(port, parse_key(DEFAULT_MBK.decode())))
     async with client:
         await client.dimensions()
         await step(client)  # warm up: sequence number, plan

@@ -7,15 +7,23 @@ starts one with other options (``timing=WireTiming(...)``, ``faults=...``,
 ``tls_required=True``, ``tables={...}``, or ``profile="gen4-3phase"`` for the full meter model
 instead of fixed tables, with ``speed=`` its simulated seconds per second: a tiny speed such as
 ``FROZEN`` holds its values still).  Both are stopped after the test.
+
+``store_url`` runs a test twice: on SQLite in its tmp dir and on the local PostgreSQL in a
+fresh schema (``postgres_url``; server ``MEPGATE_TEST_POSTGRES``, default
+``postgresql://postgres@127.0.0.1:5432/test``).  A server that cannot be reached makes the
+tests fail, never skip.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import psycopg
 import pytest
 
 from mepgate.proto import AccessLevel
@@ -24,6 +32,29 @@ from mepgate.simulator.model import build_meter
 from mepgate.simulator.serve import RunningSimulator
 from mepgate.simulator.static_store import StaticStore
 from mepgate.simulator.timing import WireTiming
+
+POSTGRES_BASE = os.environ.get("MEPGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    schema = f"mepgate_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_BASE, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{POSTGRES_BASE}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(POSTGRES_BASE, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/mepgate.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
 
 SIM_KEYS = {AccessLevel.BASIC: DEFAULT_MBK, AccessLevel.ADVANCED: DEFAULT_MAK}
 SIM_START_SEQUENCE = 4242

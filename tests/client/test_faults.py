@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 
 import pytest
 from click.testing import CliRunner
 
 from mepgate.cli.main import cli
-from mepgate.client import DASHBOARD_FIELDS, LinkTiming, MeterClient, mep_client
+from mepgate.client import DASHBOARD_FIELDS, LinkTiming, MepSession, MeterClient
 from mepgate.client.diagnosis import Diagnosis
 from mepgate.proto import parse_key
 from mepgate.simulator.model import GroundTruth
@@ -42,7 +41,7 @@ in parts)."""
 
 
 def client_for(port: str, timing: LinkTiming = FAULT_TIMING) -> MeterClient:
-    return mep_client(port, parse_key(MBK_TEXT), timing=timing)
+    return MeterClient(MepSession(port, parse_key(MBK_TEXT), timing=timing))
 
 
 async def read_in_chunks(client: MeterClient, table: int, size: int) -> bytes:
@@ -179,7 +178,6 @@ def test_doctor_and_info_name_the_cause(start_sim: StartSim, fault: str) -> None
     diagnosis, words = FAULT_DIAGNOSES.get(fault, (Diagnosis.WRONG_KEY, "20 characters exactly"))
     key = "WRONG-KEY-WRONG-KEY!" if fault == "wrongkey" else MBK_TEXT
     args = ["--port", sim.port("pty"), "--timeout", "0.05"]
-    started = time.monotonic()
     doctor = CliRunner().invoke(cli, ["doctor", *args], env={"MEPGATE_KEY": key})
     assert doctor.exit_code == 1
     assert f"problem ({diagnosis.value})" in doctor.stdout
@@ -188,7 +186,6 @@ def test_doctor_and_info_name_the_cause(start_sim: StartSim, fault: str) -> None
     assert info.exit_code == 1
     assert words in info.stderr
     assert key not in doctor.output + info.output
-    assert time.monotonic() - started < 10
 
 
 def test_tls_required_meter_with_dropped_replies_rehandshakes_and_reads_true_values(

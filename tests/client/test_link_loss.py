@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from mepgate.cli.main import cli
-from mepgate.client import DASHBOARD_FIELDS, Backoff, LinkTiming, MeterClient, mep_client
+from mepgate.client import DASHBOARD_FIELDS, Backoff, LinkTiming, MepSession, MeterClient
 from mepgate.client.diagnosis import Diagnosis
 from mepgate.client.errors import SequenceConflictError
 from mepgate.proto import parse_key
@@ -30,8 +30,14 @@ from .conftest import MBK_TEXT, Sim, StartSim, mismatches
 FAST = LinkTiming.fast()
 
 
-def client_for(port: str, **options: object) -> MeterClient:
-    return mep_client(port, parse_key(MBK_TEXT), timing=FAST, **options)  # type: ignore[arg-type]
+def client_for(
+    port: str,
+    *,
+    backoff: Backoff | None = None,
+    link_factory: Callable[[], Awaitable[Link]] | None = None,
+) -> MeterClient:
+    session = MepSession(port, parse_key(MBK_TEXT), timing=FAST, link_factory=link_factory)
+    return MeterClient(session, backoff=backoff)
 
 
 # -- the port goes away ----------------------------------------------------------------------

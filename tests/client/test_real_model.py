@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from mepgate.client import DASHBOARD_FIELDS, LinkTiming, MeterClient, mep_client
+from mepgate.client import DASHBOARD_FIELDS, LinkTiming, MepSession, MeterClient
 from mepgate.proto import parse_key
 from mepgate.proto.procedures import MepPostType
 
@@ -15,7 +15,7 @@ from .conftest import MBK_TEXT, StartSim, mismatches
 
 
 def client_for(port: str) -> MeterClient:
-    return mep_client(port, parse_key(MBK_TEXT), timing=LinkTiming.fast())
+    return MeterClient(MepSession(port, parse_key(MBK_TEXT), timing=LinkTiming.fast()))
 
 
 @pytest.mark.parametrize("profile", ["gen3", "gen4"])

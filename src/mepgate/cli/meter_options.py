@@ -17,7 +17,7 @@ from typing import ParamSpec, TypeVar
 
 import click
 
-from mepgate.client import Backoff, LinkTiming, MeterClient, Security, mep_client
+from mepgate.client import Backoff, LinkTiming, MepSession, MeterClient, Security
 from mepgate.client.errors import MeterLinkError, MeterRefusedError
 from mepgate.errors import LocalProtocolError, MepgateError
 from mepgate.proto import parse_key
@@ -47,13 +47,13 @@ class MeterOptions:
     timeout: float
     fast: bool = False
 
-    def client(self, **overrides: object) -> MeterClient:
+    def client(self) -> MeterClient:
         try:
             key = parse_key(self.key_text)
         except LocalProtocolError as error:
             raise click.UsageError(str(error)) from None
         timing = LinkTiming.fast() if self.fast else LinkTiming(response_timeout=self.timeout)
-        return mep_client(
+        session = MepSession(
             self.port,
             key,
             baud=self.baud,
@@ -63,9 +63,8 @@ class MeterOptions:
             key_id=self.key_id,
             timing=timing,
             trace=_trace if self.trace else None,
-            backoff=Backoff(initial=0.5, maximum=4.0, attempts=2),
-            **overrides,  # type: ignore[arg-type]
         )
+        return MeterClient(session, backoff=Backoff(initial=0.5, maximum=4.0, attempts=2))
 
 
 def _trace(direction: str, data: bytes) -> None:

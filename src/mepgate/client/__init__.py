@@ -1,6 +1,7 @@
 """The async meter client: :class:`MeterClient`, its errors, statistics and diagnosis.
 
-The client is the same for every protocol; :func:`mep_client` builds one for a MEP port.
+The client is the same for every protocol; ``MeterClient(MepSession(port, key))`` is one for
+a MEP port.
 """
 
 from mepgate.client.client import Backoff, MeterClient
@@ -17,7 +18,7 @@ from mepgate.client.errors import (
     SequenceConflictError,
     TlsSessionError,
 )
-from mepgate.client.mep import AlertFlags, MepSession, Security, mep_client
+from mepgate.client.mep import AlertFlags, MepSession, Security
 from mepgate.client.planning import (
     DASHBOARD_FIELDS,
     EnergyTotals,
@@ -55,7 +56,6 @@ __all__ = [
     "Session",
     "TlsSessionError",
     "diagnose",
-    "mep_client",
     "plan_energy_read",
     "plan_present_read",
 ]

@@ -2,7 +2,7 @@
 protocol carries them.
 
 The client is the same for every protocol; a :class:`~mepgate.client.session.Session` carries
-its C12.18 requests (:func:`~mepgate.client.mep.mep_client` builds one for a MEP port).  The
+its C12.18 requests (:class:`~mepgate.client.mep.MepSession` for a MEP port).  The
 client keeps what any session needs: the dimension tables (re-read when the session reports a
 reconfiguration: MEP guide, "Dynamic Sizing of Tables"), partial-read plans
 (:mod:`~mepgate.client.planning`), procedure sequence numbers, and reconnecting with backoff

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from mepgate.client import Backoff, LinkTiming, MeterClient, Security, mep_client
+from mepgate.client import Backoff, LinkTiming, MepSession, MeterClient, Security
 from mepgate.config import MeterConfig, Settings, is_simulated, save_settings
 from mepgate.errors import LocalProtocolError
 from mepgate.proto import MepKey, ReadRequest, WriteRequest
@@ -253,7 +253,7 @@ class Gateway:
         key = self._keys[meter.name]
 
         def connect() -> MeterClient:
-            return mep_client(
+            session = MepSession(
                 port,
                 key,
                 baud=meter.baud,
@@ -261,8 +261,8 @@ class Gateway:
                 encrypt=meter.encrypt,
                 security=Security(meter.security),
                 timing=self._timing,
-                backoff=CLIENT_BACKOFF,
             )
+            return MeterClient(session, backoff=CLIENT_BACKOFF)
 
         poller = MeterPoller(
             meter,

@@ -121,30 +121,6 @@ class HistoryOut(_Out):
     points: list[HistoryPointOut]
 
 
-class IdentityOut(_Out):
-    manufacturer: str
-    model: str
-    firmware: str
-    serial_number: str
-    utility_serial_number: str | None = None
-    generation: int | None = None
-
-    @classmethod
-    def of(cls, identity: MeterIdentity) -> IdentityOut:
-        return cls.model_validate(identity)
-
-
-class LinkFailureOut(_Out):
-    at: dt.datetime
-    message: str
-    diagnosis: str
-    advice: str
-
-    @classmethod
-    def of(cls, error: LinkFailure) -> LinkFailureOut:
-        return cls.model_validate(error)
-
-
 class MeterOut(_Out):
     """``state``: starting, polling, retrying (next try at ``next_retry_at``) or stopped."""
 
@@ -153,14 +129,14 @@ class MeterOut(_Out):
     connected: bool
     state: str
     next_retry_at: dt.datetime | None
-    identity: IdentityOut | None
+    identity: MeterIdentity | None  # the service's dataclass: one list of fields, not two
     meter_clock: dt.datetime | None
     last_reading_at: dt.datetime | None
     readings_stored: int
     readings_rejected: int
     rejection_reasons: dict[str, int]
     link: dict[str, int]
-    last_errors: list[LinkFailureOut]
+    last_errors: list[LinkFailure]
 
     @classmethod
     def of(cls, status: MeterStatus) -> MeterOut:
@@ -170,14 +146,14 @@ class MeterOut(_Out):
             connected=status.connected,
             state=status.state,
             next_retry_at=status.next_retry_at,
-            identity=IdentityOut.of(status.identity) if status.identity else None,
+            identity=status.identity,
             meter_clock=status.meter_clock,
             last_reading_at=status.last_reading_at,
             readings_stored=status.readings_stored,
             readings_rejected=status.readings_rejected,
             rejection_reasons=dict(status.rejection_reasons),
             link=dict(status.link),
-            last_errors=[LinkFailureOut.of(e) for e in status.last_errors],
+            last_errors=list(status.last_errors),
         )
 
 

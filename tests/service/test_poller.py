@@ -47,7 +47,7 @@ from mepgate.tables.registers import PresentValues, RegisterTotals, bt23_layout
 from mepgate.transport import PortUnavailableError
 
 from ..conftest import FROZEN
-from ..support.wait import until as running_until
+from ..support.wait import until
 
 SimulatorFactory = Callable[..., RunningSimulator]
 KEYS = {AccessLevel.BASIC: DEFAULT_MBK, AccessLevel.ADVANCED: DEFAULT_MAK}
@@ -235,16 +235,11 @@ def poller_for(
 
 
 async def running(
-    poller: MeterPoller, until: Callable[[], bool], timeout: float = 10.0
+    poller: MeterPoller, condition: Callable[[], bool], timeout: float = 10.0
 ) -> asyncio.Task[None]:
-    """Start ``poller`` and wait until ``until()`` holds (or fail after ``timeout``)."""
+    """Start ``poller`` and wait until ``condition()`` holds or the poller ends by itself."""
     task = asyncio.create_task(poller.run())
-    deadline = time.monotonic() + timeout
-    while not until():
-        if task.done():
-            break
-        assert time.monotonic() < deadline, f"timed out; status: {poller.status()}"
-        await asyncio.sleep(0.02)
+    await until(lambda: condition() or task.done(), what="the poller", timeout=timeout)
     return task
 
 
@@ -439,7 +434,7 @@ def test_a_meter_that_goes_away_and_comes_back_is_polled_again() -> None:
         poller = poller_for(address, readings)
         task = await running(poller, lambda: len(readings) >= 3)
         await asyncio.to_thread(first.stop)  # unplugged: the TCP bridge goes away
-        await running_until(lambda: poller.state is PollerState.RETRYING)
+        await until(lambda: poller.state is PollerState.RETRYING)
         before = len(readings)
         status = poller.status()
         assert not status.connected
@@ -449,7 +444,7 @@ def test_a_meter_that_goes_away_and_comes_back_is_polled_again() -> None:
             meter, keys=KEYS, timing=WireTiming(enabled=False), pty=False, tcp=("127.0.0.1", port)
         )
         await asyncio.to_thread(second.start)
-        await running_until(lambda: len(readings) >= before + 3, timeout=10)
+        await until(lambda: len(readings) >= before + 3, timeout=10)
         assert poller.status().connected
         await stopped(task)
 

@@ -46,6 +46,7 @@ from mepgate.tables.registers import BT28, PresentRegisterData, PresentValues
 _PROCEDURE_POLLS = 10
 _PROCEDURE_POLL_INTERVAL = 0.1  # MEP guide, "Calling Procedures": results within a second
 _RECONFIGURATION_RETRIES = 3
+_PLANS_KEPT = 16
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -90,6 +91,7 @@ class MeterClient:
         self.backoff = backoff or Backoff()
         self._psn = ProcedureSequence()
         self._dims: Dimensions | None = None
+        self._plans: dict[tuple[object, ...], object] = {}  # read plans, each with its dims
         self._quiet = 0  # > 0 inside the client's own housekeeping requests
 
     def __repr__(self) -> str:
@@ -295,7 +297,18 @@ class MeterClient:
 
     async def plan(self, fields: tuple[str, ...]) -> PresentReadPlan:
         """The partial reads of BT28 that :meth:`read_present` makes for ``fields``."""
-        return plan_present_read(await self.dimensions(), fields, self._session.merge_gap)
+        dims = await self.dimensions()
+        plan = self._plans.get(("present", fields))
+        if not isinstance(plan, PresentReadPlan) or plan.dims is not dims:
+            plan = plan_present_read(dims, fields, self._session.merge_gap)
+            self._remember(("present", fields), plan)
+        return plan
+
+    def _remember(self, key: tuple[object, ...], plan: object) -> None:
+        """Keep a plan for the current dimensions (a few: callers ask for the same ones)."""
+        if len(self._plans) >= _PLANS_KEPT:
+            self._plans.clear()
+        self._plans[key] = plan
 
     async def read_present(self, fields: tuple[str, ...]) -> PresentValues:
         """Just the named BT28 values, read with the fewest byte ranges (partial reads)."""
@@ -308,7 +321,12 @@ class MeterClient:
 
         async def plan(count: int) -> EnergyReadPlan:
             dims = await self.dimensions()
-            return plan_energy_read(dims, count, self._session.merge_gap, tiers=tiers)
+            known = self._plans.get(("energy", count, tiers))
+            if isinstance(known, EnergyReadPlan) and known.dims is dims:
+                return known
+            made = plan_energy_read(dims, count, self._session.merge_gap, tiers=tiers)
+            self._remember(("energy", count, tiers), made)
+            return made
 
         return await self._planned(plan, summations)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 from mepgate.errors import LocalProtocolError
+from mepgate.tables._layout import Layout
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.errors import TableDecodeError
 from mepgate.tables.identity import ET04_LAYOUT
@@ -19,6 +20,7 @@ from mepgate.tables.ids import TableId
 from mepgate.tables.registers import (
     BT23,
     SUMMATION_SIZE,
+    PresentRegisterData,
     PresentValues,
     RegisterTotals,
     bt23_layout,
@@ -82,17 +84,18 @@ def _image(parts: list[tuple[int, bytes]], size: int | None = None) -> bytes:
 # -- BT28 present values ----------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class PresentReadPlan:
-    """The byte ranges of BT28 to read for ``names``, under ``dims``."""
+    """The byte ranges of BT28 to read for ``names``, under ``dims`` (``layout``: BT28's for
+    these dimensions, built once with the plan)."""
 
     dims: Dimensions
     names: tuple[str, ...]
     spans: tuple[Span, ...]
-    table_size: int
+    layout: Layout[PresentRegisterData]
     table: int = TableId.BT28
 
     def assemble(self, parts: list[tuple[int, bytes]]) -> PresentValues:
         """Decode the ranges read; values not asked for stay ``None``."""
-        decoded = bt28_layout(self.dims).decode(_image(parts, self.table_size)).readings
+        decoded = self.layout.decode(_image(parts, self.layout.size)).readings
         keep = {name: getattr(decoded, name) for name in self.names}
         return replace(PresentValues(), **keep)
 
@@ -116,9 +119,8 @@ def plan_present_read(dims: Dimensions, names: tuple[str, ...], merge_gap: int) 
         raise LocalProtocolError(f"not BT28 present values: {', '.join(unknown)}")
     offsets = value_offsets(dims)
     wanted = [(offset, VALUE_SIZE) for offset in {offsets[n] for n in names if n in offsets}]
-    size = bt28_layout(dims).size
     present = tuple(n for n in names if n in offsets)
-    return PresentReadPlan(dims, present, merge_spans(wanted, merge_gap), size)
+    return PresentReadPlan(dims, present, merge_spans(wanted, merge_gap), bt28_layout(dims))
 
 
 # -- BT23 energy registers --------------------------------------------------------------------

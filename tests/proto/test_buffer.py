@@ -134,6 +134,27 @@ def test_reject_rescans_a_frame_that_swallowed_real_ones() -> None:
     assert Frame(good) in events + found
 
 
+def test_zeros_inside_a_rejected_frame_are_data_not_alerts() -> None:
+    damaged = b"\x00\x0f" + b"\x00\x00\x04\x00\x00\x00\x00" + bytes(8)  # zeros, as tables are
+    buffer = FrameBuffer(minimum=9)
+    buffer.receive_data(damaged + b"\x00\x00")  # then a real alert, after the frame
+    frame = buffer.next_event()
+    assert frame == Frame(damaged)
+    buffer.reject(frame)  # its digest failed
+    events, dropped = drain(buffer)
+    assert events == [Alert()]  # only the one after the frame's bytes
+    assert dropped == len(damaged) - 1
+
+
+def test_zeros_behind_a_stale_header_are_data_not_alerts() -> None:
+    buffer = FrameBuffer(minimum=9)
+    buffer.receive_data(b"\x01\x10" + bytes(40))  # a stale 272-byte header, then zeros
+    assert buffer.next_event() is NEED_DATA
+    found, dropped = buffer.expire()
+    assert found == []
+    assert dropped == 42
+
+
 def test_alerts_can_be_disabled_for_request_streams() -> None:
     buffer = FrameBuffer(minimum=13, alerts=False)
     buffer.receive_data(b"\x00\x00")

@@ -16,9 +16,12 @@ all there is):
 3. A frame whose digest then fails to verify is handed back with :meth:`FrameBuffer.reject`:
    the scan resumes at its second byte, so real frames a bogus length swallowed are found.
 
-MEP has one inherent ambiguity: a stray zero byte right before a frame reads as an alert
-(``00 00``) followed by garbage.  Alerts are harmless to act on (the client reads ET13), and
-the frame after is re-found by the steps above.
+Alerts: ``00 00`` is an alert only where a frame could start in the line's own order.  Bytes
+given back by :meth:`~FrameBuffer.reject` or re-scanned by :meth:`~FrameBuffer.expire` were
+inside something that looked like a frame; zeros there are table data (a damaged reply is full
+of them), never the meter's alert, and are dropped as garbage.  A stray zero byte right before
+a frame still reads as an alert followed by garbage; that is harmless to act on (the client
+reads ET13 at most once a second), and the frame after is re-found by the steps above.
 
 Memory: at most one incomplete frame (478 bytes) is kept between calls to ``next_event``;
 ``receive_data`` refuses to hold more than :data:`MAX_BUFFERED` unread bytes.
@@ -70,6 +73,7 @@ class FrameBuffer:
         self._minimum = minimum
         self._alerts = alerts
         self._buf = bytearray()
+        self._inside = 0  # leading bytes that were inside a rejected or stale frame
 
     @property
     def pending(self) -> int:
@@ -84,6 +88,10 @@ class FrameBuffer:
             )
         self._buf += data
 
+    def _consume(self, count: int) -> None:
+        del self._buf[:count]
+        self._inside = max(0, self._inside - count)
+
     def next_event(self) -> Event:
         """The next frame or alert, or :data:`NEED_DATA`.
 
@@ -93,19 +101,19 @@ class FrameBuffer:
         dropped = 0
         while len(self._buf) >= LENGTH_SIZE:
             length = int.from_bytes(self._buf[:LENGTH_SIZE], "big")
-            if length == 0 and self._alerts:
+            if length == 0 and self._alerts and not self._inside:
                 if dropped:
                     break
-                del self._buf[:LENGTH_SIZE]
+                self._consume(LENGTH_SIZE)
                 return Alert()
             if not self._minimum <= length <= MAX_MESSAGE:
-                del self._buf[:1]
+                self._consume(1)
                 dropped += 1
                 continue
             if dropped or len(self._buf) < LENGTH_SIZE + length:
                 break
             wire = bytes(self._buf[: LENGTH_SIZE + length])
-            del self._buf[: LENGTH_SIZE + length]
+            self._consume(LENGTH_SIZE + length)
             return Frame(wire)
         if dropped:
             raise FramingError(
@@ -121,6 +129,7 @@ class FrameBuffer:
         A bogus length can swallow real frames; rescanning finds them again.
         """
         self._buf[:0] = frame.wire[1:]
+        self._inside += len(frame.wire) - 1
 
     def expire(self) -> tuple[list[Frame | Alert], int]:
         """The line went quiet mid-frame: rescan what is held, dropping the stale start.
@@ -130,8 +139,9 @@ class FrameBuffer:
         """
         found: list[Frame | Alert] = []
         dropped = 0
+        self._inside = len(self._buf)  # all of it was behind the stale header
         while self._buf:
-            del self._buf[:1]
+            self._consume(1)
             dropped += 1
             while True:
                 try:

@@ -269,8 +269,8 @@ class Attempt(Generic[R]):
                     return
                 # A bogus frame may have swallowed the real reply: rescan from its second
                 # byte, followed by everything found after it, in line order.
-                rest = b"".join(_wire(e) for e in found[index + 1 :])
-                buffer.receive_data(event.wire[1:] + rest)
+                buffer.reject(event)
+                buffer.receive_data(b"".join(_wire(e) for e in found[index + 1 :]))
                 if self._scan():
                     return
                 break

@@ -47,8 +47,9 @@ from mepgate.proto import (
     WriteRequest,
     check_request,
 )
+from mepgate.proto.buffer import MAX_BUFFERED
 from mepgate.proto.codes import TlsRequestCode, TlsResponseCode
-from mepgate.proto.constants import ALERT_INTERVAL, wire_time
+from mepgate.proto.constants import ALERT_INTERVAL, max_frame_time, wire_time
 from mepgate.proto.frames import encode_auth_failure, prepare_request
 from mepgate.proto.messages import encode_read_reply
 from mepgate.proto.tls_frames import NO_TLS_SESSION_REPLY, decode_tls_request, encode_tls_response
@@ -263,6 +264,48 @@ def test_a_quiet_line_rescans_past_a_stale_header_and_a_damaged_frame() -> None:
     machine.timed_out(at=deadline(frame_, 0.0))
     assert finished(machine).data == DATA
     assert seen.damaged_replies == 1
+
+
+def test_a_noise_stream_cannot_hold_an_exchange_open() -> None:
+    link, seen = new_link(), Observation()
+    machine, frame_ = attempt(link, seen)
+    transmit(machine, at=0.0)
+    hard = deadline(frame_, 0.0) + max_frame_time(BAUD) + TIMING.frame_gap_timeout
+    at = 0.05
+    machine.received(b"\x01\xd0", at=at)  # a plausible length: a frame seems to start
+    while isinstance(action := machine.next_action(), Receive):
+        assert action.until is not None
+        assert action.until <= hard  # however often bytes come, the wait has its bound
+        at = min(at + 0.1, action.until)
+        if at >= action.until:
+            machine.timed_out(at)
+        else:
+            machine.received(b"\x5a", at=at)  # a byte every 100 ms, never a frame
+    assert finished(machine) is None
+    assert at <= hard
+    assert seen.timeouts == 1
+
+
+def test_noise_between_requests_holds_the_next_request_back_a_response_timeout_at_most() -> None:
+    link = new_link()
+    machine, frame_ = attempt(link)
+    at = 0.0
+    while machine.next_action() == Receive(until=None):
+        machine.received(b"\xff", at=at)  # garbage, without a pause long enough to end it
+        at += 0.01
+    assert machine.next_action() == Transmit(frame_, not_before=0.0)
+    assert at <= TIMING.response_timeout + 0.02
+
+
+def test_an_alert_flood_is_taken_in_without_overflowing_the_buffer() -> None:
+    link, seen = new_link(), Observation()
+    machine, frame_ = attempt(link, seen)
+    transmit(machine, at=0.0)
+    reply = Meter().answer(frame_)
+    machine.received(ALERT * 20_000 + reply + ALERT * 20_000, at=0.1)
+    assert finished(machine).data == DATA
+    assert seen.alerts == 20_000
+    assert link.buffer.pending <= MAX_BUFFERED  # what came after waits, bounded
 
 
 def test_attempt_refuses_events_out_of_turn() -> None:

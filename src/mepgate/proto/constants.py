@@ -33,6 +33,9 @@ MAX_READ_DATA = MAX_MESSAGE - 1 - 2 - DIGEST_SIZE
 """Table bytes one RC4 read reply can carry: its code, the 2-byte count and the digest share
 the 476 bytes (465)."""
 
+FRAME_BYTES = LENGTH_SIZE + MAX_MESSAGE
+"""The longest frame on the line, its length field included (478)."""
+
 # -- timing -----------------------------------------------------------------------------------
 RESPONSE_TIMEOUT = 0.5
 """From a request's last byte to the reply's length field; then the *same* packet is resent."""
@@ -49,3 +52,10 @@ ALERT_INTERVAL = 1.0
 """``00 00`` is repeated once per second while an alert condition is pending."""
 ALERT_HOLDOFF = 1.0
 """No alert for one second after the meter received a frame ("Alert Sequence timing")."""
+
+
+def max_frame_time(baud: int) -> float:
+    """Seconds the longest frame takes on the line at ``baud``, segment pauses included: no
+    reply can take longer once it has started."""
+    segments = -(-FRAME_BYTES // SEGMENT_SIZE)
+    return wire_time(FRAME_BYTES, baud) + (segments - 1) * SEGMENT_PAUSE

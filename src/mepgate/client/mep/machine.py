@@ -43,8 +43,15 @@ from mepgate.client.stats import Observation
 from mepgate.client.timing import LinkTiming
 from mepgate.errors import LocalProtocolError, MepgateError, RemoteProtocolError
 from mepgate.proto import ALERT, NEED_DATA, Alert, ClientSequence, Frame, FrameBuffer, FramingError
+from mepgate.proto.buffer import MAX_BUFFERED
 from mepgate.proto.codes import ResponseCode, TlsRequestCode, TlsResponseCode
-from mepgate.proto.constants import ALERT_INTERVAL, DIGEST_SIZE, wire_time
+from mepgate.proto.constants import (
+    ALERT_INTERVAL,
+    DIGEST_SIZE,
+    FRAME_BYTES,
+    max_frame_time,
+    wire_time,
+)
 from mepgate.proto.errors import DigestMismatchError
 from mepgate.proto.frames import Exchange, Response, prepare_request
 from mepgate.proto.messages import decode_read_reply, is_read
@@ -146,7 +153,9 @@ class Attempt(Generic[R]):
         self._decode = decode
         self._seen = seen
         self._phase = _Phase.DRAIN
+        self._drain_since: float | None = None
         self._deadline = 0.0
+        self._hard_deadline = 0.0
         self._last_rx = 0.0
         self._result: R | None = None
 
@@ -163,8 +172,12 @@ class Attempt(Generic[R]):
         return Finished(self._result)
 
     def _limit(self) -> float:
+        """When to stop waiting: the response timeout, moved on while a frame is arriving, but
+        never past the hard deadline (bytes that keep coming without forming the reply -- noise
+        -- must not keep the exchange open)."""
         if self._link.buffer.pending:
-            return max(self._deadline, self._last_rx + self._link.timing.frame_gap_timeout)
+            gap = self._last_rx + self._link.timing.frame_gap_timeout
+            return min(max(self._deadline, gap), self._hard_deadline)
         return self._deadline
 
     # -- events ---------------------------------------------------------------------------------
@@ -178,22 +191,50 @@ class Attempt(Generic[R]):
         # the OS has the bytes, not when the UART has sent them.
         self._deadline = at + wire_time(len(self._frame), self._link.baud)
         self._deadline += self._link.timing.response_timeout
+        # The longest reply, started at the last moment, with a frame gap of slack.
+        self._hard_deadline = self._deadline + max_frame_time(self._link.baud)
+        self._hard_deadline += self._link.timing.frame_gap_timeout
         self._last_rx = at
         self._phase = _Phase.AWAIT
 
     def received(self, data: bytes, at: float) -> None:
-        self._seen.bytes_received += len(data)
-        self._link.buffer.receive_data(data)
-        if self._phase is _Phase.DRAIN:
-            self._drain()
-            return
-        if self._phase is not _Phase.AWAIT:
+        if self._phase not in (_Phase.DRAIN, _Phase.AWAIT):
             raise _misuse("received", self._phase)
-        self._last_rx = at
-        if self._scan():
+        self._seen.bytes_received += len(data)
+        # Fed a frame's worth at a time, taking out events in between: a flood of alerts or
+        # noise never piles up past the buffer's bound.
+        for start in range(0, len(data), FRAME_BYTES):
+            piece = data[start : start + FRAME_BYTES]
+            if self._done():
+                self._keep_for_later(data[start:])
+                return
+            self._link.buffer.receive_data(piece)
+            if self._phase is _Phase.DRAIN:
+                self._drain()
+            elif self._scan():
+                continue
+        if self._phase is _Phase.DRAIN:
+            # Bytes that keep arriving between requests (noise, a flood) must not hold the
+            # request back: after a response timeout of them, send anyway.
+            self._drain_since = at if self._drain_since is None else self._drain_since
+            if at - self._drain_since >= self._link.timing.response_timeout:
+                self._phase = _Phase.SEND
             return
-        if at >= self._limit():
-            self._expire()
+        if self._phase is _Phase.AWAIT:
+            self._last_rx = at
+            if at >= self._limit():
+                self._expire()
+
+    def _done(self) -> bool:
+        return self._phase is _Phase.DONE
+
+    def _keep_for_later(self, rest: bytes) -> None:
+        """Bytes after the reply belong to the next exchange; beyond what the buffer holds
+        they are dropped (a flood) and counted as garbage."""
+        buffer = self._link.buffer
+        room = max(0, MAX_BUFFERED - buffer.pending)
+        buffer.receive_data(rest[:room])
+        self._seen.garbage_bytes += max(0, len(rest) - room)
 
     def timed_out(self, at: float) -> None:
         if self._phase is _Phase.DRAIN:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from mepgate.client.actions import Failed, Finished, Receive, Transmit
-from mepgate.client.diagnosis import Diagnosis
+from mepgate.client.diagnosis import Diagnosis, diagnose
 from mepgate.client.errors import (
     AuthenticationError,
     MeterLinkError,
@@ -500,6 +500,57 @@ def test_a_0x0c_to_a_resent_frame_is_expected_not_a_conflict() -> None:
     machine.received(meter.answer(again), at=at + 0.3)
     assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
     assert machine.seen.sequence_resyncs == 1
+
+
+def test_lost_replies_and_the_0x0c_they_cause_are_a_noisy_line_not_another_client() -> None:
+    timing = dataclasses.replace(TIMING, max_sends=6)
+    link, meter = new_link(timing=timing), Meter()
+    machine = Rc4Request(link, MESSAGE, "reading BT28", check_configuration=False)
+    at = 0.0
+    while not isinstance(machine.next_action(), Failed):
+        wire = transmit(machine, at)
+        reply = meter.answer(wire)  # the meter processes every request ...
+        if reply[2] == ResponseCode.INVALID_SEQUENCE_NUMBER:
+            machine.received(reply, at=at + 0.1)  # ... its 0x0C replies arrive ...
+            at += 0.2
+        else:
+            at = silence(machine, wire, at)  # ... its answers are lost
+    error = failed(machine)
+    assert machine.seen.sequence_resyncs > 0
+    assert machine.seen.sequence_conflicts == 0
+    assert isinstance(error, MeterLinkError)
+    assert error.diagnosis is Diagnosis.NOISY
+
+
+@pytest.mark.parametrize(
+    ("seen", "diagnosis"),
+    [
+        (Observation(frames_sent=6, timeouts=6), Diagnosis.NO_ANSWER),
+        (
+            Observation(frames_sent=6, timeouts=6, bytes_received=12, echoed_frames=6),
+            Diagnosis.ECHO,
+        ),
+        (
+            Observation(frames_sent=6, timeouts=6, bytes_received=90, garbage_bytes=90),
+            Diagnosis.GARBLED,
+        ),
+        (Observation(frames_sent=2, auth_failures=2), Diagnosis.WRONG_KEY),
+        (Observation(frames_sent=4, damaged_replies=4, repeated_damage=3), Diagnosis.WRONG_KEY),
+        (Observation(frames_sent=6, damaged_replies=5, timeouts=6), Diagnosis.NOISY),
+        (Observation(frames_sent=9, sequence_resyncs=4, timeouts=5), Diagnosis.NOISY),
+        (
+            Observation(frames_sent=4, sequence_resyncs=4, sequence_conflicts=4),
+            Diagnosis.SEQUENCE_CONFLICT,
+        ),
+        (
+            Observation(frames_sent=6, sequence_resyncs=4, sequence_conflicts=4, timeouts=2),
+            Diagnosis.NOISY,
+        ),
+        (Observation(frames_sent=1, replies=1), Diagnosis.OK),
+    ],
+)
+def test_each_diagnosis_needs_its_evidence(seen: Observation, diagnosis: Diagnosis) -> None:
+    assert diagnose(seen) is diagnosis
 
 
 def test_all_sends_of_one_request_are_bounded() -> None:

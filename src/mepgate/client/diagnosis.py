@@ -73,13 +73,24 @@ _ADVICE = {
 
 
 def diagnose(seen: Observation) -> Diagnosis:
-    """The most likely cause of a failure, from what the line did."""
+    """The most likely cause of a failure, from what the line did.
+
+    Each name needs its evidence: a wrong key, confirmed 0x0B replies (or replies that fail
+    their digest the same way every time: noise never repeats itself); another client, 0x0C
+    to numbers at their first send on an otherwise clean line (a 0x0C to a resent frame is
+    the meter telling us it got the first copy); a noisy line, frames lost or damaged while the
+    meter answers; garbled, bytes that never form a frame.
+    """
+    lossy = seen.timeouts > 0 or seen.damaged_replies > seen.repeated_damage
     if seen.auth_failures and not seen.replies:
         return Diagnosis.WRONG_KEY
-    if seen.sequence_resyncs and not seen.replies:
+    if seen.repeated_damage and not seen.replies and not seen.sequence_resyncs:
+        return Diagnosis.WRONG_KEY
+    if seen.sequence_conflicts and not seen.replies and not lossy:
         return Diagnosis.SEQUENCE_CONFLICT
-    if seen.replies or seen.sequence_resyncs or seen.auth_failures:
-        return Diagnosis.NOISY if seen.damaged_replies else Diagnosis.OK
+    answered = seen.replies or seen.sequence_resyncs or seen.auth_failures
+    if answered or seen.damaged_replies:
+        return Diagnosis.NOISY if lossy else Diagnosis.OK
     if seen.echoed_frames:
         return Diagnosis.ECHO
     if seen.bytes_received == 0:

@@ -26,6 +26,8 @@ class Observation:
     echoed_frames: int = 0  # our own request frames read back
     alerts: int = 0  # ``00 00`` alert sequences from the meter
     sequence_resyncs: int = 0  # 0x0C replies (sequence number adopted)
+    sequence_conflicts: int = 0  # ... of them to a number at its first send: someone else's
+    repeated_damage: int = 0  # the same damaged reply again: not noise, which varies
     auth_failures: int = 0  # 0x0B replies
     idt_changes: int = 0  # reconfigurations seen through ET04's IDT version
     tls_handshakes: int = 0

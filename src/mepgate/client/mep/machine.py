@@ -146,12 +146,18 @@ class Attempt(Generic[R]):
     """
 
     def __init__(
-        self, link: MepLink, frame: bytes, decode: Callable[[bytes], R], seen: Observation
+        self,
+        link: MepLink,
+        frame: bytes,
+        decode: Callable[[bytes], R],
+        seen: Observation,
+        damaged: set[bytes] | None = None,
     ) -> None:
         self._link = link
         self._frame = frame
         self._decode = decode
         self._seen = seen
+        self._damaged = set() if damaged is None else damaged  # shared by one frame's sends
         self._phase = _Phase.DRAIN
         self._drain_since: float | None = None
         self._deadline = 0.0
@@ -287,11 +293,18 @@ class Attempt(Generic[R]):
         try:
             self._result = self._decode(event.wire)
         except RemoteProtocolError:
-            self._seen.damaged_replies += 1
+            self._damage(event.wire)
             self._link.buffer.reject(event)
             return False
         self._phase = _Phase.DONE
         return True
+
+    def _damage(self, wire: bytes) -> None:
+        self._seen.damaged_replies += 1
+        if wire in self._damaged:
+            self._seen.repeated_damage += 1
+        elif len(self._damaged) < 64:
+            self._damaged.add(wire)
 
     def _expire(self) -> None:
         """The line went quiet mid-frame (or no reply came): rescan what is held, dropping the
@@ -304,7 +317,7 @@ class Attempt(Generic[R]):
                 try:
                     self._result = self._decode(event.wire)
                 except RemoteProtocolError:
-                    self._seen.damaged_replies += 1
+                    self._damage(event.wire)
                 else:
                     self._phase = _Phase.DONE
                     return
@@ -362,6 +375,7 @@ class Rc4Request:
         self._silent = self._auth = self._conflicts = 0
         self._outcome: Finished[Reply] | Failed | None = None
         self._probe: Rc4Request | None = None
+        self._damaged: set[bytes] = set()  # damaged replies to this request's frames
         self._exchange = self._new_exchange()
         self._attempt = self._new_attempt()
 
@@ -385,7 +399,7 @@ class Rc4Request:
                     )
                 raise
 
-        return Attempt(self._link, exchange.frame, decode, self.seen)
+        return Attempt(self._link, exchange.frame, decode, self.seen, self._damaged)
 
     # -- actions and events ---------------------------------------------------------------------
     def next_action(self) -> Action[Reply]:
@@ -469,6 +483,7 @@ class Rc4Request:
             # A resent frame is expected to be refused when the meter got the first copy; a
             # number refused at its first send means someone else moved the counter.
             if self._frame_sends == 1:
+                self.seen.sequence_conflicts += 1
                 self._conflicts += 1
                 if self._conflicts > timing.max_sequence_errors:
                     self._give_up(SequenceConflictError(self._what))

@@ -205,3 +205,21 @@ def test_tls_required_meter_with_dropped_replies_rehandshakes_and_reads_true_val
     assert client.security == "tls"
     assert client.stats.timeouts >= 5  # replies really were lost
     assert client.stats.tls_handshakes >= 2  # and the session was set up again
+
+
+@pytest.mark.parametrize("seed", range(1, 7))
+def test_a_tls_meter_on_a_slightly_noisy_line_is_not_taken_for_a_wrong_key(
+    start_sim: StartSim, seed: int
+) -> None:
+    sim: Sim = start_sim("gen4", tls_required=True, faults=f"corrupt=0.003,seed={seed}")
+    truth = sim.truth()
+
+    async def run() -> MeterClient:
+        async with client_for(sim.port("tcp"), LinkTiming.fast()) as client:
+            for _ in range(20):
+                assert not mismatches(await client.read_present(DASHBOARD_FIELDS), truth)
+            return client
+
+    client = asyncio.run(run())  # a TlsSessionError ("different MBK") would fail the test
+    assert client.security == "tls"
+    assert sim.running.call(lambda: sim.running.port.stats.corrupted) > 0  # noise did happen

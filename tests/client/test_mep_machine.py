@@ -26,6 +26,7 @@ from mepgate.client.errors import (
 )
 from mepgate.client.mep.machine import (
     TLS_ATTEMPTS,
+    TLS_KEY_CONFIRMATIONS,
     Attempt,
     MepLink,
     Rc4Request,
@@ -581,8 +582,10 @@ class TlsMeter:
         break_after: int | None = None,
         handshake_code: TlsResponseCode = TlsResponseCode.OK,
         reply: bytes = encode_read_reply(DATA),
+        damage_handshakes: int = 0,
     ) -> None:
         self.key = key
+        self.damage_handshakes = damage_handshakes  # flip a bit in this many handshake replies
         self.handshake_code = handshake_code
         self.reply = reply
         self.server: TlsPskServer | None = None
@@ -608,7 +611,11 @@ class TlsMeter:
                     else TlsResponseCode.TLS_ERROR
                 )
                 return encode_tls_response(reply, error.outgoing)
-            return encode_tls_response(self.handshake_code, progress.outgoing)
+            outgoing = progress.outgoing
+            if self.damage_handshakes and outgoing:
+                self.damage_handshakes -= 1
+                outgoing = outgoing[:-1] + bytes([outgoing[-1] ^ 0x01])  # line noise
+            return encode_tls_response(self.handshake_code, outgoing)
         self.requests += 1
         if self.break_after is not None and self.requests > self.break_after:
             return encode_tls_response(TlsResponseCode.TLS_ERROR)
@@ -653,10 +660,22 @@ def test_tls_sets_up_a_session_then_carries_the_request() -> None:
 
 def test_tls_with_a_key_the_meter_does_not_share_fails_as_tls_failed() -> None:
     machine = TlsRequest(tls_link(), MESSAGE, "reading BT23")
-    converse(machine, TlsMeter(key=b"Z" * 16))
+    meter = TlsMeter(key=b"Z" * 16)
+    converse(machine, meter)
     error = failed(machine)
     assert isinstance(error, TlsSessionError)
     assert error.diagnosis is Diagnosis.TLS_FAILED
+    # Confirmed on repeated handshakes: a damaged one fails authentication too.
+    assert meter.codes.count(TlsRequestCode.HANDSHAKE) == TLS_KEY_CONFIRMATIONS
+
+
+def test_a_damaged_handshake_is_tried_again_not_taken_for_a_wrong_key() -> None:
+    link = tls_link()
+    machine = TlsRequest(link, MESSAGE, "reading BT23")
+    meter = TlsMeter(damage_handshakes=1)
+    converse(machine, meter)
+    assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
+    assert meter.codes.count(TlsRequestCode.HANDSHAKE) == 2
 
 
 def test_a_broken_tls_session_is_set_up_again_a_bounded_number_of_times() -> None:
@@ -664,7 +683,8 @@ def test_a_broken_tls_session_is_set_up_again_a_bounded_number_of_times() -> Non
     machine = TlsRequest(link, MESSAGE, "reading BT23")
     converse(machine, meter)
     error = failed(machine)
-    assert isinstance(error, TlsSessionError)
+    assert isinstance(error, MeterLinkError)
+    assert error.diagnosis is Diagnosis.NOISY  # not the key: the session kept breaking
     assert "kept breaking" in str(error)
     assert sum(seen.tls_handshakes for seen in machine.observations()) == TLS_ATTEMPTS
     assert link.tls_session is None
@@ -675,7 +695,8 @@ def test_a_handshake_the_meter_fails_is_tried_again_a_bounded_number_of_times() 
     machine = TlsRequest(tls_link(), MESSAGE, "reading BT23")
     converse(machine, meter)
     error = failed(machine)
-    assert isinstance(error, TlsSessionError)
+    assert isinstance(error, MeterLinkError)
+    assert error.diagnosis is Diagnosis.NOISY
     assert "handshake answered 0x" in str(error)
     assert meter.codes == [TlsRequestCode.HANDSHAKE] * TLS_ATTEMPTS
 

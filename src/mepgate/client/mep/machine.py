@@ -32,6 +32,7 @@ from mepgate.client.diagnosis import diagnose
 from mepgate.client.errors import (
     AuthenticationError,
     MeterRefusedError,
+    NoisyLineError,
     ReconfiguredError,
     SequenceConflictError,
     TlsRequiredError,
@@ -61,7 +62,7 @@ from mepgate.proto.tls_frames import (
     decode_tls_frame,
     encode_tls_request,
 )
-from mepgate.tls import KeyId, TlsAuthenticationError, TlsError, TlsPskClient
+from mepgate.tls import KeyId, TlsError, TlsPskClient
 
 R = TypeVar("R")
 
@@ -69,8 +70,14 @@ RC4_MIN_FRAME = 1 + DIGEST_SIZE
 """Smallest RC4 reply after its length: a code and the digest."""
 TLS_MIN_FRAME = 1
 """Smallest TLS-carrying reply after its length: a code."""
-TLS_ATTEMPTS = 4
-"""Sessions set up for one request before the TLS link is declared broken."""
+TLS_ATTEMPTS = 16
+"""Sessions set up for one request before the line is called too noisy for TLS: a damaged
+record ends a TLS session (TLS frames carry no MEP digest; the record MAC catches it), so on a
+noisy line sessions break often, each costing a handshake."""
+TLS_KEY_CONFIRMATIONS = 4
+"""Handshakes in a row the meter must refuse (0x03) before the key is called wrong: a
+handshake reply damaged on its way to us makes our Finished wrong too, but noise does not
+repeat itself four times running."""
 
 
 # -- the connection ---------------------------------------------------------------------------
@@ -595,6 +602,7 @@ class TlsRequest:
         self._what = what
         self._seen: list[Observation] = []
         self._attempts = 0
+        self._refusals = 0  # handshakes that failed authentication
         self._last = ""
         self._outcome: Finished[Reply] | Failed | None = None
         self._handshaking: TlsPskClient | None = None
@@ -664,27 +672,34 @@ class TlsRequest:
 
     def _handshake_step(self, client: TlsPskClient, reply: TlsMessage) -> None:
         if reply.code == TlsResponseCode.INVALID_IDENTITY_OR_KEY:
-            self._outcome = Failed(
-                TlsSessionError("the meter rejected the TLS key or identity (0x03)")
-            )
+            self._key_refused("the meter rejected the TLS key or identity (0x03)")
             return
         if reply.code != TlsResponseCode.OK:
             raise _SessionLostError(f"handshake answered 0x{reply.code:02X}")
         try:
             client.receive(reply.payload)
             progress = client.do_handshake()
-        except TlsAuthenticationError as error:
-            self._outcome = Failed(TlsSessionError(f"TLS handshake: {error}"))
-            return
         except TlsError as error:
+            # Includes the server's Finished not verifying: the meter verified ours with its
+            # key before sending it, so that is damage on the line, never the key.
             raise _SessionLostError(str(error)) from error
         if progress.complete:
+            self._refusals = 0
             self._seen[-1].replies += 1
             self._link.tls_session = client
             self._start_request(client)
             return
         frame = encode_tls_request(TlsRequestCode.HANDSHAKE_CONT, progress.outgoing)
         self._step = _Resending(self._link, frame, self._seen[-1], "TLS handshake")
+
+    def _key_refused(self, why: str) -> None:
+        """The meter refused our handshake (0x03): the key, or a handshake reply damaged on
+        its way to us (our Finished then covers other bytes than the meter's)."""
+        self._refusals += 1
+        if self._refusals >= TLS_KEY_CONFIRMATIONS:
+            self._outcome = Failed(TlsSessionError(why))
+            return
+        self._session_lost(why, counts=False)
 
     def _reply(self, reply: TlsMessage) -> None:
         session = self._link.tls_session
@@ -702,13 +717,13 @@ class TlsRequest:
         else:
             self._outcome = Finished(Reply(code=code))
 
-    def _session_lost(self, reason: str) -> None:
+    def _session_lost(self, reason: str, *, counts: bool = True) -> None:
         self._link.tls_session = None
         self._last = reason
-        self._attempts += 1
+        self._attempts += counts
         if self._attempts >= TLS_ATTEMPTS:
             self._outcome = Failed(
-                TlsSessionError(f"{self._what}: the TLS session kept breaking ({self._last})")
+                NoisyLineError(f"{self._what}: the TLS session kept breaking ({self._last})")
             )
             return
         self._start_handshake()

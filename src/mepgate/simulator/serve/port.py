@@ -59,6 +59,7 @@ class PortStats:
     frames: int = 0
     replies: int = 0
     dropped: int = 0
+    corrupted: int = 0  # replies sent with altered bytes
     ignored: int = 0
     alerts: int = 0
     echoed: int = 0
@@ -205,7 +206,9 @@ class MeterPort:
                 self.stats.dropped += 1
                 continue
             self.stats.replies += 1
-            await self._transmit(link, self.faults.corrupt(reply))
+            sent = self.faults.corrupt(reply)
+            self.stats.corrupted += sent != reply
+            await self._transmit(link, sent)
 
     def _reboot(self, now: float) -> None:
         self.stats.reboots += 1

@@ -29,4 +29,14 @@ class LocalProtocolError(MepgateError):
 
 
 class PortUnavailableError(MepgateError):
-    """The port cannot be opened, or it went away (USB adapter unplugged, TCP peer gone)."""
+    """The port cannot be opened, or it went away (USB adapter unplugged, TCP peer gone).
+
+    ``reason`` names it for the diagnosis (a :class:`mepgate.client.Diagnosis` value)."""
+
+    reason = "port-unavailable"
+
+
+class PortBusyError(PortUnavailableError):
+    """A serial server accepted the connection and closed it at once: its port is in use."""
+
+    reason = "port-busy"

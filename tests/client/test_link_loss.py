@@ -5,6 +5,7 @@ ending in :class:`SequenceConflictError` and the advice to stop the other client
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -17,9 +18,11 @@ from mepgate.cli.main import cli
 from mepgate.client import DASHBOARD_FIELDS, Backoff, LinkTiming, MepSession, MeterClient
 from mepgate.client.diagnosis import Diagnosis
 from mepgate.client.errors import SequenceConflictError
+from mepgate.errors import PortBusyError
 from mepgate.proto import parse_key
 from mepgate.proto.sequence import WINDOW
 from mepgate.simulator.serve import RunningSimulator
+from mepgate.simulator.serve.probe import LineProbe
 from mepgate.simulator.timing import WireTiming
 from mepgate.tables.ids import TableId
 from mepgate.transport import Link, PortUnavailableError, open_link
@@ -189,3 +192,66 @@ def test_doctor_and_info_blame_another_client_on_repeated_0x0c(busy_other_client
     info = CliRunner().invoke(cli, ["info", *args], env=env)
     assert info.exit_code == 1
     assert "another MEP client is using the port" in info.stderr
+
+
+# -- a busy or refusing serial server --------------------------------------------------------
+def test_a_second_client_on_a_busy_tcp_port_is_told_the_port_is_busy(start_sim: StartSim) -> None:
+    sim = start_sim("gen4", pty=False)
+    env = {"MEPGATE_KEY": MBK_TEXT}
+    args = ["--port", sim.port("tcp"), "--timeout", "0.05"]
+    with LineProbe.open(sim.port("tcp")):  # another client holds the serial server's port
+        doctor = CliRunner().invoke(cli, ["doctor", *args], env=env)
+        info = CliRunner().invoke(cli, ["info", *args], env=env)
+    assert doctor.exit_code == 1
+    assert "problem (port-busy)" in doctor.stdout
+    assert "another client holds its port" in doctor.stdout
+    assert info.exit_code == 1
+    assert "busy" in info.stderr
+    assert "Traceback" not in info.output + doctor.output
+    refused = sim.running.call(lambda: sim.running.port.stats.refused)
+    assert 2 <= refused <= 2 * (1 + 2)  # each command: the connect and its 2 reconnects at most
+
+
+def test_a_server_that_accepts_and_closes_ends_a_request_after_bounded_reconnects() -> None:
+    async def run() -> tuple[int, Exception]:
+        accepted = 0
+
+        async def close_at_once(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal accepted
+            accepted += 1
+            writer.close()
+
+        server = await asyncio.start_server(close_at_once, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = client_for(
+            f"tcp://127.0.0.1:{port}", backoff=Backoff(initial=0.01, maximum=0.02, attempts=3)
+        )
+        try:
+            await client.connect()
+            with pytest.raises(PortUnavailableError) as raised:
+                await client.read(TableId.BT01)
+        finally:
+            await client.close()
+            server.close()
+        return accepted, raised.value
+
+    accepted, error = asyncio.run(run())
+    assert isinstance(error, PortBusyError)
+    assert accepted == 1 + 3  # the first connection and three reconnects, then it gives up
+
+
+def test_tcp_addresses_that_cannot_work_are_named_without_serial_port_advice() -> None:
+    with socket.socket() as unused:  # a port nobody listens on: connection refused
+        unused.bind(("127.0.0.1", 0))
+        refused = f"tcp://127.0.0.1:{unused.getsockname()[1]}"
+        for port, words in [
+            (refused, "connection refused"),
+            ("tcp://127.0.0.1:99999", "from 1 to 65535"),
+        ]:
+            with pytest.raises(PortUnavailableError) as raised:
+                asyncio.run(open_link(port))
+            message = str(raised.value)
+            assert words in message
+            assert "dialout" not in message
+            assert "serial/by-id" not in message
+            assert "Errno" not in message

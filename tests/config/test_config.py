@@ -46,6 +46,7 @@ def test_a_missing_file_gives_defaults(tmp_path: Path) -> None:
     [
         ('[[meter]]\nport = "/dev/ttyUSB0"\npoll_interval = 0', "meter.0.poll_interval"),
         ('[[meter]]\nport = "COMX"', "meter.0.port: give a serial device"),
+        ('[[meter]]\nport = "tcp://host:99999"', "meter.0.port: a TCP port is a number from 1"),
         ('[[meter]]\nport = "/dev/x"\nbaud = 9601', "meter.0.baud"),
         ("[web]\nlisten = 'localhost'", "web.listen: use HOST:PORT"),
         ("[web]\nlisen = '1:2'", "web.lisen: unknown setting"),

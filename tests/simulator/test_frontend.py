@@ -169,19 +169,20 @@ def test_the_meter_model_answers_the_old_firmwares_bt28_read(
     assert len(reply.data) > 100
 
 
-def test_one_tcp_client_at_a_time_the_next_is_served_when_it_closes(
+def test_a_second_tcp_client_is_refused_as_a_serial_server_does(
     simulator: RunningSimulator,
 ) -> None:
     key = simulator.keys[AccessLevel.BASIC]
-    first = LineProbe.open(simulator.url or "")
-    assert TinyClient(first, key).send(ReadRequest(table_id=BT01).to_bytes()).code == 0
-    with LineProbe.open(simulator.url or "") as second:
-        # The line is taken: the second client's request waits, unanswered ...
-        exchange = prepare_request(ReadRequest(table_id=BT23).to_bytes(), 1, key)
-        second.send(exchange.frame)
-        assert not second.read_raw(0.25)
-        # ... until the first client hangs up; then it is served (here: told the sequence).
-        first.close()
-        reply = exchange.decode(second.next_frame(timeout=1.0).wire, key)
-    assert reply.code == ResponseCode.INVALID_SEQUENCE_NUMBER
+    with LineProbe.open(simulator.url or "") as first:
+        assert TinyClient(first, key).send(ReadRequest(table_id=BT01).to_bytes()).code == 0
+        # The line is taken: a second connection is closed at once (end of stream) ...
+        second = LineProbe.open(simulator.url or "")
+        with second, pytest.raises(ConnectionError, match="closed the line"):
+            second.read_raw(1.0)
+        # ... and the first client is still served.
+        assert TinyClient(first, key).send(ReadRequest(table_id=BT01).to_bytes()).code == 0
+    assert simulator.call(lambda: simulator.port.stats.refused) == 1
+    with LineProbe.open(simulator.url or "") as third:  # once the line is free, served again
+        third.send(prepare_request(ReadRequest(table_id=BT23).to_bytes(), 1, key).frame)
+        assert third.next_frame(timeout=1.0)
     assert simulator.call(lambda: simulator.port.stats.sessions) == 2

@@ -12,7 +12,7 @@ when the port goes away.  One request is in flight at a time (a meter serves one
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
@@ -140,14 +140,17 @@ class MeterClient:
     async def close(self) -> None:
         await self._session.close()
 
-    async def _reconnect(self, error: PortUnavailableError) -> None:
+    async def _reconnect(self, error: PortUnavailableError, delays: Iterator[float]) -> None:
+        """Open the port again after ``error``, waiting the backoff's next delays; ``delays``
+        is shared by all reconnects of one request, so a port that opens and then fails at
+        once (a busy serial server) ends the request instead of looping."""
         await self.close()
-        for delay in self.backoff.delays():
+        for delay in delays:
             await asyncio.sleep(delay)
             try:
                 await self.connect()
             except PortUnavailableError:
-                continue
+                continue  # what ended the request is the reason to report, not the reopening
             self.stats.reconnects += 1
             return
         raise error
@@ -182,11 +185,12 @@ class MeterClient:
     async def _send(self, message: bytes, what: str, quiet: bool) -> Reply:
         if not self._session.is_open:
             await self.connect()
+        delays = iter(self.backoff.delays())
         while True:
             try:
                 return await self._session.request(message, what, housekeeping=quiet)
             except PortUnavailableError as error:
-                await self._reconnect(error)
+                await self._reconnect(error, delays)
 
     async def read(
         self, table: int, *, offset: int | None = None, count: int | None = None

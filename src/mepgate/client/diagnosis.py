@@ -23,6 +23,7 @@ class Diagnosis(Enum):
     WRONG_KEY = "wrong-key"
     SEQUENCE_CONFLICT = "sequence-conflict"
     PORT_UNAVAILABLE = "port-unavailable"
+    PORT_BUSY = "port-busy"
     TLS_FAILED = "tls-failed"
 
     def advice(self) -> str:
@@ -64,6 +65,11 @@ _ADVICE = {
     Diagnosis.PORT_UNAVAILABLE: (
         "the port cannot be used: check the device name or address, the cable, and that no "
         "other program holds the port"
+    ),
+    Diagnosis.PORT_BUSY: (
+        "the serial server (ser2net, ESP-Link) accepts the connection and closes it at once: "
+        "another client holds its port. Stop the other client (another mepgate, a Home "
+        "Assistant integration, a terminal) or give each its own serial server port"
     ),
     Diagnosis.TLS_FAILED: (
         "the meter requires TLS and the TLS handshake failed: the meter rejects the key or its "

@@ -32,14 +32,14 @@ async def run_doctor(client: MeterClient) -> DoctorReport:
     try:
         await client.connect()
     except PortUnavailableError as error:
-        return DoctorReport(Diagnosis.PORT_UNAVAILABLE, str(error), stats=client.stats)
+        return DoctorReport(Diagnosis(error.reason), str(error), stats=client.stats)
     try:
         await client.read(TableId.ET04, offset=IDT_VERSION_OFFSET, count=1)
         info = BT01.decode(await client.read_table(TableId.BT01))
     except MeterLinkError as error:
         return DoctorReport(error.diagnosis, error.detail, stats=client.stats)
     except PortUnavailableError as error:
-        return DoctorReport(Diagnosis.PORT_UNAVAILABLE, str(error), stats=client.stats)
+        return DoctorReport(Diagnosis(error.reason), str(error), stats=client.stats)
     except MeterRefusedError as error:
         return DoctorReport(Diagnosis.OK, str(error), stats=client.stats)
     finally:

@@ -33,7 +33,9 @@ from mepgate.urls import mask_url
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _LISTEN = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[^:\s]+):(?P<port>\d{1,5})$")
-_PORT_URL = re.compile(r"^(tcp|rfc2217)://[^:/\s]+:\d{1,5}$|^/dev/\S+$|^sim:[\w-]+$|^COM\d+$")
+_PORT_URL = re.compile(
+    r"^(tcp|rfc2217)://[^:/\s]+:(?P<number>\d{1,5})$|^/dev/\S+$|^sim:[\w-]+$|^COM\d+$"
+)
 SIM_SCHEME = "sim:"
 """``sim:PROFILE`` ports name a simulated meter that runs inside the gateway (``mepgate demo``)."""
 
@@ -75,7 +77,10 @@ class MeterConfig(_Section):
     @field_validator("port")
     @classmethod
     def _port(cls, value: str) -> str:
-        if not _PORT_URL.match(value):
+        match = _PORT_URL.match(value)
+        if match and match["number"] is not None and not 0 < int(match["number"]) < 65536:
+            raise ValueError("a TCP port is a number from 1 to 65535")
+        if not match:
             raise ValueError(
                 "give a serial device (/dev/ttyUSB0), tcp://host:port, rfc2217://host:port "
                 "or sim:PROFILE for the built-in simulator"

@@ -200,7 +200,7 @@ def describe_failure(error: BaseException, at: dt.datetime) -> LinkFailure:
             advice=error.diagnosis.advice(),
         )
     if isinstance(error, PortUnavailableError):
-        diagnosis = Diagnosis.PORT_UNAVAILABLE
+        diagnosis = Diagnosis(error.reason)
         return LinkFailure(
             at=at, message=str(error), diagnosis=diagnosis.value, advice=diagnosis.advice()
         )

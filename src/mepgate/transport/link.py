@@ -16,7 +16,7 @@ from typing import Protocol
 import serial
 import serial_asyncio_fast
 
-from mepgate.errors import PortUnavailableError
+from mepgate.errors import PortBusyError, PortUnavailableError
 
 _READ_CHUNK = 4096
 
@@ -46,6 +46,12 @@ class Link(Protocol):
 
 
 CLOSE_TIMEOUT = 1.0  # seconds a closing link may take to flush before it is dropped
+CONNECT_TIMEOUT = 10.0
+"""Seconds a ``tcp://`` connection may take: an address that drops packets would otherwise
+hold the caller for the system's SYN timeout (minutes)."""
+BUSY_WITHIN = 2.0
+"""A serial server that closes a connection this soon, before sending anything, refused it
+(ser2net does so while another client holds its port)."""
 
 
 class StreamLink:
@@ -58,6 +64,8 @@ class StreamLink:
         self.baud = baud
         self._reader = reader
         self._writer = writer
+        self._opened = asyncio.get_running_loop().time()
+        self._received = False
 
     def __repr__(self) -> str:
         return f"StreamLink({self.port!r}, baud={self.baud})"
@@ -82,10 +90,17 @@ class StreamLink:
         except (OSError, serial.SerialException) as error:
             raise PortUnavailableError(f"reading from {self.port} failed: {error}") from error
         if not data:
+            quick = asyncio.get_running_loop().time() - self._opened < BUSY_WITHIN
+            if self.port.startswith("tcp://") and quick and not self._received:
+                raise PortBusyError(
+                    f"{self.port} closed the connection at once: the serial server's port is "
+                    "busy (another client is connected to it) or it refuses this address"
+                )
             raise PortUnavailableError(
                 f"{self.port} went away (end of stream): the adapter was unplugged or the "
                 "remote end closed the connection"
             )
+        self._received = True
         return data
 
     async def close(self) -> None:
@@ -99,31 +114,63 @@ class StreamLink:
         self._writer.transport.abort()
 
 
-def _split_tcp(port: str) -> tuple[str, int]:
+def split_tcp(port: str) -> tuple[str, int]:
+    """``tcp://host:port`` as (host, port); raises :class:`PortUnavailableError` naming what
+    is wrong with it."""
     rest = port[len("tcp://") :].rstrip("/")
     host, sep, number = rest.rpartition(":")
-    if not sep or not number.isdigit() or not host:
-        raise PortUnavailableError(f"{port!r}: write a TCP port as tcp://host:port")
+    if not sep or not number.isdigit() or not host or not 0 < int(number) < 65536:
+        raise PortUnavailableError(
+            f"{port!r}: write a TCP port as tcp://host:port, the port a number from 1 to 65535"
+        )
     return host.strip("[]"), int(number)
 
 
 async def open_link(port: str, *, baud: int = 9600, enable: EnableLine = EnableLine.NONE) -> Link:
     """Open ``port``; with ``enable``, raise DTR or RTS to enable the MEP port."""
+    if port.startswith("tcp://"):
+        reader, writer = await _connect_tcp(port)
+        return StreamLink(port, baud, reader, writer)
     try:
-        if port.startswith("tcp://"):
-            host, number = _split_tcp(port)
-            reader, writer = await asyncio.open_connection(host, number)
-        else:
-            reader, writer = await serial_asyncio_fast.open_serial_connection(
-                url=port, baudrate=baud, bytesize=8, parity="N", stopbits=1
-            )
-            _drive_enable(writer, enable)
+        reader, writer = await serial_asyncio_fast.open_serial_connection(
+            url=port, baudrate=baud, bytesize=8, parity="N", stopbits=1
+        )
+        _drive_enable(writer, enable)
     except (OSError, serial.SerialException, ValueError) as error:
         raise PortUnavailableError(
-            f"cannot open {port}: {error}. Check the device name (ls /dev/serial/by-id/), "
+            f"cannot open {port}: {_why(error)}. Check the device name (ls /dev/serial/by-id/), "
             "that no other program holds it, and your permissions (group dialout)"
         ) from error
     return StreamLink(port, baud, reader, writer)
+
+
+async def _connect_tcp(port: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, number = split_tcp(port)
+    where = f"{host}:{number}"
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            return await asyncio.open_connection(host, number)
+    except TimeoutError:
+        raise PortUnavailableError(
+            f"cannot connect to {where}: no answer within {CONNECT_TIMEOUT:g} s. Check the "
+            "address and that the serial server (ser2net, ESP-Link) is on the network"
+        ) from None
+    except ConnectionRefusedError:
+        raise PortUnavailableError(
+            f"cannot connect to {where}: connection refused. Check that the serial server "
+            "(ser2net, ESP-Link) is running and listens on that port"
+        ) from None
+    except OSError as error:
+        raise PortUnavailableError(
+            f"cannot connect to {where}: {_why(error)}. Check the host name or address"
+        ) from None
+
+
+def _why(error: BaseException) -> str:
+    """An OS error's own words, without Python's ``[Errno N]`` decoration."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.rstrip(".")
+    return str(error)
 
 
 def _drive_enable(writer: asyncio.StreamWriter, enable: EnableLine) -> None:

@@ -35,8 +35,9 @@ class StreamLink:
 
 
 class TcpFrontEnd:
-    """``tcp://host:port``: one connection served at a time; the next waits its turn (its
-    bytes queue in the kernel) and is served once the previous one closes."""
+    """``tcp://host:port``: one connection at a time.  A second one is accepted and closed at
+    once, as serial servers (ser2net, ESP-Link) do while their port is in use: the line is one
+    UART, and a waiting client would only see silence."""
 
     def __init__(self, port: MeterPort) -> None:
         self.port = port
@@ -52,6 +53,12 @@ class TcpFrontEnd:
         return f"tcp://{shown}:{bound[1]}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._connections:
+            self.port.stats.refused += 1
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+            return
         sock = writer.get_extra_info("socket")
         if sock is not None:
             # Paced bytes must leave when written, not when Nagle decides.

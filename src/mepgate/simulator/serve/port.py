@@ -68,6 +68,7 @@ class PortStats:
     framing_errors: int = 0
     expired_bytes: int = 0
     sessions: int = 0
+    refused: int = 0  # connections closed at once: the port was in use
 
 
 class MeterPort:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -186,6 +187,54 @@ def test_doctor_and_info_name_the_cause(start_sim: StartSim, fault: str) -> None
     assert info.exit_code == 1
     assert words in info.stderr
     assert key not in doctor.output + info.output
+
+
+def doctor_says(sim: Sim) -> str:
+    result = CliRunner().invoke(
+        cli,
+        ["doctor", "--port", sim.port("tcp"), "--sim-timing"],
+        env={"MEPGATE_KEY": MBK_TEXT},
+    )
+    assert "Traceback" not in result.output
+    first = result.stdout.splitlines()[0]  # "link to ...: ok (ok)" / "...: problem (noisy)"
+    return first.rsplit("(", 1)[1].rstrip(")")
+
+
+@pytest.mark.parametrize(
+    "faults",
+    ["drop=0.1,corrupt=0.01", "corrupt=0.03", "drop=0.3,corrupt=0.02", "drop=0.5"],
+)
+def test_doctor_calls_a_lossy_or_damaging_line_noisy_whatever_the_seed(
+    start_sim: StartSim, faults: str
+) -> None:
+    seeds = range(1, 11) if faults == "drop=0.1,corrupt=0.01" else range(1, 4)
+    verdicts = []
+    for seed in seeds:
+        sim = start_sim("gen4", pty=False, faults=f"{faults},seed={seed}")
+        verdicts.append(doctor_says(sim))
+        stats = sim.running.port.stats  # read once the doctor is done: no race
+        assert stats.dropped + stats.corrupted > 0  # the faults really happened
+    assert verdicts == ["noisy"] * len(seeds)
+
+
+def test_doctor_calls_a_clean_line_ok_every_time(start_sim: StartSim) -> None:
+    verdicts = [doctor_says(start_sim("gen4", pty=False, seed=seed)) for seed in range(1, 11)]
+    assert verdicts == ["ok"] * 10
+
+
+def test_doctor_reports_loss_and_damage_rates(start_sim: StartSim) -> None:
+    sim = start_sim("gen4", pty=False, faults="drop=0.3,seed=4")
+    result = CliRunner().invoke(
+        cli,
+        ["doctor", "--port", sim.port("tcp"), "--timeout", "0.05"],
+        env={"MEPGATE_KEY": MBK_TEXT},
+    )
+    assert result.exit_code == 1
+    lost = re.search(r"lost (\d+) \(([\d.]+)%\)", result.stdout)
+    assert lost is not None
+    assert int(lost[1]) > 0
+    assert 10 <= float(lost[2]) <= 60  # about the 30 % dropped
+    assert "of requests got no answer in time" in result.stdout
 
 
 def test_tls_required_meter_with_dropped_replies_rehandshakes_and_reads_true_values(

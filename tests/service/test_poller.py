@@ -27,6 +27,7 @@ from mepgate.client import (
 )
 from mepgate.config import ConfigError, MeterConfig
 from mepgate.proto import AccessLevel, parse_key
+from mepgate.proto.constants import MAX_READ_DATA
 from mepgate.reading import TIER_REFRESH_S, TIERS, Reading, tier_energy_field
 from mepgate.service.poller import (
     PRESENT_FIELDS,
@@ -99,10 +100,10 @@ def test_energy_read_is_the_reset_counter_and_two_summations() -> None:
     assert MERGE_GAP == 96  # 100 ms of 9600 Bd: what a request costs
     gen4 = gen4_3phase().dims
     assert gen4.register.demand_reset_counter
-    assert plan_energy_read(gen4, 2, MERGE_GAP).spans == ((0, 1 + 2 * 4),)
+    assert plan_energy_read(gen4, 2, MERGE_GAP, max_count=MAX_READ_DATA).spans == ((0, 1 + 2 * 4),)
     gen3 = gen3_1phase().dims
     expected = (1 if gen3.register.demand_reset_counter else 0) + 8
-    assert plan_energy_read(gen3, 2, MERGE_GAP).spans == ((0, expected),)
+    assert plan_energy_read(gen3, 2, MERGE_GAP, max_count=MAX_READ_DATA).spans == ((0, expected),)
 
 
 def tier_values(reading: Reading, direction: str) -> list[float | None]:
@@ -136,7 +137,7 @@ def test_tier_reads_are_partial_ranges_from_the_bt23_layout(profile: str) -> Non
     model.advance(T0 + dt.timedelta(hours=7))  # the tiers' registers differ
     bt23 = model.table(TableId.BT23)
     assert bt23 is not None
-    plan = plan_energy_read(model.dims, 2, MERGE_GAP, tiers=True)
+    plan = plan_energy_read(model.dims, 2, MERGE_GAP, max_count=MAX_READ_DATA, tiers=True)
     layout = bt23_layout(model.dims.register)
     block_size = (layout.size - layout.offset_of("tiers")) // model.dims.register.number_of_tiers
     assert [offset for offset, _ in plan.tiers] == [
@@ -157,7 +158,7 @@ def test_tier_reads_are_partial_ranges_from_the_bt23_layout(profile: str) -> Non
 
 
 def test_present_fields_are_few_and_one_range_on_the_guides_layout() -> None:
-    plan = plan_present_read(gen4_3phase().dims, PRESENT_FIELDS, MERGE_GAP)
+    plan = plan_present_read(gen4_3phase().dims, PRESENT_FIELDS, MERGE_GAP, max_count=MAX_READ_DATA)
     assert len(plan.spans) == 1
     assert plan.spans[0][1] <= 160  # far less than BT28's 372 bytes on Gen 4
 

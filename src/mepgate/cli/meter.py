@@ -90,10 +90,11 @@ async def _read(
     if (offset is None) != (count is None):
         raise LocalProtocolError("a partial read needs both --offset and --count")
     async with meter.client() as client:
+        if table_id in registry.CODECS:
+            await client.full_dimensions()  # they size the table (and decode it)
         data = await client.read(table_id, offset=offset, count=count)
         decoded: registry.JsonValue = None
         if mode != "raw" and offset is None and table_id in registry.CODECS:
-            await client.dimensions()
             try:
                 decoded = _decoded(table_id, data, client)
             except TableDecodeError as error:
@@ -191,7 +192,7 @@ def watch(meter: MeterOptions, count: int | None, interval: float) -> None:
 async def _dump(meter: MeterOptions, output: Path) -> None:
     result: JsonDict = {}
     async with meter.client() as client:
-        await client.dimensions()
+        await client.full_dimensions()
         with Progress(transient=True) as progress:
             task = progress.add_task("reading tables", total=len(TableId))
             for table_id in TableId:
@@ -262,10 +263,11 @@ async def _doctor(meter: MeterOptions) -> int:
         click.echo(f"detail: {report.detail}")
     stats = report.stats
     click.echo(
-        f"frames sent {stats.frames_sent}, replies {stats.replies}, timeouts {stats.timeouts}, "
-        f"damaged {stats.damaged_replies}, echoed {stats.echoed_frames}, "
-        f"garbage bytes {stats.garbage_bytes}, 0x0B {stats.auth_failures}, "
-        f"0x0C {stats.sequence_resyncs}"
+        f"frames sent {stats.frames_sent}, replies {stats.replies}, "
+        f"lost {stats.timeouts} ({report.loss_rate:.1%}), "
+        f"damaged {stats.damaged_replies} ({report.damage_rate:.1%}), "
+        f"echoed {stats.echoed_frames}, garbage bytes {stats.garbage_bytes}, "
+        f"0x0B {stats.auth_failures}, 0x0C {stats.sequence_resyncs}"
     )
     return 0 if report.ok else EXIT_METER
 

@@ -12,13 +12,20 @@ when the port goes away.  One request is in flight at a time (a meter serves one
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, TypeVar
 
-from mepgate.client.errors import MeterRefusedError, PortUnavailableError, ReconfiguredError
+from mepgate.client.errors import (
+    BadReplyError,
+    MeterRefusedError,
+    PortUnavailableError,
+    ReconfiguredError,
+)
 from mepgate.client.planning import (
     IDT_VERSION_OFFSET,
     EnergyReadPlan,
@@ -39,13 +46,23 @@ from mepgate.proto.procedures import (
     ProcedureSequence,
     procedure_name,
 )
+from mepgate.tables import registry
 from mepgate.tables.dimensions import BT21, BT27, ET11, Dimensions, energy_register_unit_offset
+from mepgate.tables.errors import TableDecodeError
+from mepgate.tables.events import BT71
 from mepgate.tables.ids import TableId, table_name
+from mepgate.tables.load_profile import BT61
 from mepgate.tables.registers import BT28, PresentRegisterData, PresentValues
 
 _PROCEDURE_POLLS = 10
 _PROCEDURE_POLL_INTERVAL = 0.1  # MEP guide, "Calling Procedures": results within a second
 _RECONFIGURATION_RETRIES = 3
+PROCEDURE_RESPONSE_BYTES = 512
+"""The most a procedure response table (BT08, ET59) may hold: its 4-byte header and the
+procedure's result data, far less than a reply carries."""
+MAX_TABLE_BYTES = 1 << 20
+"""The most a table of unknown size may hold (BT64 of a large load profile is ~200 KB): a meter
+that keeps answering with data is stopped here, not at the 16 MB of a 3-byte offset."""
 _PLANS_KEPT = 16
 
 T = TypeVar("T")
@@ -91,6 +108,7 @@ class MeterClient:
         self.backoff = backoff or Backoff()
         self._psn = ProcedureSequence()
         self._dims: Dimensions | None = None
+        self._full = False  # _dims include BT61 and BT71 (full_dimensions)
         self._plans: dict[tuple[object, ...], object] = {}  # read plans, each with its dims
         self._quiet = 0  # > 0 inside the client's own housekeeping requests
 
@@ -199,37 +217,71 @@ class MeterClient:
         if offset is None and count is None:
             return await self.read_table(table)
         request = ReadRequest(table_id=table, offset=offset or 0, count=count or 0)
-        return await self._read(request.to_bytes(), f"reading {table_name(table)}")
-
-    async def _read(self, message: bytes, what: str) -> bytes:
-        reply = await self._request(lambda: message, what)
+        what = f"reading {table_name(table)}"
+        reply = await self._request(request.to_bytes, what)
         if reply.code != ResponseCode.OK:
             raise MeterRefusedError(reply.code, what)
+        if len(reply.data) != request.count:
+            # C12.18 partial read: the count asked for, or an error code -- never less (a short
+            # reply decoded as zeros showed 0 W per phase) and never more.
+            raise BadReplyError(
+                f"{what}: asked for {request.count} bytes at offset {request.offset}, "
+                f"the meter sent {len(reply.data)}"
+            )
         return reply.data
 
-    async def read_table(self, table: int) -> bytes:
-        """A whole table; tables too long for one reply are read in parts."""
+    async def read_table(
+        self, table: int, *, limit: int = MAX_TABLE_BYTES, dims: Dimensions | None = None
+    ) -> bytes:
+        """A whole table; tables too long for one reply are read in parts.  ``limit``: the
+        most bytes to believe where the layouts do not tell the table's size; ``dims``: the
+        dimensions to size it by, when they are being read (default: those read)."""
         what = f"reading {table_name(table)}"
         reply = await self._request(lambda: ReadRequest(table_id=table).to_bytes(), what)
         if reply.code == ResponseCode.OK and len(reply.data) <= self.max_read:
             return reply.data
         if reply.code not in (ResponseCode.OK, ResponseCode.OPERATION_NOT_POSSIBLE):
             raise MeterRefusedError(reply.code, what)
-        return await self._read_in_parts(table, what)
+        return await self._read_in_parts(table, what, limit, dims or self._dims)
 
-    async def _read_in_parts(self, table: int, what: str) -> bytes:
+    async def _read_in_parts(
+        self, table: int, what: str, most: int, dims: Dimensions | None
+    ) -> bytes:
+        """Partial reads of a reply's worth each, until the meter says the table ended.
+
+        Bounded: by the table's size where its layout and the dimensions tell it, else by
+        ``most``.  A table read to its size is checked to end there: a meter that sends data
+        past the end its own dimension tables give is not believed.
+        """
+        size = registry.table_size(table, dims)
+        limit = size or most
         out = bytearray()
         count = self.max_read
         while count:
-            request = ReadRequest(table_id=table, offset=len(out), count=count)
-            reply = await self._request(request.to_bytes, what)
-            if reply.code == ResponseCode.OK:
-                out += reply.data
+            if len(out) >= limit:
+                if size is not None and await self.read_piece(table, size, 1) is None:
+                    break  # all of it: the meter says the table ends where its layout does
+                raise BadReplyError(
+                    f"{what}: the meter sends data past the table's end ({limit} bytes)"
+                )
+            count = min(count, limit - len(out))
+            chunk = await self.read_piece(table, len(out), count)
+            if chunk is None:
+                count //= 2  # past the end: narrow down to the table's last bytes
                 continue
-            if reply.code != ResponseCode.TABLE_OPERATION_NOT_POSSIBLE:
-                raise MeterRefusedError(reply.code, what)
-            count //= 2  # past the end: narrow down to the table's last bytes
+            out += chunk
         return bytes(out)
+
+    async def read_piece(self, table: int, offset: int, count: int) -> bytes | None:
+        """``count`` bytes of ``table`` at ``offset``; ``None`` when that is past its end (the
+        meter answers 0x05).  One request: callers that share the line (the console, while
+        polling goes on) read long tables piece by piece."""
+        try:
+            return await self.read(table, offset=offset, count=count)
+        except MeterRefusedError as refused:
+            if refused.code == ResponseCode.TABLE_OPERATION_NOT_POSSIBLE:
+                return None
+            raise
 
     async def write(self, table: int, data: bytes, *, offset: int | None = None) -> None:
         message = WriteRequest(table_id=table, data=data, offset=offset).to_bytes()
@@ -246,7 +298,7 @@ class MeterClient:
         for _ in range(_PROCEDURE_POLLS):
             for table in (BT08_PROCEDURE_RESPONSE, ET59_MEP_PROCEDURE_RESPONSE):
                 try:
-                    data = await self.read_table(table)
+                    data = await self.read_table(table, limit=PROCEDURE_RESPONSE_BYTES)
                 except MeterRefusedError:
                     continue
                 if len(data) >= 4:
@@ -263,8 +315,25 @@ class MeterClient:
     async def dimensions(self) -> Dimensions:
         """BT21, BT27, ET11 and ET55's energy unit (read once, again after reconfiguration)."""
         if self._dims is None:
+            self._full = False
             self._dims = await self._load_dimensions()
         return self._dims
+
+    async def full_dimensions(self) -> Dimensions:
+        """:meth:`dimensions` with the load profile's (BT61) and the event log's (BT71), where
+        the meter has them: what BT62-BT67 and BT74 are decoded (and sized) by."""
+        dims = await self.dimensions()
+        if self._full:
+            return dims
+        extra: dict[str, object] = {}
+        async with self.housekeeping():
+            for name, table in (("load_profile", BT61), ("history", BT71)):
+                with contextlib.suppress(MeterRefusedError, TableDecodeError):
+                    extra[name] = table.decode(await self.read_table(table.table_id))
+        if self._dims is dims:  # not reconfigured meanwhile
+            self._dims = dataclasses.replace(dims, **extra)  # type: ignore[arg-type]
+            self._full = True
+        return await self.dimensions()
 
     @property
     def known_dimensions(self) -> Dimensions:
@@ -282,7 +351,7 @@ class MeterClient:
             register = BT21.decode(await self.read_table(TableId.BT21))
             mfg = ET11.decode(await self.read_table(TableId.ET11))
             dims = Dimensions(register=register, mfg=mfg)
-            selection = BT27.decode(await self.read_table(TableId.BT27), dims)
+            selection = BT27.decode(await self.read_table(TableId.BT27, dims=dims), dims)
             offset = energy_register_unit_offset(register, dims.generation)
             unit = (await self.read(TableId.ET55, offset=offset, count=1))[0]
         return Dimensions(
@@ -304,7 +373,7 @@ class MeterClient:
         dims = await self.dimensions()
         plan = self._plans.get(("present", fields))
         if not isinstance(plan, PresentReadPlan) or plan.dims is not dims:
-            plan = plan_present_read(dims, fields, self._session.merge_gap)
+            plan = plan_present_read(dims, fields, self._session.merge_gap, max_count=self.max_read)
             self._remember(("present", fields), plan)
         return plan
 
@@ -328,7 +397,9 @@ class MeterClient:
             known = self._plans.get(("energy", count, tiers))
             if isinstance(known, EnergyReadPlan) and known.dims is dims:
                 return known
-            made = plan_energy_read(dims, count, self._session.merge_gap, tiers=tiers)
+            made = plan_energy_read(
+                dims, count, self._session.merge_gap, max_count=self.max_read, tiers=tiers
+            )
             self._remember(("energy", count, tiers), made)
             return made
 

@@ -24,6 +24,7 @@ class Diagnosis(Enum):
     SEQUENCE_CONFLICT = "sequence-conflict"
     PORT_UNAVAILABLE = "port-unavailable"
     PORT_BUSY = "port-busy"
+    BAD_REPLY = "bad-reply"
     TLS_FAILED = "tls-failed"
 
     def advice(self) -> str:
@@ -53,7 +54,7 @@ _ADVICE = {
         "(the MEP port needs an RS-232 level shifter such as a MAX3232)"
     ),
     Diagnosis.NOISY: (
-        "the meter answers, but too many replies arrive damaged (digest errors): check the "
+        "the meter answers, but replies get lost or arrive damaged (digest errors): check the "
         "cable, its length and shielding, the ground, and the level shifter's supply"
     ),
     Diagnosis.WRONG_KEY: f"authentication failure (0x0B): the meter rejects the key; {KEY_ADVICE}",
@@ -70,6 +71,11 @@ _ADVICE = {
         "the serial server (ser2net, ESP-Link) accepts the connection and closes it at once: "
         "another client holds its port. Stop the other client (another mepgate, a Home "
         "Assistant integration, a terminal) or give each its own serial server port"
+    ),
+    Diagnosis.BAD_REPLY: (
+        "the meter answers with valid frames but not what was asked (a partial read of the "
+        "wrong size, a table that never ends): its firmware may be faulty, or the device on "
+        "this port is not a meter's MEP port. Report it with `mepgate dump` and --trace"
     ),
     Diagnosis.TLS_FAILED: (
         "the meter requires TLS and the TLS handshake failed: the meter rejects the key or its "

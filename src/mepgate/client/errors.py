@@ -14,6 +14,7 @@ from mepgate.proto.codes import describe_response_code
 
 __all__ = [
     "AuthenticationError",
+    "BadReplyError",
     "EchoError",
     "GarbledLineError",
     "MeterLinkError",
@@ -70,6 +71,13 @@ class TlsSessionError(MeterLinkError):
     diagnosis = Diagnosis.TLS_FAILED
 
 
+class BadReplyError(MeterLinkError):
+    """The meter's reply verified, and is not what was asked: a partial read answered with
+    more or fewer bytes than requested, a table that never ends."""
+
+    diagnosis = Diagnosis.BAD_REPLY
+
+
 _BY_DIAGNOSIS: dict[Diagnosis, type[MeterLinkError]] = {
     Diagnosis.NO_ANSWER: NoAnswerError,
     Diagnosis.ECHO: EchoError,
@@ -79,6 +87,7 @@ _BY_DIAGNOSIS: dict[Diagnosis, type[MeterLinkError]] = {
     Diagnosis.WRONG_KEY: AuthenticationError,
     Diagnosis.SEQUENCE_CONFLICT: SequenceConflictError,
     Diagnosis.TLS_FAILED: TlsSessionError,
+    Diagnosis.BAD_REPLY: BadReplyError,
 }
 
 

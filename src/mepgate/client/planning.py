@@ -61,15 +61,26 @@ _ALL_FIELDS = frozenset(f.name for f in fields(PresentValues))
 Span = tuple[int, int]  # (offset, count)
 
 
-def merge_spans(wanted: list[Span], merge_gap: int) -> tuple[Span, ...]:
-    """``(offset, count)`` ranges, sorted, with those at most ``merge_gap`` bytes apart merged."""
+def merge_spans(wanted: list[Span], merge_gap: int, max_count: int) -> tuple[Span, ...]:
+    """``(offset, count)`` ranges, sorted, with those at most ``merge_gap`` bytes apart merged
+    as long as the merged range fits one reply (``max_count`` bytes); a longer range is split.
+
+    Values spread out over a table (a BT27 with the wanted sources far apart) must not become
+    one read longer than a reply can carry: the meter would answer 0x04 every time."""
     spans: list[list[int]] = []
     for offset, count in sorted(wanted):
-        if spans and offset - (spans[-1][0] + spans[-1][1]) <= merge_gap:
-            spans[-1][1] = max(spans[-1][1], offset + count - spans[-1][0])
-        else:
-            spans.append([offset, count])
-    return tuple((o, c) for o, c in spans)
+        if spans:
+            start, length = spans[-1]
+            end = max(start + length, offset + count)
+            if offset - (start + length) <= merge_gap and end - start <= max_count:
+                spans[-1][1] = end - start
+                continue
+        spans.append([offset, count])
+    out: list[Span] = []
+    for offset, count in spans:
+        for start in range(offset, offset + count, max_count):
+            out.append((start, min(max_count, offset + count - start)))
+    return tuple(out)
 
 
 def _image(parts: list[tuple[int, bytes]], size: int | None = None) -> bytes:
@@ -111,7 +122,9 @@ def value_offsets(dims: Dimensions) -> dict[str, int]:
     return out
 
 
-def plan_present_read(dims: Dimensions, names: tuple[str, ...], merge_gap: int) -> PresentReadPlan:
+def plan_present_read(
+    dims: Dimensions, names: tuple[str, ...], merge_gap: int, *, max_count: int
+) -> PresentReadPlan:
     """The fewest, smallest BT28 ranges holding ``names`` (those the meter does not record are
     left out and decode as ``None``)."""
     unknown = [n for n in names if n not in _ALL_FIELDS]
@@ -120,7 +133,8 @@ def plan_present_read(dims: Dimensions, names: tuple[str, ...], merge_gap: int) 
     offsets = value_offsets(dims)
     wanted = [(offset, VALUE_SIZE) for offset in {offsets[n] for n in names if n in offsets}]
     present = tuple(n for n in names if n in offsets)
-    return PresentReadPlan(dims, present, merge_spans(wanted, merge_gap), bt28_layout(dims))
+    spans = merge_spans(wanted, merge_gap, max_count)
+    return PresentReadPlan(dims, present, spans, bt28_layout(dims))
 
 
 # -- BT23 energy registers --------------------------------------------------------------------
@@ -159,11 +173,11 @@ class EnergyReadPlan:
 
 
 def plan_energy_read(
-    dims: Dimensions, summations: int, merge_gap: int, *, tiers: bool = False
+    dims: Dimensions, summations: int, merge_gap: int, *, max_count: int, tiers: bool = False
 ) -> EnergyReadPlan:
     """The fewest BT23 ranges holding summations ``0..summations-1`` of the total block and,
     with ``tiers``, of every tier block."""
     prefix = bt23_layout(dims.register).offset_of("total") + summations * SUMMATION_SIZE
     tier_spans = tier_summation_spans(dims.register, summations) if tiers else ()
-    spans = merge_spans([(0, prefix), *tier_spans], merge_gap)
+    spans = merge_spans([(0, prefix), *tier_spans], merge_gap, max_count)
     return EnergyReadPlan(dims, prefix, tier_spans, spans)

@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType, ModuleType
 
+from mepgate.errors import MepgateError
 from mepgate.tables import (
     clock,
     dimensions,
@@ -21,10 +22,11 @@ from mepgate.tables import (
     registers,
     status,
 )
+from mepgate.tables._layout import Layout
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.errors import TableEncodeError, UnknownTableError
 from mepgate.tables.ids import TableId, describe
-from mepgate.tables.table import Table
+from mepgate.tables.table import DimensionedTable, FixedTable, Table
 from mepgate.tables.timestamps import LTimeDate, STimeDate
 
 JsonValue = None | bool | int | str | list["JsonValue"] | dict[str, "JsonValue"]
@@ -47,6 +49,21 @@ def _collect(modules: tuple[ModuleType, ...]) -> dict[int, Table[object]]:
 
 #: Every table mepgate can decode, by id (read-only).
 CODECS: Mapping[int, Table[object]] = MappingProxyType(_collect(_MODULES))
+
+
+def table_size(table_id: int, dims: Dimensions | None) -> int | None:
+    """Bytes in table ``table_id`` by its layout (under ``dims``), when the layout fixes it."""
+    table = CODECS.get(table_id)
+    codec: object = None
+    if isinstance(table, FixedTable):
+        codec = table.codec
+    elif isinstance(table, DimensionedTable) and dims is not None:
+        try:
+            codec = table.layout_for(dims)
+        except MepgateError:  # dimensions it needs were not read (BT61 for BT64, ...)
+            return None
+    size = codec.size if isinstance(codec, Layout) else 0
+    return size if size > 0 else None
 
 
 def codec_for(table_id: int) -> Table[object]:

@@ -123,6 +123,7 @@ class HostileMeter:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self.connections = 0
         self.url = ""
 
@@ -148,9 +149,9 @@ class HostileMeter:
         return f"tcp://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
 
     async def _stop(self) -> None:
-        for task in self._handlers:  # a noise stream does not end by itself
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
+        self._stopping = True  # a noise stream does not end by itself: it checks this
+        if self._handlers:
+            await asyncio.wait(set(self._handlers), timeout=2)
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(TimeoutError):
@@ -181,7 +182,7 @@ class HostileMeter:
 
     async def _noise(self, writer: asyncio.StreamWriter) -> None:
         value = NOISE_FLOOR
-        while not writer.is_closing():
+        while not writer.is_closing() and not self._stopping:
             writer.write(bytes([value]))
             await writer.drain()
             value = NOISE_FLOOR + (value + 37) % (256 - NOISE_FLOOR)

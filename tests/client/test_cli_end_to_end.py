@@ -217,3 +217,24 @@ def test_forcing_rc4_on_a_tls_required_meter_says_to_use_tls(start_sim: StartSim
     assert code == 1
     assert "requires TLS-PSK" in err
     assert "--security auto" in err
+
+
+@pytest.mark.parametrize("calls", [2, 10])
+def test_procedure_calls_from_separate_processes_all_succeed(
+    start_sim: StartSim, calls: int
+) -> None:
+    """Every process starts its procedure sequence number at 5; the meter refuses a repeat of
+    its last one (0x04), so the second process must not fail where the first succeeded."""
+    sim = start_sim("gen4", pty=False)
+    for _ in range(calls):
+        result = subprocess.run(
+            [sys.executable, "-m", "mepgate", "call", "EP39", "0c", "--port", sim.port("tcp")],
+            env={"MEPGATE_KEY": MBK_TEXT, "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "result 0 (procedure completed)" in result.stdout
+    assert sim.running.call(lambda: sim.running.port.stats.sessions) == calls

@@ -43,6 +43,8 @@ from mepgate.proto.procedures import (
     BT07_PROCEDURE_INITIATE,
     BT08_PROCEDURE_RESPONSE,
     ET59_MEP_PROCEDURE_RESPONSE,
+    PSN_FIRST,
+    PSN_LAST,
     ProcedureSequence,
     procedure_name,
 )
@@ -54,6 +56,7 @@ from mepgate.tables.ids import TableId, table_name
 from mepgate.tables.load_profile import BT61
 from mepgate.tables.registers import BT28, PresentRegisterData, PresentValues
 
+PSN_COUNT = PSN_LAST - PSN_FIRST + 1
 _PROCEDURE_POLLS = 10
 _PROCEDURE_POLL_INTERVAL = 0.1  # MEP guide, "Calling Procedures": results within a second
 _RECONFIGURATION_RETRIES = 3
@@ -292,9 +295,18 @@ class MeterClient:
 
     async def call(self, procedure: int, parameters: bytes = b"") -> ProcedureResponse:
         """Run a procedure through BT07 and return its result (BT08 or ET59)."""
-        call = ProcedureCall(number=procedure, psn=self._psn.take(), parameters=parameters)
         name = procedure_name(procedure)
-        await self.write(BT07_PROCEDURE_INITIATE, call.to_bytes())
+        for attempt in range(PSN_COUNT):
+            call = ProcedureCall(number=procedure, psn=self._psn.take(), parameters=parameters)
+            try:
+                await self.write(BT07_PROCEDURE_INITIATE, call.to_bytes())
+                break
+            except MeterRefusedError as refused:
+                # MEP guide, "Procedure Header Fields": the meter refuses a PSN equal to its
+                # last one with 0x04.  Every process starts at 5, so the one before us may
+                # have used ours: try the next, once round the cycle at most.
+                if refused.code != ResponseCode.OPERATION_NOT_POSSIBLE or attempt == PSN_COUNT - 1:
+                    raise
         for _ in range(_PROCEDURE_POLLS):
             for table in (BT08_PROCEDURE_RESPONSE, ET59_MEP_PROCEDURE_RESPONSE):
                 try:

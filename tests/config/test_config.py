@@ -115,6 +115,23 @@ def test_the_key_comes_from_its_file(tmp_path: Path) -> None:
     assert meter_key(settings.meter[0], tmp_path) == b"A1B2C3D4E5F6A7B8"
 
 
+def test_text_files_saved_as_utf_16_load_and_binary_ones_say_how_to_save_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "mepgate.toml"
+    path.write_bytes(GOOD.encode("utf-16"))  # Notepad's "Unicode": UTF-16 with a BOM
+    settings = load_settings(path, env={})
+    (tmp_path / "mbk.txt").write_bytes("A1B2C3D4E5F6A7B8C9D0\n".encode("utf-16"))
+    (tmp_path / "mbk.txt").chmod(0o600)
+    assert meter_key(settings.meter[0], tmp_path) == b"A1B2C3D4E5F6A7B8"
+    (tmp_path / "mbk.txt").write_bytes(b"\xff\xfe\x00\xd8garbage"[2:])  # no BOM, not UTF-8
+    with pytest.raises(ConfigError, match=r"key_file .*mbk.txt is not text in UTF-8: save it"):
+        meter_key(settings.meter[0], tmp_path)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(ConfigError, match="configuration file .* is not text in UTF-8"):
+        load_settings(path, env={})
+
+
 def test_secret_files_are_created_0600_and_saved_config_too(tmp_path: Path) -> None:
     write_secret_file(tmp_path / "k.txt", "x")
     assert stat.S_IMODE((tmp_path / "k.txt").stat().st_mode) == 0o600

@@ -19,6 +19,7 @@ import click
 
 from mepgate.client import Backoff, LinkTiming, MepSession, MeterClient, Security
 from mepgate.client.errors import MeterLinkError, MeterRefusedError
+from mepgate.config.textfile import TextFileError, read_text
 from mepgate.errors import LocalProtocolError, MepgateError
 from mepgate.proto import parse_key
 from mepgate.tls import KeyId
@@ -77,9 +78,13 @@ def _read_key(key: str | None, key_file: Path | None) -> str:
         raise click.UsageError("give the key once: --key or --key-file, not both")
     if key_file is not None:
         try:
-            return key_file.read_text(encoding="utf-8").strip()
+            return read_text(key_file, "the key file").strip()
+        except TextFileError as error:
+            raise click.UsageError(str(error)) from None
         except OSError as error:
-            raise click.UsageError(f"cannot read the key file {key_file}: {error}") from None
+            raise click.UsageError(
+                f"cannot read the key file {key_file}: {error.strerror or error}"
+            ) from None
     if key is None:
         key = os.environ.get(KEY_ENV)
     if not key:

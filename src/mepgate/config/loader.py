@@ -14,6 +14,7 @@ from pydantic import SecretStr, ValidationError
 
 from mepgate.config.secrets import too_open, write_secret_file
 from mepgate.config.settings import MeterConfig, Settings
+from mepgate.config.textfile import TextFileError, read_text
 from mepgate.errors import MepgateError
 from mepgate.proto import MepKey, parse_key
 
@@ -39,7 +40,9 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Se
     data: dict[str, Any] = {}
     if path is not None and path.exists():
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(read_text(path, "the configuration file"))
+        except TextFileError as error:
+            raise ConfigError(str(error)) from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(
                 f"{path}: not valid TOML ({error}); fix the line named, or move the file away "
@@ -147,7 +150,9 @@ def meter_key(meter: MeterConfig, base: Path) -> MepKey:
     elif meter.key_file is not None:
         key_path = meter.key_file if meter.key_file.is_absolute() else base / meter.key_file
         try:
-            text = key_path.read_text(encoding="utf-8")
+            text = read_text(key_path, f"meter {meter.name!r}: key_file")
+        except TextFileError as error:
+            raise ConfigError(str(error)) from None
         except OSError as error:
             raise ConfigError(
                 f"meter {meter.name!r}: key_file {key_path} cannot be read "

@@ -128,7 +128,7 @@ def test_text_files_saved_as_utf_16_load_and_binary_ones_say_how_to_save_them(
     with pytest.raises(ConfigError, match=r"key_file .*mbk.txt is not text in UTF-8: save it"):
         meter_key(settings.meter[0], tmp_path)
     path.write_bytes(b"\x89PNG\r\n\x1a\n")
-    with pytest.raises(ConfigError, match="configuration file .* is not text in UTF-8"):
+    with pytest.raises(ConfigError, match=r"configuration file .* is not text in UTF-8"):
         load_settings(path, env={})
 
 

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from mepgate.cli.main import cli
 from mepgate.client.planning import IDT_VERSION_OFFSET
 from mepgate.simulator.model import nameplate
+from mepgate.simulator.timing import WireTiming
 from mepgate.tables.ids import TableId
 
 from .conftest import MBK_TEXT, Sim, StartSim, expected_present
@@ -202,11 +203,17 @@ def test_usage_errors_exit_2_and_never_echo_the_key(start_sim: StartSim) -> None
 
 
 def test_trace_shows_frames_not_the_key(start_sim: StartSim) -> None:
-    sim = start_sim("gen4")
+    sim = start_sim("gen4", timing=WireTiming())  # paced bytes: the line delivers them in bits
     code, _, err = invoke(["read", "BT01", "--port", sim.port("pty"), "--trace", "--raw"])
     assert code == 0
     assert ">> 00 " in err
     assert "<< " in err
+    # Whole frames, however the line delivered the bytes.
+    for line in err.splitlines():
+        direction, _, hex_text = line.partition(" ")
+        assert direction in (">>", "<<"), line
+        frame = bytes.fromhex(hex_text)
+        assert int.from_bytes(frame[:2], "big") == len(frame) - 2, line
     assert MBK_TEXT not in err
     assert MBK_TEXT[:16].encode().hex(" ") not in err
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -40,6 +41,32 @@ def _decoded(table_id: int, data: bytes, client: MeterClient) -> registry.JsonVa
     return registry.to_json(registry.decode_table(table_id, data, dims), dims)
 
 
+def readable(value: registry.JsonValue) -> registry.JsonValue:
+    """A decoded table for people: timestamps as their ISO text, and runs of empty records
+    (all zero, no time set: BT23's unused demand blocks) left out with a count."""
+    if isinstance(value, dict):
+        if "iso" in value and "year" in value:
+            return value["iso"] or "not set"
+        return {key: readable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        kept = [readable(item) for item in value if not _empty(item)]
+        if len(kept) < len(value) and not all(isinstance(v, int) for v in value):
+            kept.append(f"({len(value) - len(kept)} empty entries not shown)")
+            return kept
+        return [readable(item) for item in value]
+    return value
+
+
+def _empty(value: registry.JsonValue) -> bool:
+    if isinstance(value, dict):
+        if "iso" in value and "year" in value:
+            return value["iso"] is None
+        return all(_empty(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_empty(item) for item in value)
+    return value in (0, None, "")
+
+
 # -- info ---------------------------------------------------------------------------------------
 async def _info(meter: MeterOptions, as_json: bool) -> None:
     async with meter.client() as client:
@@ -64,7 +91,7 @@ async def _info(meter: MeterOptions, as_json: bool) -> None:
         "tiers": dims.register.number_of_tiers,
         "energy_register_unit_wh": dims.energy_register_unit,
         "security": client.security,
-        "clock": registry.to_json(clock.clock_calendar) if clock else None,
+        "clock": _clock_text(clock.clock_calendar.to_datetime(dt.UTC)) if clock else None,
     }
     if as_json:
         click.echo(json.dumps(info, indent=2))
@@ -73,6 +100,11 @@ async def _info(meter: MeterOptions, as_json: bool) -> None:
     for name, value in info.items():
         table.add_row(name.replace("_", " "), "" if value is None else str(value))
     Console().print(table)
+
+
+def _clock_text(at: dt.datetime | None) -> str | None:
+    """The meter's clock (BT52, UTC) as ISO text, to the second; None when it is not set."""
+    return None if at is None else at.replace(microsecond=0).isoformat()
 
 
 @click.command()
@@ -113,7 +145,7 @@ async def _read(
         for start in range(0, len(data), 16):
             click.echo(f"  {(offset or 0) + start:06x}  {data[start : start + 16].hex(' ')}")
         if decoded is not None:
-            click.echo(json.dumps(decoded, indent=2))
+            click.echo(json.dumps(readable(decoded), indent=2))
 
 
 @click.command()

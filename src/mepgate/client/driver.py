@@ -22,7 +22,8 @@ not read at all)."""
 async def drive(
     machine: Machine[R], link: Link, *, clock: Clock | None = None, trace: Trace | None = None
 ) -> R:
-    """Run ``machine`` on ``link`` until it finishes (its result) or fails (its error)."""
+    """Run ``machine`` on ``link`` until it finishes (its result) or fails (its error).
+    ``trace`` sees every frame written (what is read the machine cuts into frames itself)."""
     now = clock or asyncio.get_running_loop().time
     while True:
         action = machine.next_action()
@@ -38,8 +39,6 @@ async def drive(
             timeout = IDLE_POLL if action.until is None else action.until - now()
             data = await link.read(timeout)
             if data:
-                if trace is not None:
-                    trace("<<", data)
                 machine.received(data, now())
             else:
                 machine.timed_out(now())

@@ -98,7 +98,7 @@ class FrameBuffer:
         Raises :class:`FramingError` after dropping bytes that cannot start a frame; the
         buffer stays usable and any frame after the garbage comes with the next call.
         """
-        dropped = 0
+        dropped = bytearray()
         while len(self._buf) >= LENGTH_SIZE:
             length = int.from_bytes(self._buf[:LENGTH_SIZE], "big")
             if length == 0 and self._alerts and not self._inside:
@@ -107,8 +107,8 @@ class FrameBuffer:
                 self._consume(LENGTH_SIZE)
                 return Alert()
             if not self._minimum <= length <= MAX_MESSAGE:
+                dropped += self._buf[:1]
                 self._consume(1)
-                dropped += 1
                 continue
             if dropped or len(self._buf) < LENGTH_SIZE + length:
                 break
@@ -117,9 +117,10 @@ class FrameBuffer:
             return Frame(wire)
         if dropped:
             raise FramingError(
-                f"dropped {dropped} bytes that do not start a MEP frame (a wrong baud rate "
-                "or level shifter shows as many of these)",
-                discarded=dropped,
+                f"dropped {len(dropped)} bytes that do not start a MEP frame (a wrong baud "
+                "rate or level shifter shows as many of these)",
+                discarded=len(dropped),
+                data=bytes(dropped),
             )
         return NEED_DATA
 

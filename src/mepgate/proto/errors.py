@@ -17,14 +17,15 @@ __all__ = [
 class FramingError(RemoteProtocolError):
     """Bytes on the line that do not form a MEP frame; they have been discarded.
 
-    ``discarded`` counts the bytes dropped.  The receive buffer stays usable: keep feeding it
-    and asking for events.  Many of these in a row point at a wrong baud rate or a missing or
-    wrong level shifter.
+    ``discarded`` counts the bytes dropped, ``data`` holds them (for traces).  The receive
+    buffer stays usable: keep feeding it and asking for events.  Many of these in a row point
+    at a wrong baud rate or a missing or wrong level shifter.
     """
 
-    def __init__(self, message: str, *, discarded: int) -> None:
+    def __init__(self, message: str, *, discarded: int, data: bytes = b"") -> None:
         super().__init__(message)
         self.discarded = discarded
+        self.data = data
 
 
 class DigestMismatchError(RemoteProtocolError):

@@ -105,6 +105,9 @@ class MepLink:
     alerts_serviced_at: float | None = None
     key_worked: bool = False
     tls_session: TlsPskClient | None = None
+    heard: list[tuple[str, bytes]] | None = None
+    """When tracing: what the framer cut from the line, in order (``<<`` a frame or alert,
+    ``<< noise`` bytes that formed none), for the session to print."""
 
     def __repr__(self) -> str:
         return f"MepLink(baud={self.baud}, tls={self.tls}, key=<hidden>)"
@@ -272,13 +275,20 @@ class Attempt(Generic[R]):
 
     def _next_event(self) -> Frame | Alert | None:
         buffer = self._link.buffer
+        heard = self._link.heard
         while True:
             try:
                 event = buffer.next_event()
             except FramingError as error:
                 self._seen.garbage_bytes += error.discarded
+                if heard is not None:
+                    heard.append(("<< noise", error.data))
                 continue
-            return None if event is NEED_DATA else event
+            if event is NEED_DATA:
+                return None
+            if heard is not None:
+                heard.append(("<<", _wire(event)))
+            return event
 
     def _alert(self) -> None:
         self._seen.alerts += 1

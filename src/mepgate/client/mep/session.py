@@ -141,6 +141,8 @@ class MepSession:
                 machine = Rc4Request(
                     self._state, message, what, check_configuration=not housekeeping
                 )
+            if self._trace is not None:
+                self._state.heard = []
             try:
                 return await drive(machine, link, trace=self._trace)
             except TlsRequiredError:
@@ -150,6 +152,13 @@ class MepSession:
             finally:
                 for seen in machine.observations():
                     self.stats.absorb(seen)
+                self._print_heard()
+
+    def _print_heard(self) -> None:
+        heard, self._state.heard = self._state.heard, None
+        if self._trace is not None and heard:
+            for direction, data in heard:
+                self._trace(direction, data)
 
     async def after_request(self, client: TableAccess) -> None:
         """Answer the meter's alerts when one is due, so that it stops alerting."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +114,10 @@ def check_dump(sim: Sim, common: list[str], target: Path) -> None:
     assert total["forward_active_energy_wh"] == truth.forward_active_energy_wh // unit * unit
     assert total["reverse_active_energy_wh"] == truth.reverse_active_energy_wh // unit * unit
     assert total["power_outage_count"] == truth.power_outage_count
+    # The load profile and the event log decode too: the command reads BT61/BT71 itself.
+    for name in ("BT62", "BT63", "BT64", "BT74"):
+        assert "decoded" in tables[name], tables[name].get("decode_error")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600  # it holds the meter's serial number
 
 
 def check_call(sim: Sim, common: list[str]) -> None:
@@ -245,3 +250,29 @@ def test_procedure_calls_from_separate_processes_all_succeed(
         assert result.returncode == 0, result.stderr
         assert "result 0 (procedure completed)" in result.stdout
     assert sim.running.call(lambda: sim.running.port.stats.sessions) == calls
+
+
+def test_dump_takes_a_list_of_tables_or_leaves_some_out(
+    start_sim: StartSim, tmp_path: Path
+) -> None:
+    sim = start_sim("gen4")
+    common = ["--port", sim.port("tcp"), "--sim-timing"]
+    code, _, err = invoke(
+        ["dump", *common, "-o", str(tmp_path / "a.json"), "--tables", "BT01,BT28"]
+    )
+    assert code == 0, err
+    assert set(json.loads((tmp_path / "a.json").read_text())) == {"BT01", "BT28"}
+    code, _, err = invoke(["dump", *common, "-o", str(tmp_path / "b.json"), "--skip", "BT64,BT23"])
+    assert code == 0, err
+    left = set(json.loads((tmp_path / "b.json").read_text()))
+    assert "BT28" in left
+    assert not {"BT64", "BT23"} & left
+
+
+def test_dump_to_a_place_that_cannot_be_written_fails_before_reading(start_sim: StartSim) -> None:
+    sim = start_sim("gen4")
+    frames = sim.running.call(lambda: sim.running.port.stats.frames)
+    code, _, err = invoke(["dump", "--port", sim.port("tcp"), "-o", "/proc/mepgate-dump.json"])
+    assert code == 2
+    assert "cannot write /proc/mepgate-dump.json" in err
+    assert sim.running.call(lambda: sim.running.port.stats.frames) == frames  # nothing read

@@ -5,18 +5,26 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.live import Live
-from rich.progress import Progress
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from mepgate.cli.meter_options import EXIT_METER, MeterOptions, meter_options, run
 from mepgate.client import DASHBOARD_FIELDS, MeterClient
 from mepgate.client.doctor import run_doctor
 from mepgate.client.errors import MeterRefusedError
+from mepgate.config.secrets import write_secret_file
 from mepgate.errors import LocalProtocolError
 from mepgate.proto.procedures import procedure_name, procedure_number
 from mepgate.tables import registry
@@ -221,27 +229,72 @@ def watch(meter: MeterOptions, count: int | None, interval: float) -> None:
 
 
 # -- dump ---------------------------------------------------------------------------------------
-async def _dump(meter: MeterOptions, output: Path) -> None:
+UNKNOWN_SIZE_GUESS = 64
+"""Bytes a table of unknown size is counted as in dump's estimate (most such tables are small)."""
+
+
+async def _dump(
+    meter: MeterOptions, output: Path, tables: tuple[int, ...], skip: tuple[int, ...]
+) -> None:
     result: JsonDict = {}
     async with meter.client() as client:
-        await client.full_dimensions()
-        with Progress(transient=True) as progress:
-            task = progress.add_task("reading tables", total=len(TableId))
-            for table_id in TableId:
-                progress.advance(task)
+        dims = await client.full_dimensions()
+        wanted = [t for t in (tables or tuple(TableId)) if t not in skip]
+        sizes = {t: registry.table_size(t, dims) or UNKNOWN_SIZE_GUESS for t in wanted}
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, transient=True) as progress:
+            task = progress.add_task("reading", total=sum(sizes.values()))
+            done = 0
+            for table_id in wanted:
+                progress.update(task, description=f"reading {table_name(table_id)}")
+
+                def advance(read: int, base: int = done) -> None:
+                    progress.update(task, completed=base + read)
+
                 try:
-                    data = await client.read_table(table_id)
+                    data = await client.read_table(table_id, progress=advance)
                 except MeterRefusedError:
-                    continue  # not on this meter, or not for this key
+                    data = None  # not on this meter, or not for this key
+                done += sizes[table_id]
+                progress.update(task, completed=done)
+                if data is None:
+                    continue
                 entry: JsonDict = {"id": int(table_id), "hex": data.hex()}
                 if table_id in registry.CODECS:
                     try:
                         entry["decoded"] = _decoded(table_id, data, client)
                     except TableDecodeError as error:
                         entry["decode_error"] = str(error)
-                result[table_id.name] = entry
-    output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+                result[TableId(table_id).name] = entry
+    # It holds the meter's serial number: readable by its owner only, like the key files.
+    write_secret_file(output, json.dumps(result, indent=2) + "\n")
     click.echo(f"{len(result)} tables written to {output}", err=True)
+
+
+def _writable(output: Path) -> None:
+    """Fail before minutes of reading, not after: can a file be created next to ``output``?"""
+    probe = output.with_name(f".{output.name}.{os.getpid()}.probe")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+    except OSError as error:
+        raise click.UsageError(
+            f"cannot write {output}: {error.strerror or error}; choose another -o file"
+        ) from None
+
+
+def _tables_option(text: str | None) -> tuple[int, ...]:
+    if not text:
+        return ()
+    try:
+        return tuple(parse_table_id(name.strip()) for name in text.split(",") if name.strip())
+    except UnknownTableError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 @click.command()
@@ -251,11 +304,14 @@ async def _dump(meter: MeterOptions, output: Path) -> None:
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="JSON file to write (overwritten).",
+    help="JSON file to write (overwritten; created readable by you only).",
 )
-def dump(meter: MeterOptions, output: Path) -> None:
-    """Every table this key may read, to a JSON file."""
-    run(_dump(meter, output))
+@click.option("--tables", help="Only these tables, e.g. BT01,BT28,ET13 (default: all).")
+@click.option("--skip", help="Leave these tables out, e.g. BT64 (the load profile is large).")
+def dump(meter: MeterOptions, output: Path, tables: str | None, skip: str | None) -> None:
+    """Every table this key may read (or --tables / --skip), to a JSON file."""
+    _writable(output)
+    run(_dump(meter, output, _tables_option(tables), _tables_option(skip)))
 
 
 # -- call ---------------------------------------------------------------------------------------

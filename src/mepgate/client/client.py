@@ -234,21 +234,32 @@ class MeterClient:
         return reply.data
 
     async def read_table(
-        self, table: int, *, limit: int = MAX_TABLE_BYTES, dims: Dimensions | None = None
+        self,
+        table: int,
+        *,
+        limit: int = MAX_TABLE_BYTES,
+        dims: Dimensions | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> bytes:
         """A whole table; tables too long for one reply are read in parts.  ``limit``: the
         most bytes to believe where the layouts do not tell the table's size; ``dims``: the
-        dimensions to size it by, when they are being read (default: those read)."""
+        dimensions to size it by, when they are being read (default: those read);
+        ``progress``: told the bytes read so far after each part."""
         what = f"reading {table_name(table)}"
         reply = await self._request(lambda: ReadRequest(table_id=table).to_bytes(), what)
         if reply.code == ResponseCode.OK and len(reply.data) <= self.max_read:
             return reply.data
         if reply.code not in (ResponseCode.OK, ResponseCode.OPERATION_NOT_POSSIBLE):
             raise MeterRefusedError(reply.code, what)
-        return await self._read_in_parts(table, what, limit, dims or self._dims)
+        return await self._read_in_parts(table, what, limit, dims or self._dims, progress)
 
     async def _read_in_parts(
-        self, table: int, what: str, most: int, dims: Dimensions | None
+        self,
+        table: int,
+        what: str,
+        most: int,
+        dims: Dimensions | None,
+        progress: Callable[[int], None] | None,
     ) -> bytes:
         """Partial reads of a reply's worth each, until the meter says the table ended.
 
@@ -273,6 +284,8 @@ class MeterClient:
                 count //= 2  # past the end: narrow down to the table's last bytes
                 continue
             out += chunk
+            if progress is not None:
+                progress(len(out))
         return bytes(out)
 
     async def read_piece(self, table: int, offset: int, count: int) -> bytes | None:

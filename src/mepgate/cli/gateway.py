@@ -144,6 +144,9 @@ async def run_gateway(gateway: Gateway, *, log_level: str, announce: Callable[[s
         port=web.port,
         log_level="warning" if log_level in ("info", "warning") else log_level,
         lifespan="on",
+        # X-Forwarded-* is believed only from [web] trusted_proxies, by the app itself
+        # (mepgate.web.security); uvicorn's own handling would trust 127.0.0.1 by default.
+        proxy_headers=False,
     )
     server = Server(config)
     serving = asyncio.create_task(server.serve(), name="mepgate-web")

@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,6 +107,40 @@ class WebConfig(_Section):
     listen: str = "127.0.0.1:8080"
     public_dashboard: bool = True  # read-only pages without login (local network use)
     console_writes: bool = False  # allow table writes from the web console
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (``"127.0.0.1"``, ``"10.0.0.0/8"``) of reverse proxies whose
+    ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed.  Empty (the default): those
+    headers are ignored, whoever sends them, and the client is the connection's peer."""
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        # MEPGATE_WEB_TRUSTED_PROXIES="127.0.0.1, 10.0.0.0/8"
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    'list IP addresses or networks, e.g. ["127.0.0.1", "10.0.0.0/8"]'
+                ) from None
+        return value
+
+    @property
+    def listens_on_loopback_only(self) -> bool:
+        """Whether only this machine can connect (127.0.0.0/8, ::1 or ``localhost``)."""
+        if self.host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False  # a host name: it may resolve to any interface
 
     @field_validator("listen")
     @classmethod

@@ -27,8 +27,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
+from mepgate.config.overrides import Override, moved
 from mepgate.config.retention import Retention
 from mepgate.urls import mask_url
 
@@ -196,13 +205,47 @@ class MqttConfig(_Section):
         return value
 
 
-class Settings(_Section):
-    """The whole configuration."""
+class Settings(_Section):  # noqa: PLW1641 -- unhashable as ever: it holds lists
+    """The whole configuration.
+
+    It also knows which keys the environment or the command line overrode
+    (:attr:`overrides`, see :mod:`mepgate.config.overrides`): saving writes the file's own
+    values for those.  Two settings are equal when their values are.
+    """
 
     meter: list[MeterConfig] = []
     storage: StorageConfig = StorageConfig()
     web: WebConfig = WebConfig()
     mqtt: MqttConfig | None = None
+    _overrides: tuple[Override, ...] = PrivateAttr(default=())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    @property
+    def overrides(self) -> tuple[Override, ...]:
+        return self._overrides
+
+    def overridden(self, name: str) -> Override | None:
+        """The override of the dotted key ``name`` (``"meter.0.key"``), if any."""
+        return next((o for o in self._overrides if o.name == name), None)
+
+    def with_overrides(self, overrides: tuple[Override, ...]) -> Settings:
+        copy = self.model_copy()
+        copy._overrides = overrides
+        return copy
+
+    def keeping_overrides_of(
+        self, current: Settings, meter_origins: list[int | None] | None = None
+    ) -> Settings:
+        """These settings (made from ``current`` by a form) with ``current``'s overrides.
+        ``meter_origins[i]``: the index in ``current.meter`` of the meter ``self.meter[i]``
+        was made from, ``None`` for a new one (default: the same order)."""
+        if meter_origins is None:
+            meter_origins = [i if i < len(current.meter) else None for i in range(len(self.meter))]
+        return self.with_overrides(moved(current.overrides, meter_origins))
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:

@@ -24,6 +24,7 @@ from mepgate.web.auth import ADMIN_USER, password_problem
 from mepgate.web.deps import SessionDep, StateDep, WebState
 from mepgate.web.render import check_csrf, render, set_device_cookie, set_session_cookie
 from mepgate.web.security import PROXY_HEADERS
+from mepgate.web.settings_form import RETYPE_KEY, destination
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -81,11 +82,22 @@ def _setup_page(
             "errors": errors,
             "token_required": token_required(request, state),
             "token_field": TOKEN_FIELD,
+            "sources": _sources(state.view.settings),
         },
         session,
         form=True,
         status_code=status_code,
     )
+
+
+def _sources(settings: Settings) -> dict[str, str]:
+    """The first meter's fields that the environment sets (shown read-only: not saved)."""
+    sources = {}
+    for field, key in (("meter_name", "name"), ("meter_port", "port"), ("meter_key", "key")):
+        override = settings.overridden(f"meter.0.{key}")
+        if override is not None:
+            sources[field] = override.source
+    return sources
 
 
 @router.get("/setup")
@@ -130,11 +142,18 @@ async def setup(request: Request, state: StateDep, session: SessionDep) -> Respo
     current = state.view.settings
     existing = next((m for m in current.meter if m.name == form["meter_name"]), None)
     key = fields.get("meter_key", "").strip()
+    has_key = existing is not None and (existing.key is not None or existing.key_file is not None)
+    # A configured key goes only to the meter it was entered for: not to a port on another host.
+    same_host = existing is not None and destination(existing.port) == destination(
+        form["meter_port"]
+    )
     keep_key = not key and (
         form["meter_port"].startswith(SIM_PORT)  # the simulator has its own demo key
-        or (existing is not None and (existing.key is not None or existing.key_file is not None))
+        or (has_key and same_host)
     )
-    if not keep_key:
+    if not keep_key and not key and has_key:
+        errors.append("MEP key: " + RETYPE_KEY)
+    elif not keep_key:
         try:
             parse_key(key)
         except MepgateError as error:
@@ -158,9 +177,13 @@ async def setup(request: Request, state: StateDep, session: SessionDep) -> Respo
     others = [m for m in current.meter if m.name != meter.name]
     if not keep_key:
         write_secret_file(key_path, key + "\n")
+    origins = [
+        current.meter.index(existing) if existing is not None else None,
+        *(current.meter.index(m) for m in others),
+    ]
     settings = Settings(
         meter=[meter, *others], storage=current.storage, web=current.web, mqtt=current.mqtt
-    )
+    ).keeping_overrides_of(current, origins)  # MEPGATE_KEY & co. are not written to the file
     try:
         await state.view.apply_settings(settings)
     except MepgateError as error:  # e.g. ConfigError; nothing saved, setup stays open

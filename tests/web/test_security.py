@@ -397,3 +397,25 @@ def test_login_still_works_for_the_admin_after_logging_in_once(admin: TestClient
     assert cookie.path == "/login"
     admin.post("/logout", data={"csrf_token": csrf_of(admin.get("/config").text)})
     log_in(admin)
+
+
+def test_the_setup_link_is_printed_once_and_again_when_setup_reopens(
+    new_gateway: FakeGateway, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    AdminPassword(data_dir).set(ADMIN_PASSWORD)
+    app = create_app(new_gateway, data_dir=data_dir)
+    assert "token=" not in caplog.text  # set up: no token
+    with client_at(app, "192.0.2.66") as client:
+        (data_dir / "admin-password").unlink()  # a forgotten password (docs/install.md)
+        page = client.get("/setup")
+        assert 'name="setup_token"' in page.text
+        link = printed_setup_link(caplog)
+        for _ in range(3):  # failed tries do not fill the log
+            assert client.post("/setup", data=setup_fields(page.text)).status_code == 403
+        assert caplog.text.count("/setup?token=") == 1
+        token = link.rpartition("token=")[2]
+        done = client.post(
+            "/setup", data=setup_fields(page.text, setup_token=token), follow_redirects=False
+        )
+        assert done.status_code == 303

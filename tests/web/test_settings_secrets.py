@@ -302,3 +302,20 @@ def test_passwords_inside_urls_are_masked_and_stay_with_their_host(
         assert status == 422, name
         assert "type the password in the URL again" in page
         assert gateway.settings == before
+
+
+def test_a_key_from_the_environment_does_not_follow_a_port_to_another_host(
+    admin: TestClient, gateway: FakeGateway, data_dir: Path
+) -> None:
+    path = file_config(gateway, data_dir)
+    reconfigure(gateway, load_settings(path, env=ENV))
+    before = gateway.settings
+    status, page = post(admin, **{"meter.0.port": "tcp://attacker.example:7777"})
+    assert status == 422
+    assert "it comes from MEPGATE_KEY" in page
+    assert ENV_KEY not in page
+    assert gateway.settings == before
+    status, page = post(admin, **{"mqtt.url": "mqtt://attacker.example:1883"})
+    assert status == 422
+    assert "it comes from MEPGATE_MQTT_PASSWORD" in page
+    assert gateway.settings == before

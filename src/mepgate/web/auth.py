@@ -387,6 +387,10 @@ class Auth:
             self._setup_token = secrets.token_urlsafe(24)
         return self._setup_token
 
+    @property
+    def setup_token_issued(self) -> bool:
+        return self._setup_token is not None
+
     def setup_token_ok(self, token: str | None) -> bool:
         expected = self._setup_token
         if not token or expected is None:

@@ -321,7 +321,7 @@ def parse_form(posted: dict[str, str], current: Settings, data_dir: Path) -> Par
             and source is not None
             and destination(str(entry.get("port", ""))) != destination(source.port)
         ):
-            errors[f"{prefix}.key"] = RETYPE_KEY
+            errors[f"{prefix}.key"] = _retype(current, f"{prefix}.key", RETYPE_KEY)
         meters.append(entry)
         origins.append(index if source is not None else None)
     data["meter"] = meters
@@ -359,7 +359,7 @@ def parse_form(posted: dict[str, str], current: Settings, data_dir: Path) -> Par
         if section == "mqtt" and current.mqtt is not None:
             moved_away = destination(str(target["url"])) != destination(current.mqtt.url)
             if moved_away and kept_password:
-                errors["mqtt.password"] = _RETYPE_PASSWORD
+                errors["mqtt.password"] = _retype(current, "mqtt.password", _RETYPE_PASSWORD)
             if moved_away and current.mqtt.password_file is not None:
                 errors["mqtt.url"] = (
                     "the password comes from password_file, for the broker it was written "
@@ -388,6 +388,17 @@ def parse_form(posted: dict[str, str], current: Settings, data_dir: Path) -> Par
         errors=errors,
         key_files=key_files,
         admin_password=admin_password,
+    )
+
+
+def _retype(current: Settings, name: str, message: str) -> str:
+    """``message``, or for a secret the environment sets (read-only here) where to change it."""
+    override = current.overridden(name)
+    if override is None:
+        return message
+    return (
+        f"it comes from {override.source}, given for the old host; a new host needs its own: "
+        f"change it where {override.source} is set"
     )
 
 

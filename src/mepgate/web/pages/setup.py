@@ -56,6 +56,14 @@ def announce_setup_token(state: WebState) -> None:
     )
 
 
+def _ensure_token_announced(state: WebState) -> None:
+    """The token is printed at start; an admin password removed since (its file deleted to
+    start over) opens the setup again, with a token printed now.  Printed once: failed tries
+    do not fill the log."""
+    if not state.auth.setup_token_issued:
+        announce_setup_token(state)
+
+
 def token_required(request: Request, state: WebState) -> bool:
     """Whether this request must show the setup token: the server can be reached from other
     machines, or the request came through a proxy."""
@@ -117,6 +125,8 @@ async def setup_page(
         ),
         TOKEN_FIELD: token,  # from the link in the log: the visitor's own
     }
+    if token_required(request, state):
+        _ensure_token_announced(state)
     return _setup_page(request, state, session, form, [])
 
 
@@ -128,7 +138,7 @@ async def setup(request: Request, state: StateDep, session: SessionDep) -> Respo
     form = {k: fields.get(k, "").strip() for k in ("meter_name", "meter_port")}
     page_form: dict[str, object] = {**form, "has_key": False}
     if token_required(request, state) and not state.auth.setup_token_ok(fields.get(TOKEN_FIELD)):
-        announce_setup_token(state)  # again, in case the start's log line scrolled away
+        _ensure_token_announced(state)
         message = (
             "Setup token: type the token printed in the gateway's log (or open the link "
             "printed there). It proves you can read the log of the machine mepgate runs on."

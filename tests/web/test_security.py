@@ -156,8 +156,9 @@ def test_cross_site_posts_are_refused_before_any_route(
 
 # -- client addresses --------------------------------------------------------------------------
 def test_forwarded_for_is_ignored_without_trusted_proxies(
-    gateway: FakeGateway, data_dir: Path
+    gateway: FakeGateway, data_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING)
     AdminPassword(data_dir).set(ADMIN_PASSWORD)
     app = create_app(gateway, data_dir=data_dir, clock=FakeClock())
     with client_at(app, "127.0.0.1") as client:
@@ -166,6 +167,11 @@ def test_forwarded_for_is_ignored_without_trusted_proxies(
             for n in range(LOGIN_FAILURES_ALLOWED + 1)
         ]
     assert codes == [401] * LOGIN_FAILURES_ALLOWED + [429]
+    # The log names the flood once, with the address the gateway sees.
+    held = [r.getMessage() for r in caplog.records if "wrong passwords" in r.getMessage()]
+    assert held == [
+        "login: too many wrong passwords (per address); client 127.0.0.1, the next try waits 60 s"
+    ]
 
 
 def test_a_trusted_proxy_names_the_client(gateway: FakeGateway, data_dir: Path) -> None:

@@ -33,6 +33,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from mepgate.config import write_secret_file
 
@@ -104,7 +105,8 @@ class AdminPassword:
         return self.path.exists()
 
     def set(self, password: str) -> str:
-        """Store a new password; returns the stored line (for :meth:`Auth.device_key`)."""
+        """Store a new password; returns the stored line (device cookies are signed with a key
+        derived from it)."""
         stored = hash_password(password)
         write_secret_file(self.path, stored + "\n")
         return stored
@@ -206,8 +208,8 @@ class _Failures:
 @dataclass(frozen=True, slots=True)
 class Backoff:
     """After ``free`` failures in a row, each further attempt waits ``base * 2**(n - free)``
-    seconds after the last failure (at most ``cap``).  A key that fails no more for
-    ``forget_after`` seconds starts afresh."""
+    seconds after the last failure (at most ``cap``).  An address, device or account without
+    a failure for ``forget_after`` seconds starts afresh."""
 
     free: int
     base: float
@@ -270,12 +272,24 @@ class LoginThrottle:
         return entry
 
 
+_REASONS = {
+    "address": "from your address",
+    "account": "for this account from browsers not used here before",
+    "device": "from this browser",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """Why a login attempt is not even checked, and for how long."""
 
     wait: float
-    reason: str
+    limit: Literal["address", "account", "device"]  # whose failures hold it back
+
+    @property
+    def reason(self) -> str:
+        """For the person trying: "Too many failed logins {reason}"."""
+        return _REASONS[self.limit]
 
 
 class LoginLimiter:
@@ -299,13 +313,13 @@ class LoginLimiter:
     def refusal(self, address: str, device: str | None) -> Refusal | None:
         if device is not None:
             wait = self.devices.retry_after(device)
-            return Refusal(wait, "from this browser") if wait is not None else None
+            return Refusal(wait, "device") if wait is not None else None
         wait = self.addresses.retry_after(address)
         if wait is not None:
-            return Refusal(wait, "from your address")
+            return Refusal(wait, "address")
         wait = self.account.retry_after(ADMIN_USER)
         if wait is not None:
-            return Refusal(wait, "for this account from browsers not used here before")
+            return Refusal(wait, "account")
         return None
 
     def attempt(self, address: str, device: str | None) -> None:

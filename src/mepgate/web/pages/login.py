@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 from fastapi import APIRouter, Depends, Request
@@ -18,6 +19,7 @@ from mepgate.web.render import (
     set_session_cookie,
 )
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_setup_done)])
 
 
@@ -64,6 +66,14 @@ async def login(request: Request, state: StateDep, session: SessionDep) -> Respo
     auth.limiter.attempt(address, device)  # counted before the (slow) check: no races
     check = await auth.check_password(fields.get("password", ""))
     if not check.ok:
+        held = auth.limiter.refusal(address, device)
+        if held is not None:  # the log shows the flood, and the address the gateway sees
+            log.warning(
+                "login: too many wrong passwords (per %s); client %s, the next try waits %d s",
+                held.limit,
+                address,
+                math.ceil(held.wait),
+            )
         return render(
             request,
             state,

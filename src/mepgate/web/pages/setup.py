@@ -51,7 +51,7 @@ def announce_setup_token(state: WebState) -> None:
         return
     log.warning(
         "no admin password yet: finish the first-run setup at %s (the token proves you can "
-        "read this log; it is asked for unless you open the page on this machine)",
+        "read this log; the page asks for it unless the gateway listens on loopback only)",
         setup_url(state),
     )
 

@@ -156,6 +156,7 @@ class LiveServer:
                 log_level="warning",
                 timeout_graceful_shutdown=1,
                 lifespan="on",
+                proxy_headers=False,  # as mepgate serve runs it (mepgate.web.security)
             )
             self._server = uvicorn.Server(config)
             serving = asyncio.create_task(self._server.serve())

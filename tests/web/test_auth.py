@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from mepgate.config import MeterConfig, load_settings
 from mepgate.web import create_app
 from mepgate.web.auth import (
+    ADDRESS_BACKOFF,
     LOGIN_FAILURES_ALLOWED,
-    LOGIN_WINDOW_S,
     SESSION_COOKIE,
     AdminPassword,
     hash_password,
@@ -185,7 +185,7 @@ def test_login_rate_limit_per_client(gateway: FakeGateway, data_dir: Path) -> No
         blocked = client.post("/login", data={"csrf_token": token, "password": ADMIN_PASSWORD})
         assert blocked.status_code == 429
         assert int(blocked.headers["retry-after"]) > 0
-        clock.now += LOGIN_WINDOW_S + 1
+        clock.now += ADDRESS_BACKOFF.base + 1
         ok = client.post(
             "/login",
             data={"csrf_token": token, "password": ADMIN_PASSWORD},

@@ -21,13 +21,12 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 from pydantic import ValidationError
 
 from mepgate.cli.meter_options import EXIT_METER, EXIT_USAGE
-from mepgate.config import ConfigError, MeterConfig, Settings, load_settings
+from mepgate.config import ConfigError, MeterConfig, Settings, load_settings, override_settings
 from mepgate.errors import MepgateError
 from mepgate.outputs.discovery import check_disabled_entities
 from mepgate.service.gateway import Gateway, Output
@@ -57,14 +56,15 @@ def user_config_file() -> Path:
 
 # -- settings -------------------------------------------------------------------------------------
 def with_overrides(settings: Settings, *, listen: str | None, mqtt: str | None) -> Settings:
-    """``settings`` with the command line's ``--listen`` and ``--mqtt`` applied (validated)."""
-    data: dict[str, Any] = settings.model_dump()
+    """``settings`` with the command line's ``--listen`` and ``--mqtt`` applied (validated);
+    saving the settings never writes them (:mod:`mepgate.config.overrides`)."""
+    changes: dict[str, tuple[str, object]] = {}
     if listen is not None:
-        data["web"]["listen"] = listen
+        changes["web.listen"] = ("--listen", listen)
     if mqtt is not None:
-        data["mqtt"] = {**(data.get("mqtt") or {}), "url": mqtt}
+        changes["mqtt.url"] = ("--mqtt", mqtt)
     try:
-        return Settings.model_validate(data)
+        return override_settings(settings, changes)
     except ValidationError as error:
         problems = [
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
@@ -144,6 +144,9 @@ async def run_gateway(gateway: Gateway, *, log_level: str, announce: Callable[[s
         port=web.port,
         log_level="warning" if log_level in ("info", "warning") else log_level,
         lifespan="on",
+        # X-Forwarded-* is believed only from [web] trusted_proxies, by the app itself
+        # (mepgate.web.security); uvicorn's own handling would trust 127.0.0.1 by default.
+        proxy_headers=False,
     )
     server = Server(config)
     serving = asyncio.create_task(server.serve(), name="mepgate-web")

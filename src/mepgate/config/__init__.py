@@ -1,6 +1,13 @@
 """Configuration: the TOML file, environment overrides, validation, secret files."""
 
-from mepgate.config.loader import ConfigError, load_settings, meter_key, save_settings
+from mepgate.config.loader import (
+    ConfigError,
+    load_settings,
+    meter_key,
+    override_settings,
+    save_settings,
+)
+from mepgate.config.overrides import Override
 from mepgate.config.retention import Retention
 from mepgate.config.secrets import write_secret_file
 from mepgate.config.settings import (
@@ -18,6 +25,7 @@ __all__ = [
     "ConfigError",
     "MeterConfig",
     "MqttConfig",
+    "Override",
     "Retention",
     "Settings",
     "StorageConfig",
@@ -25,6 +33,7 @@ __all__ = [
     "is_simulated",
     "load_settings",
     "meter_key",
+    "override_settings",
     "save_settings",
     "write_secret_file",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import tomllib
@@ -12,6 +13,8 @@ from typing import Any
 import tomli_w
 from pydantic import SecretStr, ValidationError
 
+from mepgate.config.overrides import Override, dig, restore_file_values
+from mepgate.config.overrides import Path as OverridePath
 from mepgate.config.secrets import too_open, write_secret_file
 from mepgate.config.settings import MeterConfig, Settings
 from mepgate.config.textfile import TextFileError, read_text
@@ -51,14 +54,52 @@ def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Se
         except OSError as error:
             raise ConfigError(f"{path}: cannot be read ({error.strerror})") from None
     _rename_old_keys(data, path)
-    _apply_environment(data, environment)
+    file_data = copy.deepcopy(data)
+    changed = _apply_environment(data, environment)
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as error:
         raise ConfigError(_explain(error, path)) from None
+    return settings.with_overrides(_overrides(settings, file_data, changed))
 
 
-def _apply_environment(data: dict[str, Any], env: Mapping[str, str]) -> None:
+def override_settings(settings: Settings, changes: Mapping[str, tuple[str, object]]) -> Settings:
+    """``settings`` with command-line options applied: ``{"web.listen": ("--listen", value)}``.
+
+    Like the environment's, these are never saved (:mod:`mepgate.config.overrides`).  Raises
+    :class:`pydantic.ValidationError` for a value that is not valid."""
+    if not changes:
+        return settings
+    data: dict[str, Any] = settings.model_dump()
+    for name, (_source, value) in changes.items():
+        section, _, key = name.partition(".")
+        data[section] = {**(data.get(section) or {}), key: value}
+    result = Settings.model_validate(data)
+    own = settings.model_dump(mode="json", exclude_unset=True)  # the file's, or nothing
+    kept = [o for o in settings.overrides if o.name not in changes]
+    plain = plain_data(result)
+    for name, (source, _value) in changes.items():
+        path = tuple(name.split("."))
+        earlier = settings.overridden(name)
+        file_value = earlier.file_value if earlier is not None else dig(own, path)
+        kept.append(Override(path, source, dig(plain, path), file_value))
+    return result.with_overrides(tuple(kept))
+
+
+def _overrides(
+    settings: Settings, file_data: dict[str, Any], changed: list[tuple[OverridePath, str]]
+) -> tuple[Override, ...]:
+    plain = plain_data(settings)
+    return tuple(
+        Override(path, source, dig(plain, path), dig(file_data, path)) for path, source in changed
+    )
+
+
+def _apply_environment(
+    data: dict[str, Any], env: Mapping[str, str]
+) -> list[tuple[OverridePath, str]]:
+    """Apply the ``MEPGATE_*`` variables; returns the keys each one set."""
+    changed: list[tuple[OverridePath, str]] = []
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX):
             continue
@@ -67,6 +108,7 @@ def _apply_environment(data: dict[str, Any], env: Mapping[str, str]) -> None:
             meter = _first_meter(data)
             meter.pop("key_file", None)
             meter["key"] = value
+            changed += [(("meter", 0, "key"), name), (("meter", 0, "key_file"), name)]
             continue
         section, _, field = rest.partition("_")
         if not field:
@@ -75,10 +117,14 @@ def _apply_environment(data: dict[str, Any], env: Mapping[str, str]) -> None:
             security = _security(value, name)
             log.warning("%s is the old name; set MEPGATE_METER_SECURITY=%s instead", name, security)
             _first_meter(data)["security"] = security
+            changed.append((("meter", 0, "security"), name))
         elif section == "meter":
             _first_meter(data)[field] = value
+            changed.append((("meter", 0, field), name))
         elif section in _SECTIONS:
             data.setdefault(section, {})[field] = value
+            changed.append(((section, field), name))
+    return changed
 
 
 _OLD_TLS = {"auto": "auto", "always": "tls", "never": "rc4"}
@@ -168,8 +214,8 @@ def meter_key(meter: MeterConfig, base: Path) -> MepKey:
     return parse_key(text)
 
 
-def save_settings(settings: Settings, path: Path) -> None:
-    """Write the settings as TOML, mode 0600 (it may hold an MQTT password)."""
+def plain_data(settings: Settings) -> dict[str, Any]:
+    """The settings as the file holds them: TOML-able values, secrets in plain text."""
     data = settings.model_dump(mode="json", exclude_none=True)
     for meter, source in zip(data.get("meter", []), settings.meter, strict=True):
         if source.key is not None:
@@ -177,4 +223,20 @@ def save_settings(settings: Settings, path: Path) -> None:
     mqtt = settings.mqtt
     if mqtt is not None and isinstance(mqtt.password, SecretStr):
         data["mqtt"]["password"] = mqtt.password.get_secret_value()
+    return data
+
+
+def save_settings(settings: Settings, path: Path) -> None:
+    """Write the settings as TOML, mode 0600 (it may hold an MQTT password).  Keys that the
+    environment or the command line overrode get the file's own values
+    (:mod:`mepgate.config.overrides`)."""
+    data = plain_data(settings)
+    restore_file_values(data, settings.overrides)
+    for index, meter in enumerate(data.get("meter", [])):
+        if "port" not in meter:
+            log.warning(
+                "meter.%d is saved without a port: it comes from the environment "
+                "(MEPGATE_METER_PORT), not the file",
+                index,
+            )
     write_secret_file(path, tomli_w.dumps(data))

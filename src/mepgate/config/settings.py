@@ -21,13 +21,23 @@ Example::
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
+from mepgate.config.overrides import Override, moved
 from mepgate.config.retention import Retention
 from mepgate.urls import mask_url
 
@@ -111,6 +121,40 @@ class WebConfig(_Section):
     listen: str = "127.0.0.1:8080"
     public_dashboard: bool = True  # read-only pages without login (local network use)
     console_writes: bool = False  # allow table writes from the web console
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (``"127.0.0.1"``, ``"10.0.0.0/8"``) of reverse proxies whose
+    ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed.  Empty (the default): those
+    headers are ignored, whoever sends them, and the client is the connection's peer."""
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        # MEPGATE_WEB_TRUSTED_PROXIES="127.0.0.1, 10.0.0.0/8"
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    'list IP addresses or networks, e.g. ["127.0.0.1", "10.0.0.0/8"]'
+                ) from None
+        return value
+
+    @property
+    def listens_on_loopback_only(self) -> bool:
+        """Whether only this machine can connect (127.0.0.0/8, ::1 or ``localhost``)."""
+        if self.host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False  # a host name: it may resolve to any interface
 
     @field_validator("listen")
     @classmethod
@@ -166,13 +210,47 @@ class MqttConfig(_Section):
         return value
 
 
-class Settings(_Section):
-    """The whole configuration."""
+class Settings(_Section):  # noqa: PLW1641 -- unhashable as ever: it holds lists
+    """The whole configuration.
+
+    It also knows which keys the environment or the command line overrode
+    (:attr:`overrides`, see :mod:`mepgate.config.overrides`): saving writes the file's own
+    values for those.  Two settings are equal when their values are.
+    """
 
     meter: list[MeterConfig] = []
     storage: StorageConfig = StorageConfig()
     web: WebConfig = WebConfig()
     mqtt: MqttConfig | None = None
+    _overrides: tuple[Override, ...] = PrivateAttr(default=())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    @property
+    def overrides(self) -> tuple[Override, ...]:
+        return self._overrides
+
+    def overridden(self, name: str) -> Override | None:
+        """The override of the dotted key ``name`` (``"meter.0.key"``), if any."""
+        return next((o for o in self._overrides if o.name == name), None)
+
+    def with_overrides(self, overrides: tuple[Override, ...]) -> Settings:
+        copy = self.model_copy()
+        copy._overrides = overrides
+        return copy
+
+    def keeping_overrides_of(
+        self, current: Settings, meter_origins: list[int | None] | None = None
+    ) -> Settings:
+        """These settings (made from ``current`` by a form) with ``current``'s overrides.
+        ``meter_origins[i]``: the index in ``current.meter`` of the meter ``self.meter[i]``
+        was made from, ``None`` for a new one (default: the same order)."""
+        if meter_origins is None:
+            meter_origins = [i if i < len(current.meter) else None for i in range(len(self.meter))]
+        return self.with_overrides(moved(current.overrides, meter_origins))
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:

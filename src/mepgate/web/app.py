@@ -8,14 +8,18 @@ instead of holding up the graceful shutdown.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib
 import importlib.util
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from mepgate import __version__
@@ -25,10 +29,17 @@ from mepgate.web.deps import LoginRequired, ReaderDep, SetupRequired, ViewDep, W
 from mepgate.web.energy_totals import SharedEnergyTotals
 from mepgate.web.formatting import num
 from mepgate.web.pages import config, console, dashboard, history, login, meter, setup
+from mepgate.web.pages.setup import announce_setup_token
 from mepgate.web.render import CsrfRejected, make_templates, message_page, wants_html
 from mepgate.web.routers import dashdata, energy, health, reading, stream
 from mepgate.web.routers import history as history_api
 from mepgate.web.routers import meter as meter_api
+from mepgate.web.security import (
+    CONTENT_SECURITY_POLICY,
+    IPNetwork,
+    SecurityMiddleware,
+    parse_networks,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
@@ -51,10 +62,12 @@ def create_app(view: GatewayView, *, data_dir: Path, clock: Clock = time.monoton
         version=__version__,
         summary="Live values and history of Echelon/NES (OSGP) smart meters read over MEP",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # api_docs(): the same page, with a CSP that lets it run
         redoc_url=None,
     )
     app.state.web = state
+    app.add_middleware(SecurityMiddleware, trusted_proxies=lambda: trusted_proxies(view))
+    app.include_router(api_docs(app))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (reading, energy, history_api, meter_api, health, stream, dashdata):
         app.include_router(module.router)
@@ -64,6 +77,7 @@ def create_app(view: GatewayView, *, data_dir: Path, clock: Clock = time.monoton
     if metrics is not None:
         app.include_router(metrics)
     _install_handlers(app, state)
+    announce_setup_token(state)
     return app
 
 
@@ -92,6 +106,32 @@ def metrics_router() -> APIRouter | None:
     async def metrics(view: ViewDep, _: ReaderDep) -> Response:
         """Prometheus text exposition of the newest readings and the gateway's counters."""
         return Response(render_metrics(view), media_type=content_type)
+
+    return router
+
+
+def trusted_proxies(view: GatewayView) -> list[IPNetwork]:
+    return parse_networks(view.settings.web.trusted_proxies)
+
+
+def api_docs(app: FastAPI) -> APIRouter:
+    """``/api/v1/docs``: FastAPI's Swagger UI page, which loads its script and style from a CDN
+    and starts with an inline script; its CSP allows exactly those (the inline script by hash)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get(f"{API_PREFIX}/docs")
+    async def docs() -> Response:
+        page = get_swagger_ui_html(openapi_url=app.openapi_url or "", title=f"{app.title} API")
+        body = bytes(page.body)
+        inline = re.findall(rb"<script>(.*?)</script>", body, flags=re.DOTALL)
+        hashes = " ".join(
+            f"'sha256-{base64.b64encode(hashlib.sha256(s).digest()).decode()}'" for s in inline
+        )
+        cdn = "https://cdn.jsdelivr.net"
+        policy = CONTENT_SECURITY_POLICY.replace("script-src 'self'", f"script-src {cdn} {hashes}")
+        policy = policy.replace("style-src 'self'", f"style-src {cdn}")
+        policy = policy.replace("img-src 'self' data:", "img-src 'self' data: https:")
+        return HTMLResponse(body, headers={"Content-Security-Policy": policy})
 
     return router
 

@@ -10,7 +10,13 @@ from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
 from mepgate import __version__
-from mepgate.web.auth import SESSION_COOKIE, SESSION_IDLE_S, Session
+from mepgate.web.auth import (
+    DEVICE_COOKIE,
+    DEVICE_COOKIE_MAX_AGE,
+    SESSION_COOKIE,
+    SESSION_IDLE_S,
+    Session,
+)
 from mepgate.web.deps import WebState
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -34,6 +40,19 @@ def set_session_cookie(request: Request, response: Response, session: Session) -
         session.id,
         max_age=int(SESSION_IDLE_S),
         path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def set_device_cookie(request: Request, response: Response, value: str) -> None:
+    """Mark this browser as one the admin logged in from (see :class:`LoginLimiter`)."""
+    response.set_cookie(
+        DEVICE_COOKIE,
+        value,
+        max_age=DEVICE_COOKIE_MAX_AGE,
+        path="/login",  # only the login needs it
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",

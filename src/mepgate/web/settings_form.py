@@ -1,9 +1,13 @@
 """The config page's form: settings -> fields, and posted fields -> new settings.
 
-Secrets (a meter's key, the MQTT password, a password inside the storage URL) are never put
-into the page: the field shows :data:`MASK` (or the URL with ``***``), and posting the mask
-back keeps the secret.  A new meter key goes to a 0600 key file in the data directory, never
-into the page or the TOML file.  Settings the form does not show are kept as they are.
+Secrets (a meter's key, the MQTT password, a password inside the storage or broker URL) are
+never put into the page: the field shows :data:`MASK` (or the URL with ``***``), and posting
+the mask back keeps the secret -- but only for the host it was entered for: a kept secret whose
+meter port, broker or database now leads to another host is refused, and has to be typed again
+(so a changed URL cannot send it elsewhere).  A new meter key goes to a 0600 key file in the
+data directory, never into the page or the TOML file.  Settings the form does not show are kept
+as they are.  A key that the environment or the command line sets is shown read-only and kept:
+saving writes the file's own value for it (:mod:`mepgate.config.overrides`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
@@ -35,6 +40,7 @@ class Field:
     options: list[str] = field(default_factory=list)
     help: str = ""
     error: str = ""
+    source: str = ""  # the environment variable or option that sets it: shown, not editable
 
 
 @dataclass(slots=True, kw_only=True)
@@ -151,7 +157,7 @@ def form_sections(settings: Settings) -> list[Section]:
         fields = []
         for attribute, label, kind, help_text in specs:
             value = _dig(data, attribute)
-            if section == "storage" and attribute == "url" and value:
+            if attribute == "url" and value:
                 value = mask_url(value)
             if section == "mqtt" and settings.mqtt is None and attribute != "url":
                 value = _dig(MqttConfig(url="mqtt://localhost").model_dump(mode="json"), attribute)
@@ -176,7 +182,72 @@ def form_sections(settings: Settings) -> list[Section]:
             ],
         )
     )
+    for f in (f for section in sections for f in section.fields):
+        override = settings.overridden(f.name)
+        if override is not None:
+            f.source = override.source
     return sections
+
+
+def _displayed(settings: Settings) -> dict[str, str]:
+    """What the form shows, as a browser posts it back unchanged."""
+    shown: dict[str, str] = {}
+    for f in (f for section in form_sections(settings) for f in section.fields):
+        if f.kind == "checkbox":
+            if f.value:
+                shown[f.name] = "on"
+        else:
+            shown[f.name] = str(f.value)
+    return shown
+
+
+def destination(url_or_port: str) -> str:
+    """The host a secret goes to with ``url_or_port``: a URL's host name (lower case), or
+    ``""`` for this machine (a serial device, ``sim:``)."""
+    if "://" not in url_or_port:
+        return ""
+    try:
+        host = urlsplit(url_or_port).hostname
+    except ValueError:
+        return url_or_port
+    return (host or "").lower()
+
+
+def unmask_url(posted: str, old: str | None) -> tuple[str, str | None]:
+    """The URL to save for ``posted`` (perhaps the masked ``old``), or an error.  A ``***``
+    password is the old URL's -- for the old URL's host only."""
+    if old is None or not posted:
+        return posted, None
+    if posted == mask_url(old):
+        return old, None
+    try:
+        parts = urlsplit(posted)
+        masked = parts.password == "***"
+        old_password = urlsplit(old).password
+    except ValueError:
+        return posted, None  # validation names what is wrong with it
+    if not masked:
+        return posted, None
+    if old_password is None or destination(posted) != destination(old):
+        return posted, _RETYPE_URL
+    user = parts.username or ""
+    return parts._replace(
+        netloc=f"{user}:{old_password}@{parts.netloc.rpartition('@')[2]}"
+    ).geturl(), None
+
+
+RETYPE_KEY = (
+    "the port leads to another host now: type the key again (a saved key goes only to the "
+    "meter it was entered for)"
+)
+_RETYPE_PASSWORD = (
+    "the broker is another host now: type the password again (a saved password goes only to "
+    "the host it was entered for)"
+)
+_RETYPE_URL = (
+    "another host: type the password in the URL again (a saved password goes only to the "
+    "host it was entered for)"
+)
 
 
 @dataclass(slots=True)
@@ -195,12 +266,20 @@ def _literal(model: type[BaseModel], attribute: str, raw: str) -> object:
 
 
 def parse_form(posted: dict[str, str], current: Settings, data_dir: Path) -> ParsedForm:
-    """New settings from the posted fields, keeping every secret posted back as the mask."""
+    """New settings from the posted fields, keeping every secret posted back as the mask (for
+    its host only) and every key the environment or the command line sets."""
     errors: dict[str, str] = {}
     key_files: dict[Path, str] = {}
     data = current.model_dump(mode="json", exclude_none=True)
+    shown = _displayed(current)
+    # What an overridden field "posts" is what the form showed: it is not the visitor's to set.
+    posted = {k: v for k, v in posted.items() if current.overridden(k) is None}
+    for name in (o.name for o in current.overrides):
+        if name in shown:
+            posted[name] = shown[name]
 
     meters: list[dict[str, Any]] = []
+    origins: list[int | None] = []
     sources = [*current.meter, None]
     for index, source in enumerate(sources):
         prefix = f"meter.{index}" if source is not None else f"meter.{NEW_METER}"
@@ -211,6 +290,7 @@ def parse_form(posted: dict[str, str], current: Settings, data_dir: Path) -> Par
         entry: dict[str, Any] = source.model_dump(mode="json", exclude_none=True) if source else {}
         if source is not None and source.key is not None:
             entry["key"] = source.key.get_secret_value()
+        new_key = False
         for attribute, _label, kind, _help in _METER_FIELDS:
             name = f"{prefix}.{attribute}"
             raw = posted.get(name, "")
@@ -227,17 +307,28 @@ def parse_form(posted: dict[str, str], current: Settings, data_dir: Path) -> Par
                 key_files[path] = raw.strip()
                 entry.pop("key", None)
                 entry["key_file"] = str(path)
+                new_key = True
             elif kind == "checkbox":
                 entry[attribute] = raw == "on"
             elif kind == "select":
                 entry[attribute] = _literal(MeterConfig, attribute, raw)
             else:
                 entry[attribute] = raw.strip()
+        has_key = source is not None and (source.key is not None or source.key_file is not None)
+        if (
+            has_key
+            and not new_key
+            and source is not None
+            and destination(str(entry.get("port", ""))) != destination(source.port)
+        ):
+            errors[f"{prefix}.key"] = _retype(current, f"{prefix}.key", RETYPE_KEY)
         meters.append(entry)
+        origins.append(index if source is not None else None)
     data["meter"] = meters
 
     for section, specs in _SECTION_FIELDS.items():
         target: dict[str, Any] = dict(data.get(section) or {})
+        kept_password = False
         for attribute, _label, kind, _help in specs:
             name = f"{section}.{attribute}"
             raw = posted.get(name, "")
@@ -250,18 +341,30 @@ def parse_form(posted: dict[str, str], current: Settings, data_dir: Path) -> Par
                 old = current.mqtt.password if section == "mqtt" and current.mqtt else None
                 if raw == MASK and isinstance(old, SecretStr):
                     value = old.get_secret_value()
+                    kept_password = True
                 else:
                     value = raw or None
             else:
                 value = raw.strip() or None
-            if section == "storage" and attribute == "url":
-                old_url = current.storage.url
-                if old_url is not None and value == mask_url(old_url):
-                    value = old_url
+            if attribute == "url" and section in ("storage", "mqtt"):
+                old_url = current.storage.url if section == "storage" else _mqtt_url(current)
+                value, problem = unmask_url(value or "", old_url)
+                value = value or None
+                if problem:
+                    errors[name] = problem
             _put(target, attribute, value)
         if section == "mqtt" and not target.get("url"):
             data.pop("mqtt", None)
             continue
+        if section == "mqtt" and current.mqtt is not None:
+            moved_away = destination(str(target["url"])) != destination(current.mqtt.url)
+            if moved_away and kept_password:
+                errors["mqtt.password"] = _retype(current, "mqtt.password", _RETYPE_PASSWORD)
+            if moved_away and current.mqtt.password_file is not None:
+                errors["mqtt.url"] = (
+                    "the password comes from password_file, for the broker it was written "
+                    "for: to change the broker, edit the configuration file"
+                )
         data[section] = target
 
     admin_password = posted.get("admin.password") or None
@@ -275,7 +378,7 @@ def parse_form(posted: dict[str, str], current: Settings, data_dir: Path) -> Par
 
     settings = None
     try:
-        settings = Settings.model_validate(data)
+        settings = Settings.model_validate(data).keeping_overrides_of(current, origins)
     except ValidationError as error:
         for detail in error.errors(include_input=False, include_url=False):
             location = _form_name(".".join(str(p) for p in detail["loc"]), current)
@@ -286,6 +389,21 @@ def parse_form(posted: dict[str, str], current: Settings, data_dir: Path) -> Par
         key_files=key_files,
         admin_password=admin_password,
     )
+
+
+def _retype(current: Settings, name: str, message: str) -> str:
+    """``message``, or for a secret the environment sets (read-only here) where to change it."""
+    override = current.overridden(name)
+    if override is None:
+        return message
+    return (
+        f"it comes from {override.source}, given for the old host; a new host needs its own: "
+        f"change it where {override.source} is set"
+    )
+
+
+def _mqtt_url(settings: Settings) -> str | None:
+    return settings.mqtt.url if settings.mqtt is not None else None
 
 
 def _form_name(location: str, current: Settings) -> str:

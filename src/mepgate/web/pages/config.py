@@ -9,7 +9,7 @@ from mepgate.errors import MepgateError
 from mepgate.outputs.discovery import check_disabled_entities
 from mepgate.web.auth import ADMIN_USER
 from mepgate.web.deps import AdminDep, StateDep
-from mepgate.web.render import check_csrf, render, set_session_cookie
+from mepgate.web.render import check_csrf, render, set_device_cookie, set_session_cookie
 from mepgate.web.settings_form import (
     MASK,
     Section,
@@ -75,7 +75,8 @@ async def save_config(request: Request, state: StateDep, session: AdminDep) -> R
         )
     response = RedirectResponse("/config?saved=true", status_code=303)
     if parsed.admin_password is not None:
-        state.auth.password.set(parsed.admin_password)
+        device_cookie = await state.auth.set_password(parsed.admin_password)
         state.auth.sessions.delete_all()  # everybody else logs in again with the new one
         set_session_cookie(request, response, state.auth.sessions.create(ADMIN_USER))
+        set_device_cookie(request, response, device_cookie)  # the old ones named the old password
     return response

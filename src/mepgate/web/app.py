@@ -13,6 +13,7 @@ import importlib.util
 import time
 from collections.abc import Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -23,7 +24,8 @@ from mepgate.service.view import GatewayView
 from mepgate.web.auth import Auth, Clock
 from mepgate.web.deps import LoginRequired, ReaderDep, SetupRequired, ViewDep, WebState
 from mepgate.web.energy_totals import SharedEnergyTotals
-from mepgate.web.formatting import num
+from mepgate.web.formatting import duration, num, offset, when
+from mepgate.web.meter_state import CLOCK_WARNING_S, TROUBLESHOOTING_GUIDE
 from mepgate.web.pages import config, console, dashboard, history, login, meter, setup
 from mepgate.web.render import CsrfRejected, make_templates, message_page, wants_html
 from mepgate.web.routers import dashdata, energy, health, reading, stream
@@ -39,6 +41,15 @@ def create_app(view: GatewayView, *, data_dir: Path, clock: Clock = time.monoton
     """The web app for ``view``; ``data_dir`` holds the admin password hash and key files."""
     templates = make_templates()
     templates.env.filters["num"] = num
+    templates.env.filters["offset"] = offset
+    templates.env.filters["duration"] = duration
+    # Times in the gateway's local time zone (the storage settings'), read at each use: the
+    # settings may change while the app runs.
+    templates.env.filters["when"] = lambda value, pattern="%Y-%m-%d %H:%M:%S %Z": when(
+        value, ZoneInfo(view.settings.storage.timezone), pattern
+    )
+    templates.env.globals["clock_warning_s"] = CLOCK_WARNING_S
+    templates.env.globals["guide"] = TROUBLESHOOTING_GUIDE
     state = WebState(
         view=view,
         data_dir=data_dir,
@@ -68,9 +79,11 @@ def create_app(view: GatewayView, *, data_dir: Path, clock: Clock = time.monoton
 
 
 def close_streams(app: FastAPI) -> None:
-    """End every open ``/api/v1/stream`` (browsers reconnect by themselves later)."""
+    """End every open ``/api/v1/stream`` (browsers reconnect by themselves later) and stop the
+    console's long reads before their next piece."""
     state: WebState = app.state.web
     state.closing.set()
+    state.console.cancel_all()
 
 
 def metrics_router() -> APIRouter | None:

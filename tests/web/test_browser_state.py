@@ -1,0 +1,155 @@
+"""Browser tests of what the dashboard says about each meter, in real headless Chromium against
+the app in a real uvicorn, over the tests' :class:`FakeGateway` (whose meter statuses and
+readings the test sets while the page is open).
+
+* a meter that stopped on a wrong key shows why, the advice and a link to the field to fix;
+  when it recovers the page says so by itself;
+* the "live" line counts a reading's age from the reading's own time: a page opened on an old
+  reading, or sent an old one, says the values are stale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from mepgate.config import MeterConfig, Settings
+from mepgate.service.view import LinkFailure, MeterStatus
+from mepgate.web import create_app
+from mepgate.web.auth import AdminPassword
+
+from ..support.gateway import FakeGateway, SimMeter
+from .conftest import ADMIN_PASSWORD
+from .support import LiveServer
+from .test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP
+
+STATE_REFRESH_MS = 15_000  # the dashboard asks for the meters' states every 5 s
+
+WRONG_KEY = LinkFailure(
+    at=dt.datetime(2025, 3, 1, 11, 0, tzinfo=dt.UTC),
+    message="the meter answered 0x0B (authentication failure) twice",
+    diagnosis="wrong-key",
+    advice="authentication failure (0x0B): the meter rejects the key; check the MBK",
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+    yield context.new_page()
+    context.close()
+
+
+class Meter:
+    """The simulated meter whose readings and status the test hands the gateway."""
+
+    def __init__(self) -> None:
+        self.sim = SimMeter.installed_ago(dt.timedelta(hours=1))
+
+    def status(self, **fields: object) -> MeterStatus:
+        return dataclasses.replace(self.sim.status(), **fields)  # type: ignore[arg-type]
+
+
+def serve(sqlite_url: str, data_dir: Path, statuses: list[MeterStatus]) -> LiveServer:
+    settings = Settings.model_validate(
+        {
+            "meter": [MeterConfig(name="house", port="tcp://127.0.0.1:7777")],
+            "storage": {"url": sqlite_url},
+        }
+    )
+    AdminPassword(data_dir).set(ADMIN_PASSWORD)
+
+    @contextlib.asynccontextmanager
+    async def view() -> AsyncIterator[FakeGateway]:
+        gateway = FakeGateway(settings, statuses, store_url=sqlite_url)
+        try:
+            yield gateway
+        finally:
+            await gateway.close()
+
+    def app(gateway: object) -> FastAPI:
+        assert isinstance(gateway, FakeGateway)
+        return create_app(gateway, data_dir=data_dir)
+
+    return LiveServer(view, app)
+
+
+def test_a_wrong_key_is_named_on_the_dashboard_with_a_link_to_fix_it(
+    sqlite_url: str, data_dir: Path, page: Page
+) -> None:
+    meter = Meter()
+    stopped = meter.status(state="stopped", connected=False, last_errors=(WRONG_KEY,))
+    with serve(sqlite_url, data_dir, [stopped]) as server:
+        gateway = server.view
+        assert isinstance(gateway, FakeGateway)
+        page.goto(server.url + "/")
+        house = page.locator('section.meter[data-meter="house"]')
+        expect(house.locator("[data-status]")).to_contain_text("waiting for the first reading")
+        diagnosis = house.locator("[data-diagnosis=wrong-key]")
+        expect(diagnosis).to_contain_text("Wrong key")
+        expect(diagnosis).to_contain_text("check the MBK")
+        expect(diagnosis).to_contain_text("Authentication failure (0x0B)")
+        fix = diagnosis.locator("a[data-fix]")
+        expect(fix).to_have_text("Fix the key on the config page")
+        expect(fix).to_have_attribute("href", "/config#field-meter-0-key")
+        fix.click()  # the config page wants the login first
+        page.fill("#password", ADMIN_PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.locator("#field-meter-0-key")).to_be_visible()
+        page.goto(server.url + "/")
+        fix.click()  # logged in: straight to the key's field
+        expect(page.locator("#field-meter-0-key")).to_be_in_viewport()
+        assert page.url.endswith("/config#field-meter-0-key")
+        # The key was fixed: the poller polls and readings come; the open dashboard follows.
+        page.goto(server.url + "/")
+        expect(diagnosis).to_be_visible()
+        gateway.statuses = [meter.status(state="polling")]
+        server.call(_publish(gateway, meter.sim.reading_now()))
+        expect(house.locator("[data-status]")).to_contain_text("live")
+        expect(diagnosis).to_have_count(0, timeout=STATE_REFRESH_MS)
+
+
+def test_the_live_line_counts_from_the_readings_own_time(
+    sqlite_url: str, data_dir: Path, page: Page
+) -> None:
+    meter = Meter()
+    old = meter.sim.reading_now()
+    old = dataclasses.replace(old, at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
+    with serve(sqlite_url, data_dir, [meter.status(state="polling")]) as server:
+        gateway = server.view
+        assert isinstance(gateway, FakeGateway)
+        server.call(_publish(gateway, old))
+        # A page opened on a five-minute-old reading says so at once.
+        page.goto(server.url + "/")
+        status = page.locator('section.meter[data-meter="house"] [data-status]')
+        expect(status).to_contain_text("no new values for 5 min")
+        expect(status).to_have_class("status stale")
+        # A fresh reading: live.
+        server.call(_publish(gateway, meter.sim.reading_now()))
+        expect(status).to_contain_text("live")
+        expect(status).not_to_have_class("status stale")
+        # A reading arriving now but taken long ago (a gateway catching up) is not "live".
+        late = dataclasses.replace(
+            meter.sim.reading_now(), at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=3)
+        )
+        server.call(_publish(gateway, late))
+        expect(status).to_contain_text("no new values for 3 min")
+
+
+async def _publish(gateway: FakeGateway, reading: object) -> None:
+    gateway.publish([reading])  # type: ignore[list-item]

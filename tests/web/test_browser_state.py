@@ -5,7 +5,10 @@ readings the test sets while the page is open).
 * a meter that stopped on a wrong key shows why, the advice and a link to the field to fix;
   when it recovers the page says so by itself;
 * the "live" line counts a reading's age from the reading's own time: a page opened on an old
-  reading, or sent an old one, says the values are stale.
+  reading, or sent an old one, says the values are stale;
+* a console read of the load profile (BT64, 184 KB) on the real gateway and its built-in
+  simulator (9600 Bd) shows its progress while the live readings keep coming, and stops when
+  cancelled.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -28,7 +32,15 @@ from mepgate.web.auth import AdminPassword
 from ..support.gateway import FakeGateway, SimMeter
 from .conftest import ADMIN_PASSWORD
 from .support import LiveServer
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP
+from .test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    configured,
+    gateway_server,
+    log_in,
+    wait_for_live,
+)
 
 STATE_REFRESH_MS = 15_000  # the dashboard asks for the meters' states every 5 s
 
@@ -153,3 +165,38 @@ def test_the_live_line_counts_from_the_readings_own_time(
 
 async def _publish(gateway: FakeGateway, reading: object) -> None:
     gateway.publish([reading])  # type: ignore[list-item]
+
+
+def test_a_long_console_read_shows_progress_keeps_polling_and_cancels(
+    data_dir: Path, page: Page
+) -> None:
+    configured(data_dir)
+    with gateway_server(data_dir) as live:
+        page.goto(live.url + "/")
+        wait_for_live(page)
+        log_in(page, live.url)
+        page.goto(live.url + "/console")
+        page.select_option("[name=table]", "BT64")
+        page.click(".console-form button[type=submit]")
+        expect(page).to_have_url(re.compile(r"/console\?job="), timeout=10_000)
+        job = page.locator("#console-job")
+        expect(job).to_have_attribute("data-state", "running")
+        line = page.locator("#console-progress")
+        expect(line).to_contain_text("of 184\u2009100 bytes")
+        before = page.request.get(live.url + "/api/v1/reading/house").json()["at"]
+        # The bar moves (console.js asks every second) while the readings keep coming.
+        start = page.evaluate("document.getElementById('console-bar').value")
+        page.wait_for_function(
+            "(start) => document.getElementById('console-bar').value >= start + 3 * 465",
+            arg=start,
+            timeout=60_000,
+        )
+        expect(line).to_contain_text("left")
+        after = page.request.get(live.url + "/api/v1/reading/house").json()["at"]
+        assert after > before, "no reading while the console read ran"
+        health = page.request.get(live.url + "/api/v1/health").json()
+        assert health["meters"][0]["problems"] == [], health
+        page.click("#console-cancel")
+        expect(job).to_have_attribute("data-state", "cancelled", timeout=20_000)
+        expect(line).to_contain_text("cancelled after")
+        expect(page.locator("#console-cancel")).to_have_count(0)

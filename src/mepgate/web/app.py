@@ -16,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from mepgate import __version__
@@ -62,7 +62,7 @@ def create_app(view: GatewayView, *, data_dir: Path, clock: Clock = time.monoton
         version=__version__,
         summary="Live values and history of Echelon/NES (OSGP) smart meters read over MEP",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # ours below: Swagger UI from the package, not from a CDN
         redoc_url=None,
     )
     app.state.web = state
@@ -74,8 +74,31 @@ def create_app(view: GatewayView, *, data_dir: Path, clock: Clock = time.monoton
     metrics = metrics_router()
     if metrics is not None:
         app.include_router(metrics)
+    app.include_router(assets_router(state))
     _install_handlers(app, state)
     return app
+
+
+def assets_router(state: WebState) -> APIRouter:
+    """The API docs and the favicon, served from the package like every other asset (no page
+    asks a host outside the gateway: the docs work offline)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get(f"{API_PREFIX}/docs")
+    async def docs(request: Request) -> Response:
+        return state.templates.TemplateResponse(
+            request, "docs.html", {"openapi_url": f"{API_PREFIX}/openapi.json"}
+        )
+
+    @router.get("/favicon.ico")
+    async def favicon() -> Response:
+        return FileResponse(
+            STATIC_DIR / "favicon.ico",
+            media_type="image/vnd.microsoft.icon",
+            headers={"Cache-Control": "max-age=86400"},
+        )
+
+    return router
 
 
 def close_streams(app: FastAPI) -> None:

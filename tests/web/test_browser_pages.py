@@ -1,6 +1,6 @@
-"""Browser tests of what the dashboard says about each meter, in real headless Chromium against
-the app in a real uvicorn, over the tests' :class:`FakeGateway` (whose meter statuses and
-readings the test sets while the page is open).
+"""Browser tests beyond test_browser.py, in real headless Chromium against the app in a real
+uvicorn, over the tests' :class:`FakeGateway` (whose meter statuses and readings the test sets
+while the page is open) or the real gateway:
 
 * a meter that stopped on a wrong key shows why, the advice and a link to the field to fix;
   when it recovers the page says so by itself;
@@ -8,7 +8,8 @@ readings the test sets while the page is open).
   reading, or sent an old one, says the values are stale;
 * a console read of the load profile (BT64, 184 KB) on the real gateway and its built-in
   simulator (9600 Bd) shows its progress while the live readings keep coming, and stops when
-  cancelled.
+  cancelled;
+* the API docs load with every request outside the gateway refused.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import datetime as dt
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi import FastAPI
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from mepgate.config import MeterConfig, Settings
 from mepgate.service.view import LinkFailure, MeterStatus
@@ -200,3 +202,35 @@ def test_a_long_console_read_shows_progress_keeps_polling_and_cancels(
         expect(job).to_have_attribute("data-state", "cancelled", timeout=20_000)
         expect(line).to_contain_text("cancelled after")
         expect(page.locator("#console-cancel")).to_have_count(0)
+
+
+def test_the_api_docs_load_with_no_network_outside_the_gateway(
+    sqlite_url: str, data_dir: Path, browser: Browser
+) -> None:
+    meter = Meter()
+    with serve(sqlite_url, data_dir, [meter.status(state="polling")]) as server:
+        context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+        outside: list[str] = []
+        failed: list[str] = []
+
+        def only_the_gateway(route: Route) -> None:
+            if urlsplit(route.request.url).netloc == f"127.0.0.1:{server.port}":
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort("internetdisconnected")
+
+        context.route("**/*", only_the_gateway)
+        page = context.new_page()
+        page.on("requestfailed", lambda request: failed.append(request.url))
+        page.goto(server.url + "/api/v1/docs")
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("mepgate")
+        expect(page.locator(".opblock-summary-path", has_text="/api/v1/health")).to_be_visible()
+        page.locator(".opblock-summary-path", has_text="/api/v1/health").click()
+        page.click("button.try-out__btn")
+        page.click("button.execute")
+        live = page.locator(".live-responses-table .response .response-col_status")
+        expect(live).to_contain_text("200")
+        context.close()
+        assert outside == []
+        assert failed == []

@@ -9,7 +9,9 @@ while the page is open) or the real gateway:
 * a console read of the load profile (BT64, 184 KB) on the real gateway and its built-in
   simulator (9600 Bd) shows its progress while the live readings keep coming, and stops when
   cancelled;
-* the API docs load with every request outside the gateway refused.
+* the API docs load with every request outside the gateway refused;
+* the history charts: numbers as on the dashboard (no "1,262.167", no "-0", axis labels that
+  differ), dates in the browser's locale, and a message for a range without readings.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from mepgate.config import MeterConfig, Settings
+from mepgate.reading import Reading
 from mepgate.service.view import LinkFailure, MeterStatus
+from mepgate.store import open_store
 from mepgate.web import create_app
 from mepgate.web.auth import AdminPassword
 
@@ -234,3 +238,92 @@ def test_the_api_docs_load_with_no_network_outside_the_gateway(
         context.close()
         assert outside == []
         assert failed == []
+
+
+def serve_history(sqlite_url: str, data_dir: Path, readings: list[Reading]) -> LiveServer:
+    """The app over a gateway whose store holds ``readings`` (and the hub the newest)."""
+    meter = Meter()
+    server = serve(sqlite_url, data_dir, [meter.status(state="polling")])
+    if readings:
+        with open_store(sqlite_url) as store:
+            store.ingest(readings)
+    return server
+
+
+def steady_hour(meter: Meter) -> list[Reading]:
+    """An hour of readings a minute apart: 1262.167 W imported, nothing exported, 0.4 Wh a
+    minute on the register (tiny energy bars: their axis needs four decimals)."""
+    base = meter.sim.reading_now()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return [
+        dataclasses.replace(
+            base,
+            at=now - dt.timedelta(minutes=60 - n),
+            forward_active_energy_wh=base.forward_active_energy_wh + 0.4 * n,
+            active_power_import_w=1262.167,
+            active_power_export_w=0.0,
+        )
+        for n in range(60)
+    ]
+
+
+def chart_labels(page: Page, chart: int, axis: int) -> list[str]:
+    labels: list[str] = page.evaluate(
+        "([c, a]) => document.getElementById('history').mepgateCharts[c].chart.axes[a]._values",
+        [chart, axis],
+    )
+    return labels
+
+
+@pytest.mark.parametrize(
+    ("locale", "date", "clock"),
+    [
+        ("de-DE", r"\d{2}\.\d{2}\.\d{4}", r"^\d{2}:\d{2}"),
+        ("en-US", r"[A-Z][a-z]{2} \d{1,2}, \d{4}", r"^\d{1,2}:\d{2} [AP]M"),
+    ],
+)
+def test_history_numbers_and_dates_read_well_in_the_browsers_locale(
+    sqlite_url: str, data_dir: Path, browser: Browser, locale: str, date: str, clock: str
+) -> None:
+    with serve_history(sqlite_url, data_dir, steady_hour(Meter())) as server:
+        context = browser.new_context(viewport=DESKTOP, locale=locale)  # type: ignore[arg-type]
+        page = context.new_page()
+        page.goto(server.url + "/history")
+        expect(page.locator("#history-status")).to_contain_text("points")
+        with page.expect_response(re.compile(r"/api/v1/history\?")):
+            page.click("button[data-range=hour]")
+        expect(page.locator("#history-status")).to_contain_text("60 points")
+        box = page.locator("#chart-power .u-over").bounding_box()
+        assert box is not None
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+        legend = page.locator("#chart-power .u-legend .u-value")
+        expect(legend.first).to_contain_text(re.compile(date))  # the moment, in the locale
+        values = legend.all_inner_texts()[1:]  # net, import, export (W)
+        assert values == ["1\u2009262", "1\u2009262", "0"], values
+        energy = page.locator("#chart-energy .u-legend .u-value").all_inner_texts()[1:]
+        assert energy == ["0.0004", "0.0000"], energy  # kWh a minute: 0.4 Wh
+        assert not any(v.startswith(("-", "\u2212")) for v in values + energy)
+        for chart in range(3):
+            ticks = chart_labels(page, chart, 1)
+            assert len(set(ticks)) == len(ticks), ticks  # every tick says something else
+            assert not any("," in t for t in ticks), ticks
+        times = chart_labels(page, 0, 0)
+        assert times
+        assert all(re.search(clock, t) for t in times), times
+        context.close()
+
+
+def test_a_range_without_readings_says_so(sqlite_url: str, data_dir: Path, page: Page) -> None:
+    with serve_history(sqlite_url, data_dir, []) as server:
+        page.goto(server.url + "/history")
+        empty = page.locator("#history-empty")
+        expect(empty).to_be_visible()
+        expect(empty).to_contain_text("No readings between")
+        assert page.locator("#chart-power canvas").count() == 1
+        gateway = server.view
+        assert isinstance(gateway, FakeGateway)
+        server.call(gateway.store.ingest(steady_hour(Meter())))
+        with page.expect_response(re.compile(r"/api/v1/history\?")):
+            page.click("button[data-range=hour]")
+        expect(page.locator("#history-status")).to_contain_text("60 points")
+        expect(empty).to_be_hidden()

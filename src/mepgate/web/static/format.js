@@ -39,6 +39,7 @@ window.mepgateFormat = (function () {
   const monthFormat = new Intl.DateTimeFormat(undefined, { month: "short", year: "numeric" });
 
   function time(date) { return timeFormat.format(date); }
+  function day(date) { return dateFormat.format(date); }
   function dateTime(date) { return dateTimeFormat.format(date); }
 
   // A time axis label in the browser's locale, as precise as the step between ticks (seconds).
@@ -50,5 +51,5 @@ window.mepgateFormat = (function () {
   }
 
   return { MISSING: MISSING, number: number, decimalsFor: decimalsFor, duration: duration,
-           time: time, dateTime: dateTime, tick: tick };
+           time: time, day: day, dateTime: dateTime, tick: tick };
 })();

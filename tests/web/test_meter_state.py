@@ -114,8 +114,10 @@ def test_health_is_not_ok_while_readings_are_rejected_and_nothing_is_stored(
     assert meter["readings_rejected"] == 42
     assert meter["rejected_in_a_row"] == 42
     assert meter["last_rejection"] == REJECTION
-    [problem] = meter["problems"]
-    assert problem == f"no reading yet; 42 readings rejected in a row, the newest: {REJECTION}"
+    assert meter["problems"] == [
+        "no reading yet",
+        f"42 readings rejected in a row, the newest: {REJECTION}",
+    ]
     dashboard = client.get("/").text
     assert "42 readings rejected (42 in a row); the latest: " in dashboard
     assert REJECTION in dashboard
@@ -142,6 +144,8 @@ def test_each_meter_says_why_it_is_not_read_and_where_to_fix_it(app_for: Any) ->
     assert WRONG_KEY.advice in section
     assert 'href="/config#field-meter-1-key"' in section
     assert "waiting for the first reading" in section
+    meter_page = client.get("/meter").text
+    assert 'href="/config#field-meter-1-key" data-fix' in meter_page
     # The config page has the field the link points to.
     log_in(client)
     assert 'id="field-meter-1-key"' in client.get("/config").text

@@ -62,13 +62,29 @@ class Diagnosis:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MeterState:
+    """A meter judged: each finding once, in words (``None``: nothing to say)."""
+
     name: str
     state: str
-    problems: tuple[str, ...]
-    warnings: tuple[str, ...]
+    not_polling: str | None  # the poller's state and its last error
+    reading: str | None  # no reading yet, or the newest too old
+    rejected: str | None  # readings rejected in a row and the newest reason
+    clock: str | None  # the meter's clock too far off
     stale_after_s: float
     last_reading_age_s: float | None
     diagnosis: Diagnosis | None
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Why the meter is not being read (each makes the health degraded)."""
+        found = (self.not_polling, self.reading, self.rejected if self.reading else None)
+        return tuple(text for text in found if text)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Worth knowing while the readings still come."""
+        found = (None if self.reading else self.rejected, self.clock)
+        return tuple(text for text in found if text)
 
 
 def assess(status: MeterStatus, settings: Settings, now: dt.datetime) -> MeterState:
@@ -77,34 +93,33 @@ def assess(status: MeterStatus, settings: Settings, now: dt.datetime) -> MeterSt
     stale_after = STALE_INTERVALS * interval
     age = (now - status.last_reading_at).total_seconds() if status.last_reading_at else None
     diagnosis = _diagnosis(status, index) if status.state != "polling" else None
-    problems: list[str] = []
-    warnings: list[str] = []
+    not_polling = None
     if status.state != "polling":
         why = f": {diagnosis.title} ({diagnosis.message})" if diagnosis is not None else ""
-        problems.append(f"{_STATE_WORDS.get(status.state, status.state)}{why}")
-    rejected = (
-        f"; {status.rejected_in_a_row} readings rejected in a row, the newest: "
-        f"{status.last_rejection or 'no reason given'}"
-        if status.rejected_in_a_row
-        else ""
-    )
+        not_polling = f"{_STATE_WORDS.get(status.state, status.state)}{why}"
+    reading = None
     if age is None:
-        problems.append(f"no reading yet{rejected}")
+        reading = "no reading yet"
     elif age > stale_after:
-        problems.append(
+        reading = (
             f"the newest reading is {describe_seconds(age)} old, more than {STALE_INTERVALS} "
-            f"poll intervals ({describe_seconds(stale_after)}){rejected}"
+            f"poll intervals ({describe_seconds(stale_after)})"
         )
-    elif rejected:
-        warnings.append(rejected.removeprefix("; "))
+    rejected = None
+    if status.rejected_in_a_row:
+        reason = status.last_rejection or "no reason given"
+        rejected = f"{status.rejected_in_a_row} readings rejected in a row, the newest: {reason}"
     offset = status.clock_offset_s
+    clock = None
     if offset is not None and abs(offset) > CLOCK_WARNING_S:
-        warnings.append(f"the meter's clock is {describe_offset(offset)} the gateway's")
+        clock = f"the meter's clock is {describe_offset(offset)} the gateway's"
     return MeterState(
         name=status.name,
         state=status.state,
-        problems=tuple(problems),
-        warnings=tuple(warnings),
+        not_polling=not_polling,
+        reading=reading,
+        rejected=rejected,
+        clock=clock,
         stale_after_s=stale_after,
         last_reading_age_s=age,
         diagnosis=diagnosis,

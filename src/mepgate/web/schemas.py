@@ -151,6 +151,8 @@ class MeterOut(_Out):
     problems: list[str]
     warnings: list[str]
     diagnosis: Diagnosis | None
+    reading_problem: str | None  # of the problems: no reading yet, or the newest too old
+    clock_warning: str | None  # of the warnings: the meter's clock too far off
 
     @classmethod
     def of(cls, status: MeterStatus, judged: MeterState) -> MeterOut:
@@ -175,6 +177,8 @@ class MeterOut(_Out):
             problems=list(judged.problems),
             warnings=list(judged.warnings),
             diagnosis=judged.diagnosis,
+            reading_problem=judged.reading,
+            clock_warning=judged.clock,
         )
 
 

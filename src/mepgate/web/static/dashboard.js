@@ -1,6 +1,7 @@
 // Live dashboard: server-sent events from /api/v1/stream update every [data-f] element, and
 // /api/v1/meter, asked every few seconds, each meter's state (why it is not being read, with
-// the advice and where to fix it; rejected readings).  EventSource reconnects by itself.
+// the advice and where to fix it; rejected readings; a meter clock far off).  The status line
+// says how old the values are.  EventSource reconnects by itself.
 // A reading's age counts from the reading's own time, on the gateway's clock (the page says
 // what that clock read when it was made, data-server-now), not from when the page loaded.
 "use strict";
@@ -84,11 +85,10 @@
       box.append(head, node("p", d.advice), fix);
       parts.push(box);
     }
-    if (meter.problems.length || meter.warnings.length) {
-      const list = node("ul", "", "problems");
-      meter.problems.forEach(function (p) { list.append(node("li", p, "error")); });
-      meter.warnings.forEach(function (w) { list.append(node("li", w, "warning")); });
-      parts.push(list);
+    if (meter.clock_warning) {
+      const clock = node("p", meter.clock_warning, "warning");
+      clock.dataset.clockWarning = "";
+      parts.push(clock);
     }
     if (meter.readings_rejected) {
       let text = fmt.number(meter.readings_rejected) + " readings rejected";

@@ -97,6 +97,13 @@ def test_health_is_degraded_when_the_newest_reading_is_older_than_three_poll_int
     assert body["meters"][0]["last_reading_age_s"] >= 40
 
 
+def test_health_is_not_ok_while_readings_come_but_none_is_stored(app_for: Any) -> None:
+    unstored = status(last_reading_at=dt.datetime.now(dt.UTC), readings_stored=0)
+    body = health(app_for([unstored], ("house", 2.0)))
+    assert body["status"] == "degraded"
+    assert body["meters"][0]["problems"] == ["readings come, but none is stored yet"]
+
+
 def test_health_is_not_ok_while_readings_are_rejected_and_nothing_is_stored(
     app_for: Any,
 ) -> None:

@@ -1,9 +1,10 @@
 """One judgement of each meter, shared by ``/api/v1/health``, the dashboard and the meter page.
 
-A meter has a *problem* while its poller is not polling, while it has no reading, or while its
-newest reading is older than :data:`STALE_INTERVALS` poll intervals (readings rejected in a row
-say why); any problem makes the health ``degraded``.  *Warnings* are shown but do not degrade:
-a meter clock more than :data:`CLOCK_WARNING_S` off, readings being rejected right now.  While
+A meter has a *problem* while its poller is not polling, while it has no reading (or none
+stored yet), or while its newest reading is older than :data:`STALE_INTERVALS` poll intervals
+(readings rejected in a row say why); any problem makes the health ``degraded``.  *Warnings*
+are shown but do not degrade: a meter clock more than :data:`CLOCK_WARNING_S` off, readings
+being rejected while others are still accepted.  While
 a meter is not polling, its last error is named in words with the advice and a link to where
 to fix it: the config page for a key or a port, the meter page (the error history) otherwise,
 and the section of the troubleshooting guide (``docs/troubleshooting.md``) that covers it.
@@ -100,6 +101,8 @@ def assess(status: MeterStatus, settings: Settings, now: dt.datetime) -> MeterSt
     reading = None
     if age is None:
         reading = "no reading yet"
+    elif status.readings_stored == 0:
+        reading = "readings come, but none is stored yet"  # the first batch, or the database
     elif age > stale_after:
         reading = (
             f"the newest reading is {describe_seconds(age)} old, more than {STALE_INTERVALS} "

@@ -4,10 +4,10 @@ A meter has a *problem* while its poller is not polling, while it has no reading
 stored yet), or while its newest reading is older than :data:`STALE_INTERVALS` poll intervals
 (readings rejected in a row say why); any problem makes the health ``degraded``.  *Warnings*
 are shown but do not degrade: a meter clock more than :data:`CLOCK_WARNING_S` off, readings
-being rejected while others are still accepted.  While
-a meter is not polling, its last error is named in words with the advice and a link to where
-to fix it: the config page for a key or a port, the meter page (the error history) otherwise,
-and the section of the troubleshooting guide (``docs/troubleshooting.md``) that covers it.
+being rejected while others are still accepted.  While a meter is not polling, its last error
+is named in words with the advice and a link to where to fix it: the config page for a key or
+a port, the meter page (the error history) otherwise, and the section of the troubleshooting
+guide (``docs/troubleshooting.md``) that covers it.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -29,6 +30,12 @@ class ConsoleJob:
     request_hex: str
     progress: ReadProgress
     task: asyncio.Task[ConsoleReply] = field(repr=False)
+    form: dict[str, str] = field(default_factory=dict)  # what was typed, to show it again
+    ended: float | None = None  # time.monotonic() when it ended
+
+    @property
+    def elapsed_s(self) -> float:
+        return (self.ended or time.monotonic()) - self.progress.started
 
     @property
     def state(self) -> str:
@@ -51,6 +58,13 @@ class ConsoleJob:
             return None
         return self.task.result()
 
+    def finished(self, task: asyncio.Task[ConsoleReply]) -> None:
+        self.ended = time.monotonic()
+        # The page reads the outcome when it asks; nobody may ask (a closed tab), and an
+        # exception never retrieved would be logged as an error.
+        if not task.cancelled():
+            task.exception()
+
     @property
     def message(self) -> str:
         """What went wrong, in words (empty while running or when a reply came)."""
@@ -63,7 +77,11 @@ class ConsoleJobs:
         self._jobs: OrderedDict[str, ConsoleJob] = OrderedDict()
 
     def start(
-        self, view: GatewayView, meter: str, request: ReadRequest | WriteRequest
+        self,
+        view: GatewayView,
+        meter: str,
+        request: ReadRequest | WriteRequest,
+        form: dict[str, str] | None = None,
     ) -> ConsoleJob:
         """Send ``request`` in the background; :class:`ConsoleError` while ``meter`` is busy
         with another console request (the meter serves one at a time)."""
@@ -80,14 +98,15 @@ class ConsoleJobs:
                 return await view.console(meter, request)
 
         task = asyncio.create_task(run(), name=f"mepgate-console-{meter}")
-        task.add_done_callback(_retrieve)
         job = ConsoleJob(
             id=secrets.token_urlsafe(9),
             meter=meter,
             request_hex=request.to_bytes().hex(" ").upper(),
             progress=progress,
             task=task,
+            form=dict(form or {}),
         )
+        task.add_done_callback(job.finished)
         self._jobs[job.id] = job
         self._forget_old()
         return job
@@ -104,10 +123,3 @@ class ConsoleJobs:
         finished = [job_id for job_id, job in self._jobs.items() if job.state != "running"]
         while len(self._jobs) > MAX_JOBS and finished:
             del self._jobs[finished.pop(0)]
-
-
-def _retrieve(task: asyncio.Task[ConsoleReply]) -> None:
-    # The page reads the outcome when it asks; nobody may ask (a closed tab), and an exception
-    # never retrieved would be logged as an error.
-    if not task.cancelled():
-        task.exception()

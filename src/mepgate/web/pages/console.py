@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -100,7 +100,7 @@ async def console_page(
     found = state.console.get(job) if job else None
     if found is None:
         return _page(request, state, session, ConsoleForm(meter=names[0] if names else ""))
-    return _job_page(request, state, session, ConsoleForm(meter=found.meter), found)
+    return _job_page(request, state, session, ConsoleForm.of(found.form), found)
 
 
 def _page(
@@ -159,7 +159,7 @@ async def console(request: Request, state: StateDep, session: AdminDep) -> Respo
             raise ConsoleInputError(
                 "writes are off: enable 'Allow table writes from the console' on the config page"
             )
-        job = state.console.start(view, form.meter, parsed)
+        job = state.console.start(view, form.meter, parsed, form=asdict(form))
     except MepgateError as error:
         return _page(request, state, session, form, error=str(error), status_code=422)
     await asyncio.wait({job.task}, timeout=QUICK_REPLY_S)
@@ -183,7 +183,7 @@ def _job_page(
 def _progress(job: ConsoleJob) -> dict[str, Any]:
     """A job's progress as ``console.js`` and the page show it."""
     progress = job.progress
-    remaining = progress.remaining_s
+    remaining = progress.remaining_s if job.state == "running" else None
     return {
         "id": job.id,
         "meter": job.meter,
@@ -192,7 +192,7 @@ def _progress(job: ConsoleJob) -> dict[str, Any]:
         "done_bytes": progress.done,
         "total_bytes": progress.total,
         "pieces": progress.pieces,
-        "elapsed_s": round(progress.elapsed_s, 1),
+        "elapsed_s": round(job.elapsed_s, 1),
         "remaining_s": None if remaining is None else round(remaining),
         "message": job.message,
     }

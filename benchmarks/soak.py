@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import os
 import re
 import signal
@@ -124,7 +125,7 @@ def main() -> None:
     times = [row["t_ms"] / 1000 for row in rows]
     gaps = [
         (b - a, a)
-        for a, b in zip(times, times[1:], strict=False)
+        for a, b in itertools.pairwise(times)
         if not (a <= killed_at <= b)  # the kill and restart are not the line's fault
     ]
     longest = max(gaps, default=(0.0, 0.0))

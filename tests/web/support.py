@@ -33,9 +33,10 @@ HISTORY_STEP_S = 120
 
 
 def statuses_of(settings: Settings, sim: SimMeter) -> list[MeterStatus]:
-    """A status per configured meter: the ``sim``'s identity, a link error with its diagnosis
-    and advice, and counters on every line of the meter page."""
+    """A status per configured meter, polling: the ``sim``'s identity, a past link error with
+    its diagnosis and advice, and counters on every line of the meter page."""
     status = sim.status(
+        state="polling",
         link={"requests": 42, "retries": 2, "timeouts": 1, "digest_errors": 0},
         meter_clock=sim.now,
         readings_stored=3,

@@ -4,11 +4,15 @@ meter per period and shared by every open stream."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
+import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from mepgate.web import create_app
@@ -74,3 +78,53 @@ def test_streams_share_the_energy_totals_of_one_query_per_period(
         server.call(publish(server.view))
         assert next_energy(one) == next_energy(two)
         assert shared.queries == 2
+
+
+def test_a_closed_stream_leaves_no_task_behind(
+    sqlite_url: str, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Closing a browser tab logged "ERROR asyncio: Task was destroyed but it is pending!": the
+    # stream's wait for the next reading was left pending when the stream ended.
+    @contextlib.asynccontextmanager
+    async def view() -> AsyncIterator[FakeGateway]:
+        gateway = web_gateway(
+            default_settings(sqlite_url), store_url=sqlite_url, config_path=data_dir / "m.toml"
+        )
+        gateway.publish_now()
+        try:
+            yield gateway
+        finally:
+            await gateway.close()
+
+    def app(gateway: object) -> FastAPI:
+        assert isinstance(gateway, FakeGateway)
+        return create_app(gateway, data_dir=data_dir)
+
+    async def subscribers(gateway: FakeGateway) -> int:
+        return gateway.hub.subscribers
+
+    async def collect() -> None:
+        gc.collect()
+
+    caplog.set_level(logging.WARNING)
+    with LiveServer(view, app) as server:
+        gateway = server.view
+        assert isinstance(gateway, FakeGateway)
+        for _ in range(3):  # three tabs opened and closed
+            with (
+                httpx.Client(base_url=server.url, timeout=20) as http,
+                http.stream("GET", "/api/v1/stream") as stream,
+            ):
+                lines = stream.iter_lines()
+                read = zip(range(MAX_LINES), lines, strict=False)
+                assert any(line == "event: reading" for _, line in read)
+                assert server.call(subscribers(gateway)) == 1
+        for _ in range(500):  # the server notices each closed connection (hang guard)
+            if server.call(subscribers(gateway)) == 0:
+                break
+            time.sleep(0.01)
+        assert server.call(subscribers(gateway)) == 0
+        server.call(collect())
+    pending = [r for r in caplog.records if "destroyed but it is pending" in r.getMessage()]
+    assert pending == []
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

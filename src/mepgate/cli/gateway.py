@@ -6,18 +6,23 @@ last batch.  Outputs: the MQTT publisher (:mod:`mepgate.outputs.mqtt`) while ``[
 set (``--mqtt URL`` sets it); ``/metrics`` is the web app's.  ``sim:PROFILE`` meters run
 in-process (:mod:`mepgate.simulator.embedded`), given to the gateway by :func:`gateway_for`.
 
-Exit codes: 0 stopped by a signal, 1 the database or the listening socket failed, 2 the
-configuration is invalid (the message names the key and what would be valid).
+Exit codes: 0 stopped by a signal, 1 the database or the web server failed, 2 the
+configuration is invalid (the message names the key and what would be valid) or the listen
+address cannot be used (in use, not allowed, not this computer's: the message says how to pick
+another).  The listening socket is bound before the gateway starts, so a busy address is one
+line of error, not uvicorn's traceback after the pollers came up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import importlib
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -112,6 +117,44 @@ def gateway_for(settings: Settings, *, data_dir: Path, config_path: Path) -> Gat
 
 
 # -- running ---------------------------------------------------------------------------------------
+class ListenError(ConfigError):
+    """The web address cannot be listened on; the message says why and how to choose another."""
+
+
+_BIND_PROBLEMS = {
+    errno.EADDRINUSE: "the address is in use (another mepgate, or another program, listens there)",
+    errno.EACCES: "not allowed (ports below 1024 need extra rights)",
+    errno.EADDRNOTAVAIL: "this computer has no such address",
+}
+
+
+def listen_socket(host: str, port: int, listen: str) -> socket.socket:
+    """A socket bound to ``host:port`` for uvicorn; :class:`ListenError` naming ``listen`` (the
+    address as configured) and how to pick another when it cannot be bound."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as error:
+        raise ListenError(_listen_message(listen, f"unknown host ({error.strerror})")) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        why = _BIND_PROBLEMS.get(error.errno or 0, error.strerror or str(error))
+        raise ListenError(_listen_message(listen, why)) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _listen_message(listen: str, why: str) -> str:
+    return (
+        f"cannot listen on {listen}: {why}. Choose another address with --listen HOST:PORT "
+        "(for example --listen 127.0.0.1:8081), or set listen in the [web] section of the "
+        "configuration"
+    )
+
+
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(),
@@ -129,12 +172,17 @@ async def run_gateway(gateway: Gateway, *, log_level: str, announce: Callable[[s
         def capture_signals(self) -> Iterator[None]:
             yield  # ours (below): stop the server, then the gateway, then flush
 
-    await gateway.start()
+    web = gateway.settings.web
+    sock = listen_socket(web.host, web.port, web.listen)  # before anything starts
+    try:
+        await gateway.start()
+    except BaseException:
+        sock.close()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    web = gateway.settings.web
     from mepgate.web import close_streams, create_app  # noqa: PLC0415 - FastAPI loads slowly
 
     app = create_app(gateway, data_dir=gateway.data_dir)
@@ -149,14 +197,14 @@ async def run_gateway(gateway: Gateway, *, log_level: str, announce: Callable[[s
         proxy_headers=False,
     )
     server = Server(config)
-    serving = asyncio.create_task(server.serve(), name="mepgate-web")
+    serving = asyncio.create_task(server.serve(sockets=[sock]), name="mepgate-web")
     code = 0
     try:
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
         if server.started:
             host = f"[{web.host}]" if ":" in web.host else web.host
-            announce(f"http://{host}:{web.port}/")
+            announce(f"http://{host}:{sock.getsockname()[1]}/")  # the port bound (0: any)
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
@@ -167,9 +215,10 @@ async def run_gateway(gateway: Gateway, *, log_level: str, announce: Callable[[s
         except SystemExit:
             code = EXIT_METER
         if not server.started:
-            click.echo(f"error: cannot listen on {web.listen} (in use, or not allowed)", err=True)
+            click.echo(f"error: the web server on {web.listen} did not start", err=True)
             code = EXIT_METER
     finally:
+        sock.close()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         await gateway.stop()

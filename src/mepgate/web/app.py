@@ -8,18 +8,15 @@ instead of holding up the graceful shutdown.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import importlib
 import importlib.util
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from mepgate import __version__
@@ -27,7 +24,8 @@ from mepgate.service.view import GatewayView
 from mepgate.web.auth import Auth, Clock
 from mepgate.web.deps import LoginRequired, ReaderDep, SetupRequired, ViewDep, WebState
 from mepgate.web.energy_totals import SharedEnergyTotals
-from mepgate.web.formatting import num
+from mepgate.web.formatting import duration, num, offset, when
+from mepgate.web.meter_state import CLOCK_WARNING_S, TROUBLESHOOTING_GUIDE
 from mepgate.web.pages import config, console, dashboard, history, login, meter, setup
 from mepgate.web.pages.setup import announce_setup_token
 from mepgate.web.render import CsrfRejected, make_templates, message_page, wants_html
@@ -35,7 +33,6 @@ from mepgate.web.routers import dashdata, energy, health, reading, stream
 from mepgate.web.routers import history as history_api
 from mepgate.web.routers import meter as meter_api
 from mepgate.web.security import (
-    CONTENT_SECURITY_POLICY,
     IPNetwork,
     SecurityMiddleware,
     parse_networks,
@@ -50,6 +47,15 @@ def create_app(view: GatewayView, *, data_dir: Path, clock: Clock = time.monoton
     """The web app for ``view``; ``data_dir`` holds the admin password hash and key files."""
     templates = make_templates()
     templates.env.filters["num"] = num
+    templates.env.filters["offset"] = offset
+    templates.env.filters["duration"] = duration
+    # Times in the gateway's local time zone (the storage settings'), read at each use: the
+    # settings may change while the app runs.
+    templates.env.filters["when"] = lambda value, pattern="%Y-%m-%d %H:%M:%S %Z": when(
+        value, ZoneInfo(view.settings.storage.timezone), pattern
+    )
+    templates.env.globals["clock_warning_s"] = CLOCK_WARNING_S
+    templates.env.globals["guide"] = TROUBLESHOOTING_GUIDE
     state = WebState(
         view=view,
         data_dir=data_dir,
@@ -62,12 +68,11 @@ def create_app(view: GatewayView, *, data_dir: Path, clock: Clock = time.monoton
         version=__version__,
         summary="Live values and history of Echelon/NES (OSGP) smart meters read over MEP",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=None,  # api_docs(): the same page, with a CSP that lets it run
+        docs_url=None,  # ours below: Swagger UI from the package, not from a CDN
         redoc_url=None,
     )
     app.state.web = state
     app.add_middleware(SecurityMiddleware, trusted_proxies=lambda: trusted_proxies(view))
-    app.include_router(api_docs(app))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (reading, energy, history_api, meter_api, health, stream, dashdata):
         app.include_router(module.router)
@@ -76,15 +81,40 @@ def create_app(view: GatewayView, *, data_dir: Path, clock: Clock = time.monoton
     metrics = metrics_router()
     if metrics is not None:
         app.include_router(metrics)
+    app.include_router(assets_router(state))
     _install_handlers(app, state)
     announce_setup_token(state)
     return app
 
 
+def assets_router(state: WebState) -> APIRouter:
+    """The API docs and the favicon, served from the package like every other asset (no page
+    asks a host outside the gateway: the docs work offline)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get(f"{API_PREFIX}/docs")
+    async def docs(request: Request) -> Response:
+        return state.templates.TemplateResponse(
+            request, "docs.html", {"openapi_url": f"{API_PREFIX}/openapi.json"}
+        )
+
+    @router.get("/favicon.ico")
+    async def favicon() -> Response:
+        return FileResponse(
+            STATIC_DIR / "favicon.ico",
+            media_type="image/vnd.microsoft.icon",
+            headers={"Cache-Control": "max-age=86400"},
+        )
+
+    return router
+
+
 def close_streams(app: FastAPI) -> None:
-    """End every open ``/api/v1/stream`` (browsers reconnect by themselves later)."""
+    """End every open ``/api/v1/stream`` (browsers reconnect by themselves later) and stop the
+    console's long reads before their next piece."""
     state: WebState = app.state.web
     state.closing.set()
+    state.console.cancel_all()
 
 
 def metrics_router() -> APIRouter | None:
@@ -112,28 +142,6 @@ def metrics_router() -> APIRouter | None:
 
 def trusted_proxies(view: GatewayView) -> list[IPNetwork]:
     return parse_networks(view.settings.web.trusted_proxies)
-
-
-def api_docs(app: FastAPI) -> APIRouter:
-    """``/api/v1/docs``: FastAPI's Swagger UI page, which loads its script and style from a CDN
-    and starts with an inline script; its CSP allows exactly those (the inline script by hash)."""
-    router = APIRouter(include_in_schema=False)
-
-    @router.get(f"{API_PREFIX}/docs")
-    async def docs() -> Response:
-        page = get_swagger_ui_html(openapi_url=app.openapi_url or "", title=f"{app.title} API")
-        body = bytes(page.body)
-        inline = re.findall(rb"<script>(.*?)</script>", body, flags=re.DOTALL)
-        hashes = " ".join(
-            f"'sha256-{base64.b64encode(hashlib.sha256(s).digest()).decode()}'" for s in inline
-        )
-        cdn = "https://cdn.jsdelivr.net"
-        policy = CONTENT_SECURITY_POLICY.replace("script-src 'self'", f"script-src {cdn} {hashes}")
-        policy = policy.replace("style-src 'self'", f"style-src {cdn}")
-        policy = policy.replace("img-src 'self' data:", "img-src 'self' data: https:")
-        return HTMLResponse(body, headers={"Content-Security-Policy": policy})
-
-    return router
 
 
 def _install_handlers(app: FastAPI, state: WebState) -> None:

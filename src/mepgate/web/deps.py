@@ -25,6 +25,7 @@ from fastapi.templating import Jinja2Templates
 
 from mepgate.service.view import GatewayView
 from mepgate.web.auth import SESSION_COOKIE, Auth, Session
+from mepgate.web.console_jobs import ConsoleJobs
 from mepgate.web.energy_totals import SharedEnergyTotals
 
 
@@ -38,6 +39,7 @@ class WebState:
     # Set by close_streams() when the server shuts down: event streams end at once instead of
     # holding the graceful shutdown up.
     closing: asyncio.Event = field(default_factory=asyncio.Event)
+    console: ConsoleJobs = field(default_factory=ConsoleJobs)  # the console's requests
 
 
 class LoginRequired(Exception):  # noqa: N818 -- a control-flow signal, not an error

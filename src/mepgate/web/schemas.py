@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from mepgate.reading import Reading
 from mepgate.service.view import LinkFailure, MeterIdentity, MeterStatus
 from mepgate.store import EnergyTotals, HistoryPoint
+from mepgate.web.meter_state import Diagnosis, MeterState
 
 
 class _Out(BaseModel):
@@ -122,7 +123,13 @@ class HistoryOut(_Out):
 
 
 class MeterOut(_Out):
-    """``state``: starting, polling, retrying (next try at ``next_retry_at``) or stopped."""
+    """``state``: starting, polling, retrying (next try at ``next_retry_at``) or stopped.
+
+    ``problems`` say, in words, why the meter is not being read (any of them makes
+    ``/api/v1/health`` degraded); ``warnings`` are worth knowing but do not.  ``diagnosis`` is
+    the last error while the meter is not polling: what it is, the advice, and where to fix it.
+    ``clock_offset_s`` is the meter's clock minus the gateway's (BT52).
+    """
 
     name: str
     port: str
@@ -131,15 +138,24 @@ class MeterOut(_Out):
     next_retry_at: dt.datetime | None
     identity: MeterIdentity | None  # the service's dataclass: one list of fields, not two
     meter_clock: dt.datetime | None
+    clock_offset_s: float | None
     last_reading_at: dt.datetime | None
+    stale_after_s: float
     readings_stored: int
     readings_rejected: int
+    rejected_in_a_row: int
+    last_rejection: str | None
     rejection_reasons: dict[str, int]
     link: dict[str, int]
     last_errors: list[LinkFailure]
+    problems: list[str]
+    warnings: list[str]
+    diagnosis: Diagnosis | None
+    reading_problem: str | None  # of the problems: no reading yet, or the newest too old
+    clock_warning: str | None  # of the warnings: the meter's clock too far off
 
     @classmethod
-    def of(cls, status: MeterStatus) -> MeterOut:
+    def of(cls, status: MeterStatus, judged: MeterState) -> MeterOut:
         return cls(
             name=status.name,
             port=status.port,
@@ -148,25 +164,66 @@ class MeterOut(_Out):
             next_retry_at=status.next_retry_at,
             identity=status.identity,
             meter_clock=status.meter_clock,
+            clock_offset_s=status.clock_offset_s,
             last_reading_at=status.last_reading_at,
+            stale_after_s=judged.stale_after_s,
             readings_stored=status.readings_stored,
             readings_rejected=status.readings_rejected,
+            rejected_in_a_row=status.rejected_in_a_row,
+            last_rejection=status.last_rejection,
             rejection_reasons=dict(status.rejection_reasons),
             link=dict(status.link),
             last_errors=list(status.last_errors),
+            problems=list(judged.problems),
+            warnings=list(judged.warnings),
+            diagnosis=judged.diagnosis,
+            reading_problem=judged.reading,
+            clock_warning=judged.clock,
         )
 
 
 class MeterHealthOut(_Out):
+    """One meter's part of the health: ``problems`` (each makes the health ``degraded``) and
+    ``warnings`` in words, with the counts behind them."""
+
     name: str
     connected: bool
+    state: str
     last_reading_at: dt.datetime | None
     last_reading_age_s: float | None
+    stale_after_s: float
+    readings_stored: int
+    readings_rejected: int
+    rejected_in_a_row: int
+    last_rejection: str | None
+    clock_offset_s: float | None
+    problems: list[str]
+    warnings: list[str]
+
+    @classmethod
+    def of(cls, status: MeterStatus, judged: MeterState) -> MeterHealthOut:
+        return cls(
+            name=status.name,
+            connected=status.connected,
+            state=status.state,
+            last_reading_at=status.last_reading_at,
+            last_reading_age_s=judged.last_reading_age_s,
+            stale_after_s=judged.stale_after_s,
+            readings_stored=status.readings_stored,
+            readings_rejected=status.readings_rejected,
+            rejected_in_a_row=status.rejected_in_a_row,
+            last_rejection=status.last_rejection,
+            clock_offset_s=status.clock_offset_s,
+            problems=list(judged.problems),
+            warnings=list(judged.warnings),
+        )
 
 
 class HealthOut(_Out):
-    """``ok``: every meter connected; ``degraded``: some are not; ``setup``: no meter is
-    configured yet.  ``admin_password_set`` is false until the setup page has been used."""
+    """``ok``: every meter polls and its newest reading is at most 3 poll intervals old;
+    ``degraded``: some meter has a problem (each meter's ``problems`` say which, in words: not
+    polling and why, no reading yet, a reading too old, readings rejected); ``setup``: no meter
+    is configured yet.  ``admin_password_set`` is false until the setup page has been used."""
 
     status: Literal["ok", "degraded", "setup"]
     version: str

@@ -1,7 +1,15 @@
-"""``/``: live values of every meter, updated by server-sent events (``dashboard.js``)."""
+"""``/``: live values of every meter, updated by server-sent events (``dashboard.js``).
+
+Beside the values, each meter's state in words (:mod:`mepgate.web.meter_state`): why it is not
+being read, with the advice and a link to where to fix it, and how many readings were rejected
+and why; ``dashboard.js`` refreshes it from ``/api/v1/meter``.  The "live" line counts a
+reading's age from the reading's own time (corrected by the difference between the browser's
+clock and the gateway's, ``data-server-now``), so a page opened on an old reading says so.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -10,6 +18,7 @@ from fastapi.responses import Response
 from mepgate.web.deps import ReaderDep, StateDep, require_setup_done
 from mepgate.web.render import render
 from mepgate.web.routers.common import latest_reading, meter_names
+from mepgate.web.routers.meter import meters_out
 from mepgate.web.schemas import EnergyOut, ReadingOut
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_setup_done)])
@@ -28,6 +37,7 @@ def direction(net_w: float | None) -> str:
 @router.get("/")
 async def dashboard(request: Request, state: StateDep, session: ReaderDep) -> Response:
     view = state.view
+    statuses = {out.name: out for out in meters_out(view)}
     meters = []
     for name in meter_names(view):
         values: dict[str, Any] = {}
@@ -41,10 +51,19 @@ async def dashboard(request: Request, state: StateDep, session: ReaderDep) -> Re
             {
                 "name": name,
                 "data": values,
-                "at": reading.at.strftime("%H:%M:%S") if reading else None,
+                "at": reading.at if reading else None,
                 "direction": direction(values.get("net_power_w")),
+                "status": statuses.get(name),
             }
         )
     return render(
-        request, state, "dashboard.html", {"page": "dashboard", "meters": meters}, session
+        request,
+        state,
+        "dashboard.html",
+        {
+            "page": "dashboard",
+            "meters": meters,
+            "server_now": dt.datetime.now(dt.UTC).isoformat(),
+        },
+        session,
     )

@@ -1,4 +1,9 @@
-"""``/api/v1/health``: is the gateway up and reading?  Open without login (for monitors)."""
+"""``/api/v1/health``: is the gateway up and reading?  Open without login (for monitors).
+
+Each meter is judged by :func:`mepgate.web.meter_state.assess`, as on the dashboard: the health
+is ``degraded`` while any meter has a problem (not polling, no reading yet, its newest reading
+older than three poll intervals), and each meter says why.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from fastapi import APIRouter
 
 from mepgate import __version__
 from mepgate.web.deps import StateDep
+from mepgate.web.meter_state import assess
 from mepgate.web.schemas import HealthOut, MeterHealthOut
 
 router = APIRouter(prefix="/api/v1/health", tags=["health"])
@@ -17,21 +23,12 @@ router = APIRouter(prefix="/api/v1/health", tags=["health"])
 @router.get("")
 async def health(state: StateDep) -> HealthOut:
     now = dt.datetime.now(dt.UTC)
-    meters = [
-        MeterHealthOut(
-            name=s.name,
-            connected=s.connected,
-            last_reading_at=s.last_reading_at,
-            last_reading_age_s=(now - s.last_reading_at).total_seconds()
-            if s.last_reading_at is not None
-            else None,
-        )
-        for s in state.view.meters()
-    ]
+    settings = state.view.settings
+    meters = [MeterHealthOut.of(s, assess(s, settings, now)) for s in state.view.meters()]
     verdict: Literal["ok", "degraded", "setup"]
-    if not state.view.settings.meter:
+    if not settings.meter:
         verdict = "setup"
-    elif all(m.connected for m in meters):
+    elif meters and not any(m.problems for m in meters):
         verdict = "ok"
     else:
         verdict = "degraded"

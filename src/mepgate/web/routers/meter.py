@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import APIRouter, HTTPException, status
 
+from mepgate.service.view import GatewayView
 from mepgate.web.deps import ReaderDep, ViewDep
+from mepgate.web.meter_state import assess
 from mepgate.web.routers.common import NOT_FOUND, UNAUTHORIZED
 from mepgate.web.schemas import MeterOut
 
 router = APIRouter(prefix="/api/v1/meter", tags=["meter"], responses=UNAUTHORIZED)
 
 
+def meters_out(view: GatewayView) -> list[MeterOut]:
+    """Every meter's status, judged now (:func:`~mepgate.web.meter_state.assess`)."""
+    now = dt.datetime.now(dt.UTC)
+    return [MeterOut.of(s, assess(s, view.settings, now)) for s in view.meters()]
+
+
 @router.get("")
 async def list_meters(view: ViewDep, _: ReaderDep) -> list[MeterOut]:
-    return [MeterOut.of(s) for s in view.meters()]
+    return meters_out(view)
 
 
 @router.get("/{meter}", responses=NOT_FOUND)
 async def get_meter(meter: str, view: ViewDep, _: ReaderDep) -> MeterOut:
-    for s in view.meters():
-        if s.name == meter:
-            return MeterOut.of(s)
+    for out in meters_out(view):
+        if out.name == meter:
+            return out
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"no meter named {meter!r}")

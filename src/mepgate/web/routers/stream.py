@@ -50,6 +50,7 @@ async def _events(state: WebState, request: Request, meters: set[str] | None) ->
                 async for chunk in with_energy(latest):
                     yield chunk
         stopping = asyncio.ensure_future(state.closing.wait())
+        getting: asyncio.Future[Reading] | None = None
         try:
             while not stopping.done() and not await request.is_disconnected():
                 getting = asyncio.ensure_future(queue.get())
@@ -58,14 +59,19 @@ async def _events(state: WebState, request: Request, meters: set[str] | None) ->
                 )
                 if getting not in done:
                     await _cancel(getting)
+                    getting = None
                     if not stopping.done():
                         yield ": keep-alive\n\n"
                     continue
-                reading = getting.result()
+                reading, getting = getting.result(), None
                 if meters is None or reading.meter in meters:
                     async for chunk in with_energy(reading):
                         yield chunk
         finally:
+            # A closed tab cancels the stream while it waits for the next reading: that wait
+            # must end too, or it is destroyed pending ("Task was destroyed..." in the log).
+            if getting is not None:
+                await _cancel(getting)
             await _cancel(stopping)
 
 

@@ -1,15 +1,20 @@
 // History charts: uPlot (vendored) over /api/v1/history.  A range button picks the span
 // ending now; dragging across a chart fetches that stretch again at finer resolution;
-// double-clicking goes back to the chosen range.
+// double-clicking goes back to the chosen range.  Numbers are formatted as on the dashboard
+// (format.js: thin-space thousands, no minus zero, as many decimals as the ticks need); dates
+// and times in the browser's locale.  A range without readings says so.
 "use strict";
 (function () {
+  const fmt = window.mepgateFormat;
   const SPANS = { hour: 3600, day: 86400, week: 7 * 86400, month: 31 * 86400, year: 366 * 86400 };
   const POINTS = 600;
   const root = document.getElementById("history");
   const status = document.getElementById("history-status");
+  const empty = document.getElementById("history-empty");
   const meter = root.dataset.meter;
   let range = "day";
   const charts = [];
+  root.mepgateCharts = charts;  // for the browser tests and the curious
 
   function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
   function width(el) { return Math.max(el.clientWidth, 280); }
@@ -19,6 +24,8 @@
     return s ? s.mean : null;
   }
 
+  function negated(value) { return value === null ? null : 0 - value; }  // never -0
+
   function columns(points) {
     const x = [], net = [], imp = [], exp = [], eImp = [], eExp = [], v1 = [], v2 = [], v3 = [];
     let prev = null;
@@ -26,15 +33,41 @@
       x.push(Date.parse(p.t) / 1000);
       const i = mean(p, "active_power_import_w"), e = mean(p, "active_power_export_w");
       imp.push(i);
-      exp.push(e === null ? null : -e);
+      exp.push(negated(e));
       net.push(i === null || e === null ? null : i - e);
       const f = p.forward_active_energy_wh, r = p.reverse_active_energy_wh;
       eImp.push(prev && f !== null && prev.f !== null ? (f - prev.f) / 1000 : null);
-      eExp.push(prev && r !== null && prev.r !== null ? -(r - prev.r) / 1000 : null);
+      eExp.push(prev && r !== null && prev.r !== null ? negated((r - prev.r) / 1000) : null);
       prev = { f: f, r: r };
       v1.push(mean(p, "voltage_l1_v")); v2.push(mean(p, "voltage_l2_v")); v3.push(mean(p, "voltage_l3_v"));
     });
     return { power: [x, net, imp, exp], energy: [x, eImp, eExp], voltage: [x, v1, v2, v3] };
+  }
+
+  // Time axis labels in the browser's locale, the date under the first tick of each day.
+  function timeTicks(u, splits, axis, space, step) {
+    let day = null;
+    return splits.map(function (seconds) {
+      const date = new Date(seconds * 1000);
+      const label = fmt.tick(date, step);
+      const thisDay = date.toDateString();
+      const first = step < 86400 && thisDay !== day;
+      day = thisDay;
+      return first ? label + "\n" + fmt.day(date) : label;
+    });
+  }
+
+  // Value axis labels with as many decimals as the step between ticks needs.
+  function valueTicks(u, splits, axis, space, step) {
+    const decimals = fmt.decimalsFor(step);
+    return splits.map(function (v) { return fmt.number(v, decimals); });
+  }
+
+  // Decimals for a value on a chart whose scale spans from tiny to large (energy per interval:
+  // a few Wh over an hour, hundreds of kWh over a year): enough to tell a quarter of the span.
+  function scaleDecimals(u) {
+    const y = u.scales.y;
+    return Math.max(1, fmt.decimalsFor((y.max - y.min) / 4));
   }
 
   function zoomHooks() {
@@ -54,13 +87,17 @@
       width: width(el), height: 220,
       cursor: { sync: { key: "history" }, drag: { x: true, y: false, setScale: false } },
       scales: { x: { time: true } },
-      axes: [{ stroke: css("--muted"), grid: { stroke: css("--line") } },
-             { stroke: css("--muted"), grid: { stroke: css("--line") }, size: 60 }],
-      series: [{}].concat(series.map(function (s) {
-        const out = { label: s.label, stroke: s.color, width: 1.5, spanGaps: false };
-        if (bars) { out.fill = s.color; out.paths = uPlot.paths.bars({ size: [0.8, 40] }); }
-        return out;
-      })),
+      axes: [{ stroke: css("--muted"), grid: { stroke: css("--line") }, values: timeTicks },
+             { stroke: css("--muted"), grid: { stroke: css("--line") }, size: 60, values: valueTicks }],
+      series: [{ value: function (u, v) { return v === null ? fmt.MISSING : fmt.dateTime(new Date(v * 1000)); } }]
+        .concat(series.map(function (s) {
+          const out = {
+            label: s.label, stroke: s.color, width: 1.5, spanGaps: false,
+            value: function (u, v) { return fmt.number(v, s.decimals === null ? scaleDecimals(u) : s.decimals); },
+          };
+          if (bars) { out.fill = s.color; out.paths = uPlot.paths.bars({ size: [0.8, 40] }); }
+          return out;
+        })),
       hooks: zoomHooks(),
     };
     const chart = new uPlot(opts, data, el);
@@ -75,13 +112,18 @@
     const imp = css("--import"), exp = css("--export"), ink = css("--ink");
     if (!power) {
       power = make(document.getElementById("chart-power"), [
-        { label: "net W", color: ink }, { label: "import W", color: imp }, { label: "export W", color: exp },
+        { label: "net W", color: ink, decimals: 0 },
+        { label: "import W", color: imp, decimals: 0 },
+        { label: "export W", color: exp, decimals: 0 },
       ], data.power);
       energy = make(document.getElementById("chart-energy"), [
-        { label: "import kWh", color: imp }, { label: "export kWh", color: exp },
+        { label: "import kWh", color: imp, decimals: null },
+        { label: "export kWh", color: exp, decimals: null },
       ], data.energy, true);
       voltage = make(document.getElementById("chart-voltage"), [
-        { label: "L1 V", color: "#6366f1" }, { label: "L2 V", color: "#0891b2" }, { label: "L3 V", color: "#a16207" },
+        { label: "L1 V", color: "#6366f1", decimals: 1 },
+        { label: "L2 V", color: "#0891b2", decimals: 1 },
+        { label: "L3 V", color: "#a16207", decimals: 1 },
       ], data.voltage);
     } else {
       power.setData(data.power); energy.setData(data.energy); voltage.setData(data.voltage);
@@ -103,6 +145,13 @@
         root.dataset.points = String(body.points.length);
         const resolution = body.points.length ? body.points[0].resolution : "none";
         status.textContent = body.points.length + " points (" + resolution + ")";
+        if (body.points.length) {
+          empty.hidden = true;
+        } else {
+          empty.textContent = "No readings between " + fmt.dateTime(new Date(start * 1000)) +
+            " and " + fmt.dateTime(new Date(end * 1000)) + ". Pick a longer range, or wait for the first readings.";
+          empty.hidden = false;
+        }
       })
       .catch(function (error) { status.textContent = "could not load the history: " + error.message; });
   }

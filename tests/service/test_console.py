@@ -24,7 +24,7 @@ from mepgate.config import MeterConfig, Settings, StorageConfig
 from mepgate.proto import ReadRequest
 from mepgate.proto.constants import MAX_READ_DATA
 from mepgate.reading import Reading
-from mepgate.service.console import ConsoleCancelled, ReadProgress, table_size, tracking
+from mepgate.service.console import ConsoleCancelled, ReadProgress, tracking
 from mepgate.service.gateway import Gateway
 from mepgate.service.poller import RetryPolicy
 from mepgate.simulator.meter import DEFAULT_MBK
@@ -37,6 +37,7 @@ from mepgate.tables import registry
 from mepgate.tables.events import BT71
 from mepgate.tables.ids import TableId
 from mepgate.tables.load_profile import BT61
+from mepgate.tables.registry import table_size
 
 from ..conftest import FROZEN
 from ..support.wait import until

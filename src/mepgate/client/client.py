@@ -261,32 +261,55 @@ class MeterClient:
         dims: Dimensions | None,
         progress: Callable[[int], None] | None,
     ) -> bytes:
-        """Partial reads of a reply's worth each, until the meter says the table ended.
-
-        Bounded: by the table's size where its layout and the dimensions tell it, else by
-        ``most``.  A table read to its size is checked to end there: a meter that sends data
-        past the end its own dimension tables give is not believed.
-        """
-        size = registry.table_size(table, dims)
-        limit = size or most
         out = bytearray()
-        count = self.max_read
-        while count:
-            if len(out) >= limit:
-                if size is not None and await self.read_piece(table, size, 1) is None:
-                    break  # all of it: the meter says the table ends where its layout does
-                raise BadReplyError(
-                    f"{what}: the meter sends data past the table's end ({limit} bytes)"
-                )
-            count = min(count, limit - len(out))
-            chunk = await self.read_piece(table, len(out), count)
-            if chunk is None:
-                count //= 2  # past the end: narrow down to the table's last bytes
-                continue
-            out += chunk
+        async for part in self.read_parts(table, limit=most, dims=dims):
+            out += part
             if progress is not None:
                 progress(len(out))
         return bytes(out)
+
+    async def read_parts(
+        self,
+        table: int,
+        *,
+        start: int = 0,
+        end: int | None = None,
+        limit: int = MAX_TABLE_BYTES,
+        dims: Dimensions | None = None,
+    ) -> AsyncIterator[bytes]:
+        """``table`` from ``start`` to ``end`` (default: to its end), a reply's worth at a time,
+        each part one request: callers that share the line (the web console while polling goes
+        on) take the parts one by one, with the line free in between.
+
+        Without ``end``: to the size the table's layout and ``dims`` (default: those read) give
+        it, checked to end there -- a meter that sends data past the end its own dimension
+        tables give is not believed -- or, for a table they do not size, until the meter says
+        it ended (0x05), at most ``limit`` bytes.
+        """
+        what = f"reading {table_name(table)}"
+        size = None if end is not None else registry.table_size(table, dims or self._dims)
+        stop = end if end is not None else start + (size or limit)
+        position, count = start, self.max_read
+        while count:
+            if position >= stop:
+                if end is not None:
+                    return
+                if size is not None and await self.read_piece(table, stop, 1) is None:
+                    return  # all of it: the meter says the table ends where its layout does
+                raise BadReplyError(
+                    f"{what}: the meter sends data past the table's end ({stop} bytes)"
+                )
+            count = min(count, stop - position)
+            part = await self.read_piece(table, position, count)
+            if part is None:
+                if end is not None:
+                    raise MeterRefusedError(
+                        ResponseCode.TABLE_OPERATION_NOT_POSSIBLE, f"{what} at {position}"
+                    )
+                count //= 2  # past the end: narrow down to the table's last bytes
+                continue
+            position += len(part)
+            yield part
 
     async def read_piece(self, table: int, offset: int, count: int) -> bytes | None:
         """``count`` bytes of ``table`` at ``offset``; ``None`` when that is past its end (the

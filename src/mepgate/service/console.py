@@ -19,11 +19,11 @@ goes into a :class:`ReadProgress`, which the caller hands over with :func:`track
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from mepgate.client import MeterClient, MeterLinkError, MeterRefusedError
 from mepgate.errors import MepgateError
@@ -34,16 +34,9 @@ from mepgate.service.view import ConsoleError, ConsoleReply
 from mepgate.tables import registry
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.errors import TableDecodeError
-from mepgate.tables.events import BT71
-from mepgate.tables.ids import TableId, table_name
-from mepgate.tables.load_profile import BT61
-from mepgate.tables.table import DimensionedTable, FixedTable
 from mepgate.transport import PortUnavailableError
 
-MAX_OFFSET = 0xFFFFFF
-"""The largest offset a partial read can carry (MEP guide, Table 2.7: a 3-byte offset)."""
-
-_LOAD_PROFILE_TABLES = frozenset(range(TableId.BT62, TableId.BT67 + 1))
+T = TypeVar("T")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -145,7 +138,7 @@ class _Read:
         self._count = None if request.offset is None else request.count
         self._progress = progress
 
-    async def _exchange(self, operation: Callable[[MeterClient], Awaitable[bytes]]) -> bytes:
+    async def _exchange(self, operation: Callable[[MeterClient], Awaitable[T]]) -> T:
         if self._progress.cancelled:
             raise ConsoleCancelled(
                 f"cancelled after {self._progress.done} of "
@@ -164,62 +157,35 @@ class _Read:
             data = await self._exchange(lambda client: client.read_table(self._table))
             self._advance(data)
         else:
-            data = await self._pieces(plan.max_read, end)
+            data = await self._pieces(plan.dims)
         decoded = self._decoded(data, plan.dims) if self._whole else None
         return _reply(ResponseCode.OK, data, decoded)
 
     async def _plan(self, client: MeterClient) -> _Plan:
-        """The reply size, and the table's dimensions and size where the tables tell them."""
+        """The reply size, and the table's dimensions and size where the tables tell them
+        (with the load profile's and the event log's, which size BT62-BT67 and BT74)."""
         dims: Dimensions | None = None
         with contextlib.suppress(MepgateError):
-            dims = await client.dimensions()
-            # Load profiles and the event log are sized by tables the poller does not need.
-            if self._table in _LOAD_PROFILE_TABLES and dims.load_profile is None:
-                loads = BT61.decode(await client.read_table(TableId.BT61))
-                dims = dataclasses.replace(dims, load_profile=loads)
-            if self._table == TableId.BT74 and dims.history is None:
-                events = BT71.decode(await client.read_table(TableId.BT71))
-                dims = dataclasses.replace(dims, history=events)
-        return _Plan(client.max_read, dims, None if dims is None else table_size(self._table, dims))
+            dims = await client.full_dimensions()
+        size = None if dims is None else registry.table_size(self._table, dims)
+        return _Plan(client.max_read, dims, size)
 
-    async def _pieces(self, max_read: int, end: int | None) -> bytes:
+    async def _pieces(self, dims: Dimensions | None) -> bytes:
+        """The client's own parts (:meth:`MeterClient.read_parts`: the table's bounds and end),
+        taken one per exchange, so poll cycles run in between."""
+        parts: AsyncIterator[bytes] | None = None
+        end = None if self._count is None else self._start + self._count
+
+        async def next_part(client: MeterClient) -> bytes | None:
+            nonlocal parts
+            if parts is None:
+                parts = client.read_parts(self._table, start=self._start, end=end, dims=dims)
+            return await anext(parts, None)
+
         out = bytearray()
-        piece = max_read
-        while piece > 0:
-            position = self._start + len(out)
-            want = piece if end is None else min(piece, end - position)
-            if want <= 0:
-                break
-            if position + want - 1 > MAX_OFFSET:
-                raise ConsoleError(
-                    f"{table_name(self._table)}: {len(out)} bytes read, and a request cannot "
-                    f"reach past offset {MAX_OFFSET} (3-byte offsets)"
-                )
-            try:
-                data = await self._exchange(self._piece(position, want))
-            except MeterRefusedError as error:
-                if not (self._whole and error.code == ResponseCode.TABLE_OPERATION_NOT_POSSIBLE):
-                    if not out:
-                        raise
-                    raise ConsoleError(
-                        f"{error} (at offset {position}, after {len(out)} bytes)"
-                    ) from None
-                if not out and piece == max_read:
-                    # Smaller than one reply: one full read, as the client makes it.
-                    data = await self._exchange(lambda client: client.read_table(self._table))
-                    self._advance(data)
-                    return data
-                piece //= 2  # past the table's end: narrow down to its last bytes
-                continue
-            if len(data) > want:
-                raise ConsoleError(
-                    f"{table_name(self._table)}: the meter sent {len(data)} bytes for a read of "
-                    f"{want} at offset {position}"
-                )
-            out += data
-            self._advance(data)
-            if len(data) < want:
-                break  # the meter says the table ends here
+        while (part := await self._exchange(next_part)) is not None:
+            out += part
+            self._advance(part)
         return bytes(out)
 
     def _piece(self, offset: int, count: int) -> Callable[[MeterClient], Awaitable[bytes]]:
@@ -240,22 +206,6 @@ class _Read:
         except MepgateError:
             return None
         return {k: v for k, v in value.items()} if isinstance(value, dict) else {"value": value}
-
-
-def table_size(table: int, dims: Dimensions) -> int | None:
-    """The size of ``table`` as its layout and ``dims`` give it (``None``: not known)."""
-    codec = registry.CODECS.get(table)
-    try:
-        if isinstance(codec, DimensionedTable):
-            layout: object = codec.layout_for(dims)
-        elif isinstance(codec, FixedTable):
-            layout = codec.codec
-        else:
-            return None
-    except MepgateError:
-        return None
-    size = getattr(layout, "size", None)
-    return size if isinstance(size, int) and size > 0 else None
 
 
 def _reply(code: int, data: bytes = b"", decoded: dict[str, object] | None = None) -> ConsoleReply:

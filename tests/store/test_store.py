@@ -44,6 +44,18 @@ def test_ingest_stores_raw_and_skips_duplicates(store: SqlStore, make_series: Se
     assert store.latest("garage") is None
 
 
+def test_recent_gives_the_newest_readings_oldest_first(
+    store: SqlStore, make_series: Series
+) -> None:
+    """What the gateway hands a poller as the evidence for its baseline."""
+    readings = make_series(10)
+    store.ingest(list(reversed(readings)))  # the order stored does not matter
+    assert store.recent("house", 3) == readings[-3:]
+    assert store.recent("house", 50) == readings
+    assert store.recent("garage", 3) == []
+    assert asyncio.run(AsyncStore(store).recent("house", 2)) == readings[-2:]
+
+
 def test_batches_of_any_size_give_the_same_rollups(
     make_store: StoreFactory, make_series: Series
 ) -> None:

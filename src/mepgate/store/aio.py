@@ -31,6 +31,9 @@ class AsyncStore:
     async def latest(self, meter: str) -> Reading | None:
         return await asyncio.to_thread(self.store.latest, meter)
 
+    async def recent(self, meter: str, count: int) -> list[Reading]:
+        return await asyncio.to_thread(self.store.recent, meter, count)
+
     async def meters(self) -> list[str]:
         return await asyncio.to_thread(self.store.meters)
 

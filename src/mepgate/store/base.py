@@ -83,6 +83,10 @@ class Store(abc.ABC):
         """The newest raw reading (``None`` if none is within raw retention)."""
 
     @abc.abstractmethod
+    def recent(self, meter: str, count: int) -> list[Reading]:
+        """The ``count`` newest raw readings, oldest first (fewer if fewer are stored)."""
+
+    @abc.abstractmethod
     def meters(self) -> list[str]:
         """Names of all meters that ever had a reading stored, sorted."""
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,14 +31,14 @@ from mepgate.client import Backoff, LinkTiming, MepSession, MeterClient, Securit
 from mepgate.config import MeterConfig, Settings, is_simulated, save_settings
 from mepgate.errors import LocalProtocolError
 from mepgate.proto import MepKey, ReadRequest, WriteRequest
-from mepgate.reading import Reading
+from mepgate.reading import TIER_REFRESH_S, Reading
 from mepgate.service.console import console_exchange
 from mepgate.service.hub import ReadingHub
 from mepgate.service.outputs import OUTPUT_STOP_TIMEOUT, Output, OutputSupervisor
-from mepgate.service.poller import MeterPoller, RetryPolicy
+from mepgate.service.poller import BASELINE_EVIDENCE, MeterPoller, RetryPolicy
 from mepgate.service.settings_check import check_settings
 from mepgate.service.simulated_ports import SimulatedPorts
-from mepgate.service.validate import DEFAULT_LIMITS, Limits
+from mepgate.service.validate import DEFAULT_LIMITS, Limits, baseline_doubt
 from mepgate.service.view import ConsoleReply, MeterStatus
 from mepgate.service.writer import BATCH_INTERVAL, SWEEP_INTERVAL, BatchWriter, sweep_retention
 from mepgate.store import AsyncStore, open_store
@@ -62,8 +63,9 @@ class Gateway:
     ``data_dir`` holds the SQLite database when ``storage.url`` is not set.  ``config_path`` is
     where :meth:`apply_settings` saves (``None``: not saved).  ``simulated`` runs the meters
     whose port is ``sim:PROFILE`` (``None``: such ports are refused); the gateway closes it when
-    it stops.  ``timing`` and ``retry`` are for tests and benchmarks (defaults: the MEP guide's
-    timing; retries 1 s doubling to 60 s).
+    it stops.  ``timing``, ``retry`` and ``tier_refresh`` are for tests and benchmarks
+    (defaults: the MEP guide's timing; retries 1 s doubling to 60 s; tier registers read every
+    :data:`~mepgate.reading.TIER_REFRESH_S`).
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class Gateway:
         limits: Limits = DEFAULT_LIMITS,
         batch_interval: float = BATCH_INTERVAL,
         sweep_interval: float = SWEEP_INTERVAL,
+        tier_refresh: float = TIER_REFRESH_S,
     ) -> None:
         self._settings = settings
         self.data_dir = data_dir
@@ -87,6 +90,7 @@ class Gateway:
         self._retry = retry
         self._limits = limits
         self._sweep_interval = sweep_interval
+        self._tier_refresh = tier_refresh
         self._hub = ReadingHub()
         self._store: AsyncStore | None = None
         self._store_url: str | None = None
@@ -246,10 +250,16 @@ class Gateway:
 
     # -- pollers --------------------------------------------------------------------------------
     async def _start_poller(self, meter: MeterConfig) -> None:
-        previous = await self.store.latest(meter.name)
+        stored = await self.store.recent(meter.name, BASELINE_EVIDENCE)
+        previous, earlier = (stored[-1], stored[:-1]) if stored else (None, [])
         port = meter.port
         if is_simulated(port) and self._simulated is not None:  # check_settings made sure
-            port = await self._simulated.url_for(meter.name, port, continue_from=previous)
+            # A simulated meter continues only from a reading fit to be its baseline.
+            continue_from = previous
+            now = dt.datetime.now(dt.UTC)
+            if previous is not None and baseline_doubt(previous, earlier, now, self._limits):
+                continue_from = None
+            port = await self._simulated.url_for(meter.name, port, continue_from=continue_from)
         key = self._keys[meter.name]
 
         def connect() -> MeterClient:
@@ -269,8 +279,10 @@ class Gateway:
             connect=connect,
             on_reading=self._received,
             previous=previous,
+            earlier=earlier,
             retry=self._retry,
             limits=self._limits,
+            tier_refresh=self._tier_refresh,
         )
         task = asyncio.create_task(poller.run(), name=f"mepgate-poll-{meter.name}")
         self._pollers[meter.name] = (poller, task)

@@ -66,6 +66,9 @@ class MeterStatus:
     last_errors: tuple[LinkFailure, ...] = ()
     state: str = "starting"
     next_retry_at: dt.datetime | None = None
+    last_rejection: str | None = None  # the newest rejected reading: reason and values, in words
+    rejected_in_a_row: int = 0  # readings rejected since the last accepted one
+    clock_offset_s: float | None = None  # meter clock minus gateway clock (BT52), seconds
 
 
 class ConsoleError(MepgateError):

@@ -304,3 +304,19 @@ def test_a_young_installation_gets_fine_history_not_one_day_point(
     points = store.history("house", end - DAY, end, points=500)
     assert len(points) == 10
     assert {p.resolution for p in points} == {"raw"}
+
+
+def test_a_meters_state_is_kept_replaced_and_removed(store: SqlStore) -> None:
+    """What a poller keeps across restarts (its evidence for a new baseline)."""
+    assert store.state("house", "story") is None
+    store.set_state("house", "story", '{"length": 1}')
+    store.set_state("house", "story", '{"length": 2}')  # replaced, not added
+    store.set_state("garage", "story", "other")
+    assert store.state("house", "story") == '{"length": 2}'
+    assert store.state("house", "other") is None
+    assert store.meters() == []  # a state alone does not make a meter with readings
+    store.set_state("house", "story", None)
+    assert store.state("house", "story") is None
+    assert store.state("garage", "story") == "other"
+    store.set_state("nobody", "story", None)  # removing what is not there is fine
+    assert asyncio.run(AsyncStore(store).state("garage", "story")) == "other"

@@ -87,6 +87,14 @@ class Store(abc.ABC):
         """The ``count`` newest raw readings, oldest first (fewer if fewer are stored)."""
 
     @abc.abstractmethod
+    def state(self, meter: str, name: str) -> str | None:
+        """The text kept as ``name`` for ``meter`` (:meth:`set_state`), ``None`` if none."""
+
+    @abc.abstractmethod
+    def set_state(self, meter: str, name: str, value: str | None) -> None:
+        """Keep ``value`` as ``name`` for ``meter`` across restarts (``None`` removes it)."""
+
+    @abc.abstractmethod
     def meters(self) -> list[str]:
         """Names of all meters that ever had a reading stored, sorted."""
 

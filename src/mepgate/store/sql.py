@@ -265,6 +265,24 @@ class SqlStore(Store):
             )
         return [_reading(meter, row) for row in reversed(rows)]
 
+    def state(self, meter: str, name: str) -> str | None:
+        with self._lock:
+            rows = self._q(
+                "SELECT value FROM meter_state WHERE meter = ? AND name = ?", (meter, name)
+            )
+        return str(rows[0][0]) if rows else None
+
+    def set_state(self, meter: str, name: str, value: str | None) -> None:
+        with self._lock, self._transaction():
+            if value is None:
+                self._q("DELETE FROM meter_state WHERE meter = ? AND name = ?", (meter, name))
+            else:
+                self._q(
+                    "INSERT INTO meter_state (meter, name, value) VALUES (?, ?, ?)"
+                    " ON CONFLICT (meter, name) DO UPDATE SET value = excluded.value",
+                    (meter, name, value),
+                )
+
     def _oldest(self, tier: Tier, meter_id: int) -> Oldest | None:
         """The oldest stored row of ``tier`` for the meter: where it starts, and a reading time
         in it (a rollup bucket starts before its first reading -- up to a day before)."""

@@ -370,3 +370,65 @@ def test_persistent_rejections_are_logged_once_a_minute_with_reason_and_values(
     span = 10.0 * (status.readings_rejected - 1)
     assert len(lines) == 1 + int(span // REJECTION_LOG_INTERVAL)
     assert "10,000,000,000 Wh" in lines[0].getMessage()
+
+
+def test_the_evidence_for_a_new_baseline_survives_a_gateway_restart(
+    store_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A gateway restarted while a replaced meter's readings are being rejected continues the
+    story from the store instead of starting over (the old 300-reading counter lived in
+    memory: a gateway restarted often enough never recovered)."""
+    caplog.set_level(logging.INFO)
+    meter = meter_with(seed=7)  # the new meter: 8,000,007 Wh
+    sim = serve(meter)
+    old = stored_truth(meter, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    old = dataclasses.replace(  # the replaced meter's newest reading, far above
+        old,
+        forward_active_energy_wh=old.forward_active_energy_wh + 1_000_000,
+        forward_active_energy_tier1_wh=(old.forward_active_energy_tier1_wh or 0) + 1_000_000,
+    )
+    with open_store(store_url) as store:
+        store.ingest([old])
+    settings = settings_for(sim.url or "", store_url)
+    needed = 8
+
+    async def run(condition: str) -> MeterStatus:
+        gateway = Gateway(
+            settings,
+            data_dir=tmp_path,
+            timing=LinkTiming.fast(),
+            retry=FAST,
+            batch_interval=0.2,
+            rebase_after=needed,
+            rebase_after_s=0.0,
+        )
+        async with gateway:
+
+            def done() -> bool:
+                status = gateway.meters()[0]
+                if condition == "half":
+                    return status.rejected_in_a_row >= needed // 2
+                return status.readings_stored >= 1 or status.readings_rejected >= needed
+
+            await until(done, what=condition)
+            return gateway.meters()[0]
+
+    try:
+        first = asyncio.run(run("half"))
+        assert first.readings_stored == 0
+        with open_store(store_url) as store:
+            assert store.state("house", "baseline-story") is not None
+        second = asyncio.run(run("stored"))
+    finally:
+        sim.stop()
+    assert "the evidence for a new one continues from there" in caplog.text
+    assert second.readings_stored >= 1
+    # The story went on where it stopped: fewer rejections than a whole story needs (without
+    # the first run's, the 8th reading would be the first accepted, after 7 rejected).
+    assert first.readings_rejected >= needed // 2
+    assert second.readings_rejected < needed - 1
+    with open_store(store_url) as store:
+        assert store.state("house", "baseline-story") is None  # done: the evidence is spent
+        newest = store.latest("house")
+    assert newest is not None
+    assert newest.forward_active_energy_wh < old.forward_active_energy_wh

@@ -380,3 +380,16 @@ def test_a_story_is_readings_that_agree_with_each_other() -> None:
     assert story.length == 1
     story.clear()
     assert story.length == 0
+
+
+def test_a_story_is_kept_as_text_across_restarts() -> None:
+    story = Story()
+    for n in range(3):
+        story.add(dataclasses.replace(GOOD, at=T0 + dt.timedelta(seconds=n)))
+    text = story.to_json()
+    assert text is not None
+    again = Story.from_json(text, GOOD.meter)
+    assert (again.first, again.last, again.length) == (story.first, story.last, 3)
+    assert Story().to_json() is None
+    for broken in (None, "", "{", '{"length": 2}', '{"length": 1, "first": 5, "last": {}}'):
+        assert Story.from_json(broken, "m").length == 0  # gathered again, never a failure

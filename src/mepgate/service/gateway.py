@@ -35,10 +35,16 @@ from mepgate.reading import TIER_REFRESH_S, Reading
 from mepgate.service.console import console_exchange
 from mepgate.service.hub import ReadingHub
 from mepgate.service.outputs import OUTPUT_STOP_TIMEOUT, Output, OutputSupervisor
-from mepgate.service.poller import BASELINE_EVIDENCE, MeterPoller, RetryPolicy
+from mepgate.service.poller import (
+    BASELINE_EVIDENCE,
+    REBASE_AFTER,
+    REBASE_AFTER_S,
+    MeterPoller,
+    RetryPolicy,
+)
 from mepgate.service.settings_check import check_settings
 from mepgate.service.simulated_ports import SimulatedPorts
-from mepgate.service.validate import DEFAULT_LIMITS, Limits, baseline_doubt
+from mepgate.service.validate import DEFAULT_LIMITS, Limits, Story, baseline_doubt
 from mepgate.service.view import ConsoleReply, MeterStatus
 from mepgate.service.writer import BATCH_INTERVAL, SWEEP_INTERVAL, BatchWriter, sweep_retention
 from mepgate.store import AsyncStore, open_store
@@ -53,6 +59,11 @@ CLIENT_BACKOFF = Backoff(initial=0.5, maximum=2.0, attempts=1)
 so the state the meter page shows is the real one."""
 
 
+STORY_STATE = "baseline-story"
+"""The store's name (:meth:`~mepgate.store.Store.state`) for a poller's evidence for a new
+baseline, so that a restart continues gathering it instead of starting over."""
+
+
 def default_store_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir.resolve() / 'mepgate.db'}"
 
@@ -63,9 +74,9 @@ class Gateway:
     ``data_dir`` holds the SQLite database when ``storage.url`` is not set.  ``config_path`` is
     where :meth:`apply_settings` saves (``None``: not saved).  ``simulated`` runs the meters
     whose port is ``sim:PROFILE`` (``None``: such ports are refused); the gateway closes it when
-    it stops.  ``timing``, ``retry`` and ``tier_refresh`` are for tests and benchmarks
-    (defaults: the MEP guide's timing; retries 1 s doubling to 60 s; tier registers read every
-    :data:`~mepgate.reading.TIER_REFRESH_S`).
+    it stops.  ``timing``, ``retry``, ``tier_refresh`` and ``rebase_after(_s)`` are for tests
+    and benchmarks (defaults: the MEP guide's timing; retries 1 s doubling to 60 s; the poller's
+    defaults).
     """
 
     def __init__(
@@ -82,6 +93,8 @@ class Gateway:
         batch_interval: float = BATCH_INTERVAL,
         sweep_interval: float = SWEEP_INTERVAL,
         tier_refresh: float = TIER_REFRESH_S,
+        rebase_after: int = REBASE_AFTER,
+        rebase_after_s: float = REBASE_AFTER_S,
     ) -> None:
         self._settings = settings
         self.data_dir = data_dir
@@ -91,6 +104,7 @@ class Gateway:
         self._limits = limits
         self._sweep_interval = sweep_interval
         self._tier_refresh = tier_refresh
+        self._rebase = (rebase_after, rebase_after_s)
         self._hub = ReadingHub()
         self._store: AsyncStore | None = None
         self._store_url: str | None = None
@@ -261,6 +275,12 @@ class Gateway:
                 continue_from = None
             port = await self._simulated.url_for(meter.name, port, continue_from=continue_from)
         key = self._keys[meter.name]
+        story = Story.from_json(
+            await self.store.state(meter.name, STORY_STATE), meter.name, self._limits
+        )
+
+        def keep(story: Story) -> None:
+            self._writer.set_state(meter.name, STORY_STATE, story.to_json())
 
         def connect() -> MeterClient:
             session = MepSession(
@@ -280,9 +300,13 @@ class Gateway:
             on_reading=self._received,
             previous=previous,
             earlier=earlier,
+            story=story,
+            on_story=keep,
             retry=self._retry,
             limits=self._limits,
             tier_refresh=self._tier_refresh,
+            rebase_after=self._rebase[0],
+            rebase_after_s=self._rebase[1],
         )
         task = asyncio.create_task(poller.run(), name=f"mepgate-poll-{meter.name}")
         self._pollers[meter.name] = (poller, task)

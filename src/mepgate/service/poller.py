@@ -306,7 +306,9 @@ class MeterPoller:
     ``connect`` makes a fresh (not yet connected) client for each session; ``on_reading``
     receives every reading that passed validation.  ``previous`` is the meter's newest stored
     reading, so energy is checked across gateway restarts too, and ``earlier`` the readings
-    stored before it, oldest first (the evidence for or against it as the baseline).  ``now``,
+    stored before it, oldest first (the evidence for or against it as the baseline).
+    ``story`` is the evidence for a new baseline gathered before a restart, ``on_story`` is told
+    each time it changes (the gateway keeps it in the store).  ``now``,
     ``monotonic`` and ``sleep`` are the poller's clocks (tests pass virtual ones);
     ``tier_refresh``, ``clock_interval``, ``rebase_after`` and ``rebase_after_s`` default to
     :data:`~mepgate.reading.TIER_REFRESH_S`, :data:`CLOCK_INTERVAL`, :data:`REBASE_AFTER` and
@@ -321,6 +323,8 @@ class MeterPoller:
         on_reading: Callable[[Reading], None],
         previous: Reading | None = None,
         earlier: Sequence[Reading] = (),
+        story: Story | None = None,
+        on_story: Callable[[Story], None] | None = None,
         retry: RetryPolicy | None = None,
         limits: Limits = DEFAULT_LIMITS,
         now: Callable[[], dt.datetime] = _utc_now,
@@ -365,7 +369,16 @@ class MeterPoller:
         self._tier: int | None = None
         self._tiers: tuple[RegisterTotals, ...] = ()  # BT23 tier blocks, read every tier_refresh
         self._tiers_due = 0.0
-        self._story = Story(limits)
+        self._story = story if story is not None else Story(limits)
+        self._on_story = on_story
+        if self._story.length:
+            log.info(
+                "meter %s: %d reading(s) since %s disagreed with the baseline before the "
+                "restart; the evidence for a new one continues from there",
+                self.name,
+                self._story.length,
+                _summary(self._story.first) if self._story.first else "?",
+            )
         self._streak_logged = False  # a warning about the current rejections went to the log
         self._rejection_log_due = 0.0
         self._unlogged_rejections = 0
@@ -662,6 +675,8 @@ class MeterPoller:
         """Whether ``reading``, rejected against the baseline, ends a :class:`Story` long enough
         to replace it: :data:`REBASE_AFTER` readings over :data:`REBASE_AFTER_S` seconds."""
         self._story.add(reading)
+        if self._on_story is not None:
+            self._on_story(self._story)
         story = self._story
         return story.length >= self._rebase_after and story.span_s >= self._rebase_after_s
 
@@ -689,7 +704,10 @@ class MeterPoller:
             )
         self.rejected_in_a_row = 0
         self._streak_logged = False
-        self._story.clear()
+        if self._story.length:
+            self._story.clear()
+            if self._on_story is not None:
+                self._on_story(self._story)
         self._previous = reading
         self.readings_accepted += 1
         self.last_reading_at = reading.at

@@ -24,6 +24,7 @@ Pure: no clock, no I/O; the caller passes the time where one matters.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from mepgate.reading import (
     TIER_ENERGY_FIELDS,
     TIER_REFRESH_S,
     TIERS,
+    VALUE_FIELDS,
     Reading,
     tier_energy_field,
 )
@@ -263,6 +265,58 @@ class Story:
     def clear(self) -> None:
         self.first = self.last = None
         self.length = 0
+
+    def to_json(self) -> str | None:
+        """The story as a text to keep across restarts (``None``: there is none)."""
+        if self.first is None or self.last is None:
+            return None
+        return json.dumps(
+            {"length": self.length, "first": _as_dict(self.first), "last": _as_dict(self.last)}
+        )
+
+    @classmethod
+    def from_json(cls, text: str | None, meter: str, limits: Limits = DEFAULT_LIMITS) -> Story:
+        """The story kept as ``text`` by :meth:`to_json`; an empty one if there is none, or if
+        the text is not one (a story is evidence to gather again, never worth a failure)."""
+        story = cls(limits)
+        if text is None:
+            return story
+        try:
+            data = json.loads(text)
+            first, last = _from_dict(meter, data["first"]), _from_dict(meter, data["last"])
+            length = int(data["length"])
+        except (ValueError, TypeError, KeyError):
+            return story
+        if length > 0:
+            story.first, story.last, story.length = first, last, length
+        return story
+
+
+def _as_dict(reading: Reading) -> dict[str, object]:
+    return {"at": reading.at.isoformat(), **reading.values()}
+
+
+def _from_dict(meter: str, data: dict[str, object]) -> Reading:
+    """A reading from :func:`_as_dict`; ``ValueError``/``TypeError``/``KeyError`` if it is not."""
+    at = dt.datetime.fromisoformat(str(data["at"]))
+    if at.tzinfo is None:
+        raise ValueError("a reading's time without a time zone")
+    values: dict[str, float | int | None] = {}
+    for name in VALUE_FIELDS:
+        value = data.get(name)
+        if value is not None and not isinstance(value, int | float):
+            raise TypeError(f"{name} is not a number")
+        values[name] = value
+    forward, reverse = values.pop(_ENERGY_FIELDS[0]), values.pop(_ENERGY_FIELDS[1])
+    if forward is None or reverse is None:
+        raise ValueError("a reading without its energy totals")
+    return Reading(
+        meter=meter,
+        at=at,
+        forward_active_energy_wh=float(forward),
+        reverse_active_energy_wh=float(reverse),
+        **values,  # type: ignore[arg-type]
+    )
 
 
 def describe(findings: Sequence[Finding]) -> str:

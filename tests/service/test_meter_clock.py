@@ -159,6 +159,10 @@ def test_a_clock_set_back_on_the_meter_rejects_nothing(caplog: pytest.LogCapture
         try:
             await until(lambda: len(readings) >= 3, tasks=[task], what="readings")
             assert 3500 < offset() < 3700
+            # The meter's own timestamps (load profile, events) go on this computer's clock.
+            assert poller.meter_clock is not None
+            placed = poller.gateway_time(poller.meter_clock)
+            assert abs(placed - dt.datetime.now(dt.UTC)) < dt.timedelta(seconds=5)
             await asyncio.to_thread(sim.call, set_back)
             await until(lambda: abs(offset()) < 60, tasks=[task], what="the offset corrected")
             count = len(readings)

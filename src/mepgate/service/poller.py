@@ -578,9 +578,9 @@ class MeterPoller:
             self._offset_warned = offset
             log.warning(
                 "meter %s: its clock is %s %s this computer's (meter: %s UTC); readings are "
-                "stamped with this computer's clock, and the meter's own timestamps (load "
-                "profile, events) are corrected by the offset. Set the meter's clock, or this "
-                "computer's if it is the wrong one",
+                "stamped with this computer's clock, and the offset is kept for the meter's own "
+                "timestamps (load profile, events). Set the meter's clock, or this computer's "
+                "if it is the wrong one",
                 self.name,
                 _duration(abs(offset)),
                 "ahead of" if offset > dt.timedelta(0) else "behind",

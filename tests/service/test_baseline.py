@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -432,3 +433,23 @@ def test_the_evidence_for_a_new_baseline_survives_a_gateway_restart(
         newest = store.latest("house")
     assert newest is not None
     assert newest.forward_active_energy_wh < old.forward_active_energy_wh
+
+
+def test_a_meter_reboot_leaves_nothing_rejected(
+    simulator_factory: Callable[..., RunningSimulator], tmp_path: Path
+) -> None:
+    """A meter that reboots (its sequence counter restarts, its registers do not) is polled on
+    without a rejection: one of the restart paths that must never stop the history."""
+    sim = simulator_factory(profile="gen4-3phase", faults="reboot=@1")
+    settings = settings_for(sim.url or "", f"sqlite:///{tmp_path}/reboot.db")
+
+    async def scenario() -> tuple[int, MeterStatus]:
+        async with gateway_for(settings, tmp_path) as gateway:
+            await until(lambda: sim.reboots >= 1, what="the meter's reboot")
+            before = gateway.meters()[0].readings_stored
+            await until(lambda: gateway.meters()[0].readings_stored >= before + 3)
+            return before, gateway.meters()[0]
+
+    before, status = asyncio.run(scenario())
+    assert status.readings_stored >= before + 3
+    assert status.readings_rejected == 0, status.last_rejection

@@ -26,7 +26,7 @@ so re-reading four BT23 ranges every second would slow the live values for nothi
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reading:
     meter: str
-    at: dt.datetime  # the meter's clock (BT52) in UTC when known, else the gateway's
+    at: dt.datetime  # the gateway's clock (UTC): a meter's clock may be years off
     # Energy registers (BT23), watt-hours.
     forward_active_energy_wh: float
     reverse_active_energy_wh: float

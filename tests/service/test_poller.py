@@ -34,7 +34,9 @@ from mepgate.service.poller import (
     MeterPoller,
     PollerState,
     RetryPolicy,
+    absent_phases,
     describe_failure,
+    present_fields,
     reading_from,
 )
 from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK
@@ -42,6 +44,7 @@ from mepgate.simulator.model import GroundTruth, build_meter, model_of
 from mepgate.simulator.serve import RunningSimulator
 from mepgate.simulator.timing import WireTiming
 from mepgate.tables.errors import TableDecodeError
+from mepgate.tables.identity import ET04
 from mepgate.tables.ids import TableId
 from mepgate.tables.profiles import gen3_1phase, gen4_3phase
 from mepgate.tables.registers import PresentValues, RegisterTotals, bt23_layout
@@ -268,6 +271,8 @@ def test_identity_once_then_readings_at_the_configured_pace(
         readings.append(reading)
         polled_at.append(clock.now)
 
+    started = dt.datetime.now(dt.UTC)
+
     async def scenario() -> None:
         poller = MeterPoller(
             meter_config(port, poll_interval=0.25),  # exact in binary: no rounding in the sums
@@ -299,8 +304,56 @@ def test_identity_once_then_readings_at_the_configured_pace(
     assert [r.at for r in readings] == sorted({r.at for r in readings})
     assert all(r.voltage_l1_v and 200 < r.voltage_l1_v < 260 for r in readings)
     assert all(r.current_tier in (1, 2, 3, 4) for r in readings)
-    # Stamped with the meter's clock (the simulator's starts at 2026-06-01 12:00 UTC).
-    assert abs(readings[0].at - T0) < dt.timedelta(minutes=5)
+    # Stamped with this computer's clock, whatever the meter's says (the simulator's starts at
+    # 2026-06-01 12:00 UTC).
+    assert started <= readings[0].at <= readings[-1].at <= dt.datetime.now(dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("profile", "absent"),
+    [("gen3-1phase", {"l2", "l3"}), ("gen3-3phase", set()), ("gen4-3phase", set())],
+)
+def test_et04_tells_which_phases_a_meter_has(profile: str, absent: set[str]) -> None:
+    """ET04 "Inactive Voltage Phases" (offset 62), as each simulated meter reports it."""
+    model = model_of(build_meter(profile, seed=1, start=T0))
+    data = model.table(TableId.ET04)
+    assert data is not None
+    assert absent_phases(ET04.decode(data)) == absent
+    fields = present_fields(frozenset(absent))
+    assert all(not any(f"_{p}_" in name for p in absent) for name in fields)
+    assert "rms_voltage_l1_mv" in fields
+
+
+def test_a_single_phase_meter_has_no_l2_l3_values(simulator_factory: SimulatorFactory) -> None:
+    """A single-phase meter's BT28 still holds L2/L3 slots (zeros); ET04 says they are not
+    present, so the readings carry ``None`` for them: no dead phases on the dashboard, in the
+    API, MQTT or Home Assistant (issue 10, item 6)."""
+    sim = simulator_factory(profile="gen3-1phase")
+    readings: list[Reading] = []
+
+    async def scenario() -> None:
+        poller = poller_for(sim.url or "", readings)
+        task = await running(poller, lambda: len(readings) >= 3)
+        await stopped(task)
+        assert poller.readings_rejected == 0
+
+    run(scenario())
+    for reading in readings:
+        for phase in ("l2", "l3"):
+            for name in (
+                f"voltage_{phase}_v",
+                f"current_{phase}_a",
+                f"power_factor_{phase}",
+                f"active_power_import_{phase}_w",
+                f"active_power_export_{phase}_w",
+            ):
+                assert getattr(reading, name) is None, name
+            assert reading.phase_net_power_w(phase) is None
+        assert reading.voltage_l1_v is not None
+        assert 200 < reading.voltage_l1_v < 260
+        assert reading.current_l1_a is not None
+        assert reading.power_factor_l1 is not None
+        assert reading.phase_net_power_w("l1") == reading.net_power_w  # L1 carries it all
 
 
 class CountingClient(MeterClient):
@@ -517,7 +570,9 @@ def test_a_consistent_new_baseline_is_accepted_after_a_while(
     readings: list[Reading] = []
 
     async def scenario() -> None:
-        poller = poller_for(sim.url or "", readings, previous=replaced, rebase_after=3)
+        poller = poller_for(
+            sim.url or "", readings, previous=replaced, rebase_after=3, rebase_after_s=0.0
+        )
         task = await running(poller, lambda: len(readings) >= 2)
         status = poller.status()
         await stopped(task)

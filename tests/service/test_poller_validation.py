@@ -20,10 +20,22 @@ from mepgate.reading import (
     PHASES,
     TIER_ENERGY_FIELDS,
     TIER_REFRESH_S,
+    TIERS,
     VALUE_FIELDS,
     Reading,
+    tier_energy_field,
 )
-from mepgate.service.validate import DEFAULT_LIMITS, Limits, Rejection, validate
+from mepgate.service.validate import (
+    DEFAULT_LIMITS,
+    Limits,
+    Rejection,
+    Story,
+    baseline_doubt,
+    baseline_findings,
+    check,
+    describe,
+    validate,
+)
 
 T0 = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
 
@@ -257,3 +269,127 @@ def test_limits_can_be_tightened() -> None:
 
 def test_every_reason_has_a_description() -> None:
     assert all(reason.describe() for reason in Rejection)
+
+
+# -- power ranges, baselines and stories (issue 11, item 10) ------------------------------------
+INT32_MAX = 2_147_483_647
+
+
+@pytest.mark.parametrize("field", ["reactive_power_var", "active_power_import_w"])
+@pytest.mark.parametrize("value", [INT32_MAX, -INT32_MAX])
+def test_a_power_no_meter_can_carry_is_caught(field: str, value: float) -> None:
+    values: dict[str, Any] = {field: float(value)}
+    findings = check(dataclasses.replace(plausible(), **values))
+    assert Rejection.POWER_RANGE in {f.reason for f in findings}
+    assert any("2,147,483,647" in f.detail and field in f.detail for f in findings)
+
+
+def test_reactive_power_up_to_the_meters_rating_is_valid() -> None:
+    most = DEFAULT_LIMITS.max_power_w
+    assert validate(dataclasses.replace(plausible(), reactive_power_var=-most)) == ()
+
+
+def tiered(reading: Reading, forward: tuple[float, ...], reverse: tuple[float, ...]) -> Reading:
+    values: dict[str, Any] = {}
+    for direction, tiers in (("forward", forward), ("reverse", reverse)):
+        for tier, wh in zip(TIERS, tiers, strict=False):
+            values[tier_energy_field(direction, tier)] = wh
+    return dataclasses.replace(reading, **values)
+
+
+GOOD = tiered(
+    plausible(forward_wh=8_000_002.0, reverse_wh=2_000_000.0),
+    (2_400_000.0, 3_200_002.0, 1_600_000.0, 800_000.0),
+    (600_000.0, 800_000.0, 400_000.0, 200_000.0),
+)
+ABSURD = dataclasses.replace(GOOD, forward_active_energy_wh=float(INT32_MAX))
+
+
+def test_an_absurd_total_cannot_start_a_history() -> None:
+    """The fake meter's first reading: 2,147,483,647 Wh while its tiers sum to 8,000,002 Wh."""
+    assert validate(ABSURD) == ()  # on its own nothing else is wrong with it...
+    findings = baseline_findings(ABSURD)
+    assert [f.reason for f in findings] == [Rejection.TIER_SUM]  # ...but its tiers say so
+    assert "2,147,483,647 Wh" in findings[0].detail
+    assert "8,000,002 Wh" in findings[0].detail
+    assert baseline_findings(GOOD) == ()
+
+
+def test_tiers_may_lag_the_total_by_a_refresh_interval_at_full_power() -> None:
+    lag = DEFAULT_LIMITS.max_power_w * TIER_REFRESH_S / 3600  # a minute at full power
+    later = dataclasses.replace(GOOD, forward_active_energy_wh=8_000_002.0 + lag)
+    assert baseline_findings(later) == ()
+    ahead = dataclasses.replace(GOOD, forward_active_energy_wh=8_000_002.0 - 300.0)
+    assert baseline_findings(ahead) == ()  # tiers read in a later request than the total
+    untiered = plausible(forward_wh=float(INT32_MAX))
+    assert baseline_findings(untiered) == ()  # no tiers read: nothing to cross-check
+
+
+NOW = T0 + dt.timedelta(hours=1)
+
+
+def test_a_stored_baseline_is_doubted_only_on_evidence() -> None:
+    assert baseline_doubt(GOOD, [], NOW) is None
+    # Implausible on its own: stored by a version with fewer checks.
+    absurd_var = dataclasses.replace(GOOD, reactive_power_var=float(INT32_MAX))
+    doubt = baseline_doubt(absurd_var, [], NOW)
+    assert doubt is not None
+    assert "power-out-of-range" in doubt
+    # In the future of this computer's clock: stamped with a meter's clock at 2255.
+    future = dataclasses.replace(GOOD, at=dt.datetime(2255, 6, 1, tzinfo=dt.UTC))
+    doubt = baseline_doubt(future, [], NOW)
+    assert doubt is not None
+    assert "2255-06-01" in doubt
+    # Its totals disagree with its tiers, and the reading before it does not vouch for it.
+    before = dataclasses.replace(GOOD, at=GOOD.at - dt.timedelta(seconds=1))
+    doubt = baseline_doubt(ABSURD, [before], NOW)
+    assert doubt is not None
+    assert "disagree with its tiers" in doubt
+    assert baseline_doubt(ABSURD, [], NOW) is not None
+    # A meter whose tiers do not add up (TOU enabled late): its history vouches for it.
+    late = tiered(GOOD, (10.0, 20.0, 0.0, 0.0), (1.0, 0.0, 0.0, 0.0))
+    late_before = dataclasses.replace(late, at=late.at - dt.timedelta(seconds=1))
+    assert baseline_findings(late) != ()
+    assert baseline_doubt(late, [late_before], NOW) is None
+
+
+def test_findings_say_which_values_broke_the_rule() -> None:
+    later = dataclasses.replace(
+        GOOD, at=GOOD.at + dt.timedelta(seconds=1), forward_active_energy_wh=7_999_000.0
+    )
+    [finding] = check(later, GOOD)
+    assert finding.reason is Rejection.ENERGY_DECREASED
+    assert str(finding) == (
+        "energy-decreased: forward_active_energy_wh went from 8,000,002 Wh to 7,999,000 Wh"
+    )
+    assert describe(check(plausible(), plausible())).startswith("time-not-advancing: taken at")
+
+
+def test_a_story_is_readings_that_agree_with_each_other() -> None:
+    story = Story()
+    second = dt.timedelta(seconds=1)
+    for n in range(3):  # a replaced meter: lower than the baseline, rising plausibly
+        story.add(dataclasses.replace(GOOD, at=T0 + n * second))
+    assert story.length == 3
+    assert story.span_s == 2.0
+    # A glitch that contradicts the story starts a new one: glitches tell no story.
+    story.add(dataclasses.replace(ABSURD, at=T0 + 3 * second))
+    assert story.length == 1
+    assert story.span_s == 0.0
+    story.add(dataclasses.replace(GOOD, at=T0 + 4 * second))  # decreased from the glitch
+    assert story.length == 1
+    story.clear()
+    assert story.length == 0
+
+
+def test_a_story_is_kept_as_text_across_restarts() -> None:
+    story = Story()
+    for n in range(3):
+        story.add(dataclasses.replace(GOOD, at=T0 + dt.timedelta(seconds=n)))
+    text = story.to_json()
+    assert text is not None
+    again = Story.from_json(text, GOOD.meter)
+    assert (again.first, again.last, again.length) == (story.first, story.last, 3)
+    assert Story().to_json() is None
+    for broken in (None, "", "{", '{"length": 2}', '{"length": 1, "first": 5, "last": {}}'):
+        assert Story.from_json(broken, "m").length == 0  # gathered again, never a failure

@@ -44,6 +44,18 @@ def test_ingest_stores_raw_and_skips_duplicates(store: SqlStore, make_series: Se
     assert store.latest("garage") is None
 
 
+def test_recent_gives_the_newest_readings_oldest_first(
+    store: SqlStore, make_series: Series
+) -> None:
+    """What the gateway hands a poller as the evidence for its baseline."""
+    readings = make_series(10)
+    store.ingest(list(reversed(readings)))  # the order stored does not matter
+    assert store.recent("house", 3) == readings[-3:]
+    assert store.recent("house", 50) == readings
+    assert store.recent("garage", 3) == []
+    assert asyncio.run(AsyncStore(store).recent("house", 2)) == readings[-2:]
+
+
 def test_batches_of_any_size_give_the_same_rollups(
     make_store: StoreFactory, make_series: Series
 ) -> None:
@@ -292,3 +304,19 @@ def test_a_young_installation_gets_fine_history_not_one_day_point(
     points = store.history("house", end - DAY, end, points=500)
     assert len(points) == 10
     assert {p.resolution for p in points} == {"raw"}
+
+
+def test_a_meters_state_is_kept_replaced_and_removed(store: SqlStore) -> None:
+    """What a poller keeps across restarts (its evidence for a new baseline)."""
+    assert store.state("house", "story") is None
+    store.set_state("house", "story", '{"length": 1}')
+    store.set_state("house", "story", '{"length": 2}')  # replaced, not added
+    store.set_state("garage", "story", "other")
+    assert store.state("house", "story") == '{"length": 2}'
+    assert store.state("house", "other") is None
+    assert store.meters() == []  # a state alone does not make a meter with readings
+    store.set_state("house", "story", None)
+    assert store.state("house", "story") is None
+    assert store.state("garage", "story") == "other"
+    store.set_state("nobody", "story", None)  # removing what is not there is fine
+    assert asyncio.run(AsyncStore(store).state("garage", "story")) == "other"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,14 +31,20 @@ from mepgate.client import Backoff, LinkTiming, MepSession, MeterClient, Securit
 from mepgate.config import MeterConfig, Settings, is_simulated, save_settings
 from mepgate.errors import LocalProtocolError
 from mepgate.proto import MepKey, ReadRequest, WriteRequest
-from mepgate.reading import Reading
+from mepgate.reading import TIER_REFRESH_S, Reading
 from mepgate.service.console import console_exchange
 from mepgate.service.hub import ReadingHub
 from mepgate.service.outputs import OUTPUT_STOP_TIMEOUT, Output, OutputSupervisor
-from mepgate.service.poller import MeterPoller, RetryPolicy
+from mepgate.service.poller import (
+    BASELINE_EVIDENCE,
+    REBASE_AFTER,
+    REBASE_AFTER_S,
+    MeterPoller,
+    RetryPolicy,
+)
 from mepgate.service.settings_check import check_settings
 from mepgate.service.simulated_ports import SimulatedPorts
-from mepgate.service.validate import DEFAULT_LIMITS, Limits
+from mepgate.service.validate import DEFAULT_LIMITS, Limits, Story, baseline_doubt
 from mepgate.service.view import ConsoleReply, MeterStatus
 from mepgate.service.writer import BATCH_INTERVAL, SWEEP_INTERVAL, BatchWriter, sweep_retention
 from mepgate.store import AsyncStore, open_store
@@ -52,6 +59,11 @@ CLIENT_BACKOFF = Backoff(initial=0.5, maximum=2.0, attempts=1)
 so the state the meter page shows is the real one."""
 
 
+STORY_STATE = "baseline-story"
+"""The store's name (:meth:`~mepgate.store.Store.state`) for a poller's evidence for a new
+baseline, so that a restart continues gathering it instead of starting over."""
+
+
 def default_store_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir.resolve() / 'mepgate.db'}"
 
@@ -62,8 +74,9 @@ class Gateway:
     ``data_dir`` holds the SQLite database when ``storage.url`` is not set.  ``config_path`` is
     where :meth:`apply_settings` saves (``None``: not saved).  ``simulated`` runs the meters
     whose port is ``sim:PROFILE`` (``None``: such ports are refused); the gateway closes it when
-    it stops.  ``timing`` and ``retry`` are for tests and benchmarks (defaults: the MEP guide's
-    timing; retries 1 s doubling to 60 s).
+    it stops.  ``timing``, ``retry``, ``tier_refresh`` and ``rebase_after(_s)`` are for tests
+    and benchmarks (defaults: the MEP guide's timing; retries 1 s doubling to 60 s; the poller's
+    defaults).
     """
 
     def __init__(
@@ -79,6 +92,9 @@ class Gateway:
         limits: Limits = DEFAULT_LIMITS,
         batch_interval: float = BATCH_INTERVAL,
         sweep_interval: float = SWEEP_INTERVAL,
+        tier_refresh: float = TIER_REFRESH_S,
+        rebase_after: int = REBASE_AFTER,
+        rebase_after_s: float = REBASE_AFTER_S,
     ) -> None:
         self._settings = settings
         self.data_dir = data_dir
@@ -87,6 +103,8 @@ class Gateway:
         self._retry = retry
         self._limits = limits
         self._sweep_interval = sweep_interval
+        self._tier_refresh = tier_refresh
+        self._rebase = (rebase_after, rebase_after_s)
         self._hub = ReadingHub()
         self._store: AsyncStore | None = None
         self._store_url: str | None = None
@@ -246,11 +264,23 @@ class Gateway:
 
     # -- pollers --------------------------------------------------------------------------------
     async def _start_poller(self, meter: MeterConfig) -> None:
-        previous = await self.store.latest(meter.name)
+        stored = await self.store.recent(meter.name, BASELINE_EVIDENCE)
+        previous, earlier = (stored[-1], stored[:-1]) if stored else (None, [])
         port = meter.port
         if is_simulated(port) and self._simulated is not None:  # check_settings made sure
-            port = await self._simulated.url_for(meter.name, port, continue_from=previous)
+            # A simulated meter continues only from a reading fit to be its baseline.
+            continue_from = previous
+            now = dt.datetime.now(dt.UTC)
+            if previous is not None and baseline_doubt(previous, earlier, now, self._limits):
+                continue_from = None
+            port = await self._simulated.url_for(meter.name, port, continue_from=continue_from)
         key = self._keys[meter.name]
+        story = Story.from_json(
+            await self.store.state(meter.name, STORY_STATE), meter.name, self._limits
+        )
+
+        def keep(story: Story) -> None:
+            self._writer.set_state(meter.name, STORY_STATE, story.to_json())
 
         def connect() -> MeterClient:
             session = MepSession(
@@ -269,8 +299,14 @@ class Gateway:
             connect=connect,
             on_reading=self._received,
             previous=previous,
+            earlier=earlier,
+            story=story,
+            on_story=keep,
             retry=self._retry,
             limits=self._limits,
+            tier_refresh=self._tier_refresh,
+            rebase_after=self._rebase[0],
+            rebase_after_s=self._rebase[1],
         )
         task = asyncio.create_task(poller.run(), name=f"mepgate-poll-{meter.name}")
         self._pollers[meter.name] = (poller, task)

@@ -3,7 +3,9 @@
 A session (one connected :class:`~mepgate.client.MeterClient`):
 
 1. identity and dimensions once: BT01 (maker, model, firmware), ET03 (utility serial number),
-   BT21/BT27/ET11/ET55 through :meth:`MeterClient.dimensions`, and the clock (BT52);
+   BT21/BT27/ET11/ET55 through :meth:`MeterClient.dimensions`, ET04's inactive phases (a
+   single-phase meter's L2/L3 are left out of the reads, so their values are ``None``) and the
+   clock (BT52);
 2. then, every ``poll_interval`` seconds (the meter's pace is the floor: a cycle that takes
    longer simply starts the next one at once), a partial read of BT28 holding
    :data:`PRESENT_FIELDS` and a partial read of BT23's first two summations (forward and
@@ -17,8 +19,29 @@ A session (one connected :class:`~mepgate.client.MeterClient`):
    energy messages; reading them each cycle would cost one to four requests per second
    (ranges 200 bytes apart are not merged at 9600 Bd) and slow the live values.
 
-Each reading is validated (:mod:`mepgate.service.validate`) against the last accepted one; a
-failed one is counted by reason and dropped.  Failures end the session; the poller retries
+Readings are stamped with this computer's clock: a meter's clock may be years off (2000 after
+a battery failure, 2255 from a corrupt write), and a stored timestamp decides what the history
+shows and what retention deletes.  The meter's clock is read all the same; its offset is kept
+(:attr:`MeterPoller.clock_offset`, :meth:`MeterPoller.gateway_time` for the meter's own
+timestamps: load profile, events), shown (``MeterStatus.clock_offset_s``) and logged as a
+warning beyond :data:`CLOCK_OFFSET_WARNING_S`.
+
+Each reading is validated (:mod:`mepgate.service.validate`) against the last accepted one, the
+*baseline*; a failed one is counted by reason, logged (at most once per
+:data:`REJECTION_LOG_INTERVAL`, with the reason and the values) and dropped.  The baseline is
+chosen from evidence, never taken on trust:
+
+* the newest stored reading is the baseline after a restart unless it is implausible on its own
+  or stamped in the future (:func:`~mepgate.service.validate.baseline_doubt`); the stored data
+  is the evidence, so the decision is the same after every restart;
+* with no baseline, a reading starts one only if its totals agree with its tier registers
+  (:func:`~mepgate.service.validate.baseline_findings`);
+* readings that fail only against the baseline but agree with each other for
+  :data:`REBASE_AFTER` readings and :data:`REBASE_AFTER_S` seconds (a replaced meter, reset
+  registers, a clock set back, a bad baseline) become the new baseline, with a warning in the
+  log; stored, the new baseline is the one the next start continues from.
+
+Failures end the session; the poller retries
 with exponential backoff (:class:`RetryPolicy`), except after a wrong key
 (:class:`~mepgate.client.AuthenticationError`): retrying cannot help and each try costs the
 meter an authentication failure, so the poller stops and says why.
@@ -54,17 +77,28 @@ from mepgate.client import (
 from mepgate.config import ConfigError, MeterConfig
 from mepgate.errors import MepgateError
 from mepgate.reading import (
+    PHASES,
     TIER_REFRESH_S,
     TIERS,
     Reading,
     merge_reactive_power,
     tier_energy_field,
 )
-from mepgate.service.validate import DEFAULT_LIMITS, Limits, Rejection, validate
+from mepgate.service.validate import (
+    DEFAULT_LIMITS,
+    Finding,
+    Limits,
+    Rejection,
+    Story,
+    baseline_doubt,
+    baseline_findings,
+    check,
+    describe,
+)
 from mepgate.service.view import LinkFailure, MeterIdentity, MeterStatus
 from mepgate.tables.clock import BT52, BT55
 from mepgate.tables.errors import TableDecodeError
-from mepgate.tables.identity import BT01, ET03
+from mepgate.tables.identity import BT01, ET03, ET04, SystemInformation
 from mepgate.tables.ids import TableId
 from mepgate.tables.registers import PresentValues, RegisterTotals
 from mepgate.transport import PortUnavailableError
@@ -93,16 +127,26 @@ a request the live values could have had."""
 CLOCK_RESYNC_S = 2.0
 """Re-base the meter-time estimate only when BT52 disagrees by more than this: BT52 has whole
 seconds, so smaller differences are its rounding, and re-basing would make time jitter."""
-CLOCK_SKEW_WARNING = dt.timedelta(minutes=5)
+CLOCK_OFFSET_WARNING_S = 60.0
+"""A meter clock further than this from this computer's is logged as a warning: readings do
+not depend on it, but the meter's own timestamps (load profile, events, its display) do."""
 MAX_ERRORS_KEPT = 10
-REBASE_AFTER = 300
-"""Consecutive readings rejected only for "energy decreased" or "time not advancing" after
-which they are taken as the new baseline (a replaced meter, a register reset, a clock set
-back): 5 minutes at 1 Hz of a consistent story is not a glitch, and rejecting forever would
-silently stop the history."""
+REBASE_AFTER = 5
+REBASE_AFTER_S = 2 * TIER_REFRESH_S
+"""Readings that fail only against the baseline become the new baseline once this many of them,
+spanning at least this many seconds, agree with each other (every one plausible after the one
+before).  A glitch is one reading, or a few that contradict each other; a replaced meter, reset
+registers or a bad baseline give a consistent story.  Two tier refreshes: the story includes
+the tier registers read twice."""
+REJECTION_LOG_INTERVAL = 60.0
+"""Seconds between log lines about rejected readings of one meter: the first rejection is
+logged at once, a persistent one once a minute with the count, not once per reading."""
+BASELINE_EVIDENCE = 2
+"""Stored readings the gateway hands a poller: the newest (the baseline) and the one before
+it, which vouches for it (:func:`~mepgate.service.validate.baseline_doubt`)."""
 _MILLI = 1000.0
 _RESYNC = dt.timedelta(seconds=CLOCK_RESYNC_S)
-_REBASE_REASONS = frozenset({Rejection.ENERGY_DECREASED, Rejection.TIME_NOT_ADVANCING})
+_ENERGY_REASONS = frozenset({Rejection.ENERGY_DECREASED, Rejection.ENERGY_JUMP, Rejection.TIER_SUM})
 
 
 class PollerState(StrEnum):
@@ -189,6 +233,33 @@ def reading_from(
     )
 
 
+def absent_phases(system: SystemInformation) -> frozenset[str]:
+    """The phases (``"l1"``.. of :data:`~mepgate.reading.PHASES`) whose values a meter does not
+    measure, from ET04 "Inactive Voltage Phases" / "Inactive Current Phases" (MEP guide, ET04
+    System Information, offset 62): a single-phase meter marks L2 and L3 not present.
+
+    A phase is left out when its voltage is marked not present, or its current is (the current
+    flags count only with "Separate Voltage and Current Inactive Phases" set; otherwise the
+    voltage flags stand for both): without either, the phase has no power or power factor
+    either, and the meter shows zeros that are not measurements.
+    """
+    voltage = (system.inactive_voltage_l1, system.inactive_voltage_l2, system.inactive_voltage_l3)
+    current = (
+        (system.inactive_current_l1, system.inactive_current_l2, system.inactive_current_l3)
+        if system.separate_voltage_current_phases
+        else voltage
+    )
+    return frozenset(phase for phase, v, i in zip(PHASES, voltage, current, strict=True) if v or i)
+
+
+def present_fields(absent: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """:data:`PRESENT_FIELDS` without the values of the ``absent`` phases: not read, so the
+    reading has ``None`` for them (a value the meter does not have is never zero)."""
+    return tuple(
+        name for name in PRESENT_FIELDS if not any(f"_{phase}_" in name for phase in absent)
+    )
+
+
 def describe_failure(error: BaseException, at: dt.datetime) -> LinkFailure:
     """What the meter page shows for a failure: message, diagnosis and advice (no secrets:
     the client's and the config's messages never carry key material)."""
@@ -234,10 +305,14 @@ class MeterPoller:
 
     ``connect`` makes a fresh (not yet connected) client for each session; ``on_reading``
     receives every reading that passed validation.  ``previous`` is the meter's newest stored
-    reading, so energy is checked across gateway restarts too.  ``now``, ``monotonic`` and
-    ``sleep`` are the poller's clocks (tests pass virtual ones); ``tier_refresh`` and
-    ``rebase_after`` default to :data:`~mepgate.reading.TIER_REFRESH_S` and
-    :data:`REBASE_AFTER`.
+    reading, so energy is checked across gateway restarts too, and ``earlier`` the readings
+    stored before it, oldest first (the evidence for or against it as the baseline).
+    ``story`` is the evidence for a new baseline gathered before a restart, ``on_story`` is told
+    each time it changes (the gateway keeps it in the store).  ``now``,
+    ``monotonic`` and ``sleep`` are the poller's clocks (tests pass virtual ones);
+    ``tier_refresh``, ``clock_interval``, ``rebase_after`` and ``rebase_after_s`` default to
+    :data:`~mepgate.reading.TIER_REFRESH_S`, :data:`CLOCK_INTERVAL`, :data:`REBASE_AFTER` and
+    :data:`REBASE_AFTER_S`.
     """
 
     def __init__(
@@ -247,25 +322,31 @@ class MeterPoller:
         connect: Callable[[], MeterClient],
         on_reading: Callable[[Reading], None],
         previous: Reading | None = None,
+        earlier: Sequence[Reading] = (),
+        story: Story | None = None,
+        on_story: Callable[[Story], None] | None = None,
         retry: RetryPolicy | None = None,
         limits: Limits = DEFAULT_LIMITS,
         now: Callable[[], dt.datetime] = _utc_now,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         tier_refresh: float = TIER_REFRESH_S,
+        clock_interval: float = CLOCK_INTERVAL,
         rebase_after: int = REBASE_AFTER,
+        rebase_after_s: float = REBASE_AFTER_S,
     ) -> None:
         self.config = config
         self._connect = connect
         self._on_reading = on_reading
-        self._previous = previous
         self._retry = retry or RetryPolicy()
         self._limits = limits
         self._now = now
         self._monotonic = monotonic
         self._sleep = sleep
         self._tier_refresh = tier_refresh
+        self._clock_interval = clock_interval
         self._rebase_after = rebase_after
+        self._rebase_after_s = rebase_after_s
         self.state = PollerState.STARTING
         self.identity: MeterIdentity | None = None
         self.meter_clock: dt.datetime | None = None
@@ -273,20 +354,37 @@ class MeterPoller:
         self.next_retry_at: dt.datetime | None = None
         self.readings_accepted = 0
         self.readings_rejected = 0
+        self.rejected_in_a_row = 0
+        self.last_rejection: str | None = None
+        self.rebaselines = 0  # times readings that disagreed with the baseline replaced it
         self.rejections: Counter[str] = Counter()
         self.errors: deque[LinkFailure] = deque(maxlen=MAX_ERRORS_KEPT)
         self._past_links = LinkStatistics()
         self._client: MeterClient | None = None
         self._lock = asyncio.Lock()  # one request in flight: the poll cycle or the console
         self._clock_offset: dt.timedelta | None = None  # meter time minus our time
+        self._offset_warned: dt.timedelta | None = None  # the offset last logged as a warning
         self._clock_due = 0.0
+        self._fields = PRESENT_FIELDS
         self._tier: int | None = None
         self._tiers: tuple[RegisterTotals, ...] = ()  # BT23 tier blocks, read every tier_refresh
         self._tiers_due = 0.0
-        self._decreasing = 0
-        self._skew_warned = False
+        self._story = story if story is not None else Story(limits)
+        self._on_story = on_story
+        if self._story.length:
+            log.info(
+                "meter %s: %d reading(s) since %s disagreed with the baseline before the "
+                "restart; the evidence for a new one continues from there",
+                self.name,
+                self._story.length,
+                _summary(self._story.first) if self._story.first else "?",
+            )
+        self._streak_logged = False  # a warning about the current rejections went to the log
+        self._rejection_log_due = 0.0
+        self._unlogged_rejections = 0
         self._last_at: dt.datetime | None = None
         self._polled_in_session = False
+        self._previous = self._stored_baseline(previous, earlier)
 
     @property
     def name(self) -> str:
@@ -303,7 +401,19 @@ class MeterPoller:
                 totals[key] += value
         return totals
 
+    @property
+    def clock_offset(self) -> dt.timedelta | None:
+        """The meter's clock minus this computer's (BT52, re-read every
+        :data:`CLOCK_INTERVAL`); ``None`` until read."""
+        return self._clock_offset
+
+    def gateway_time(self, meter_time: dt.datetime) -> dt.datetime:
+        """A time the meter stamped (load profile intervals, events) on this computer's clock,
+        which the readings use: the meter's time less its clock offset."""
+        return meter_time - (self._clock_offset or dt.timedelta(0))
+
     def status(self, *, stored: int = 0) -> MeterStatus:
+        offset = self._clock_offset
         return MeterStatus(
             name=self.name,
             port=self.config.port,
@@ -318,6 +428,9 @@ class MeterPoller:
             last_errors=tuple(self.errors),
             state=self.state.value,
             next_retry_at=self.next_retry_at if self.state is PollerState.RETRYING else None,
+            last_rejection=self.last_rejection,
+            rejected_in_a_row=self.rejected_in_a_row,
+            clock_offset_s=None if offset is None else offset.total_seconds(),
         )
 
     # -- the console's access ---------------------------------------------------------------
@@ -413,18 +526,35 @@ class MeterPoller:
             utility_serial_number=utility_serial.strip() if utility_serial else None,
             generation=dims.generation,
         )
+        self._fields = present_fields(await self._absent_phases(client))
         await self._read_clock(client)
         self._tiers_due = self._monotonic()  # the session's first reading carries them
 
+    async def _absent_phases(self, client: MeterClient) -> frozenset[str]:
+        """The phases ET04 marks not present (:func:`absent_phases`); none when ET04 cannot be
+        read or decoded (every phase is read, as before)."""
+        try:
+            system = ET04.decode(await client.read_table(TableId.ET04))
+        except (MeterRefusedError, TableDecodeError):
+            return frozenset()
+        absent = absent_phases(system)
+        if absent:
+            log.info(
+                "meter %s: ET04 marks phase(s) %s not present; their values are not read",
+                self.name,
+                ", ".join(sorted(p.upper() for p in absent)),
+            )
+        return absent
+
     async def _read_clock(self, client: MeterClient) -> None:
-        self._clock_due = self._monotonic() + CLOCK_INTERVAL
+        self._clock_due = self._monotonic() + self._clock_interval
         with contextlib.suppress(MeterRefusedError, TableDecodeError):
             state = BT55.decode(await client.read_table(TableId.BT55))
             self._tier = state.current_tier
         try:
             clock = BT52.decode(await client.read_table(TableId.BT52))
         except (MeterRefusedError, TableDecodeError):
-            return  # readings keep this computer's clock (or the last offset)
+            return  # the offset stays as last read (readings never depend on it)
         meter_time = clock.clock_calendar.to_datetime(dt.UTC)
         if meter_time is None:
             return
@@ -436,15 +566,29 @@ class MeterPoller:
             self._clock_offset is None
             or abs((offset - self._clock_offset).total_seconds()) > CLOCK_RESYNC_S
         ):
-            self._clock_offset = offset
-        if abs(offset) > CLOCK_SKEW_WARNING and not self._skew_warned:
-            self._skew_warned = True
+            self._clock_offset = offset  # kept steady within BT52's rounding
+        self._check_offset(offset)
+
+    def _check_offset(self, offset: dt.timedelta) -> None:
+        """Warn when the meter's clock is off by more than :data:`CLOCK_OFFSET_WARNING_S`, again
+        when it moves by that much more, and say when it is right again."""
+        limit = dt.timedelta(seconds=CLOCK_OFFSET_WARNING_S)
+        warned = self._offset_warned
+        if abs(offset) > limit and (warned is None or abs(offset - warned) > limit):
+            self._offset_warned = offset
             log.warning(
-                "meter %s: its clock differs from this computer's by %s; readings are "
-                "stamped with the meter's clock",
+                "meter %s: its clock is %s %s this computer's (meter: %s UTC); readings are "
+                "stamped with this computer's clock, and the offset is kept for the meter's own "
+                "timestamps (load profile, events). Set the meter's clock, or this computer's "
+                "if it is the wrong one",
                 self.name,
-                offset,
+                _duration(abs(offset)),
+                "ahead of" if offset > dt.timedelta(0) else "behind",
+                self.meter_clock.strftime("%Y-%m-%d %H:%M:%S") if self.meter_clock else "?",
             )
+        elif warned is not None and abs(offset) <= limit:
+            self._offset_warned = None
+            log.info("meter %s: its clock agrees with this computer's again", self.name)
 
     async def _poll(self, client: MeterClient) -> None:
         interval = self.config.poll_interval
@@ -463,7 +607,7 @@ class MeterPoller:
 
     async def _read_values(self, client: MeterClient) -> Reading:
         energy = await self._read_energy(client)
-        present = await client.read_present(PRESENT_FIELDS)
+        present = await client.read_present(self._fields)
         return reading_from(
             self.name, self._timestamp(), present, energy.total, self._tier, self._tiers
         )
@@ -482,42 +626,141 @@ class MeterPoller:
         return await client.read_energy_totals(ENERGY_SUMMATIONS)
 
     def _timestamp(self) -> dt.datetime:
-        """The meter's time now, estimated from BT52; never at or before the previous reading
-        as long as the difference is within BT52's rounding (a restart, a re-based clock)."""
-        now = self._now()
-        at = now + self._clock_offset if self._clock_offset is not None else now
+        """This computer's time now; never at or before the previous reading as long as the
+        difference is a small step of the clock (a restart within a second, an NTP step)."""
+        at = self._now()
         last = self._last_at or (self._previous.at if self._previous is not None else None)
         if last is not None and dt.timedelta(0) <= last - at <= _RESYNC:
             at = last + dt.timedelta(milliseconds=1)
         self._last_at = at
         return at
 
+    # -- the baseline ---------------------------------------------------------------------------
+    def _stored_baseline(
+        self, newest: Reading | None, earlier: Sequence[Reading]
+    ) -> Reading | None:
+        """``newest`` (the newest stored reading) as the baseline, unless the evidence speaks
+        against it (:func:`~mepgate.service.validate.baseline_doubt`)."""
+        if newest is None:
+            return None
+        doubt = baseline_doubt(newest, earlier, self._now(), self._limits)
+        if doubt is None:
+            return newest
+        log.warning(
+            "meter %s: the newest stored reading (%s) is not the baseline: %s. The next "
+            "plausible reading starts a new one",
+            self.name,
+            _summary(newest),
+            doubt,
+        )
+        return None
+
     def _consider(self, reading: Reading) -> None:
-        reasons = validate(reading, self._previous, self._limits)
-        if reasons and set(reasons) <= _REBASE_REASONS:
-            self._decreasing += 1
-            if self._decreasing >= self._rebase_after:
-                log.warning(
-                    "meter %s: energy or time stayed below the last stored reading for %d "
-                    "readings; taking them as the new baseline (meter replaced, registers "
-                    "reset, or its clock set back?)",
-                    self.name,
-                    self._decreasing,
-                )
-                reasons = validate(reading, None, self._limits)
-        else:
-            self._decreasing = 0
-        if reasons:
-            self.readings_rejected += 1
-            self.rejections.update(r.value for r in reasons)
-            log.debug(
-                "meter %s: reading rejected: %s",
-                self.name,
-                "; ".join(r.describe() for r in reasons),
-            )
+        findings = check(reading, None, self._limits)
+        if findings:  # implausible on its own: a glitch, whatever the baseline says
+            self._reject(reading, findings)
             return
-        self._decreasing = 0
+        if self._previous is None:
+            findings = baseline_findings(reading, self._limits)
+        else:
+            findings = check(reading, self._previous, self._limits)
+        if not findings:
+            self._accept(reading)
+        elif self._corroborated(reading):
+            self._rebase(reading, findings)
+        else:
+            self._reject(reading, findings)
+
+    def _corroborated(self, reading: Reading) -> bool:
+        """Whether ``reading``, rejected against the baseline, ends a :class:`Story` long enough
+        to replace it: :data:`REBASE_AFTER` readings over :data:`REBASE_AFTER_S` seconds."""
+        self._story.add(reading)
+        if self._on_story is not None:
+            self._on_story(self._story)
+        story = self._story
+        return story.length >= self._rebase_after and story.span_s >= self._rebase_after_s
+
+    def _rebase(self, reading: Reading, findings: Sequence[Finding]) -> None:
+        self.rebaselines += 1
+        log.warning(
+            "meter %s: new baseline. %d readings over %s agree with each other but not with "
+            "the %s (%s); continuing from %s. A replaced meter, reset registers, a clock set "
+            "back, or a bad baseline",
+            self.name,
+            self._story.length,
+            _duration(dt.timedelta(seconds=self._story.span_s)),
+            "last accepted reading" if self._previous is not None else "tier registers",
+            describe(findings),
+            _summary(reading),
+        )
+        self._accept(reading)
+
+    def _accept(self, reading: Reading) -> None:
+        if self.rejected_in_a_row and self._streak_logged:
+            log.info(
+                "meter %s: readings accepted again after %d rejected",
+                self.name,
+                self.rejected_in_a_row,
+            )
+        self.rejected_in_a_row = 0
+        self._streak_logged = False
+        if self._story.length:
+            self._story.clear()
+            if self._on_story is not None:
+                self._on_story(self._story)
         self._previous = reading
         self.readings_accepted += 1
         self.last_reading_at = reading.at
         self._on_reading(reading)
+
+    def _reject(self, reading: Reading, findings: Sequence[Finding]) -> None:
+        self.readings_rejected += 1
+        self.rejected_in_a_row += 1
+        reasons = set(dict.fromkeys(f.reason for f in findings))
+        self.rejections.update(r.value for r in reasons)
+        self.last_rejection = f"{describe(findings)} (reading {_summary(reading)})"
+        if self.rejected_in_a_row == 1 and reasons & _ENERGY_REASONS:
+            # Re-read the tier registers next cycle: a glitch in them would otherwise be
+            # carried, and rejected, for a whole refresh interval.
+            self._tiers_due = self._monotonic()
+        self._unlogged_rejections += 1
+        now = self._monotonic()
+        if now < self._rejection_log_due:
+            return
+        self._rejection_log_due = now + REJECTION_LOG_INTERVAL
+        log.warning(
+            "meter %s: reading rejected (%d in a row, %d since the last such message): %s",
+            self.name,
+            self.rejected_in_a_row,
+            self._unlogged_rejections,
+            self.last_rejection,
+        )
+        self._unlogged_rejections = 0
+        self._streak_logged = True
+
+
+def _summary(reading: Reading) -> str:
+    """A reading's time and main values, in words, for the log and the meter page."""
+    parts = [
+        reading.at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        f"forward {reading.forward_active_energy_wh:,.0f} Wh",
+        f"reverse {reading.reverse_active_energy_wh:,.0f} Wh",
+    ]
+    net = reading.net_power_w
+    if net is not None:
+        parts.append(f"net {net:,.0f} W")
+    return ", ".join(parts)
+
+
+def _duration(span: dt.timedelta) -> str:
+    """``span`` in the largest units that say it: "3 s", "4 min 10 s", "2 h 5 min",
+    "255 days", "31.2 years"."""
+    seconds = round(abs(span.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    if seconds < 86_400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    days = seconds / 86_400
+    return f"{days:,.0f} days" if days < 365 else f"{days / 365.25:,.1f} years"

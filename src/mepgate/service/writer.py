@@ -1,4 +1,4 @@
-"""Storing readings in batches, and the hourly retention sweep.
+"""Storing readings in batches (with the pollers' states), and the hourly retention sweep.
 
 A batch is one transaction (raw rows and rollups together), so a crash loses at most the
 batch in flight and the readings not yet batched; a database that is briefly unreachable
@@ -48,6 +48,7 @@ class BatchWriter:
         self._url = url
         self.interval = interval
         self._pending: list[Reading] = []
+        self._states: dict[tuple[str, str], str | None] = {}  # (meter, name): newest value
         self._stored: Counter[str] = Counter()
         self._lock = asyncio.Lock()
         self.dropped = 0  # readings lost because the database stayed unreachable too long
@@ -60,6 +61,11 @@ class BatchWriter:
             del self._pending[:excess]
             self.dropped += excess
 
+    def set_state(self, meter: str, name: str, value: str | None) -> None:
+        """Keep ``value`` as the meter's state ``name`` (:meth:`Store.set_state`), written
+        after the readings of the next batch; a newer value replaces one not yet written."""
+        self._states[(meter, name)] = value
+
     def stored(self, meter: str) -> int:
         """Readings of ``meter`` stored since the writer was made."""
         return self._stored[meter]
@@ -71,32 +77,53 @@ class BatchWriter:
             await self.flush()
 
     async def flush(self) -> None:
-        """Store the pending readings in one transaction; keep them if that fails."""
+        """Store the pending readings in one transaction, then the states; keep what fails."""
         async with self._lock:
             batch, self._pending = self._pending, []
             store = self._store()
-            if not batch or store is None:
+            if store is None:
                 self._pending[:0] = batch
                 return
+            if not batch or await self._ingest(store, batch):
+                await self._write_states(store)  # after the readings they describe
+
+    async def _ingest(self, store: AsyncStore, batch: list[Reading]) -> bool:
+        try:
+            new = await store.ingest(batch)
+        except Exception as error:  # any driver error: the database may come back
+            self._pending[:0] = batch
+            log.warning(
+                "storing %d readings failed, will retry: %s",
+                len(batch),
+                scrub(str(error), self._url()),
+            )
+            return False
+        self.batches += 1
+        self._stored.update(reading.meter for reading in batch)
+        log.debug(
+            "stored batch %d: %d readings (%d new), last at %s",
+            self.batches,
+            len(batch),
+            new,
+            batch[-1].at.isoformat(),
+        )
+        return True
+
+    async def _write_states(self, store: AsyncStore) -> None:
+        states, self._states = self._states, {}
+        for (meter, name), value in list(states.items()):
             try:
-                new = await store.ingest(batch)
+                await store.set_state(meter, name, value)
             except Exception as error:  # any driver error: the database may come back
-                self._pending[:0] = batch
+                self._states = {**states, **self._states}  # newer values win
                 log.warning(
-                    "storing %d readings failed, will retry: %s",
-                    len(batch),
+                    "keeping meter %s's %s failed, will retry: %s",
+                    meter,
+                    name,
                     scrub(str(error), self._url()),
                 )
                 return
-            self.batches += 1
-            self._stored.update(reading.meter for reading in batch)
-            log.debug(
-                "stored batch %d: %d readings (%d new), last at %s",
-                self.batches,
-                len(batch),
-                new,
-                batch[-1].at.isoformat(),
-            )
+            del states[(meter, name)]
 
 
 async def sweep_retention(store: StoreSource, interval: float = SWEEP_INTERVAL) -> None:

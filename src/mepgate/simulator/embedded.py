@@ -20,9 +20,9 @@ import time
 import zlib
 
 from mepgate.proto import AccessLevel, MepKey, parse_key
-from mepgate.reading import Reading
+from mepgate.reading import TIERS, Reading, tier_energy_field
 from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK
-from mepgate.simulator.model import build_meter, model_of
+from mepgate.simulator.model import MeterModel, build_meter, model_of
 from mepgate.simulator.serve import RunningSimulator
 
 SIM_SCHEME = "sim:"
@@ -49,8 +49,9 @@ class EmbeddedSimulators:
         """The ``tcp://`` URL of meter ``name``'s simulator, starting it if needed.
 
         ``continue_from`` is the newest stored reading of a previous run: a new simulated meter
-        starts its energy registers above it (as a MAK write to BT23 would set them), so the
-        history continues instead of every reading failing "energy never decreases".
+        starts its energy registers, the total and every tier, at or above it (as a MAK write to
+        BT23 would set them), so the history continues instead of every reading failing
+        "energy never decreases".
         """
         profile = port.removeprefix(SIM_SCHEME)
         known = self._running.get(name)
@@ -69,11 +70,7 @@ class EmbeddedSimulators:
             keys=_KEYS,
         )
         if continue_from is not None:
-            registers = model_of(meter).registers
-            for field in ("forward_active_energy_wh", "reverse_active_energy_wh"):
-                stored = math.ceil(getattr(continue_from, field))
-                if stored > registers.total.energies_wh()[field]:
-                    registers.preset(field, stored + 1)
+            _continue(model_of(meter), continue_from)
         simulator = RunningSimulator(meter, keys=_KEYS, pty=False)
         await asyncio.to_thread(simulator.start)
         self._running[name] = (profile, simulator)
@@ -85,3 +82,18 @@ class EmbeddedSimulators:
         running, self._running = self._running, {}
         for _, simulator in running.values():
             await asyncio.to_thread(simulator.stop)
+
+
+def _continue(model: MeterModel, previous: Reading) -> None:
+    """``model``'s energy registers continued from ``previous`` (totals and tiers): a demo that
+    ran for minutes stored tier registers above the seeded ones a new meter starts with."""
+    tier = model.snapshot().current_tier
+    for direction in ("forward", "reverse"):
+        name = f"{direction}_active_energy_wh"
+        stored_tiers = [getattr(previous, tier_energy_field(direction, t)) for t in TIERS]
+        model.registers.continue_from(
+            name,
+            math.ceil(getattr(previous, name)),
+            [None if wh is None else math.ceil(wh) for wh in stored_tiers],
+            tier=tier,
+        )

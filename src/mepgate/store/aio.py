@@ -31,6 +31,15 @@ class AsyncStore:
     async def latest(self, meter: str) -> Reading | None:
         return await asyncio.to_thread(self.store.latest, meter)
 
+    async def recent(self, meter: str, count: int) -> list[Reading]:
+        return await asyncio.to_thread(self.store.recent, meter, count)
+
+    async def state(self, meter: str, name: str) -> str | None:
+        return await asyncio.to_thread(self.store.state, meter, name)
+
+    async def set_state(self, meter: str, name: str, value: str | None) -> None:
+        await asyncio.to_thread(self.store.set_state, meter, name, value)
+
     async def meters(self) -> list[str]:
         return await asyncio.to_thread(self.store.meters)
 

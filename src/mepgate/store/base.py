@@ -83,6 +83,18 @@ class Store(abc.ABC):
         """The newest raw reading (``None`` if none is within raw retention)."""
 
     @abc.abstractmethod
+    def recent(self, meter: str, count: int) -> list[Reading]:
+        """The ``count`` newest raw readings, oldest first (fewer if fewer are stored)."""
+
+    @abc.abstractmethod
+    def state(self, meter: str, name: str) -> str | None:
+        """The text kept as ``name`` for ``meter`` (:meth:`set_state`), ``None`` if none."""
+
+    @abc.abstractmethod
+    def set_state(self, meter: str, name: str, value: str | None) -> None:
+        """Keep ``value`` as ``name`` for ``meter`` across restarts (``None`` removes it)."""
+
+    @abc.abstractmethod
     def meters(self) -> list[str]:
         """Names of all meters that ever had a reading stored, sorted."""
 

@@ -9,6 +9,9 @@ Layout (both engines, same names):
   <field>_min, <field>_max, <field>_sum, <field>_n ..., <energy>_last ...)`` -- key
   ``(meter_id, bucket_start)`` (UTC epoch seconds, aligned to the bucket width).  The mean is
   ``sum / n``; ``n`` counts the readings in which the field was present.
+* ``meter_state(meter, name, value)`` -- small texts a meter's poller keeps across restarts
+  (the evidence for a new baseline: ``Store.state``), key ``(meter, name)``; by the meter's
+  name, so a meter that has stored no reading yet is not listed among the meters.
 
 Every migration is an ordered, additive step that runs in its own transaction together with
 its ``schema_version`` row, so a crash mid-upgrade leaves the previous version intact.  The
@@ -184,6 +187,14 @@ def _v2(d: Dialect) -> list[str]:
     return statements
 
 
+def _v3(d: Dialect) -> list[str]:
+    """What a poller keeps across restarts, by meter and name (a JSON text each)."""
+    return [
+        "CREATE TABLE meter_state (meter TEXT NOT NULL, name TEXT NOT NULL,"
+        f" value TEXT NOT NULL, PRIMARY KEY (meter, name)){d.table_suffix}"
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -194,4 +205,5 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "meters, raw readings, minute/hour/day rollups", _v1),
     Migration(2, "import/export energy per TOU tier", _v2),
+    Migration(3, "per-meter state kept across restarts", _v3),
 )

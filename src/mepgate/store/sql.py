@@ -48,6 +48,15 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _reading(meter: str, row: Row) -> Reading:
+    """A stored raw row (``t_ms`` and :data:`STORED_FIELDS`) as a :class:`Reading`."""
+    values = {
+        name: (None if v is None else int(v) if name in INTEGER_FIELDS else float(v))
+        for name, v in zip(STORED_FIELDS, row[1:], strict=True)
+    }
+    return Reading(meter=meter, at=from_epoch_ms(int(row[0])), **values)  # type: ignore[arg-type]
+
+
 def _require_aware(name: str, value: dt.datetime) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise StoreError(f"{name}={value.isoformat()} has no time zone: pass an aware datetime")
@@ -241,22 +250,38 @@ class SqlStore(Store):
             return [str(row[0]) for row in self._q("SELECT name FROM meter ORDER BY name")]
 
     def latest(self, meter: str) -> Reading | None:
+        newest = self.recent(meter, 1)
+        return newest[0] if newest else None
+
+    def recent(self, meter: str, count: int) -> list[Reading]:
         with self._lock:
             meter_id = self._find_meter(meter)
             if meter_id is None:
-                return None
+                return []
             rows = self._q(
                 f"SELECT t_ms, {', '.join(STORED_FIELDS)} FROM raw WHERE meter_id = ?"
-                " ORDER BY t_ms DESC LIMIT 1",
-                (meter_id,),
+                " ORDER BY t_ms DESC LIMIT ?",
+                (meter_id, count),
             )
-        if not rows:
-            return None
-        values = {
-            name: (None if v is None else int(v) if name in INTEGER_FIELDS else float(v))
-            for name, v in zip(STORED_FIELDS, rows[0][1:], strict=True)
-        }
-        return Reading(meter=meter, at=from_epoch_ms(int(rows[0][0])), **values)  # type: ignore[arg-type]
+        return [_reading(meter, row) for row in reversed(rows)]
+
+    def state(self, meter: str, name: str) -> str | None:
+        with self._lock:
+            rows = self._q(
+                "SELECT value FROM meter_state WHERE meter = ? AND name = ?", (meter, name)
+            )
+        return str(rows[0][0]) if rows else None
+
+    def set_state(self, meter: str, name: str, value: str | None) -> None:
+        with self._lock, self._transaction():
+            if value is None:
+                self._q("DELETE FROM meter_state WHERE meter = ? AND name = ?", (meter, name))
+            else:
+                self._q(
+                    "INSERT INTO meter_state (meter, name, value) VALUES (?, ?, ?)"
+                    " ON CONFLICT (meter, name) DO UPDATE SET value = excluded.value",
+                    (meter, name, value),
+                )
 
     def _oldest(self, tier: Tier, meter_id: int) -> Oldest | None:
         """The oldest stored row of ``tier`` for the meter: where it starts, and a reading time

@@ -8,6 +8,7 @@ guide's summation numbers 0..18; a meter with fewer summations shows a prefix.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mepgate.simulator.model.physics import Electrical
@@ -122,6 +123,28 @@ class CumulativeRegisters:
         if tier is None:
             named.update(self.counters)
         return tuple(named.get(name, 0) for name in SUMMATION_FIELDS[:count])
+
+    def continue_from(
+        self, name: str, total_wh: int, tiers_wh: Sequence[int | None], *, tier: int
+    ) -> None:
+        """Raise energy register ``name`` to at least a previous meter's values, tiers included
+        (as a MAK write to BT23 sets a replacement meter's registers).
+
+        Each tier rises to its stored value, the total to its own, and the total stays the sum
+        of the tiers, as a meter's does: whatever the total holds beyond the tiers goes to
+        ``tier``, the tier in force.  A register never goes down.  ``tiers_wh`` lists tier 0
+        first; ``None`` is a tier not stored.
+        """
+        now = [block.energies_wh()[name] for block in self.tiers]
+        tiers = [max(wh, stored or 0) for wh, stored in zip(now, tiers_wh, strict=False)]
+        tiers += now[len(tiers) :]
+        total = max(self.total.energies_wh()[name], total_wh, sum(tiers))
+        tiers[tier] += total - sum(tiers)
+        # Every register set, unchanged ones too: their sub-Wh remainders restart together, so
+        # the total stays exactly the sum of the tiers as both integrate on.
+        for index, wh in enumerate(tiers):
+            self.preset(name, wh, tier=index)
+        self.preset(name, total)
 
     def preset(self, name: str, value: int, *, tier: int | None = None) -> None:
         """Set one register (a MAK write to BT23); energies in Wh."""

@@ -114,6 +114,17 @@ def test_history_rejects_bad_ranges(client: TestClient) -> None:
     assert client.get("/api/v1/history", params={"start": "yesterday"}).status_code == 422
 
 
+def test_history_takes_times_at_the_edges_of_the_calendar(client: TestClient) -> None:
+    for start, end in [
+        ("0001-01-01T00:00:00+01:00", None),  # before year 1 once in UTC
+        ("0001-01-01T00:00:00", "9999-12-31T23:59:59-01:00"),  # after year 9999 in UTC
+    ]:
+        params = {"start": start, **({"end": end} if end else {})}
+        response = client.get("/api/v1/history", params=params)
+        assert response.status_code == 200, response.text
+        assert response.json()["start"].startswith("1970-01-01")
+
+
 def test_energy_today_and_month(client: TestClient) -> None:
     body = client.get("/api/v1/energy/house").json()
     assert body["today_import_wh"] >= 0

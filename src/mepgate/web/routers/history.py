@@ -35,7 +35,11 @@ class HistoryQuery(BaseModel):
 
 def _utc(value: dt.datetime) -> dt.datetime:
     value = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-    return min(max(value.astimezone(dt.UTC), EARLIEST), LATEST)
+    try:
+        value = value.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        return EARLIEST if value.year < EARLIEST.year else LATEST
+    return min(max(value, EARLIEST), LATEST)
 
 
 @router.get(

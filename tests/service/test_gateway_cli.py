@@ -243,3 +243,44 @@ def test_kill_9_during_ingest_loses_nothing_but_the_batch_in_flight(
     after = raw_times(store_url)
     assert after[: len(stored)] == stored  # the restart lost nothing
     assert len(after) > len(stored)
+
+
+# -- a data place that cannot be written --------------------------------------------------------
+def serve_read_only(place: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``mepgate serve *args`` with ``place`` bind-mounted read-only (a private mount namespace:
+    an SD card the kernel remounted read-only after an error looks like this)."""
+    command = " ".join([sys.executable, "-m", "mepgate", "serve", *args])
+    script = f"mount --bind {place} {place} && mount -o remount,bind,ro {place} && exec {command}"
+    return subprocess.run(
+        ["unshare", "--mount", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_data_directory_on_a_read_only_file_system_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "mepgate.toml"
+    config.write_text(f'[web]\nlisten = "127.0.0.1:{free_port()}"\n', encoding="utf-8")
+    done = serve_read_only(tmp_path, "--config", str(config), "--data-dir", str(tmp_path / "d"))
+    assert done.returncode == 2, done.stderr
+    assert "cannot create the data directory" in done.stderr
+    assert "Read-only file system" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_database_on_a_file_system_remounted_read_only_is_left_alone(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with open_store(f"sqlite:///{data}/mepgate.db") as store:
+        store.ingest([])  # a database with its schema, as a running gateway leaves it
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    config = tmp_path / "mepgate.toml"
+    config.write_text(f'[web]\nlisten = "127.0.0.1:{free_port()}"\n', encoding="utf-8")
+    done = serve_read_only(tmp_path, "--config", str(config), "--data-dir", str(data))
+    assert done.returncode == 2, done.stderr
+    assert "cannot be written here" in done.stderr
+    assert "It was left as it is" in done.stderr
+    assert "move it away" not in done.stderr  # healthy history is not to be deleted
+    assert "Traceback" not in done.stderr
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before

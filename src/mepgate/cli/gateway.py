@@ -37,6 +37,7 @@ from mepgate.outputs.discovery import check_disabled_entities
 from mepgate.service.gateway import Gateway, Output
 from mepgate.service.view import GatewayView
 from mepgate.simulator.embedded import EmbeddedSimulators
+from mepgate.store import StoreError
 
 log = logging.getLogger("mepgate")
 
@@ -230,7 +231,7 @@ def _run(gateway: Gateway, log_level: str, announce: Callable[[str], None]) -> N
     try:
         check_disabled_entities(gateway.settings)
         code = asyncio.run(run_gateway(gateway, log_level=log_level, announce=announce))
-    except ConfigError as error:
+    except (ConfigError, StoreError) as error:  # the settings or the data place: fix, rerun
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_USAGE)
     except MepgateError as error:

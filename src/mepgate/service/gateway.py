@@ -47,7 +47,7 @@ from mepgate.service.simulated_ports import SimulatedPorts
 from mepgate.service.validate import DEFAULT_LIMITS, Limits, Story, baseline_doubt
 from mepgate.service.view import ConsoleReply, MeterStatus
 from mepgate.service.writer import BATCH_INTERVAL, SWEEP_INTERVAL, BatchWriter, sweep_retention
-from mepgate.store import AsyncStore, open_store
+from mepgate.store import AsyncStore, StoreError, open_store
 from mepgate.store.url import parse_url
 from mepgate.transport import EnableLine
 from mepgate.urls import mask_url
@@ -241,7 +241,14 @@ class Gateway:
         settings = self._settings
         url = self._url_for(settings)
         if settings.storage.url is None:
-            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except OSError as error:
+                raise StoreError(
+                    f"cannot create the data directory {self.data_dir}: "
+                    f"{error.strerror or error}; choose a writable place with --data-dir, or "
+                    "set [storage] url"
+                ) from None
         store = await asyncio.to_thread(
             open_store,
             url,

@@ -29,6 +29,14 @@ WAL_SIZE_LIMIT = 16 * 1024 * 1024  # bytes kept after a checkpoint; more is trun
 BUSY_TIMEOUT_S = 30.0  # another process (the CLI) holding the write lock
 
 
+def _read_only(path: Path, error: sqlite3.DatabaseError) -> bool:
+    """Whether opening failed because the database cannot be written, not because it is bad."""
+    words = str(error).lower()
+    if "readonly" in words or "read-only" in words or "disk i/o error" in words:
+        return True
+    return not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
+
+
 class SqliteStore(SqlStore):
     dialect = SQLITE
 
@@ -65,6 +73,15 @@ class SqliteStore(SqlStore):
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
+            if _read_only(path, exc):
+                # A healthy database on a file system mounted read-only (after an error, an SD
+                # card's reflex): never advise moving it away, that invites deleting history.
+                raise StoreError(
+                    f"the database {path} cannot be written here ({exc}): the file system is "
+                    "read-only or the file's permissions forbid writing. It was left as it is; "
+                    "make it writable (remount the file system read-write, fix the owner) and "
+                    "start again"
+                ) from exc
             raise StoreError(
                 f"{path} is not a usable SQLite database ({exc}); restore a backup or move it"
                 " away to start a new history"

@@ -23,6 +23,8 @@ import aiomqtt
 from ..support.gateway import free_port
 from ..support.wait import until
 
+REPO = Path(__file__).resolve().parents[2]
+
 # -- broker ------------------------------------------------------------------------------------
 
 
@@ -193,3 +195,40 @@ async def running(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+# -- Home Assistant's verdict ------------------------------------------------------------------
+
+#: The Python of the virtual environment with the ``homeassistant`` package (``scripts/test``
+#: creates it; Home Assistant's pins conflict with ours, so it is not ``.venv``).
+HA_PYTHON = REPO / ".venv-ha" / "bin" / "python"
+HA_VALIDATOR = Path(__file__).with_name("ha_discovery_validator.py")
+#: The oldest release mepgate supports: the last one that runs on Python 3.11.
+HA_RELEASE = "2024.1."
+
+
+def home_assistant_verdicts(
+    messages: Iterable[Received], *, prefix: str = "homeassistant"
+) -> list[dict[str, Any]]:
+    """Home Assistant's own verdict on each discovery message, in order (see
+    :mod:`tests.outputs.ha_discovery_validator` for what it checks)."""
+    if not HA_PYTHON.exists():
+        raise AssertionError(f"{HA_PYTHON} is missing: run scripts/test (it creates .venv-ha)")
+    request = {
+        "prefix": prefix,
+        "messages": [{"topic": m.topic, "payload": m.payload.decode()} for m in messages],
+    }
+    result = subprocess.run(
+        [str(HA_PYTHON), str(HA_VALIDATOR)],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=300,  # a hang guard: importing Home Assistant takes a second or two
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["version"].startswith(HA_RELEASE), answer["version"]
+    verdicts: list[dict[str, Any]] = answer["verdicts"]
+    assert len(verdicts) == len(request["messages"])
+    return verdicts

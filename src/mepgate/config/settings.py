@@ -106,6 +106,16 @@ class WebConfig(_Section):
     listen: str = "127.0.0.1:8080"
     public_dashboard: bool = True  # read-only pages without login (local network use)
     console_writes: bool = False  # allow table writes from the web console
+    # The pages' address as a browser on another device opens them (Home Assistant's device
+    # page links there); needed when listen is 0.0.0.0, [::] or loopback, e.g. behind a proxy.
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+            raise ValueError("use the address a browser opens, e.g. http://mepgate.lan:8080/")
+        return value
 
     @field_validator("listen")
     @classmethod

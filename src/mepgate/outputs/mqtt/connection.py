@@ -113,7 +113,12 @@ def tls_context(config: MqttConfig) -> ssl.SSLContext:
 
 
 def client_for(
-    config: MqttConfig, broker: Broker, will: aiomqtt.Will, *, timeout: float = 10.0
+    config: MqttConfig,
+    broker: Broker,
+    will: aiomqtt.Will,
+    *,
+    keepalive: int = KEEPALIVE_S,
+    timeout: float = 10.0,
 ) -> aiomqtt.Client:
     """A client for one connection attempt (aiomqtt clients are not reusable)."""
     return aiomqtt.Client(
@@ -123,7 +128,7 @@ def client_for(
         password=broker.password,
         identifier=config.client_id,
         will=will,
-        keepalive=KEEPALIVE_S,
+        keepalive=keepalive,
         timeout=timeout,
         tls_context=tls_context(config) if broker.tls else None,
     )

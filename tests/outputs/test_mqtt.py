@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import gc
 import logging
 import os
 import re
@@ -28,7 +29,7 @@ from mepgate.outputs.discovery import (
     present_entities,
 )
 from mepgate.outputs.mqtt import MqttPublisher
-from mepgate.outputs.mqtt.connection import broker_of
+from mepgate.outputs.mqtt.connection import broker_of, client_for
 from mepgate.outputs.queue import Outbox
 from mepgate.reading import TIERS, tier_energy_field
 
@@ -558,3 +559,96 @@ def _credentials_scenario(port: int, tmp_path: Path, caplog: pytest.LogCaptureFi
     assert "url-secret" not in shown
     assert "key-secret" not in shown
     assert "alice:***@" in caplog.text
+
+
+# -- a stalled broker ------------------------------------------------------------------------
+
+
+def test_a_stalled_broker_costs_warnings_but_no_error_or_traceback(
+    broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The broker stops answering (SIGSTOP: the connection stays open, nothing comes back),
+    the publisher gives up on it and on each new attempt, then the broker resumes: the log
+    has one warning line per failure kind, no error and no traceback, and the connection
+    made after the stall is the one that stays."""
+    sim = SimMeter.build()
+    gateway = FakeGateway(_config(broker, power_interval=1), [sim.status()])
+    publisher = MqttPublisher(
+        gateway,
+        gateway.mqtt,
+        data_dir=tmp_path,
+        reconnect_initial=0.05,
+        reconnect_max=0.3,
+        keepalive=10,  # an attempt given up on lives this long unless it is closed
+        timeout=1.0,
+    )
+    assert broker.process is not None
+    process = broker.process
+
+    async def feed() -> None:
+        second = 0
+        while True:
+            gateway.hub.publish(sim.reading(second)[0])
+            second += 1
+            await asyncio.sleep(0.05)
+
+    status = Recorder(broker.port, ["mepgate/status"], identifier="status")
+
+    async def scenario() -> None:
+        async with running(publisher.run(), feed(), status.run()) as tasks:
+            await until(lambda: publisher.stats.connected, what="connected", tasks=tasks)
+            process.send_signal(signal.SIGSTOP)
+            try:
+                await until(
+                    lambda: publisher.stats.failures >= 4,
+                    what="attempts on the stalled broker",
+                    tasks=tasks,
+                    timeout=60,
+                )
+            finally:
+                process.send_signal(signal.SIGCONT)
+            await until(lambda: publisher.stats.connected, what="reconnected", tasks=tasks)
+            connections = publisher.stats.connections
+            # The attempts given up during the stall reach the broker now: none may take
+            # the session (same client id) from the connection that works.
+            await asyncio.sleep(3)
+            assert publisher.stats.connected
+            assert publisher.stats.connections == connections
+            last = status.last("mepgate/status")  # no abandoned attempt's last will
+            assert last is not None
+            assert last.payload == b"online"
+
+    with caplog.at_level(logging.WARNING):
+        run(scenario())
+        gc.collect()  # futures nobody looked at are reported when they are collected
+    bad = [r for r in caplog.records if r.levelno > logging.WARNING or r.exc_info]
+    assert [f"{r.name}: {r.getMessage()}" for r in bad] == []
+    warnings = [r.getMessage() for r in caplog.records if r.name.startswith("mepgate")]
+    assert warnings
+    assert all("\n" not in w and "unreachable or gone" in w for w in warnings), warnings
+
+
+def test_a_connection_that_breaks_while_a_message_waits_to_be_sent_logs_no_traceback(
+    broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The interleaving a resuming broker produces by chance, made on purpose: paho asks for
+    its socket to be watched for writing (aiomqtt does that in the loop's next round), and in
+    the same round reads the end of the connection and closes the socket.  Watching the closed
+    descriptor was an ``OSError: [Errno 9] Bad file descriptor`` traceback in the log."""
+    config = MqttConfig(url=broker.url)
+
+    async def scenario() -> None:
+        will = aiomqtt.Will("mepgate/status", "offline", qos=1, retain=True)
+        async with client_for(config, broker_of(config), will) as client:
+            connection = client._client  # the paho client under aiomqtt's
+            connection.publish("mepgate/test", b"1", qos=1)
+            sock = connection.socket()
+            assert isinstance(sock, socket.socket)
+            sock.shutdown(socket.SHUT_RDWR)  # the connection breaks...
+            connection.loop_read()  # ...and paho notices, as its reader callback would
+            await asyncio.sleep(0.2)  # the loop's next rounds
+
+    with caplog.at_level(logging.WARNING):
+        run(scenario())
+        gc.collect()
+    assert [f"{r.name}: {r.getMessage()}" for r in caplog.records] == []

@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiomqtt
 
@@ -24,6 +24,7 @@ from ..support.gateway import free_port
 from ..support.wait import until
 
 REPO = Path(__file__).resolve().parents[2]
+_T = TypeVar("_T")
 
 # -- broker ------------------------------------------------------------------------------------
 
@@ -179,6 +180,11 @@ SCENARIO_TIMEOUT_S = 60.0
 def run(scenario: Coroutine[Any, Any, None]) -> None:
     """``asyncio.run`` with :data:`SCENARIO_TIMEOUT_S` as the upper bound."""
     asyncio.run(asyncio.wait_for(scenario, SCENARIO_TIMEOUT_S))
+
+
+def run_value(scenario: Coroutine[Any, Any, _T]) -> _T:
+    """:func:`run` for a scenario that returns what it recorded."""
+    return asyncio.run(asyncio.wait_for(scenario, SCENARIO_TIMEOUT_S))
 
 
 @contextlib.asynccontextmanager

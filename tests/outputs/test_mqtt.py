@@ -18,7 +18,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from mepgate.config import ConfigError, Settings
 from mepgate.config.settings import MqttConfig
@@ -26,16 +26,20 @@ from mepgate.outputs.discovery import (
     ENTITIES,
     ENTITY_KEYS,
     check_disabled_entities,
+    discovery_configs,
     present_entities,
+    web_url,
 )
 from mepgate.outputs.mqtt import MqttPublisher
 from mepgate.outputs.mqtt.connection import broker_of, client_for
+from mepgate.outputs.mqtt.topics import Topics
+from mepgate.outputs.prometheus import render_metrics
 from mepgate.outputs.queue import Outbox
-from mepgate.reading import TIERS, tier_energy_field
+from mepgate.reading import TIERS, Reading, tier_energy_field
 
 from ..support.gateway import FakeGateway, SimMeter
 from ..support.wait import until
-from .support import Mosquitto, Recorder, run, running
+from .support import Mosquitto, Recorder, run, run_value, running
 
 REPO = Path(__file__).resolve().parents[2]
 MEPGATE = str(Path(sys.executable).with_name("mepgate"))
@@ -354,6 +358,8 @@ async def _states(broker: Mosquitto, tmp_path: Path) -> None:
             assert message[f"voltage_l{n}"] == phase.voltage_mv / 1000
             assert message[f"current_l{n}"] == phase.current_ma / 1000
             assert message[f"power_factor_l{n}"] == phase.power_factor_milli / 1000
+            net = phase.forward_active_power_w - phase.reverse_active_power_w
+            assert message[f"power_net_l{n}"] == net
     diagnostics = recorder.last("mepgate/house/diagnostics")
     assert diagnostics is not None
     values = diagnostics.json()
@@ -453,6 +459,220 @@ def test_meter_availability_follows_the_link_without_a_reading(
             await until(lambda: availability() == b"online", what="online", tasks=tasks, timeout=3)
 
     run(scenario())
+
+
+# -- values a meter does not have ----------------------------------------------------------
+
+
+def _single_phase(reading: Reading, seconds: float) -> Reading:
+    """``reading`` ``seconds`` later as a meter without L2 and L3 reports it (the poller's
+    ``None``: not measured)."""
+    gone: dict[str, Any] = {
+        name: None
+        for name in Reading.__dataclass_fields__
+        if name.endswith(("_l2_w", "_l3_w", "_l2_v", "_l3_v", "_l2_a", "_l3_a", "_l2", "_l3"))
+    }
+    assert len(gone) == 10  # import, export, voltage, current, power factor of L2 and L3
+    return dataclasses.replace(reading, at=reading.at + dt.timedelta(seconds=seconds), **gone)
+
+
+def _phase_keys(keys: Any) -> set[str]:
+    return {k for k in keys if k.endswith(("_l2", "_l3"))}
+
+
+def test_values_a_meter_does_not_have_are_neither_announced_nor_published(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """A reading whose L2/L3 values are ``None``: no entity and no state key for them; the
+    entities announced while the meter reported them are removed (empty retained config)
+    before the first state without them, so Home Assistant never reads a state that lacks an
+    entity's key."""
+    sim = SimMeter.build()
+    node = f"mepgate_{sim.identity().serial_number}"
+    full, _ = sim.reading(0)
+    single = _single_phase(full, 5)
+    phase_keys = _phase_keys(ENTITY_KEYS)
+    assert len(phase_keys) == 12  # import, export, net, voltage, current, PF of L2 and L3
+    retained = Recorder(broker.port, ["homeassistant/#"], identifier="retained")
+
+    async def scenario() -> Recorder:
+        gateway = FakeGateway(_config(broker, power_interval=1), [sim.status()])
+        recorder = Recorder(broker.port, ["homeassistant/#", "mepgate/#"])
+        async with running(recorder.run(), _publisher(gateway, tmp_path).run()) as tasks:
+            await _subscribed(gateway, tasks)
+            await recorder.ready()
+            gateway.hub.publish(full)
+            await until(lambda: recorder.last("mepgate/house/power") is not None, tasks=tasks)
+            gateway.hub.publish(single)
+            await until(
+                lambda: any(
+                    "voltage_l1" in m.json() and "voltage_l2" not in m.json()  # type: ignore[operator]
+                    for m in recorder.on("mepgate/house/power")
+                ),
+                what="a power state without L2",
+                tasks=tasks,
+            )
+            assert render_metrics(gateway).count(b'phase="l2"') == 0  # Prometheus: absent too
+        # What Home Assistant finds when it (re)starts: the removals were retained.
+        async with running(retained.run()):
+            await retained.ready()
+            await until(lambda: bool(retained.messages), what="the retained configs")
+            await asyncio.sleep(0.3)  # room for the rest of them
+        return recorder
+
+    recorder = run_value(scenario())
+    messages = recorder.messages
+
+    def config(key: str) -> list[int]:
+        topic = f"homeassistant/sensor/{node}/{key}/config"
+        return [i for i, m in enumerate(messages) if m.topic == topic]
+
+    def power() -> list[tuple[int, dict[str, Any]]]:
+        return [(i, m.json()) for i, m in enumerate(messages) if m.topic.endswith("/power")]  # type: ignore[misc]
+
+    states = power()
+    first_full = next(i for i, state in states if state["at"] == full.at.isoformat())
+    first_single = next(i for i, state in states if state["at"] == single.at.isoformat())
+    for key in phase_keys:
+        announced, removed = config(key)  # once announced, once removed
+        assert messages[announced].payload
+        assert messages[removed].payload == b""
+        assert announced < first_full  # the entity before its first state...
+        assert removed < first_single  # ...and gone before the first state without its key
+    kept = {m.topic.split("/")[3] for m in retained.messages if m.payload}
+    assert kept == ENTITY_KEYS - phase_keys
+    for _, state in states:
+        if state["at"] == single.at.isoformat():
+            assert _phase_keys(state) == set()  # absent, not null
+            assert state["voltage_l1"] == full.voltage_l1_v
+        else:
+            assert _phase_keys(state) == phase_keys
+
+
+def test_a_single_phase_meter_announces_and_publishes_l1_only(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    sim = SimMeter.build(profile="gen3-1phase")
+    reading, truth = sim.reading(0)
+    assert len(truth.phases) == 1
+
+    async def scenario() -> Recorder:
+        gateway = FakeGateway(_config(broker), [sim.status()])
+        recorder = Recorder(broker.port, ["homeassistant/#", "mepgate/#"])
+        async with running(recorder.run(), _publisher(gateway, tmp_path).run()) as tasks:
+            await _subscribed(gateway, tasks)
+            await recorder.ready()
+            gateway.hub.publish(reading)
+            await until(
+                lambda: (
+                    recorder.last("mepgate/house/power") is not None
+                    and recorder.last("mepgate/house/energy") is not None
+                ),
+                what="power and energy states",
+                tasks=tasks,
+            )
+        return recorder
+
+    recorder = run_value(scenario())
+    announced = {m.topic.split("/")[3] for m in recorder.on("homeassistant/sensor/+/+/config")}
+    assert announced == ENTITY_KEYS - _phase_keys(ENTITY_KEYS)
+    power = recorder.last("mepgate/house/power")
+    assert power is not None
+    values = power.json()
+    assert isinstance(values, dict)
+    assert _phase_keys(values) == set()
+    assert values["voltage_l1"] == truth.phases[0].voltage_mv / 1000
+    assert values["power_net_l1"] == (
+        truth.phases[0].forward_active_power_w - truth.phases[0].reverse_active_power_w
+    )
+
+
+# -- diagnostics ---------------------------------------------------------------------------
+
+
+def test_diagnostics_are_published_after_the_first_reading_and_every_power_interval(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """Before its first reading a meter's link has no statistics; the diagnostics published
+    then say nothing, so the first reading brings them at once (not a minute later, as the
+    energy pace did), and then they follow the power interval."""
+    sim = SimMeter.build()
+    gateway = FakeGateway(
+        _config(broker, power_interval=60, energy_interval=3600), [sim.status(link={})]
+    )
+    publisher = MqttPublisher(gateway, gateway.mqtt, data_dir=tmp_path, reconnect_initial=0.05)
+    recorder = Recorder(broker.port, ["mepgate/house/diagnostics"])
+
+    def quality() -> list[object]:
+        return [m.json()["link_quality"] for m in recorder.messages]  # type: ignore[index]
+
+    async def scenario() -> None:
+        async with running(recorder.run(), publisher.run()) as tasks:
+            await _subscribed(gateway, tasks)
+            await until(lambda: quality() == [None], what="diagnostics at start", tasks=tasks)
+            gateway.statuses = [sim.status()]  # the poller's first exchanges
+            gateway.hub.publish(sim.reading(0)[0])
+            await until(
+                lambda: len(quality()) >= 2, what="diagnostics after the reading", tasks=tasks
+            )
+
+    run(scenario())
+    assert quality()[1] == pytest.approx(100 * 10 / 12, abs=0.1)
+
+    every_second = FakeGateway(_config(broker, power_interval=1, energy_interval=3600),
+                               [sim.status()])  # fmt: skip
+    publisher = MqttPublisher(every_second, every_second.mqtt, data_dir=tmp_path / "again")
+    recorder = Recorder(broker.port, ["mepgate/house/diagnostics"], identifier="again")
+
+    async def cadence() -> None:
+        async with running(recorder.run(), publisher.run()) as tasks:
+            await _subscribed(every_second, tasks)
+            every_second.hub.publish(sim.reading(1)[0])
+            await until(
+                lambda: len(recorder.on("mepgate/house/diagnostics", live_only=True)) >= 4,
+                what="diagnostics every power interval (1 s), not every energy interval (1 h)",
+                tasks=tasks,
+            )
+
+    run(cadence())
+
+
+# -- the web pages' address ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("web", "url"),
+    [
+        ({}, None),  # 127.0.0.1: only this machine could open it
+        ({"listen": "0.0.0.0:8080"}, None),  # a wildcard names no address
+        ({"listen": "[::]:8080"}, None),
+        ({"listen": "localhost:8080"}, None),
+        ({"listen": "192.0.2.7:8080"}, "http://192.0.2.7:8080/"),
+        ({"listen": "[2001:db8::7]:8081"}, "http://[2001:db8::7]:8081/"),
+        ({"listen": "mepgate.lan:80"}, "http://mepgate.lan:80/"),
+        ({"listen": "0.0.0.0:8080", "public_url": "https://meter.example/mepgate/"},
+         "https://meter.example/mepgate/"),
+    ],
+)  # fmt: skip
+def test_configuration_url_is_the_public_url_or_an_address_other_devices_can_open(
+    web: dict[str, str], url: str | None
+) -> None:
+    settings = Settings.model_validate({"web": web})
+    assert web_url(settings.web) == url
+    sim = SimMeter.build()
+    configs = discovery_configs(
+        sim.status(),
+        sim.reading(0)[0],
+        Topics.of(MqttConfig(url="mqtt://localhost")).states("house"),
+        configuration_url=web_url(settings.web),
+    )
+    devices = [config["device"] for config in configs.values()]
+    assert all(isinstance(d, dict) and d.get("configuration_url") == url for d in devices)
+
+
+def test_public_url_must_be_a_web_address() -> None:
+    with pytest.raises(ValidationError, match="public_url"):
+        Settings.model_validate({"web": {"public_url": "mepgate.lan:8080"}})
 
 
 # -- store and forward ---------------------------------------------------------------------

@@ -872,3 +872,12 @@ def test_a_connection_that_breaks_while_a_message_waits_to_be_sent_logs_no_trace
         run(scenario())
         gc.collect()
     assert [f"{r.name}: {r.getMessage()}" for r in caplog.records] == []
+
+
+def test_the_configuration_guide_lists_every_entity() -> None:
+    """docs/configuration.md's Home Assistant table names every entity key (a phase or tier
+    series by its first member)."""
+    guide = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    for key in ENTITY_KEYS:
+        first = re.sub(r"_l[23]$", "_l1", re.sub(r"_tier[234]$", "_tier1", key))
+        assert f"`{first}`" in guide, key

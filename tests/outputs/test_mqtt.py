@@ -465,14 +465,15 @@ def test_meter_availability_follows_the_link_without_a_reading(
 
 
 def _single_phase(reading: Reading, seconds: float) -> Reading:
-    """``reading`` ``seconds`` later as a meter without L2 and L3 reports it (the poller's
-    ``None``: not measured)."""
+    """``reading`` ``seconds`` later as a meter without L2, L3 and tiers 3 and 4 reports it
+    (the poller's ``None``: not measured)."""
     gone: dict[str, Any] = {
         name: None
         for name in Reading.__dataclass_fields__
         if name.endswith(("_l2_w", "_l3_w", "_l2_v", "_l3_v", "_l2_a", "_l3_a", "_l2", "_l3"))
+        or name.endswith(("tier3_wh", "tier4_wh"))
     }
-    assert len(gone) == 10  # import, export, voltage, current, power factor of L2 and L3
+    assert len(gone) == 14  # 5 values of L2 and of L3, 2 directions of tiers 3 and 4
     return dataclasses.replace(reading, at=reading.at + dt.timedelta(seconds=seconds), **gone)
 
 
@@ -480,19 +481,23 @@ def _phase_keys(keys: Any) -> set[str]:
     return {k for k in keys if k.endswith(("_l2", "_l3"))}
 
 
+def _gone_keys(keys: Any) -> set[str]:
+    return _phase_keys(keys) | {k for k in keys if k.endswith(("_tier3", "_tier4"))}
+
+
 def test_values_a_meter_does_not_have_are_neither_announced_nor_published(
     broker: Mosquitto, tmp_path: Path
 ) -> None:
-    """A reading whose L2/L3 values are ``None``: no entity and no state key for them; the
-    entities announced while the meter reported them are removed (empty retained config)
-    before the first state without them, so Home Assistant never reads a state that lacks an
-    entity's key."""
+    """A reading whose L2/L3 values and tiers 3 and 4 are ``None``: no entity and no state key
+    for them; the entities announced while the meter reported them are removed (empty
+    retained config) before the first power and energy states without them, so Home
+    Assistant never reads a state that lacks an entity's key."""
     sim = SimMeter.build()
     node = f"mepgate_{sim.identity().serial_number}"
     full, _ = sim.reading(0)
     single = _single_phase(full, 5)
-    phase_keys = _phase_keys(ENTITY_KEYS)
-    assert len(phase_keys) == 12  # import, export, net, voltage, current, PF of L2 and L3
+    gone = _gone_keys(ENTITY_KEYS)
+    assert len(gone) == 12 + 4  # import, export, net, voltage, current, PF of L2, L3; tiers
     retained = Recorder(broker.port, ["homeassistant/#"], identifier="retained")
 
     async def scenario() -> Recorder:
@@ -503,13 +508,14 @@ def test_values_a_meter_does_not_have_are_neither_announced_nor_published(
             await recorder.ready()
             gateway.hub.publish(full)
             await until(lambda: recorder.last("mepgate/house/power") is not None, tasks=tasks)
-            gateway.hub.publish(single)
+            gateway.hub.publish(single)  # 5 s later: power is due, energy (60 s) is not
             await until(
-                lambda: any(
-                    "voltage_l1" in m.json() and "voltage_l2" not in m.json()  # type: ignore[operator]
-                    for m in recorder.on("mepgate/house/power")
+                lambda: all(
+                    (last := recorder.last(f"mepgate/house/{group}")) is not None
+                    and last.json()["at"] == single.at.isoformat()  # type: ignore[index]
+                    for group in ("power", "energy")
                 ),
-                what="a power state without L2",
+                what="power and energy states of the reading without L2, L3, tiers 3 and 4",
                 tasks=tasks,
             )
             assert render_metrics(gateway).count(b'phase="l2"') == 0  # Prometheus: absent too
@@ -527,26 +533,37 @@ def test_values_a_meter_does_not_have_are_neither_announced_nor_published(
         topic = f"homeassistant/sensor/{node}/{key}/config"
         return [i for i, m in enumerate(messages) if m.topic == topic]
 
-    def power() -> list[tuple[int, dict[str, Any]]]:
-        return [(i, m.json()) for i, m in enumerate(messages) if m.topic.endswith("/power")]  # type: ignore[misc]
+    states = [
+        (i, m.topic.rsplit("/", 1)[1], m.json())
+        for i, m in enumerate(messages)
+        if m.topic in ("mepgate/house/power", "mepgate/house/energy")
+    ]
 
-    states = power()
-    first_full = next(i for i, state in states if state["at"] == full.at.isoformat())
-    first_single = next(i for i, state in states if state["at"] == single.at.isoformat())
-    for key in phase_keys:
+    def first(group: str, reading: Reading) -> int:
+        at = reading.at.isoformat()
+        return next(i for i, g, state in states if g == group and state["at"] == at)  # type: ignore[index]
+
+    for key in gone:
+        group = "energy" if "tier" in key else "power"
         announced, removed = config(key)  # once announced, once removed
         assert messages[announced].payload
         assert messages[removed].payload == b""
-        assert announced < first_full  # the entity before its first state...
-        assert removed < first_single  # ...and gone before the first state without its key
+        assert announced < first(group, full)  # the entity before its first state...
+        assert removed < first(group, single)  # ...and gone before the first without its key
     kept = {m.topic.split("/")[3] for m in retained.messages if m.payload}
-    assert kept == ENTITY_KEYS - phase_keys
-    for _, state in states:
+    assert kept == ENTITY_KEYS - gone
+    for _, group, state in states:
+        assert isinstance(state, dict)
         if state["at"] == single.at.isoformat():
-            assert _phase_keys(state) == set()  # absent, not null
-            assert state["voltage_l1"] == full.voltage_l1_v
+            assert _gone_keys(state) == set()  # absent, not null
+            if group == "power":
+                assert state["voltage_l1"] == full.voltage_l1_v
+            else:
+                assert state["energy_import_tier2"] * 1000 == pytest.approx(
+                    full.forward_active_energy_tier2_wh
+                )
         else:
-            assert _phase_keys(state) == phase_keys
+            assert _gone_keys(state) == {k for k in gone if ("tier" in k) == (group == "energy")}
 
 
 def test_a_single_phase_meter_announces_and_publishes_l1_only(

@@ -40,6 +40,7 @@ import aiomqtt
 from mepgate.config.settings import MqttConfig
 from mepgate.outputs.compat import dabbler_messages
 from mepgate.outputs.discovery import (
+    ENTITIES,
     diagnostics_payload,
     discovery_configs,
     present_entities,
@@ -95,6 +96,13 @@ async def _first_failure(*jobs: Coroutine[Any, Any, None]) -> None:
     for task in done:
         if not task.cancelled() and (error := task.exception()) is not None:
             raise error
+
+
+_ENERGY_KEYS = frozenset(e.key for e in ENTITIES if e.group == "energy")
+
+
+def _energy_keys(keys: tuple[str, ...]) -> frozenset[str]:
+    return _ENERGY_KEYS.intersection(keys)
 
 
 def _json(payload: object) -> bytes:
@@ -217,6 +225,10 @@ class MqttPublisher:
         if present != state.present:
             if not state.present:  # the meter's first reading: its link statistics are news
                 self._diagnostics_due = True
+            if _energy_keys(present) != _energy_keys(state.present):
+                # The retained energy state is what an entity announced now reads first: it
+                # must carry the new keys (and no longer the removed ones) at once.
+                state.last_energy_at = None
             state.present = present
             self._entity_changes += 1
             self._discovery_current.clear()
@@ -370,6 +382,7 @@ class MqttPublisher:
             if not batch:
                 await self._outbox_event.wait()
                 continue
+            await self._discovery_current.wait()  # as the live states (see __init__)
             for message in batch:
                 await client.publish(
                     message.topic, message.payload, qos=message.qos, retain=message.retain

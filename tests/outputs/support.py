@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 import aiomqtt
 
+from mepgate.outputs.mqtt.connection import Client
+
 from ..support.gateway import free_port
 from ..support.wait import until
 
@@ -133,7 +135,7 @@ class Recorder:
     async def run(self) -> None:
         while True:
             try:
-                async with aiomqtt.Client(
+                async with Client(  # mepgate's: aiomqtt's may lose a cancellation (Python 3.11)
                     "127.0.0.1",
                     self.port,
                     identifier=self.identifier,

@@ -898,3 +898,26 @@ def test_the_configuration_guide_lists_every_entity() -> None:
     for key in ENTITY_KEYS:
         first = re.sub(r"_l[23]$", "_l1", re.sub(r"_tier[234]$", "_tier1", key))
         assert f"`{first}`" in guide, key
+
+
+def test_a_cancellation_that_comes_with_an_acknowledgement_is_not_lost(broker: Mosquitto) -> None:
+    """aiomqtt waits for each acknowledgement (connect, publish, subscribe) with
+    ``asyncio.wait_for``; on Python 3.11 that returns normally when the acknowledgement and a
+    cancellation come in the same round, and the publisher's task, told to stop, went on
+    waiting for work that never came: the gateway hung at shutdown or at a settings change.
+    The round is made on purpose here: the acknowledgement is set and the task cancelled in
+    one step."""
+    config = MqttConfig(url=broker.url)
+
+    async def scenario() -> None:
+        will = aiomqtt.Will("mepgate/status", "offline", qos=1, retain=True)
+        async with client_for(config, broker_of(config), will) as client:
+            acknowledgement = asyncio.get_running_loop().create_future()
+            waiting = asyncio.create_task(client._wait_for(acknowledgement, timeout=5))
+            await asyncio.sleep(0)  # it waits
+            acknowledgement.set_result(None)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+
+    run(scenario())

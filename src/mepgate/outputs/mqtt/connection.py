@@ -10,9 +10,9 @@ import asyncio
 import logging
 import random
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Self, cast
+from typing import Any, Self, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
@@ -182,6 +182,9 @@ class _Registrations:
             log.debug("MQTT socket %d closed before it was watched for writing", fd)
 
 
+_T = TypeVar("_T")
+
+
 def _retrieve(future: asyncio.Future[None]) -> None:
     if not future.cancelled():
         future.exception()
@@ -199,6 +202,10 @@ class Client(aiomqtt.Client):
     * The end of a session is reported by the caller (its ``publish`` or message iteration
       raises :class:`aiomqtt.MqttError`); aiomqtt keeps the same error in a future that no
       one reads, which asyncio would log as an error once collected.  It counts as read.
+    * aiomqtt waits for every acknowledgement with ``asyncio.wait_for``, which on Python 3.11
+      returns normally when the acknowledgement and a cancellation of the waiting task come in
+      the same round: the cancellation is lost, and a task told to stop goes on waiting for
+      work that never comes (a publisher that never stops).  The lost cancellation is raised.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -213,6 +220,14 @@ class Client(aiomqtt.Client):
             raise
         self._disconnected.add_done_callback(_retrieve)
         return self
+
+    async def _wait_for(self, fut: Awaitable[_T], timeout: float | None) -> _T:
+        task = asyncio.current_task()
+        before = task.cancelling() if task is not None else 0
+        result = await super()._wait_for(fut, timeout)
+        if task is not None and task.cancelling() > before:
+            raise asyncio.CancelledError  # asked to stop while waiting: see the class docstring
+        return result
 
 
 class Backoff:

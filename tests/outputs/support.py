@@ -16,12 +16,17 @@ import time
 from collections.abc import AsyncIterator, Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiomqtt
 
+from mepgate.outputs.mqtt.connection import Client
+
 from ..support.gateway import free_port
 from ..support.wait import until
+
+REPO = Path(__file__).resolve().parents[2]
+_T = TypeVar("_T")
 
 # -- broker ------------------------------------------------------------------------------------
 
@@ -130,7 +135,7 @@ class Recorder:
     async def run(self) -> None:
         while True:
             try:
-                async with aiomqtt.Client(
+                async with Client(  # mepgate's: aiomqtt's may lose a cancellation (Python 3.11)
                     "127.0.0.1",
                     self.port,
                     identifier=self.identifier,
@@ -179,6 +184,11 @@ def run(scenario: Coroutine[Any, Any, None]) -> None:
     asyncio.run(asyncio.wait_for(scenario, SCENARIO_TIMEOUT_S))
 
 
+def run_value(scenario: Coroutine[Any, Any, _T]) -> _T:
+    """:func:`run` for a scenario that returns what it recorded."""
+    return asyncio.run(asyncio.wait_for(scenario, SCENARIO_TIMEOUT_S))
+
+
 @contextlib.asynccontextmanager
 async def running(
     *coroutines: Coroutine[Any, Any, None],
@@ -193,3 +203,40 @@ async def running(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+# -- Home Assistant's verdict ------------------------------------------------------------------
+
+#: The Python of the virtual environment with the ``homeassistant`` package (``scripts/test``
+#: creates it; Home Assistant's pins conflict with ours, so it is not ``.venv``).
+HA_PYTHON = REPO / ".venv-ha" / "bin" / "python"
+HA_VALIDATOR = Path(__file__).with_name("ha_discovery_validator.py")
+#: The oldest release mepgate supports: the last one that runs on Python 3.11.
+HA_RELEASE = "2024.1."
+
+
+def home_assistant_verdicts(
+    messages: Iterable[Received], *, prefix: str = "homeassistant"
+) -> list[dict[str, Any]]:
+    """Home Assistant's own verdict on each discovery message, in order (see
+    :mod:`tests.outputs.ha_discovery_validator` for what it checks)."""
+    if not HA_PYTHON.exists():
+        raise AssertionError(f"{HA_PYTHON} is missing: run scripts/test (it creates .venv-ha)")
+    request = {
+        "prefix": prefix,
+        "messages": [{"topic": m.topic, "payload": m.payload.decode()} for m in messages],
+    }
+    result = subprocess.run(
+        [str(HA_PYTHON), str(HA_VALIDATOR)],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=300,  # a hang guard: importing Home Assistant takes a second or two
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["version"].startswith(HA_RELEASE), answer["version"]
+    verdicts: list[dict[str, Any]] = answer["verdicts"]
+    assert len(verdicts) == len(request["messages"])
+    return verdicts

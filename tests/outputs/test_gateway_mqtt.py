@@ -16,12 +16,12 @@ from pathlib import Path
 
 from mepgate.config import write_secret_file
 from mepgate.simulator.meter import DEFAULT_MBK
-from mepgate.simulator.model import ground_truth
+from mepgate.simulator.model import ground_truth, model_of
 
 from ..conftest import FROZEN, SimulatorFactory
 from ..support.gateway import free_port
 from ..support.wait import until
-from .support import Mosquitto, Recorder, run, running
+from .support import Mosquitto, Recorder, home_assistant_verdicts, run, running
 
 DISCOVERY = "homeassistant/sensor/+/+/config"
 
@@ -36,7 +36,8 @@ def test_the_real_gateway_publishes_discovery_and_true_states_and_its_last_will(
     config = tmp_path / "mepgate.toml"
     config.write_text(
         f'[[meter]]\nname = "house"\nport = "{sim.url}"\nkey_file = "{key_file}"\n\n'
-        f'[storage]\ntimezone = "UTC"\n\n[web]\nlisten = "127.0.0.1:{free_port()}"\n\n'
+        f'[storage]\ntimezone = "UTC"\n\n[web]\nlisten = "127.0.0.1:{free_port()}"\n'
+        'public_url = "http://mepgate.lan:8080/"\n\n'
         f'[mqtt]\nurl = "{broker.url}"\npower_interval = 1\nenergy_interval = 1\n',
         encoding="utf-8",
     )
@@ -80,7 +81,13 @@ def test_the_real_gateway_publishes_discovery_and_true_states_and_its_last_will(
                 device = entity["device"]
                 assert isinstance(device, dict)
                 assert device["manufacturer"]  # read from the meter (BT01)
-                assert device["serial_number"]
+                et03 = sim.call(lambda: model_of(sim.meter).table(0x0803)) or b""
+                serial = et03.split(b"\0")[0].decode()  # the utility serial number (ET03)
+                assert serial
+                assert serial in device["model"]  # 2024.1 knows no device serial_number
+                assert device["configuration_url"] == "http://mepgate.lan:8080/"
+                verdicts = home_assistant_verdicts(configs)
+                assert [(v["topic"], v["error"]) for v in verdicts if not v["accepted"]] == []
 
                 power = recorder.last("mepgate/house/power")
                 assert power is not None

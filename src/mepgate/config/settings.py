@@ -156,6 +156,17 @@ class WebConfig(_Section):
         except ValueError:
             return False  # a host name: it may resolve to any interface
 
+    # The pages' address as a browser on another device opens them (Home Assistant's device
+    # page links there); needed when listen is 0.0.0.0, [::] or loopback, e.g. behind a proxy.
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+            raise ValueError("use the address a browser opens, e.g. http://mepgate.lan:8080/")
+        return value
+
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:

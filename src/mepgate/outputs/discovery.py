@@ -2,14 +2,32 @@
 ``<prefix>/sensor/<node>/<object>/config`` payloads that announce it.
 
 One table, :data:`ENTITIES`, says for every published value its key (the JSON key in the
-state payload, the object id and the ``unique_id`` suffix), which state topic carries it and
-how Home Assistant should treat it.  Device classes, state classes and units are the ones Home
-Assistant documents for MQTT sensors (sensor device classes): ``energy`` in ``kWh`` with
-``total_increasing`` (what the Energy dashboard requires), ``power`` in ``W``, ``voltage`` in
-``V``, ``current`` in ``A``, ``power_factor`` without a unit (a ratio, -1..1; ``%`` would be
-the other documented choice), ``frequency`` in ``Hz``, ``reactive_power`` in ``var``,
-``duration`` in ``s``; counters and link quality have no device class and are
-``entity_category: diagnostic``.
+state payload, the discovery object id and the ``unique_id`` suffix), which state topic
+carries it and how Home Assistant should treat it.  Device classes, state classes and units
+are the ones Home Assistant documents for MQTT sensors (sensor device classes): ``energy`` in
+``kWh`` with ``total_increasing`` (what the Energy dashboard requires), ``power`` in ``W``,
+``voltage`` in ``V``, ``current`` in ``A``, ``power_factor`` without a unit (a ratio, -1..1;
+``%`` would be the other documented choice), ``frequency`` in ``Hz``, ``reactive_power`` in
+``var``, ``duration`` in ``s``, the tariff tier an ``enum`` of the tier numbers; diagnostics
+are ``entity_category: diagnostic`` and their counters have no state class (Home Assistant
+would keep long-term statistics of them otherwise).
+
+Every payload must be accepted by every Home Assistant release from 2024.1 (the last that
+runs on Python 3.11) on; ``tests/outputs/test_home_assistant.py`` has 2024.1's own discovery
+code judge each one.  Hence:
+
+* the device has no ``serial_number`` (2024.2 added it; 2024.1 refuses the whole message):
+  the serial is in the identifier (``mepgate_<serial>``) and in the model text;
+* no ``object_id`` (deprecated in 2025.10, to stop working in 2026.4) and no
+  ``default_entity_id`` (its successor, unknown before 2025.10): Home Assistant makes the
+  entity id from the device name and the entity name (``sensor.electricity_meter_house_
+  power_net``), so the names are kept short and plain;
+* ``options`` of the tariff sensor is ignored by releases that predate it; they show the
+  tier number as it is.
+
+``unique_id`` never changes (``<node>_<key>``): Home Assistant keys its entity registry, the
+entity's history and the user's renames on it.  An entity announced before keeps its entity
+id when its name changes; only new installations get the new ids.
 
 Everything here is pure: readings and meter statuses in, dictionaries out.
 """
@@ -17,6 +35,7 @@ Everything here is pure: readings and meter statuses in, dictionaries out.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,7 +43,8 @@ from typing import Literal
 
 from mepgate import __version__
 from mepgate.config import ConfigError, Settings
-from mepgate.reading import PHASES, TIERS, Reading, tier_energy_field
+from mepgate.config.settings import WebConfig
+from mepgate.reading import NET_POWER_FIELDS, PHASES, TIERS, Reading, tier_energy_field
 from mepgate.service.view import MeterStatus
 
 Group = Literal["power", "energy", "diagnostics"]
@@ -43,6 +63,13 @@ class Entity:
     unit: str | None = None
     diagnostic: bool = False
     precision: int | None = None  # suggested_display_precision
+    icon: str | None = None  # where the device class gives none, or a misleading one
+    options: tuple[str, ...] | None = None  # the states of an ``enum`` sensor
+
+
+IMPORT_ICON = "mdi:transmission-tower-import"
+EXPORT_ICON = "mdi:transmission-tower-export"
+NET_ICON = "mdi:transmission-tower"
 
 
 def _phase_entities() -> list[Entity]:
@@ -51,9 +78,14 @@ def _phase_entities() -> list[Entity]:
         up = phase.upper()
         entities += [
             Entity(key=f"power_import_{phase}", name=f"Power import {up}", group="power",
-                   source=f"active_power_import_{phase}_w", device_class="power", unit="W"),
+                   source=f"active_power_import_{phase}_w", device_class="power", unit="W",
+                   precision=0, icon=IMPORT_ICON),
             Entity(key=f"power_export_{phase}", name=f"Power export {up}", group="power",
-                   source=f"active_power_export_{phase}_w", device_class="power", unit="W"),
+                   source=f"active_power_export_{phase}_w", device_class="power", unit="W",
+                   precision=0, icon=EXPORT_ICON),
+            Entity(key=f"power_net_{phase}", name=f"Power net {up}", group="power",
+                   source=f"net_power_{phase}_w", device_class="power", unit="W",
+                   precision=0, icon=NET_ICON),
             Entity(key=f"voltage_{phase}", name=f"Voltage {up}", group="power",
                    source=f"voltage_{phase}_v", device_class="voltage", unit="V", precision=1),
             Entity(key=f"current_{phase}", name=f"Current {up}", group="power",
@@ -67,56 +99,69 @@ def _phase_entities() -> list[Entity]:
 def _tier_entities() -> list[Entity]:
     """Energy per TOU tier (BT23 tier blocks), numbered as the meter's display shows them."""
     entities: list[Entity] = []
-    for direction, key, label in (("forward", "import", "import"), ("reverse", "export", "export")):
+    for direction, key, icon in (("forward", "import", IMPORT_ICON),
+                                 ("reverse", "export", EXPORT_ICON)):  # fmt: skip
         entities += [
-            Entity(key=f"energy_{key}_tier{tier}", name=f"Energy {label} tier {tier}",
+            Entity(key=f"energy_{key}_tier{tier}", name=f"Energy {key} tier {tier}",
                    group="energy", source=tier_energy_field(direction, tier), scale=0.001,
                    device_class="energy", state_class="total_increasing", unit="kWh",
-                   precision=3)
+                   precision=3, icon=icon)
             for tier in TIERS
         ]  # fmt: skip
     return entities
 
 
-def _counter(key: str, name: str, counter: str) -> Entity:
+def _counter(key: str, name: str, counter: str, icon: str) -> Entity:
+    """A link counter: a diagnostic number without a state class, so that Home Assistant
+    keeps no long-term statistics of it (its history is enough to see when errors came)."""
     return Entity(key=key, name=name, group="diagnostics", source=f"link.{counter}",
-                  state_class="total_increasing", diagnostic=True)  # fmt: skip
+                  state_class=None, diagnostic=True, precision=0, icon=icon)  # fmt: skip
 
 
 ENTITIES: tuple[Entity, ...] = (
     Entity(key="energy_import", name="Energy import", group="energy",
            source="forward_active_energy_wh", scale=0.001, device_class="energy",
-           state_class="total_increasing", unit="kWh", precision=3),
+           state_class="total_increasing", unit="kWh", precision=3, icon=IMPORT_ICON),
     Entity(key="energy_export", name="Energy export", group="energy",
            source="reverse_active_energy_wh", scale=0.001, device_class="energy",
-           state_class="total_increasing", unit="kWh", precision=3),
+           state_class="total_increasing", unit="kWh", precision=3, icon=EXPORT_ICON),
     *_tier_entities(),
     Entity(key="power_import", name="Power import", group="power",
-           source="active_power_import_w", device_class="power", unit="W"),
+           source="active_power_import_w", device_class="power", unit="W", precision=0,
+           icon=IMPORT_ICON),
     Entity(key="power_export", name="Power export", group="power",
-           source="active_power_export_w", device_class="power", unit="W"),
-    Entity(key="power_net", name="Power net (import minus export)", group="power",
-           source="net_power_w", device_class="power", unit="W"),
+           source="active_power_export_w", device_class="power", unit="W", precision=0,
+           icon=EXPORT_ICON),
+    # Import minus export: + while the house draws from the grid (Reading.net_power_w).
+    Entity(key="power_net", name="Power net", group="power", source="net_power_w",
+           device_class="power", unit="W", precision=0, icon=NET_ICON),
     *_phase_entities(),
     Entity(key="frequency", name="Frequency", group="power", source="frequency_hz",
            device_class="frequency", unit="Hz", precision=2),
     Entity(key="reactive_power", name="Reactive power", group="power",
-           source="reactive_power_var", device_class="reactive_power", unit="var"),
+           source="reactive_power_var", device_class="reactive_power", unit="var",
+           precision=0),
     Entity(key="tariff_tier", name="Tariff tier", group="power", source="current_tier",
-           state_class=None),
+           device_class="enum", state_class=None, options=tuple(str(t) for t in TIERS),
+           icon="mdi:cash-clock"),
     Entity(key="link_quality", name="Link quality", group="diagnostics", source="link_quality",
-           unit="%", diagnostic=True, precision=1),
+           unit="%", diagnostic=True, precision=1, icon="mdi:signal"),
     Entity(key="reading_age", name="Reading age", group="diagnostics", source="reading_age",
            device_class="duration", unit="s", diagnostic=True, precision=0),
-    _counter("link_requests", "Link requests", "requests"),
-    _counter("link_resends", "Link resends", "resends"),
-    _counter("link_timeouts", "Link timeouts", "timeouts"),
-    _counter("link_sequence_resyncs", "Sequence resyncs (0x0C)", "sequence_resyncs"),
-    _counter("link_auth_failures", "Authentication failures (0x0B)", "auth_failures"),
-    _counter("link_digest_failures", "Damaged replies (digest failures)", "damaged_replies"),
-    _counter("link_alerts", "Meter alerts", "alerts"),
+    _counter("link_requests", "Link requests", "requests", "mdi:swap-horizontal"),
+    _counter("link_resends", "Link resends", "resends", "mdi:repeat"),
+    _counter("link_timeouts", "Link timeouts", "timeouts", "mdi:timer-alert-outline"),
+    # 0x0C replies: the meter's sequence number adopted.
+    _counter("link_sequence_resyncs", "Sequence resyncs", "sequence_resyncs", "mdi:sync-alert"),
+    # 0x0B replies: the meter did not accept the digest.
+    _counter("link_auth_failures", "Authentication failures", "auth_failures", "mdi:key-alert"),
+    # Replies whose digest or content did not verify.
+    _counter("link_digest_failures", "Damaged replies", "damaged_replies",
+             "mdi:message-alert-outline"),
+    _counter("link_alerts", "Meter alerts", "alerts", "mdi:alert-outline"),
     Entity(key="readings_rejected", name="Readings rejected", group="diagnostics",
-           source="readings_rejected", state_class="total_increasing", diagnostic=True),
+           source="readings_rejected", state_class=None, diagnostic=True, precision=0,
+           icon="mdi:cancel"),
 )  # fmt: skip
 
 ENTITY_KEYS = frozenset(e.key for e in ENTITIES)
@@ -170,13 +215,23 @@ def _round(value: float, scale: float) -> float | int:
     return round(value * scale, 6)
 
 
+def reading_value(reading: Reading, entity: Entity) -> Value:
+    """The value of a ``power`` or ``energy`` entity in ``reading`` (``None``: the meter does
+    not report it)."""
+    if entity.source in NET_POWER_FIELDS:
+        return reading.net_powers()[entity.source]
+    value: Value = getattr(reading, entity.source)
+    return value
+
+
 def reading_payload(reading: Reading, group: Group) -> dict[str, object]:
-    """The JSON object of the ``power`` or ``energy`` state topic for ``reading``."""
+    """The JSON object of the ``power`` or ``energy`` state topic for ``reading``: the values
+    the reading carries, and no key for one it does not (a single-phase meter's L2 and L3, the
+    tiers a meter does not have): no entity is announced for those either."""
     payload: dict[str, object] = {"at": reading.at.astimezone(dt.UTC).isoformat()}
     for entity in ENTITIES:
-        if entity.group == group:
-            value = getattr(reading, entity.source)
-            payload[entity.key] = None if value is None else _round(value, entity.scale)
+        if entity.group == group and (value := reading_value(reading, entity)) is not None:
+            payload[entity.key] = _round(value, entity.scale)
     if group == "energy":  # exact register values as well, for consumers that want Wh
         payload["energy_import_wh"] = reading.forward_active_energy_wh
         payload["energy_export_wh"] = reading.reverse_active_energy_wh
@@ -222,6 +277,27 @@ def node_id(status: MeterStatus) -> str | None:
     return "mepgate_" + _UNSAFE.sub("_", status.identity.serial_number)
 
 
+def web_url(web: WebConfig) -> str | None:
+    """The address of the web pages for a browser elsewhere (Home Assistant's device page links
+    to it): ``[web] public_url`` when set, else the listen address when it names this machine
+    to others.  A wildcard (``0.0.0.0``, ``[::]``) names no address, and a loopback one
+    (``127.0.0.1``, the default) only this machine: a link to it would be broken on every
+    other device, so there is none."""
+    if web.public_url is not None:
+        return web.public_url
+    host = web.host
+    if host.lower() == "localhost":
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # a host name
+        return f"http://{host}:{web.port}/"
+    if address.is_unspecified or address.is_loopback:
+        return None
+    shown = f"[{host}]" if address.version == 6 else host
+    return f"http://{shown}:{web.port}/"
+
+
 def config_topic(prefix: str, node: str, entity: Entity) -> str:
     return f"{prefix}/sensor/{node}/{entity.key}/config"
 
@@ -234,7 +310,7 @@ def present_entities(reading: Reading | None, disabled: Iterable[str] = ()) -> l
         if entity.key in skip:
             continue
         if entity.group != "diagnostics" and (
-            reading is None or getattr(reading, entity.source) is None
+            reading is None or reading_value(reading, entity) is None
         ):
             continue
         entities.append(entity)
@@ -249,8 +325,11 @@ def discovery_configs(
     prefix: str = "homeassistant",
     qos: int = 1,
     disabled: Iterable[str] = (),
+    configuration_url: str | None = None,
 ) -> dict[str, dict[str, object]]:
-    """Config payloads by config topic for one meter (empty until the meter is identified)."""
+    """Config payloads by config topic for one meter (empty until the meter is identified).
+
+    ``configuration_url`` (:func:`web_url`) is where the device page's "Visit" link goes."""
     node = node_id(status)
     if node is None or status.identity is None:
         return {}
@@ -259,10 +338,12 @@ def discovery_configs(
         "identifiers": [node],
         "name": f"Electricity meter {status.name}",
         "manufacturer": identity.manufacturer,
-        "model": identity.model,
+        # Not "serial_number": Home Assistant 2024.1 refuses the whole message for it.
+        "model": f"{identity.model} (serial {identity.serial_number})",
         "sw_version": identity.firmware,
-        "serial_number": identity.serial_number,
     }
+    if configuration_url is not None:
+        device["configuration_url"] = configuration_url
     availability = [
         {"topic": a.topic, "payload_available": a.online, "payload_not_available": a.offline}
         for a in topics.availability
@@ -290,5 +371,9 @@ def discovery_configs(
             config["suggested_display_precision"] = entity.precision
         if entity.diagnostic:
             config["entity_category"] = "diagnostic"
+        if entity.icon is not None:
+            config["icon"] = entity.icon
+        if entity.options is not None:
+            config["options"] = list(entity.options)
         configs[config_topic(prefix, node, entity)] = config
     return configs

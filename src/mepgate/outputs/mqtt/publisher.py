@@ -40,12 +40,15 @@ import aiomqtt
 from mepgate.config.settings import MqttConfig
 from mepgate.outputs.compat import dabbler_messages
 from mepgate.outputs.discovery import (
+    ENTITIES,
     diagnostics_payload,
     discovery_configs,
     present_entities,
     reading_payload,
+    web_url,
 )
 from mepgate.outputs.mqtt.connection import (
+    KEEPALIVE_S,
     Backoff,
     broker_of,
     client_for,
@@ -95,6 +98,13 @@ async def _first_failure(*jobs: Coroutine[Any, Any, None]) -> None:
             raise error
 
 
+_ENERGY_KEYS = frozenset(e.key for e in ENTITIES if e.group == "energy")
+
+
+def _energy_keys(keys: tuple[str, ...]) -> frozenset[str]:
+    return _ENERGY_KEYS.intersection(keys)
+
+
 def _json(payload: object) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
@@ -140,7 +150,11 @@ class MqttPublisher:
         reconnect_max: float = 60.0,
         diagnostics_interval: float | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        keepalive: int = KEEPALIVE_S,
+        timeout: float = 10.0,
     ) -> None:
+        """``keepalive`` (MQTT keep-alive, s) and ``timeout`` (connecting and each
+        acknowledgement, s) are shortened by tests only."""
         self._view = view
         self._config = config
         self._topics = Topics.of(config)
@@ -149,7 +163,13 @@ class MqttPublisher:
             tls_context(config)  # and on CA or certificate files that cannot be loaded
         self._outbox_path = data_dir / OUTBOX_FILE
         self._backoff = Backoff(reconnect_initial, reconnect_max)
-        self._diagnostics_interval = diagnostics_interval or config.energy_interval
+        self._keepalive = keepalive
+        self._timeout = timeout
+        # Diagnostics (link quality, reading age, counters) as often as the power values: at
+        # the energy pace (a minute) a reading age says nothing, and the first minute showed
+        # the link quality of the first frames only.
+        self._diagnostics_interval = diagnostics_interval or config.power_interval
+        self._diagnostics_due = False
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.stats = PublisherStats()
         self._outbox: Outbox | None = None
@@ -159,6 +179,13 @@ class MqttPublisher:
         self._live_event = asyncio.Event()
         self._outbox_event = asyncio.Event()
         self._maintain_event = asyncio.Event()
+        # Cleared while a meter's entities changed and discovery has not caught up: the states
+        # wait, so that Home Assistant never reads a state whose entity it does not have yet, or
+        # a state without the key of an entity it still has (a value the meter stopped
+        # reporting).
+        self._discovery_current = asyncio.Event()
+        self._discovery_current.set()
+        self._entity_changes = 0  # counts those changes: discovery is current for one of them
         self._published_configs: dict[str, bytes] = {}
         self._published_availability: dict[str, str] = {}
 
@@ -194,6 +221,18 @@ class MqttPublisher:
     async def _take(self, reading: Reading) -> None:
         state = self._meters.setdefault(reading.meter, _MeterState())
         config = self._config
+        present = tuple(e.key for e in present_entities(reading))
+        if present != state.present:
+            if not state.present:  # the meter's first reading: its link statistics are news
+                self._diagnostics_due = True
+            if _energy_keys(present) != _energy_keys(state.present):
+                # The retained energy state is what an entity announced now reads first: it
+                # must carry the new keys (and no longer the removed ones) at once.
+                state.last_energy_at = None
+            state.present = present
+            self._entity_changes += 1
+            self._discovery_current.clear()
+            self._maintain_event.set()
         if self._power_due(state, reading):
             state.last_power_at = reading.at
             state.last_power = (
@@ -216,10 +255,6 @@ class MqttPublisher:
             await self._enqueue(
                 self._topics.states(reading.meter).energy, reading_payload(reading, "energy")
             )
-        present = tuple(e.key for e in present_entities(reading))
-        if present != state.present:
-            state.present = present
-            self._maintain_event.set()
 
     def _power_due(self, state: _MeterState, reading: Reading) -> bool:
         if state.last_power_at is None or state.last_power is None:
@@ -256,7 +291,13 @@ class MqttPublisher:
         will = aiomqtt.Will(status.topic, status.offline, qos=1, retain=True)
         while True:
             try:
-                client = client_for(self._config, self._broker, will)
+                client = client_for(
+                    self._config,
+                    self._broker,
+                    will,
+                    keepalive=self._keepalive,
+                    timeout=self._timeout,
+                )
                 async with client:
                     await self._session(client)
             except* (aiomqtt.MqttError, OSError, OutboxError) as group:
@@ -318,6 +359,7 @@ class MqttPublisher:
     async def _send_live(self, client: aiomqtt.Client) -> None:
         while True:
             await self._live_event.wait()
+            await self._discovery_current.wait()
             self._live_event.clear()
             while self._live_dirty:
                 topic = self._live_dirty.pop()
@@ -340,6 +382,7 @@ class MqttPublisher:
             if not batch:
                 await self._outbox_event.wait()
                 continue
+            await self._discovery_current.wait()  # as the live states (see __init__)
             for message in batch:
                 await client.publish(
                     message.topic, message.payload, qos=message.qos, retain=message.retain
@@ -364,9 +407,13 @@ class MqttPublisher:
         next_diagnostics = loop.time()
         while True:
             self._maintain_event.clear()
+            changes = self._entity_changes
             await self._publish_availability(client)
             await self._announce(client)
-            if loop.time() >= next_diagnostics:
+            if changes == self._entity_changes:  # else a newer change waits for the next round
+                self._discovery_current.set()
+            if self._diagnostics_due or loop.time() >= next_diagnostics:
+                self._diagnostics_due = False
                 next_diagnostics = loop.time() + self._diagnostics_interval
                 now = self._clock()
                 for status in self._view.meters():
@@ -410,6 +457,7 @@ class MqttPublisher:
                 prefix=config.discovery_prefix,
                 qos=config.qos,
                 disabled=config.disabled_entities,
+                configuration_url=web_url(self._view.settings.web),
             )
             for topic, config_payload in configs.items():
                 wanted[topic] = (status.name, _json(config_payload))

@@ -74,7 +74,10 @@ class BatchWriter:
         """Store a batch every ``interval`` seconds until cancelled."""
         while True:
             await asyncio.sleep(self.interval)
-            await self.flush()
+            # Shielded: a flush cancelled half-way leaves its write running in a worker thread,
+            # and the final flush (at stop) could then be overtaken by it -- an older state
+            # stored over a newer one.  Cancelled here, the flush finishes under its lock first.
+            await asyncio.shield(self.flush())
 
     async def flush(self) -> None:
         """Store the pending readings in one transaction, then the states; keep what fails."""

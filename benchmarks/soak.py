@@ -73,6 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--log", action="store_true", help="print the gateway's log at the end")
     args = parser.parse_args()
     half = args.minutes * 60 / 2
 
@@ -149,6 +150,8 @@ def main() -> None:
     print(f"longest gap           {longest[0]:.1f} s (outside the kill)")
     print(f"diagnoses logged      {dict(diagnoses) or 'none'}")
     print(f"tracebacks in the log {sum('Traceback' in line for line in lines)}")
+    if args.log:
+        print("\n".join(lines))
 
 
 def _true(truth: object, name: str) -> float:

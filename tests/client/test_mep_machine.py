@@ -465,6 +465,37 @@ def test_an_unanswered_configuration_check_fails_the_request_with_its_diagnosis(
     assert sum(seen.timeouts for seen in machine.observations()) == TIMING.max_silent_sends
 
 
+def test_a_damaged_reply_to_a_read_is_asked_again_at_once_under_the_next_number() -> None:
+    link, meter = new_link(), Meter()
+    machine = Rc4Request(link, MESSAGE, "reading BT23")
+    first = transmit(machine, at=0.0)
+    reply = meter.answer(first)
+    machine.received(reply[:-1] + bytes([reply[-1] ^ 0x01]), at=0.1)  # damaged on the way
+    again = transmit(machine, at=0.2)  # no response timeout waited out, no 0x0C, no ET04
+    assert again != first
+    machine.received(meter.answer(again), at=0.3)  # the meter accepts the next number
+    assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
+    assert machine.seen.damaged_replies == 1
+    assert machine.seen.timeouts == 0
+    assert machine.seen.sequence_resyncs == 0
+
+
+def test_a_0x0c_asking_for_the_number_after_ours_needs_no_configuration_check() -> None:
+    link, meter = new_link(), Meter()
+    machine = Rc4Request(link, MESSAGE, "reading BT23")
+    first = transmit(machine, at=0.0)
+    meter.answer(first)  # the meter acts on it; the reply is lost
+    at = silence(machine, first, 0.0)
+    resent = transmit(machine, at)
+    machine.received(meter.answer(resent), at=at + 0.1)  # 0x0C: "the number after yours"
+    again = transmit(machine, at + 0.2)
+    assert ReadRequest(table_id=0x0017, offset=0, count=4).to_bytes() == MESSAGE
+    assert again not in (first, resent)
+    machine.received(meter.answer(again), at=at + 0.3)  # the request itself, not an ET04 check
+    assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
+    assert machine.nested == []
+
+
 def test_housekeeping_requests_adopt_0x0c_without_a_configuration_check() -> None:
     link, meter = new_link(), Meter(last_accepted=5000)
     machine = Rc4Request(link, MESSAGE, "reading BT21", check_configuration=False)

@@ -127,6 +127,15 @@ def is_read(message: bytes) -> bool:
     return bool(message) and message[0] in (RequestCode.FULL_READ, RequestCode.PARTIAL_READ)
 
 
+def read_reply_size(message: bytes) -> int | None:
+    """The size of the successful reply message to a partial read request (code, 2-byte count,
+    the data asked for); ``None`` for other requests, whose reply size the request does not
+    fix."""
+    if len(message) == 8 and message[0] == RequestCode.PARTIAL_READ:
+        return 3 + int.from_bytes(message[6:8], "big")
+    return None
+
+
 def encode_read_reply(data: bytes) -> bytes:
     """The response message for a successful read: ``00 <count:2> <data>``."""
     _check("reply data length", len(data), MAX_COUNT)

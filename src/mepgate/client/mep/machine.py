@@ -50,12 +50,13 @@ from mepgate.proto.constants import (
     ALERT_INTERVAL,
     DIGEST_SIZE,
     FRAME_BYTES,
+    LENGTH_SIZE,
     max_frame_time,
     wire_time,
 )
 from mepgate.proto.errors import DigestMismatchError
-from mepgate.proto.frames import Exchange, Response, prepare_request
-from mepgate.proto.messages import decode_read_reply, is_read
+from mepgate.proto.frames import SEQUENCE_MODULO, Exchange, Response, prepare_request
+from mepgate.proto.messages import decode_read_reply, is_read, read_reply_size
 from mepgate.proto.tls_frames import (
     NO_TLS_SESSION_REPLY,
     TlsMessage,
@@ -162,12 +163,17 @@ class Attempt(Generic[R]):
         decode: Callable[[bytes], R],
         seen: Observation,
         damaged: set[bytes] | None = None,
+        reply_size: int | None = None,
     ) -> None:
         self._link = link
         self._frame = frame
         self._decode = decode
         self._seen = seen
         self._damaged = set() if damaged is None else damaged  # shared by one frame's sends
+        self._reply_size = reply_size
+        self.damaged_reply = False
+        """Finished without a result because the reply itself came damaged (a frame of exactly
+        the reply's size failed its digest): the meter has acted on the request."""
         self._phase = _Phase.DRAIN
         self._drain_since: float | None = None
         self._deadline = 0.0
@@ -311,6 +317,12 @@ class Attempt(Generic[R]):
             self._result = self._decode(event.wire)
         except RemoteProtocolError:
             self._damage(event.wire)
+            if self._phase is _Phase.AWAIT and len(event.wire) == self._reply_size:
+                # The reply, damaged on its way: no need to wait out the response timeout.
+                self.damaged_reply = True
+                self._result = None
+                self._phase = _Phase.DONE
+                return True
             self._link.buffer.reject(event)
             return False
         self._phase = _Phase.DONE
@@ -416,7 +428,12 @@ class Rc4Request:
                     )
                 raise
 
-        return Attempt(self._link, exchange.frame, decode, self.seen, self._damaged)
+        size = read_reply_size(self._message)
+        frame_size = None if size is None else LENGTH_SIZE + size + DIGEST_SIZE
+        self._attempt = Attempt(
+            self._link, exchange.frame, decode, self.seen, self._damaged, reply_size=frame_size
+        )
+        return self._attempt
 
     # -- actions and events ---------------------------------------------------------------------
     def next_action(self) -> Action[Reply]:
@@ -467,6 +484,14 @@ class Rc4Request:
         timing = self._link.timing
         self._sends += 1
         self._frame_sends += 1
+        if reply is None and self._attempt.damaged_reply:
+            # A read the meter answered, damaged on the way: ask again under the next number
+            # at once.  Resending the same frame would only earn a 0x0C (the meter used that
+            # number) and cost a timeout and an ET04 check; reads can be repeated safely.
+            self._silent = 0
+            self.seen.resends += 1
+            self._resequence()
+            return
         if reply is None:
             self._silent += 1
             if self._silent >= timing.max_silent_sends:
@@ -505,8 +530,17 @@ class Rc4Request:
                 if self._conflicts > timing.max_sequence_errors:
                     self._give_up(SequenceConflictError(self._what))
                     return
+            mine = self._exchange.seq
             self._link.sequence.adopt(next_sequence)
-            if self._check and self._link.idt_version is not None and self._link.idt_probe:
+            # The meter asks for the number after ours: it acted on our frame (its reply was
+            # lost) and nothing else moved its counter -- no reconfiguration to check for.
+            acted_on_ours = next_sequence == (mine + 1) % SEQUENCE_MODULO
+            if (
+                self._check
+                and not acted_on_ours
+                and self._link.idt_version is not None
+                and self._link.idt_probe
+            ):
                 self._probe = Rc4Request(
                     self._link, self._link.idt_probe, "reading ET04", check_configuration=False
                 )
@@ -517,7 +551,8 @@ class Rc4Request:
         self._outcome = Finished(Reply(code=reply.code, data=reply.data))
 
     def _resequence(self) -> None:
-        """Send the request again under the adopted sequence number."""
+        """Send the request again under the next sequence number (adopted from a 0x0C, or
+        after the one the meter used)."""
         self._exchange = self._new_exchange()
         self._frame_sends = 0
         self._send_again()

@@ -73,6 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--interval", type=float, default=2.0, help="poll interval, s")
     parser.add_argument("--log", action="store_true", help="print the gateway's log at the end")
     args = parser.parse_args()
     half = args.minutes * 60 / 2
@@ -98,7 +99,7 @@ def main() -> None:
         config = data / "mepgate.toml"
         config.write_text(
             f'[[meter]]\nname = "soak"\nport = "{simulator.url}"\nkey_file = "{key_file}"\n'
-            f"poll_interval = 1.0\n\n"
+            f"poll_interval = {args.interval}\n\n"
             f'[storage]\nurl = "sqlite:///{data}/mepgate.db"\ntimezone = "UTC"\n\n'
             f'[web]\nlisten = "127.0.0.1:{free_port()}"\n'
         )
@@ -130,7 +131,16 @@ def main() -> None:
         if not (a <= killed_at <= b)  # the kill and restart are not the line's fault
     ]
     longest = max(gaps, default=(0.0, 0.0))
-    expected = (ended - started) - 2  # one reading a second, less the start of each run
+    # Expected: a reading each poll interval while the gateway polls -- from each run's first
+    # reading to its end (starting up, identity and dimensions, is timed on its own below).
+    before = [t for t in times if t < killed_at]
+    after = [t for t in times if t > killed_at]
+    polling = (killed_at - before[0] if before else 0.0) + (ended - after[0] if after else 0.0)
+    expected = max(polling / args.interval, 1.0)
+    starts = [
+        (before[0] - started) if before else float("nan"),
+        (after[0] - killed_at) if after else float("nan"),
+    ]
     wrong = Counter(
         name
         for row in rows
@@ -141,13 +151,15 @@ def main() -> None:
         match[1] for line in lines if "meter soak:" in line and (match := DIAGNOSIS.search(line))
     )
     print(
-        f"faults                {FAULTS} (seed {args.seed}), {args.minutes:g} min, kill -9 at half"
+        f"faults                {FAULTS} (seed {args.seed}), {args.minutes:g} min, "
+        f"poll interval {args.interval:g} s, kill -9 halfway"
     )
     print(
         f"readings stored       {len(rows)} of ~{expected:.0f} expected: {len(rows) / expected:.3f}"
     )
     print(f"values off the truth  {sum(wrong.values())} {dict(wrong) or ''}")
     print(f"longest gap           {longest[0]:.1f} s (outside the kill)")
+    print(f"first reading after   {starts[0]:.1f} s (start), {starts[1]:.1f} s (restart)")
     print(f"diagnoses logged      {dict(diagnoses) or 'none'}")
     print(f"tracebacks in the log {sum('Traceback' in line for line in lines)}")
     if args.log:

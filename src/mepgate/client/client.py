@@ -23,6 +23,7 @@ from typing import Protocol, TypeVar
 from mepgate.client.errors import (
     BadReplyError,
     MeterRefusedError,
+    NoisyLineError,
     PortUnavailableError,
     ReconfiguredError,
 )
@@ -63,6 +64,10 @@ _RECONFIGURATION_RETRIES = 3
 PROCEDURE_RESPONSE_BYTES = 512
 """The most a procedure response table (BT08, ET59) may hold: its 4-byte header and the
 procedure's result data, far less than a reply carries."""
+SHORTEST_PART = 16
+"""Parts of a table are halved on a noisy line down to this, before the read gives up."""
+GROWN_TABLE_BYTES = 4096
+"""How much longer than its layout a manufacturer table of fixed layout may be read."""
 MAX_TABLE_BYTES = 1 << 20
 """The most a table of unknown size may hold (BT64 of a large load profile is ~200 KB): a meter
 that keeps answering with data is stopped here, not at the 16 MB of a 3-byte offset."""
@@ -246,12 +251,23 @@ class MeterClient:
         dimensions to size it by, when they are being read (default: those read);
         ``progress``: told the bytes read so far after each part."""
         what = f"reading {table_name(table)}"
+        for _ in range(_RECONFIGURATION_RETRIES):
+            sizing = dims or self._dims
+            if registry.table_size(table, sizing) is None:
+                break
+            # Sized by its layout: partial reads of known sizes (a damaged reply is known as
+            # such at once, and a noisy line gets shorter reads) -- see read_parts.
+            try:
+                return await self._read_in_parts(table, what, limit, dims, progress)
+            except ReconfiguredError:
+                if dims is None:
+                    await self.dimensions()  # the new layout sizes it
         reply = await self._request(lambda: ReadRequest(table_id=table).to_bytes(), what)
         if reply.code == ResponseCode.OK and len(reply.data) <= self.max_read:
             return reply.data
         if reply.code not in (ResponseCode.OK, ResponseCode.OPERATION_NOT_POSSIBLE):
             raise MeterRefusedError(reply.code, what)
-        return await self._read_in_parts(table, what, limit, dims or self._dims, progress)
+        return await self._read_in_parts(table, what, limit, dims, progress)
 
     async def _read_in_parts(
         self,
@@ -283,24 +299,38 @@ class MeterClient:
 
         Without ``end``: to the size the table's layout and ``dims`` (default: those read) give
         it, checked to end there -- a meter that sends data past the end its own dimension
-        tables give is not believed -- or, for a table they do not size, until the meter says
-        it ended (0x05), at most ``limit`` bytes.
+        tables (or C12.19, for a standard table) give is not believed; a manufacturer table
+        may have grown in newer firmware, and is read on to where the meter says it ends --
+        or, for a table they do not size, until the meter says it ended (0x05), at most
+        ``limit`` bytes.
         """
         what = f"reading {table_name(table)}"
-        size = None if end is not None else registry.table_size(table, dims or self._dims)
+        sizing = dims or self._dims
+        size = None if end is not None else registry.table_size(table, sizing)
         stop = end if end is not None else start + (size or limit)
         position, count = start, self.max_read
         while count:
+            if size is not None and dims is None and self._dims is not sizing:
+                raise ReconfiguredError(f"{what}: the meter changed its table layout meanwhile")
             if position >= stop:
                 if end is not None:
                     return
                 if size is not None and await self.read_piece(table, stop, 1) is None:
                     return  # all of it: the meter says the table ends where its layout does
-                raise BadReplyError(
-                    f"{what}: the meter sends data past the table's end ({stop} bytes)"
-                )
-            count = min(count, stop - position)
-            part = await self.read_piece(table, position, count)
+                if size is None or registry.table_is_fixed_by_its_layout(table):
+                    raise BadReplyError(
+                        f"{what}: the meter sends data past the table's end ({stop} bytes)"
+                    )
+                size, stop = None, stop + GROWN_TABLE_BYTES  # newer firmware: read on
+                count = self.max_read
+            count = min(count, stop - position, self.max_read)
+            try:
+                part = await self.read_piece(table, position, count)
+            except NoisyLineError:
+                if count < 2 * SHORTEST_PART:
+                    raise
+                count //= 2  # a line that damages long replies: ask for less
+                continue
             if part is None:
                 if end is not None:
                     raise MeterRefusedError(
@@ -419,10 +449,11 @@ class MeterClient:
     async def plan(self, fields: tuple[str, ...]) -> PresentReadPlan:
         """The partial reads of BT28 that :meth:`read_present` makes for ``fields``."""
         dims = await self.dimensions()
-        plan = self._plans.get(("present", fields))
+        most = self.max_read
+        plan = self._plans.get(("present", fields, most))
         if not isinstance(plan, PresentReadPlan) or plan.dims is not dims:
-            plan = plan_present_read(dims, fields, self._session.merge_gap, max_count=self.max_read)
-            self._remember(("present", fields), plan)
+            plan = plan_present_read(dims, fields, self._session.merge_gap, max_count=most)
+            self._remember(("present", fields, most), plan)
         return plan
 
     def _remember(self, key: tuple[object, ...], plan: object) -> None:
@@ -442,13 +473,14 @@ class MeterClient:
 
         async def plan(count: int) -> EnergyReadPlan:
             dims = await self.dimensions()
-            known = self._plans.get(("energy", count, tiers))
+            most = self.max_read
+            known = self._plans.get(("energy", count, tiers, most))
             if isinstance(known, EnergyReadPlan) and known.dims is dims:
                 return known
             made = plan_energy_read(
-                dims, count, self._session.merge_gap, max_count=self.max_read, tiers=tiers
+                dims, count, self._session.merge_gap, max_count=most, tiers=tiers
             )
-            self._remember(("energy", count, tiers), made)
+            self._remember(("energy", count, tiers, most), made)
             return made
 
         return await self._planned(plan, summations)

@@ -67,7 +67,8 @@ class Session(Protocol):
 
     @property
     def max_read(self) -> int:
-        """Table bytes one read reply can carry."""
+        """Table bytes to ask for in one read: what a reply can carry, or less where the line
+        makes long replies costly (it may change from one request to the next)."""
         ...
 
     @property

@@ -25,7 +25,7 @@ from mepgate.tables import (
 from mepgate.tables._layout import Layout
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.errors import TableEncodeError, UnknownTableError
-from mepgate.tables.ids import TableId, describe
+from mepgate.tables.ids import MFG_TABLE_BASE, TableId, describe
 from mepgate.tables.table import DimensionedTable, FixedTable, Table
 from mepgate.tables.timestamps import LTimeDate, STimeDate
 
@@ -49,6 +49,13 @@ def _collect(modules: tuple[ModuleType, ...]) -> dict[int, Table[object]]:
 
 #: Every table mepgate can decode, by id (read-only).
 CODECS: Mapping[int, Table[object]] = MappingProxyType(_collect(_MODULES))
+
+
+def table_is_fixed_by_its_layout(table_id: int) -> bool:
+    """Whether no meter holds more of ``table_id`` than its layout: a standard table (C12.19
+    fixes their shapes) or one its dimension tables size.  A manufacturer table of fixed layout
+    (ET03, ET04, ...) may have grown fields in newer firmware."""
+    return table_id < MFG_TABLE_BASE or isinstance(CODECS.get(table_id), DimensionedTable)
 
 
 def table_size(table_id: int, dims: Dimensions | None) -> int | None:

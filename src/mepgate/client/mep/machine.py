@@ -71,6 +71,12 @@ RC4_MIN_FRAME = 1 + DIGEST_SIZE
 """Smallest RC4 reply after its length: a code and the digest."""
 TLS_MIN_FRAME = 1
 """Smallest TLS-carrying reply after its length: a code."""
+DAMAGE_WEIGHT = 0.1
+"""Weight of the newest reply in :attr:`MepLink.damage` (about the last twenty count)."""
+MIN_CHUNK = 16
+"""The smallest read :meth:`MepLink.chunk` asks for (and its step)."""
+READ_REQUEST_BYTES = LENGTH_SIZE + 8 + 4 + DIGEST_SIZE
+"""A partial read request on the line: its length, message, sequence number and digest."""
 TLS_ATTEMPTS = 16
 """Sessions set up for one request before the line is called too noisy for TLS: a damaged
 record ends a TLS session (TLS frames carry no MEP digest; the record MAC catches it), so on a
@@ -106,6 +112,11 @@ class MepLink:
     alerts_serviced_at: float | None = None
     key_worked: bool = False
     tls_session: TlsPskClient | None = None
+    damage: float = 0.0
+    """Recent share of replies that arrived damaged (a moving average over replies)."""
+    reply_bytes: float = 0.0
+    """Recent reply size on the line (a moving average), to turn ``damage`` into a rate per
+    byte."""
     heard: list[tuple[str, bytes]] | None = None
     """When tracing: what the framer cut from the line, in order (``<<`` a frame or alert,
     ``<< noise`` bytes that formed none), for the session to print."""
@@ -125,6 +136,29 @@ class MepLink:
         """The meter serves only TLS: switch framing (drops what is held)."""
         self.tls = True
         self.buffer = FrameBuffer(minimum=TLS_MIN_FRAME)
+
+    def note_reply(self, size: int, *, damaged: bool) -> None:
+        """A reply frame of ``size`` bytes arrived, whole or damaged (for :meth:`chunk`)."""
+        self.damage += DAMAGE_WEIGHT * (float(damaged) - self.damage)
+        if self.reply_bytes == 0.0:
+            self.reply_bytes = float(size)
+        self.reply_bytes += DAMAGE_WEIGHT * (size - self.reply_bytes)
+
+    def chunk(self, most: int) -> int:
+        """The table bytes to ask for per read, at most ``most``: all of it on a clean line; on
+        one that damages bytes, the size that carries most data per second, since a longer
+        reply is more likely damaged (and read again) than a short one."""
+        if self.damage <= 0.001 or self.reply_bytes <= 0:
+            return most
+        per_byte = 1.0 - (1.0 - min(self.damage, 0.99)) ** (1.0 / self.reply_bytes)
+        overhead = LENGTH_SIZE + 3 + DIGEST_SIZE  # around the data of a read reply
+        fixed = self.timing.min_request_interval + wire_time(READ_REQUEST_BYTES, self.baud)
+
+        def rate(count: int) -> float:
+            whole: float = (1.0 - per_byte) ** (count + overhead)
+            return count * whole / (fixed + wire_time(count + overhead, self.baud))
+
+        return max(range(MIN_CHUNK, most + 1, MIN_CHUNK), key=rate, default=most)
 
     def alert_due(self, now: float) -> bool:
         """An alert was seen and the last service is a second old: a meter repeats a pending
@@ -318,6 +352,7 @@ class Attempt(Generic[R]):
         except RemoteProtocolError:
             self._damage(event.wire)
             if self._phase is _Phase.AWAIT and len(event.wire) == self._reply_size:
+                self._link.note_reply(len(event.wire), damaged=True)
                 # The reply, damaged on its way: no need to wait out the response timeout.
                 self.damaged_reply = True
                 self._result = None
@@ -325,6 +360,7 @@ class Attempt(Generic[R]):
                 return True
             self._link.buffer.reject(event)
             return False
+        self._link.note_reply(len(event.wire), damaged=False)
         self._phase = _Phase.DONE
         return True
 

@@ -108,7 +108,8 @@ class MepSession:
 
     @property
     def max_read(self) -> int:
-        return TLS_MAX_READ_DATA if self._state.tls else MAX_READ_DATA
+        # What a reply can carry -- less on a line that damages replies (MepLink.chunk).
+        return self._state.chunk(TLS_MAX_READ_DATA if self._state.tls else MAX_READ_DATA)
 
     @property
     def merge_gap(self) -> int:

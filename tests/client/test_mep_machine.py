@@ -773,3 +773,16 @@ def test_a_new_connection_forgets_the_old_ones_state_but_keeps_counting() -> Non
     assert link.buffer.pending == 0
     assert link.sequence.take() == number + 1
     assert link.idt_version == IDT_VERSION
+
+
+def test_reads_get_shorter_on_a_line_that_damages_bytes_and_full_again_when_it_heals() -> None:
+    link = new_link()
+    assert link.chunk(465) == 465  # a clean line: a reply's worth
+    for _ in range(40):  # one 150-byte reply in two arrives damaged: about 0.5 % per byte
+        link.note_reply(150, damaged=True)
+        link.note_reply(150, damaged=False)
+    noisy = link.chunk(465)
+    assert 16 <= noisy < 150  # shorter replies get through more often
+    for _ in range(200):
+        link.note_reply(150, damaged=False)
+    assert link.chunk(465) == 465

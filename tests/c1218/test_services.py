@@ -105,7 +105,7 @@ def test_inconsistent_requests_are_message_errors(message: bytes, problem: str) 
 
 
 def test_mep_style_full_read_is_accepted() -> None:
-    assert parse_request(b"\x30\x00\x17\x02\x00") == ReadRequest(table_id=0x17, count=0x200)
+    assert parse_request(b"\x30\x00\x17\x00\x10") == ReadRequest(table_id=0x17)
 
 
 def test_negotiate_codes_and_bauds() -> None:

@@ -59,10 +59,10 @@ def free_port() -> int:
         return port
 
 
-def serve(config: Path, log: Path) -> subprocess.Popen[bytes]:
+def serve(config: Path, log: Path, level: str) -> subprocess.Popen[bytes]:
     handle = log.open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "mepgate", "serve", "--config", str(config)],
+        [sys.executable, "-m", "mepgate", "serve", "--config", str(config), "--log-level", level],
         stdout=handle,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--interval", type=float, default=2.0, help="poll interval, s")
     parser.add_argument("--log", action="store_true", help="print the gateway's log at the end")
+    parser.add_argument("--log-level", default="info", help="the gateway's --log-level")
     args = parser.parse_args()
     half = args.minutes * 60 / 2
 
@@ -106,12 +107,12 @@ def main() -> None:
         config.chmod(0o600)
         log = data / "serve.log"
         started = time.time()
-        first = serve(config, log)
+        first = serve(config, log, args.log_level)
         time.sleep(half)
         killed_at = time.time()
         first.send_signal(signal.SIGKILL)
         first.wait()
-        second = serve(config, log)
+        second = serve(config, log, args.log_level)
         time.sleep(half)
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=60)
@@ -159,6 +160,13 @@ def main() -> None:
     )
     print(f"values off the truth  {sum(wrong.values())} {dict(wrong) or ''}")
     print(f"longest gap           {longest[0]:.1f} s (outside the kill)")
+    worst = sorted(gaps, reverse=True)[:5]
+    print(
+        "longest gaps at       "
+        + ", ".join(
+            f"{gap:.1f} s at {dt.datetime.fromtimestamp(at, dt.UTC):%H:%M:%S}" for gap, at in worst
+        )
+    )
     print(f"first reading after   {starts[0]:.1f} s (start), {starts[1]:.1f} s (restart)")
     print(f"diagnoses logged      {dict(diagnoses) or 'none'}")
     print(f"tracebacks in the log {sum('Traceback' in line for line in lines)}")

@@ -580,3 +580,69 @@ def test_a_consistent_new_baseline_is_accepted_after_a_while(
 
     run(scenario())
     assert readings[0].forward_active_energy_wh < 1e12
+
+
+def test_a_poll_lost_on_a_silent_line_keeps_the_session(
+    simulator_factory: SimulatorFactory,
+) -> None:
+    """A meter silent for a moment costs the polls it misses, not a new session: no second
+    identity and dimension reads, which take seconds on a noisy line."""
+    sim = simulator_factory(profile="gen4-3phase")
+    readings: list[Reading] = []
+    sessions: list[MeterClient] = []
+
+    def connect() -> MeterClient:
+        sessions.append(fast_client(sim.url or ""))
+        return sessions[-1]
+
+    async def scenario() -> None:
+        poller = MeterPoller(
+            meter_config(sim.url or "", poll_interval=0.2),
+            connect=connect,
+            on_reading=readings.append,
+            retry=FAST,
+            missed_polls_before_restart=1000,
+        )
+        task = await running(poller, lambda: len(readings) >= 2)
+        sim.stall(1.0)
+        await until(lambda: poller.missed_polls >= 1, what="a missed poll")
+        before = len(readings)
+        await until(lambda: len(readings) >= before + 3, what="polling again")
+        status = poller.status()
+        await stopped(task)
+        assert len(sessions) == 1
+        assert status.link["missed_polls"] == poller.missed_polls >= 1
+        assert status.last_errors[-1].diagnosis == "no-answer"
+        assert status.state == "polling"
+
+    run(scenario())
+
+
+def test_a_meter_that_stays_silent_gets_a_new_session_after_missed_polls(
+    simulator_factory: SimulatorFactory,
+) -> None:
+    sim = simulator_factory(profile="gen4-3phase")
+    readings: list[Reading] = []
+    sessions: list[MeterClient] = []
+
+    def connect() -> MeterClient:
+        sessions.append(fast_client(sim.url or ""))
+        return sessions[-1]
+
+    async def scenario() -> None:
+        poller = MeterPoller(
+            meter_config(sim.url or "", poll_interval=0.2),
+            connect=connect,
+            on_reading=readings.append,
+            retry=FAST,
+            missed_polls_before_restart=2,
+        )
+        task = await running(poller, lambda: len(readings) >= 2)
+        sim.configure_faults("disabled")
+        await until(lambda: len(sessions) >= 2, what="a new session")
+        missed = poller.missed_polls
+        await stopped(task)
+        assert missed == 1  # the second miss in a row ended the session
+        assert poller.errors[-1].diagnosis == "no-answer"
+
+    run(scenario())

@@ -41,7 +41,10 @@ chosen from evidence, never taken on trust:
   registers, a clock set back, a bad baseline) become the new baseline, with a warning in the
   log; stored, the new baseline is the one the next start continues from.
 
-Failures end the session; the poller retries
+A poll that fails on a noisy or briefly silent line is skipped (logged and counted) and the
+next poll goes on in the same session: starting a session again costs the identity and
+dimension reads, several seconds on such a line.  After :data:`MISSED_POLLS_BEFORE_RESTART`
+such polls in a row, and on any other failure, the session ends; the poller retries
 with exponential backoff (:class:`RetryPolicy`), except after a wrong key
 (:class:`~mepgate.client.AuthenticationError`): retrying cannot help and each try costs the
 meter an authentication failure, so the poller stops and says why.
@@ -72,6 +75,8 @@ from mepgate.client import (
     MeterClient,
     MeterLinkError,
     MeterRefusedError,
+    NoAnswerError,
+    NoisyLineError,
     TlsSessionError,
 )
 from mepgate.config import ConfigError, MeterConfig
@@ -131,6 +136,12 @@ CLOCK_OFFSET_WARNING_S = 60.0
 """A meter clock further than this from this computer's is logged as a warning: readings do
 not depend on it, but the meter's own timestamps (load profile, events, its display) do."""
 MAX_ERRORS_KEPT = 10
+MISSED_POLLS_BEFORE_RESTART = 3
+"""Polls in a row that may fail on a noisy or silent line before the session is started again
+(a meter that stays silent is then reconnected and diagnosed afresh)."""
+TRANSIENT_POLL_ERRORS = (NoisyLineError, NoAnswerError)
+"""Failures of one poll that leave the session sound: frames were lost or damaged, and the next
+exchange may well go through."""
 REBASE_AFTER = 5
 REBASE_AFTER_S = 2 * TIER_REFRESH_S
 """Readings that fail only against the baseline become the new baseline once this many of them,
@@ -334,6 +345,7 @@ class MeterPoller:
         clock_interval: float = CLOCK_INTERVAL,
         rebase_after: int = REBASE_AFTER,
         rebase_after_s: float = REBASE_AFTER_S,
+        missed_polls_before_restart: int = MISSED_POLLS_BEFORE_RESTART,
     ) -> None:
         self.config = config
         self._connect = connect
@@ -347,6 +359,7 @@ class MeterPoller:
         self._clock_interval = clock_interval
         self._rebase_after = rebase_after
         self._rebase_after_s = rebase_after_s
+        self._missed_limit = missed_polls_before_restart
         self.state = PollerState.STARTING
         self.identity: MeterIdentity | None = None
         self.meter_clock: dt.datetime | None = None
@@ -384,6 +397,8 @@ class MeterPoller:
         self._unlogged_rejections = 0
         self._last_at: dt.datetime | None = None
         self._polled_in_session = False
+        self.missed_polls = 0
+        """Polls that failed on a noisy or silent line and were skipped in a session."""
         self._previous = self._stored_baseline(previous, earlier)
 
     @property
@@ -399,6 +414,7 @@ class MeterPoller:
         if self._client is not None:
             for key, value in self._client.stats.as_dict().items():
                 totals[key] += value
+        totals["missed_polls"] = self.missed_polls
         return totals
 
     @property
@@ -593,13 +609,23 @@ class MeterPoller:
     async def _poll(self, client: MeterClient) -> None:
         interval = self.config.poll_interval
         due = self._monotonic()
+        missed = 0
         while True:
-            async with self._lock:
-                if self._monotonic() >= self._clock_due:
-                    await self._read_clock(client)
-                reading = await self._read_values(client)
-            self._consider(reading)
-            self._polled_in_session = True
+            try:
+                async with self._lock:
+                    if self._monotonic() >= self._clock_due:
+                        await self._read_clock(client)
+                    reading = await self._read_values(client)
+            except TRANSIENT_POLL_ERRORS as error:
+                missed += 1
+                if missed >= self._missed_limit:
+                    raise
+                self._failed(error)
+                self.missed_polls += 1
+            else:
+                missed = 0
+                self._consider(reading)
+                self._polled_in_session = True
             due += interval
             now = self._monotonic()
             due = max(due, now)  # the meter's pace is the floor: no catching up in bursts

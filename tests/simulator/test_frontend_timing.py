@@ -72,8 +72,10 @@ def test_reply_is_paced_at_the_baud_rate(simulator_factory: Factory) -> None:
     # The reply cannot start before the request's last byte would have arrived.
     first_byte_due = sent + model.request_wire + model.processing
     assert reply.first >= first_byte_due
-    assert reply.last - sent == pytest.approx(model.total, rel=0.05, abs=0.005)
-    assert reply.last - reply.first == pytest.approx(model.reply_wire, rel=0.1, abs=0.005)
+    # Paced, not sent at once: the reply takes at least its wire time (lower bounds only -- how
+    # close to the model it stays on a quiet machine is benchmarks/sim_timing.py's figure).
+    assert reply.last - sent >= model.total * 0.95
+    assert reply.last - reply.first >= model.reply_wire * 0.9
 
 
 @pytest.mark.parametrize("where", ["tcp", "pty"])

@@ -445,3 +445,24 @@ def test_optical_errors_speak_of_the_optical_port(error: type[MeterLinkError]) -
     text = str(error("reading BT28", interface="optical"))
     assert "ENABLE" not in text
     assert isinstance(error("x", interface="optical"), MepgateError)
+
+
+def test_a_logon_refused_during_a_lockout_is_named_with_the_minutes_known() -> None:
+    class Locked(Meter):
+        def answer(self, message: bytes) -> bytes:
+            request = parse_request(message)
+            if type(request).__name__ == "LogonRequest":
+                self.heard.append(request)
+                return bytes([0x04])  # onp: the failed-login lockout
+            return super().answer(message)
+
+    link, meter = new_link(lockout_threshold=3, lockout_minutes=10), Locked()
+    done, _ = request(link, meter)
+    assert isinstance(done.outcome, LockedOutError)
+    assert done.outcome.diagnosis is Diagnosis.LOCKED_OUT
+    assert "up to 10 minutes" in str(done.outcome)
+    assert done.outcome.seconds_left == 600
+    later, _ = request(link, meter, start=done.end + 120)
+    assert isinstance(later.outcome, LockedOutError)
+    assert later.sent == []  # not asked again meanwhile
+    assert "8 more minutes" in str(later.outcome)

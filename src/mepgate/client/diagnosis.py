@@ -109,7 +109,8 @@ _OPTICAL_ADVICE = {
         "the meter does not answer on the optical port: not a single byte came back. Check "
         "that the probe sits on the meter's optical port (the two small windows on the front), "
         "that it is aligned and the right way round (the cable usually points down), and that "
-        "it is the probe's port you gave (--port)"
+        "it is the probe's port you gave (--port). A meter whose optical port the grid "
+        "company disabled (ET55) or that holds it off after a session timeout is silent too"
     ),
     Diagnosis.ECHO: (
         "only our own bytes come back: the probe echoes what it sends (a cheap IR head) and "

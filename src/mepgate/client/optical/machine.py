@@ -767,6 +767,25 @@ def _held_off(link: OpticalLink, session_since: float, what: str) -> HeldOffErro
     return HeldOffError(f"{what}: held off for {link.hold_off:.0f} s", seconds_left=link.hold_off)
 
 
+def _locked_out(link: OpticalLink, now: float, what: str) -> LockedOutError:
+    """Logon refused with onp: the meter's failed-login lockout (firmware 4.30+).  How long is
+    left is known when the lockout started here and ET55's minutes were read."""
+    until = link.locked_until
+    if until is not None and until > now:
+        left: float | None = until - now
+        how_long = f"{(until - now) / 60:.0f} more minutes"
+    elif link.lockout_minutes:
+        left = 60.0 * link.lockout_minutes
+        how_long = f"up to {link.lockout_minutes} minutes (the meter's setting in ET55)"
+        link.locked_until = now + left
+    else:
+        left = None
+        how_long = "the minutes the grid company set in ET55 (unknown to this key)"
+    return LockedOutError(
+        f"{what}: the meter refuses to log on; locked out for {how_long}", seconds_left=left
+    )
+
+
 def _check_barred(link: OpticalLink, now: float, what: str) -> None:
     """Do not knock while the meter holds us off or has locked us out: say how long."""
     until = link.held_off_until
@@ -818,6 +837,9 @@ def _start_session(link: OpticalLink, seen: Observation, what: str) -> Script[No
             link.packets = max(1, min(granted.packets, link.want_packets))
             link.buffer.max_packet_size = max(link.packet_size, DEFAULT_PACKET_SIZE)
     response = yield Exchange(link, logon_request(link.user_id, link.user), seen, "logging on")
+    if response[:1] == bytes([ResponseCode.OPERATION_NOT_POSSIBLE]):
+        seen.replies += 1
+        raise _locked_out(link, started, what)
     _expect_ok(response, "logging on (Logon)", seen)
     response = yield Exchange(link, security_request(link.password), seen, "sending the key")
     code = response[0] if response else ResponseCode.OK

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
+from click.testing import CliRunner
+
 from mepgate.c1218.keys import parse_password
+from mepgate.cli.main import cli
 from mepgate.client import MeterClient
 from mepgate.client.optical import OpticalSession, OpticalTiming
 
@@ -63,10 +66,6 @@ def test_a_client_reads_over_the_optical_session_and_logs_off_at_close() -> None
 
 
 def test_mep_only_options_with_the_optical_interface_are_usage_errors() -> None:
-    from click.testing import CliRunner
-
-    from mepgate.cli.main import cli
-
     env = {"MEPGATE_KEY": PASSWORD.decode()}
     for extra in (["--security", "tls"], ["--encrypt"], ["--enable", "dtr"], ["--key-id", "mak"]):
         result = CliRunner().invoke(

@@ -77,9 +77,12 @@ def optical_settings(
 ) -> OpticalSettings:
     """The settings in force, from the current table bytes (missing bytes: shipped values)."""
     lockout = (0, 0)
-    if et55 is not None and _firmware_at_least(firmware, (4, 30)):
-        if len(et55) > ET55_LOCKOUT_MINUTES:
-            lockout = (et55[ET55_LOCKOUT_THRESHOLD], et55[ET55_LOCKOUT_MINUTES])
+    if (
+        et55 is not None
+        and len(et55) > ET55_LOCKOUT_MINUTES
+        and _firmware_at_least(firmware, (4, 30))
+    ):
+        lockout = (et55[ET55_LOCKOUT_THRESHOLD], et55[ET55_LOCKOUT_MINUTES])
     if generation >= 4:
         if et55 is None or et55_a is None or len(et55) < et55_a + 41 + ET55_OPTICAL_SIZE:
             block = et55_optical_default()

@@ -23,6 +23,12 @@ DEFAULT_MBK = b"MEPGATE-DEMO-MBK0000"
 """The simulator's default MBK (20 characters, as grid companies hand them out)."""
 DEFAULT_MAK = b"MEPGATE-DEMO-MAK0000"
 """The simulator's default MAK."""
+DEFAULT_MK = b"MEPGATE-DEMO-MK00000"
+"""The simulator's default optical Unique Key (MK, 20 characters)."""
+DEFAULT_PK = b"MEPGATE-DEMO-PK00000"
+"""The simulator's default optical Provisioning Key (PK)."""
+DEFAULT_RK = b"MEPGATE-DEMO-RK00000"
+"""The simulator's default optical Read-only Key (RK)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,13 @@ _REQUEST_TEXT = {
 
 
 class ResponseCode(IntEnum):
-    """Response codes of an RC4-secured MEP response (MEP guide, Table 2.5 / 2.7)."""
+    """Response codes of an RC4-secured MEP response (MEP guide, Table 2.5 / 2.7), which are
+    the C12.18 response codes 0x00-0x0A plus MEP's 0x0B and 0x0C.
+
+    The C12.18 short names are aliases (``ResponseCode.ISC is ResponseCode.NO_PERMISSION``).
+    :meth:`describe` words a code for a MEP exchange, :meth:`describe_c1218` for the optical
+    port (C12.18 application layer).
+    """
 
     OK = 0x00
     UNRECOGNIZED_REQUEST = 0x01
@@ -39,12 +45,32 @@ class ResponseCode(IntEnum):
     NO_PERMISSION = 0x03
     OPERATION_NOT_POSSIBLE = 0x04
     TABLE_OPERATION_NOT_POSSIBLE = 0x05
+    BUSY = 0x06
+    DATA_NOT_READY = 0x07
+    DATA_LOCKED = 0x08
+    RENEGOTIATE = 0x09
     INVALID_SERVICE_SEQUENCE_STATE = 0x0A  # named in Table 2.1 for TLS_TABLE without a session
     AUTHENTICATION_FAILURE = 0x0B
     INVALID_SEQUENCE_NUMBER = 0x0C
 
+    # The C12.18 names of 0x00-0x0A.
+    ERR = 0x01
+    SNS = 0x02
+    ISC = 0x03
+    ONP = 0x04
+    IAR = 0x05
+    BSY = 0x06
+    DNR = 0x07
+    DLK = 0x08
+    RNO = 0x09
+    ISSS = 0x0A
+
     def describe(self) -> str:
         return _RESPONSE_TEXT[self]
+
+    def describe_c1218(self) -> str:
+        """The meaning of the code in a C12.18 (optical port) exchange."""
+        return _C1218_TEXT.get(self) or _RESPONSE_TEXT[self]
 
 
 _RESPONSE_TEXT = {
@@ -66,6 +92,10 @@ _RESPONSE_TEXT = {
     ResponseCode.TABLE_OPERATION_NOT_POSSIBLE: (
         "the table operation is not possible: offset or count outside the table"
     ),
+    ResponseCode.BUSY: "the meter is busy; try again in a moment",
+    ResponseCode.DATA_NOT_READY: "the data is not ready yet; try again in a moment",
+    ResponseCode.DATA_LOCKED: "the data is locked (in use by another operation); try again later",
+    ResponseCode.RENEGOTIATE: "the meter asks to renegotiate the link; start a new session",
     ResponseCode.INVALID_SERVICE_SEQUENCE_STATE: (
         "invalid service sequence state: no TLS session is established; repeat the handshake"
     ),
@@ -77,6 +107,48 @@ _RESPONSE_TEXT = {
         "invalid sequence number: the reply carries the number to continue from"
     ),
 }
+
+# C12.18 words for the optical port, where the MEP-specific texts above do not apply.
+_C1218_TEXT = {
+    ResponseCode.OK: "ok",
+    ResponseCode.ERR: (
+        "error (err): the meter refused the request without a more specific reason; "
+        "check its fields"
+    ),
+    ResponseCode.SNS: (
+        "service not supported (sns): the meter does not offer this service or table"
+    ),
+    ResponseCode.ISC: (
+        "insufficient security clearance (isc): this key may not do that, or a hardware "
+        "lock forbids it; use a key with more access"
+    ),
+    ResponseCode.ONP: (
+        "operation not possible (onp): the table is shorter than asked, or the request "
+        "cannot be carried out now"
+    ),
+    ResponseCode.IAR: (
+        "inappropriate action requested (iar): for example a write to a read-only table"
+    ),
+    ResponseCode.BSY: "device busy (bsy): the meter cannot serve now; repeat the request shortly",
+    ResponseCode.DNR: "data not ready (dnr): repeat the request shortly",
+    ResponseCode.DLK: "data locked (dlk): the data is in use; repeat the request later",
+    ResponseCode.RNO: (
+        "renegotiate request (rno): the meter wants the link set up again; end the session "
+        "and start over"
+    ),
+    ResponseCode.ISSS: (
+        "out of sequence for the session state (isss): the request is not allowed now (for "
+        "example a read before logon, or a second Ident); start the session over"
+    ),
+}
+
+
+def describe_c1218_response_code(code: int) -> str:
+    """A plain-word meaning for any C12.18 response code byte, known or not."""
+    try:
+        return ResponseCode(code).describe_c1218()
+    except ValueError:
+        return f"unknown response code 0x{code:02X}"
 
 
 class TlsRequestCode(IntEnum):

@@ -84,6 +84,10 @@ class SimulatedMeter:
         self.model.advance(self.clock.at(now))
         return self.core.handle(wire)
 
+    def advance(self, now: float) -> None:
+        """Bring the model to front-end time ``now`` (before another port reads it)."""
+        self.model.advance(self.clock.at(now))
+
     def alert_pending(self, now: float) -> bool:
         self.model.advance(self.clock.at(now))
         return self.model.alert_pending()

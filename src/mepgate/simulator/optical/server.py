@@ -64,7 +64,6 @@ from mepgate.c1218.services import (
     NegotiateResponse,
     Request,
     SecurityRequest,
-    Service,
     TerminateRequest,
     WaitRequest,
     encode_ident_response,

@@ -194,6 +194,11 @@ class OpticalServer:
             f"packet_size={self.packet_size}, packets={self.packets})"
         )
 
+    @property
+    def keys(self) -> Mapping[OpticalKey, bytes]:
+        """The meter's keys (ground truth for tests; never logged)."""
+        return dict(self._keys)
+
     # -- what the front end asks ---------------------------------------------------------------
     @property
     def in_session(self) -> bool:

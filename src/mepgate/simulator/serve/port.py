@@ -90,6 +90,16 @@ async def paced_write(
         sent = target
 
 
+class ServedPort(Protocol):
+    """A port a front end carries: MEP (:class:`MeterPort`) or optical."""
+
+    @property
+    def stats(self) -> PortStats: ...
+
+    async def serve(self, link: Link) -> None:
+        """Serve one client until its link closes."""
+
+
 class SharedLine(Protocol):
     """A UART the MEP port shares with the optical port (Gen 2/3 meters, ``--interface both``)."""
 

@@ -45,7 +45,8 @@ def test_an_optical_meters_key_file_holds_the_optical_password(tmp_path: Path) -
     secret = meter_key(meter, tmp_path)
     assert isinstance(secret, Password)
     assert secret.value == PASSWORD.encode("ascii")  # all 20 characters, sent as they are
-    assert PASSWORD not in repr(secret) and PASSWORD not in str(secret)
+    assert PASSWORD not in repr(secret)
+    assert PASSWORD not in str(secret)
 
 
 def test_the_hex_form_is_accepted_and_bare_hex_refused_with_advice(tmp_path: Path) -> None:
@@ -67,7 +68,8 @@ def test_mepgate_key_overrides_an_optical_meters_password(tmp_path: Path) -> Non
     meter = settings.meter[0]
     assert meter.key_file is None
     secret = meter_key(meter, tmp_path)
-    assert isinstance(secret, Password) and secret.value == PASSWORD.encode()
+    assert isinstance(secret, Password)
+    assert secret.value == PASSWORD.encode()
     assert settings.overridden("meter.0.key") is not None
 
 
@@ -118,5 +120,6 @@ def test_saving_an_optical_meter_leaves_the_mep_settings_out(tmp_path: Path) -> 
     flat, house = saved["meter"]
     assert flat["interface"] == "optical"
     assert not {"security", "encrypt", "enable_line"} & flat.keys()
-    assert house["interface"] == "mep" and house["security"] == "auto"
+    assert house["interface"] == "mep"
+    assert house["security"] == "auto"
     assert load_settings(path, env={}) == settings

@@ -72,7 +72,8 @@ def test_setup_offers_the_interface_and_saves_an_optical_meter(
     assert saved.meter[0].key_file == key_file
     text = gateway.config_path.read_text()
     assert OPTICAL_PASSWORD not in text
-    assert "security" not in text and "enable_line" not in text
+    assert "security" not in text
+    assert "enable_line" not in text
 
 
 def test_setup_checks_an_optical_password_as_one(gateway: FakeGateway, data_dir: Path) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import time
 from pathlib import Path
 
@@ -75,8 +76,7 @@ def test_an_optical_meter_polls_across_session_timeouts_without_a_gap(
             started = time.monotonic()
             while time.monotonic() - started < POLLING_S:
                 await asyncio.sleep(1.0)
-            stamps = [r.at for r in await gateway.store.recent("flat", 10_000)]
-        return stamps
+            return [r.at for r in await gateway.store.recent("flat", 10_000)]
 
     stamps = asyncio.run(scenario())
     counters = sim.call(lambda: sim.optical_port.server.counters)
@@ -84,5 +84,5 @@ def test_an_optical_meter_polls_across_session_timeouts_without_a_gap(
     lifetimes = POLLING_S / SESSION_TIMEOUT_S
     assert counters.sessions >= int(lifetimes) + 1, counters  # renewed at least 3 times
     assert len(stamps) >= POLLING_S / 2, len(stamps)
-    gaps = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]
     assert max(gaps) <= MAX_GAP_S, f"largest gap {max(gaps):.1f} s over {len(stamps)} readings"

@@ -26,6 +26,7 @@ class Diagnosis(Enum):
     PORT_BUSY = "port-busy"
     BAD_REPLY = "bad-reply"
     TLS_FAILED = "tls-failed"
+    OPTICAL_SESSION = "optical-session"  # MEP side: a Gen 2/3 meter busy with its optical port
     # The optical port's own (C12.18):
     NAK_STORM = "nak-storm"
     KEY_REFUSED = "key-refused"
@@ -91,6 +92,12 @@ _ADVICE = {
     Diagnosis.TLS_FAILED: (
         "the meter requires TLS and the TLS handshake failed: the meter rejects the key or its "
         f"identity (MBK or MAK, see --key-id); {KEY_ADVICE}"
+    ),
+    Diagnosis.OPTICAL_SESSION: (
+        "an optical session is active on the meter: it answered on its MEP port and then fell "
+        "silent, as a Gen 2/3 meter does while its optical port is in use (the two share one "
+        "serial port, and MEP is switched out until the optical session ends). mepgate goes "
+        "on when it ends; if nobody is reading the optical port, check the MEP cable"
     ),
 }
 

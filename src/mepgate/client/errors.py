@@ -53,6 +53,14 @@ class NoAnswerError(MeterLinkError):
     diagnosis = Diagnosis.NO_ANSWER
 
 
+class OpticalSessionError(NoAnswerError):
+    """Silence on the MEP port of a Gen 2/3 meter that answered on this connection: the shared
+    serial port is switched to the optical port (MEP guide, "Using the MEP and Optical Ports
+    concurrently").  A :class:`NoAnswerError`, so whatever handles silence handles it."""
+
+    diagnosis = Diagnosis.OPTICAL_SESSION
+
+
 class EchoError(MeterLinkError):
     diagnosis = Diagnosis.ECHO
 
@@ -144,6 +152,7 @@ _BY_DIAGNOSIS: dict[Diagnosis, type[MeterLinkError]] = {
     Diagnosis.HELD_OFF: HeldOffError,
     Diagnosis.NAK_STORM: NakStormError,
     Diagnosis.SHARED_PORT: SharedPortError,
+    Diagnosis.OPTICAL_SESSION: OpticalSessionError,
 }
 
 

@@ -178,11 +178,10 @@ def simulate() -> Iterator[Callable[..., tuple[subprocess.Popen[str], list[str]]
         )
         running.append(process)
         assert process.stdout is not None
-        got = []
-        for _ in range(lines):
-            ready, _, _ = select.select([process.stdout], [], [], STARTUP)
-            assert ready, "mepgate simulate printed nothing"
-            got.append(process.stdout.readline().strip())
+        ready, _, _ = select.select([process.stdout], [], [], STARTUP)
+        assert ready, "mepgate simulate printed nothing"
+        # The endpoints are printed together: the first read may buffer them all.
+        got = [process.stdout.readline().strip() for _ in range(lines)]
         return process, got
 
     yield start

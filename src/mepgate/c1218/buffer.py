@@ -32,14 +32,16 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final
 
-from mepgate.c1218.constants import HEADER_SIZE, MAX_PACKET_SIZE, MIN_PACKET_SIZE, PACKET_OVERHEAD
+from mepgate.c1218.constants import (
+    HEADER_SIZE,
+    MAX_FEED,
+    MAX_PACKET_SIZE,
+    MIN_PACKET_SIZE,
+    PACKET_OVERHEAD,
+)
 from mepgate.c1218.errors import PacketError
 from mepgate.c1218.packets import ACK, NAK, STP, Packet, ctrl_problem
 from mepgate.errors import LocalProtocolError
-
-MAX_FEED = 8192
-"""Bytes one :meth:`PacketBuffer.feed` may add to a drained buffer (a serial read returns at
-most a few kilobytes); the bound stays one largest packet plus this."""
 
 
 @dataclass(frozen=True, slots=True)

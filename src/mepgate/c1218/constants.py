@@ -10,11 +10,41 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+# The UART is 8N1 as on the MEP port: one definition of a byte's time on the wire.
+from mepgate.proto.constants import BITS_PER_BYTE, wire_time
+
+__all__ = [
+    "BAUD_CODES",
+    "BITS_PER_BYTE",
+    "BUSY_RETRIES",
+    "BUSY_RETRY_INTERVAL",
+    "CHANNEL_TRAFFIC_TIMEOUT",
+    "CRC_SIZE",
+    "DEFAULT_BAUD",
+    "DEFAULT_HOLD_OFF",
+    "DEFAULT_PACKETS",
+    "DEFAULT_PACKET_SIZE",
+    "DEFAULT_SESSION_TIMEOUT",
+    "HEADER_SIZE",
+    "INTER_CHARACTER_TIMEOUT",
+    "LINK_RETRIES",
+    "MAX_BAUD_CODES",
+    "MAX_DATA_LENGTH",
+    "MAX_FEED",
+    "MAX_PACKETS",
+    "MAX_PACKET_SIZE",
+    "MIN_PACKET_SIZE",
+    "PACKET_OVERHEAD",
+    "PASSWORD_SIZE",
+    "RESPONSE_TIMEOUT",
+    "TURN_AROUND",
+    "USER_NAME_SIZE",
+    "wire_time",
+]
+
 # -- the line ---------------------------------------------------------------------------------
 DEFAULT_BAUD = 9600
 """The optical port's rate before (and, on OSGP meters, after) negotiation: 8N1."""
-BITS_PER_BYTE = 10
-"""8N1: a start bit, eight data bits, a stop bit."""
 
 BAUD_CODES: Mapping[int, int] = MappingProxyType(
     {
@@ -40,11 +70,6 @@ MAX_BAUD_CODES = 11
 """A Negotiate request offers at most 11 rates: its service codes run 0x60..0x6B."""
 
 
-def wire_time(size: int, baud: int) -> float:
-    """Seconds ``size`` bytes take on a UART at ``baud`` (8N1)."""
-    return size * BITS_PER_BYTE / baud
-
-
 # -- packets ----------------------------------------------------------------------------------
 HEADER_SIZE = 6
 """``EE``, identity, control, sequence number and the 2-byte length."""
@@ -62,6 +87,11 @@ MAX_PACKET_SIZE = 8192
 """The largest packet size the standard allows; the receive buffer's bound follows it."""
 MAX_PACKETS = 255
 """Negotiate's packet count is one byte."""
+MAX_DATA_LENGTH = 0xFFFF
+"""What a packet's 2-byte length field can say; a receive buffer bounds it by its packet size."""
+MAX_FEED = 8192
+"""Bytes one feed may add to a drained receive buffer (a serial read returns at most a few
+kilobytes): the buffer holds at most one largest packet plus this."""
 
 # -- timing -----------------------------------------------------------------------------------
 CHANNEL_TRAFFIC_TIMEOUT = 6.0

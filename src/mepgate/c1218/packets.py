@@ -19,6 +19,7 @@ from mepgate.c1218.constants import (
     CRC_SIZE,
     DEFAULT_PACKETS,
     HEADER_SIZE,
+    MAX_DATA_LENGTH,
     MAX_PACKETS,
     MIN_PACKET_SIZE,
     PACKET_OVERHEAD,
@@ -36,9 +37,6 @@ CTRL_MULTI = 0x80
 CTRL_FIRST = 0x40
 CTRL_TOGGLE = 0x20
 _CTRL_USED = CTRL_MULTI | CTRL_FIRST | CTRL_TOGGLE
-
-MAX_DATA = 0xFFFF
-"""The length field's limit; a receive buffer bounds it further by its packet size."""
 
 
 def ctrl_problem(ctrl: int, seq: int) -> str | None:
@@ -68,8 +66,8 @@ class Packet:
             raise LocalProtocolError(
                 f"sequence number ({self.seq}) and identity ({self.identity}) must be 0..255"
             )
-        if len(self.data) > MAX_DATA:
-            raise LocalProtocolError(f"a packet carries at most {MAX_DATA} data bytes")
+        if len(self.data) > MAX_DATA_LENGTH:
+            raise LocalProtocolError(f"a packet carries at most {MAX_DATA_LENGTH} data bytes")
         problem = ctrl_problem(self.ctrl, self.seq)
         if problem:
             raise LocalProtocolError(problem)
@@ -144,7 +142,7 @@ def data_per_packet(packet_size: int) -> int:
             f"packet size {packet_size} cannot carry data: the packet's header and CRC take "
             f"{PACKET_OVERHEAD} bytes, so the smallest size is {MIN_PACKET_SIZE}"
         )
-    return min(packet_size - PACKET_OVERHEAD, MAX_DATA)
+    return min(packet_size - PACKET_OVERHEAD, MAX_DATA_LENGTH)
 
 
 def packets_needed(length: int, packet_size: int) -> int:

@@ -55,3 +55,74 @@ def test_a_damaged_packet_does_not_parse() -> None:
     raw[6] ^= 1
     with pytest.raises(PacketError, match="CRC mismatch"):
         Packet.parse(bytes(raw))
+
+
+def test_a_single_packet_inside_a_multi_packet_message_is_an_error() -> None:
+    first, _, _ = split(bytes(20), 16, False)
+    reassembler = Reassembler(packets=3)
+    reassembler.add(first)
+    assert reassembler.pending
+    assert reassembler.held == 8
+    with pytest.raises(ReassemblyError, match="single packet"):
+        reassembler.add(Packet(b"\x00", True))
+    assert not reassembler.pending
+    assert reassembler.add(Packet(b"\x00", True)) == b"\x00"
+
+
+def test_a_new_first_packet_starts_the_message_over() -> None:
+    old = split(bytes(20), 16, False)
+    new = split(b"\x01" * 20, 16, True)
+    reassembler = Reassembler(packets=3)
+    reassembler.add(old[0])
+    assert [reassembler.add(p) for p in new] == [None, None, b"\x01" * 20]
+
+
+def test_a_one_packet_multi_message_is_whole_at_once() -> None:
+    assert Reassembler().add(Packet(b"ab", False, first=True, multi=True)) == b"ab"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"first": True}, "first packet outside"),
+        ({"seq": 1}, "single packet with sequence number"),
+        ({"seq": 256, "multi": True}, "0..255"),
+        ({"identity": -1}, "0..255"),
+    ],
+)
+def test_impossible_packets_are_refused(kwargs: dict[str, int | bool], problem: str) -> None:
+    with pytest.raises(LocalProtocolError, match=problem):
+        Packet(b"", False, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (b"\xee\x00\x00\x00\x00", "too short"),
+        (b"\xef\x00\x00\x00\x00\x00\x00\x00", "starts with 0xEE"),
+        (b"\xee\x00\x00\x00\x00\x02\x00\x00\x00", "says 2 data bytes but it carries 1"),
+        (Packet(b"", False).to_bytes()[:2] + b"\x04" + Packet(b"", False).to_bytes()[3:], "bits"),
+    ],
+)
+def test_bytes_that_are_no_packet_do_not_parse(raw: bytes, problem: str) -> None:
+    with pytest.raises(PacketError, match=problem):
+        Packet.parse(raw)
+
+
+def test_packet_sizes_below_the_overhead_carry_nothing() -> None:
+    with pytest.raises(LocalProtocolError, match="smallest size is 9"):
+        split(b"x", 8, False)
+    assert [p.data for p in split(b"xyz", 9, False)] == [b"x", b"y", b"z"]
+
+
+def test_the_next_message_toggle_follows_the_last_packet() -> None:
+    pieces = split(bytes(30), 18, True)  # 10 data bytes each: three packets
+    assert [p.toggle for p in pieces] == [True, False, True]
+
+
+def test_duplicate_filter_reset_forgets_the_last_packet() -> None:
+    seen = DuplicateFilter()
+    packet = Packet(b"\x20", False)
+    seen.is_duplicate(packet)
+    seen.reset()
+    assert not seen.is_duplicate(packet)

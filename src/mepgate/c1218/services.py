@@ -360,12 +360,10 @@ def parse_request(message: bytes) -> Request:
         _expect_size(message, 2, service)
         return WaitRequest(message[1])
     if service is Service.READ:
-        # C12.18 sends no count with a full read; MEP's form (30 tid 0200) is accepted too.
+        # C12.18 sends no count with a full read; MEP's form (30 tid count) is accepted too,
+        # its count ignored as C12.18 has none.
         if len(message) not in (3, 5):
             raise MessageError(f"full read request of {len(message)} bytes; it has 3")
-        if len(message) == 5:
-            count = int.from_bytes(message[3:5], "big")
-            return ReadRequest(table_id=int.from_bytes(message[1:3], "big"), count=count)
         return ReadRequest(table_id=int.from_bytes(message[1:3], "big"))
     if service is Service.PARTIAL_READ:
         _expect_size(message, 8, service)

@@ -134,10 +134,13 @@ def fetch(url: str) -> object:
         return json.loads(response.read())
 
 
-def test_demo_prints_its_url_and_serves_changing_values(tmp_path: Path) -> None:
+@pytest.mark.parametrize("options", [(), ("--optical",)], ids=["mep", "optical"])
+def test_demo_prints_its_url_and_serves_changing_values(
+    tmp_path: Path, options: tuple[str, ...]
+) -> None:
     port = free_port()
     launched = time.monotonic()
-    demo = start("demo", "--data-dir", str(tmp_path), "--listen", f"127.0.0.1:{port}")
+    demo = start("demo", *options, "--data-dir", str(tmp_path), "--listen", f"127.0.0.1:{port}")
     assert demo.stdout is not None
     assert demo.stderr is not None
     errors = Lines(demo.stderr)

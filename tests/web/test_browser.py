@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from mepgate.config import load_settings, save_settings
 from mepgate.config.settings import MeterConfig, MqttConfig, Settings
 from mepgate.service.gateway import Gateway, default_store_url
-from mepgate.simulator.embedded import SIM_KEY_TEXT, EmbeddedSimulators
+from mepgate.simulator.embedded import SIM_KEY_TEXT, SIM_OPTICAL_KEY_TEXT, EmbeddedSimulators
 from mepgate.simulator.model import build_meter, ground_truth
 from mepgate.store import open_store
 from mepgate.web import create_app
@@ -355,3 +355,31 @@ def test_no_key_or_password_in_any_page_or_response(
         for secret in secrets:
             assert secret not in text
     assert "mqtt://127.0.0.1:1" in "".join(seen)  # the config page was really crawled
+
+
+def test_setup_of_an_optical_meter_reads_it_and_the_config_page_keeps_mep_settings_off(
+    data_dir: Path, page: Page, shots: Callable[[Page, str], Path]
+) -> None:
+    with gateway_server(data_dir) as live:
+        page.goto(live.url + "/setup")
+        page.fill("[name=password]", ADMIN_PASSWORD)
+        page.fill("[name=password_repeat]", ADMIN_PASSWORD)
+        page.fill("[name=meter_name]", "house")
+        page.fill("[name=meter_port]", f"sim:{SIM_PROFILE}")
+        page.select_option("[name=meter_interface]", "optical")
+        page.fill("[name=meter_key]", SIM_OPTICAL_KEY_TEXT)  # the simulator's read-only key
+        shots(page, "setup-optical")
+        page.click("button[type=submit]")
+        assert page.url == live.url + "/"
+        wait_for_live(page)  # read through the simulated meter's optical port
+        page.goto(live.url + "/config")
+        expect(page.locator("[name='meter.0.interface']")).to_have_value("optical")
+        page.select_option("[name='meter.0.security']", "tls")
+        page.click("#config-form button[type=submit]")
+        error = page.locator("#field-meter-0-security .error")
+        expect(error).to_contain_text("only for the MEP port")
+        shots(page, "config-optical-error")
+    saved = load_settings(data_dir / "mepgate.toml", env={})
+    assert saved.meter[0].interface == "optical"
+    assert saved.meter[0].security == "auto"
+    assert SIM_OPTICAL_KEY_TEXT not in (data_dir / "mepgate.toml").read_text()

@@ -31,7 +31,15 @@ import click
 from pydantic import ValidationError
 
 from mepgate.cli.meter_options import EXIT_METER, EXIT_USAGE
-from mepgate.config import ConfigError, MeterConfig, Settings, load_settings, override_settings
+from mepgate.config import (
+    ConfigError,
+    Interface,
+    MeterConfig,
+    Settings,
+    is_simulated,
+    load_settings,
+    override_settings,
+)
 from mepgate.errors import MepgateError
 from mepgate.outputs.discovery import check_disabled_entities
 from mepgate.service.gateway import Gateway, Output
@@ -80,8 +88,24 @@ def with_overrides(settings: Settings, *, listen: str | None, mqtt: str | None) 
         raise ConfigError(f"{option}: " + "; ".join(problems)) from None
 
 
-def demo_settings() -> Settings:
-    return Settings(meter=[MeterConfig(name=DEMO_METER, port=f"sim:{DEMO_PROFILE}")])
+def demo_settings(*, optical: bool = False) -> Settings:
+    """The demo's one simulated meter, read through its MEP port or (``optical``) its
+    optical port."""
+    interface: Interface = "optical" if optical else "mep"
+    meter = MeterConfig(name=DEMO_METER, port=f"sim:{DEMO_PROFILE}", interface=interface)
+    return Settings(meter=[meter])
+
+
+def read_optically(settings: Settings) -> Settings:
+    """``settings`` with every simulated meter read through its optical port (``demo
+    --optical`` on a demo directory that has its own configuration)."""
+    meters = [
+        MeterConfig.model_validate({**m.model_dump(), "interface": "optical"})
+        if is_simulated(m.port)
+        else m
+        for m in settings.meter
+    ]
+    return settings.model_copy(update={"meter": meters})
 
 
 # -- the web app ----------------------------------------------------------------------------------
@@ -295,8 +319,15 @@ def serve(
 
 
 @click.command()
+@click.option(
+    "--optical",
+    is_flag=True,
+    help="Read the simulated meter through its optical port (ANSI C12.18) instead of MEP.",
+)
 @_common
-def demo(listen: str | None, data_dir: Path | None, mqtt: str | None, log_level: str) -> None:
+def demo(
+    optical: bool, listen: str | None, data_dir: Path | None, mqtt: str | None, log_level: str
+) -> None:
     """The gateway on a built-in simulated meter (gen4-3phase), with its dashboard.
 
     Prints the dashboard's URL on stdout.  The simulated meter's history stays in the data
@@ -306,7 +337,9 @@ def demo(listen: str | None, data_dir: Path | None, mqtt: str | None, log_level:
     directory = data_dir or user_data_dir() / "demo"
     path = directory / CONFIG_NAME
     try:
-        base = load_settings(path, env={}) if path.exists() else demo_settings()
+        base = load_settings(path, env={}) if path.exists() else demo_settings(optical=optical)
+        if optical and path.exists():
+            base = read_optically(base)
         settings = with_overrides(base, listen=listen, mqtt=mqtt)
     except ConfigError as error:
         click.echo(f"error: {error}", err=True)

@@ -23,7 +23,9 @@ from typing import Protocol, TypeVar
 from mepgate.client.errors import (
     BadReplyError,
     MeterRefusedError,
+    NoAnswerError,
     NoisyLineError,
+    OpticalSessionError,
     PortUnavailableError,
     ReconfiguredError,
 )
@@ -217,6 +219,22 @@ class MeterClient:
                 return await self._session.request(message, what, housekeeping=quiet)
             except PortUnavailableError as error:
                 await self._reconnect(error, delays)
+            except NoAnswerError as error:
+                if self._optical_side_busy(error):
+                    raise OpticalSessionError(error.detail) from None
+                raise
+
+    def _optical_side_busy(self, error: NoAnswerError) -> bool:
+        """Whether silence on this MEP link means the meter's optical port is in use: a Gen 2/3
+        meter (one serial port for MEP and optical) that answered on this connection."""
+        generation = self._dims.generation if self._dims is not None else None
+        return (
+            self._session.interface == "mep"
+            and not isinstance(error, OpticalSessionError)
+            and self.stats.replies > 0
+            and generation is not None
+            and generation < 4
+        )
 
     async def read(
         self, table: int, *, offset: int | None = None, count: int | None = None

@@ -2,6 +2,7 @@
 
 from mepgate.config.loader import (
     ConfigError,
+    MeterSecret,
     load_settings,
     meter_key,
     override_settings,
@@ -11,7 +12,11 @@ from mepgate.config.overrides import Override
 from mepgate.config.retention import Retention
 from mepgate.config.secrets import write_secret_file
 from mepgate.config.settings import (
+    INTERFACES,
+    MEP_ONLY,
+    MEP_ONLY_PROBLEM,
     SIM_SCHEME,
+    Interface,
     MeterConfig,
     MqttConfig,
     Settings,
@@ -21,9 +26,14 @@ from mepgate.config.settings import (
 )
 
 __all__ = [
+    "INTERFACES",
+    "MEP_ONLY",
+    "MEP_ONLY_PROBLEM",
     "SIM_SCHEME",
     "ConfigError",
+    "Interface",
     "MeterConfig",
+    "MeterSecret",
     "MqttConfig",
     "Override",
     "Retention",

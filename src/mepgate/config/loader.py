@@ -13,10 +13,11 @@ from typing import Any
 import tomli_w
 from pydantic import SecretStr, ValidationError
 
+from mepgate.c1218.keys import Password, parse_password
 from mepgate.config.overrides import Override, dig, restore_file_values
 from mepgate.config.overrides import Path as OverridePath
 from mepgate.config.secrets import too_open, write_secret_file
-from mepgate.config.settings import MeterConfig, Settings
+from mepgate.config.settings import MEP_ONLY, MeterConfig, Settings
 from mepgate.config.textfile import TextFileError, read_text
 from mepgate.errors import MepgateError
 from mepgate.proto import MepKey, parse_key
@@ -189,8 +190,20 @@ def _explain(error: ValidationError, path: Path | None) -> str:
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
-def meter_key(meter: MeterConfig, base: Path) -> MepKey:
-    """The meter's key, from ``key`` or ``key_file`` (relative to ``base``)."""
+MeterSecret = MepKey | Password
+"""What a meter's ``key`` / ``key_file`` holds: the MEP key (MBK) of a MEP meter, the optical
+password of an optical one."""
+
+
+def _secret_name(meter: MeterConfig) -> str:
+    return "the optical password" if meter.interface == "optical" else "the MBK"
+
+
+def meter_key(meter: MeterConfig, base: Path) -> MeterSecret:
+    """The meter's key, from ``key`` or ``key_file`` (relative to ``base``): a :class:`MepKey`
+    for a MEP meter, the optical :class:`Password` (``interface = "optical"``).  Malformed
+    text raises :class:`~mepgate.errors.LocalProtocolError` saying what is wrong, never the
+    text itself."""
     if meter.key is not None:
         text = meter.key.get_secret_value()
     elif meter.key_file is not None:
@@ -202,15 +215,17 @@ def meter_key(meter: MeterConfig, base: Path) -> MepKey:
         except OSError as error:
             raise ConfigError(
                 f"meter {meter.name!r}: key_file {key_path} cannot be read "
-                f"({error.strerror}); create it with the MBK as its only line"
+                f"({error.strerror}); create it with {_secret_name(meter)} as its only line"
             ) from None
         if too_open(key_path):
             log.warning("key file %s is readable by others; run: chmod 600 %s", key_path, key_path)
     else:
         raise ConfigError(
-            f"meter {meter.name!r} has no key: set key_file (a file holding the MBK) "
-            "or the environment variable MEPGATE_KEY"
+            f"meter {meter.name!r} has no key: set key_file (a file holding "
+            f"{_secret_name(meter)}) or the environment variable MEPGATE_KEY"
         )
+    if meter.interface == "optical":
+        return parse_password(text)
     return parse_key(text)
 
 
@@ -220,6 +235,9 @@ def plain_data(settings: Settings) -> dict[str, Any]:
     for meter, source in zip(data.get("meter", []), settings.meter, strict=True):
         if source.key is not None:
             meter["key"] = source.key.get_secret_value()
+        if source.interface == "optical":  # MEP-only settings: defaults, meaningless here
+            for name in MEP_ONLY:
+                meter.pop(name, None)
     mqtt = settings.mqtt
     if mqtt is not None and isinstance(mqtt.password, SecretStr):
         data["mqtt"]["password"] = mqtt.password.get_secret_value()

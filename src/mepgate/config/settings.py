@@ -12,6 +12,12 @@ Example::
     key_file = "mbk.txt"
     poll_interval = 1.0
 
+    [[meter]]
+    name = "garage"
+    port = "/dev/ttyUSB1"        # an infrared head on the meter's optical port
+    interface = "optical"
+    key_file = "optical-password.txt"
+
     [storage]
     url = "sqlite:///var/lib/mepgate/mepgate.db"   # or postgresql://user@host/db
 
@@ -50,6 +56,17 @@ SIM_SCHEME = "sim:"
 """``sim:PROFILE`` ports name a simulated meter that runs inside the gateway (``mepgate demo``)."""
 
 
+INTERFACES = ("mep", "optical")
+"""How the gateway talks to a meter: ``mep``, the MEP port (the default), or ``optical``, the
+infrared port on the meter's face (ANSI C12.18)."""
+Interface = Literal["mep", "optical"]
+
+MEP_ONLY = {"encrypt": False, "security": "auto", "enable_line": "none"}
+"""The ``[[meter]]`` settings that mean something on the MEP port only, with their defaults.
+An optical meter refuses any other value: it would silently do nothing."""
+MEP_ONLY_PROBLEM = "only for the MEP port"
+
+
 def is_simulated(port: str) -> bool:
     """Whether ``port`` is a ``sim:PROFILE`` port (a simulated meter, not a line to a meter)."""
     return port.startswith(SIM_SCHEME)
@@ -64,6 +81,10 @@ class MeterConfig(_Section):
 
     name: str = "meter"
     port: str
+    interface: Interface = "mep"
+    """``mep`` or ``optical``.  For an optical meter ``key`` / ``key_file`` hold the optical
+    password (:func:`mepgate.c1218.keys.parse_password`) and the MEP-only settings
+    (:data:`MEP_ONLY`) must keep their defaults."""
     key: SecretStr | None = None
     key_file: Path | None = None
     baud: Literal[300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
@@ -101,6 +122,18 @@ class MeterConfig(_Section):
     def _one_key(self) -> MeterConfig:
         if self.key is not None and self.key_file is not None:
             raise ValueError("set either key or key_file, not both (key_file is safer)")
+        return self
+
+    @model_validator(mode="after")
+    def _mep_only(self) -> MeterConfig:
+        if self.interface != "optical":
+            return self
+        given = [name for name, default in MEP_ONLY.items() if getattr(self, name) != default]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)}: {MEP_ONLY_PROBLEM}; an optical meter (interface = "
+                '"optical") does not use it: remove it, or set interface = "mep"'
+            )
         return self
 
 

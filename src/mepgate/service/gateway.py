@@ -27,10 +27,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from mepgate.c1218.keys import Password
 from mepgate.client import Backoff, LinkTiming, MepSession, MeterClient, Security
-from mepgate.config import MeterConfig, Settings, is_simulated, save_settings
+from mepgate.client.optical import OpticalSession, OpticalTiming
+from mepgate.client.session import Session
+from mepgate.config import MeterConfig, MeterSecret, Settings, is_simulated, save_settings
 from mepgate.errors import LocalProtocolError
-from mepgate.proto import MepKey, ReadRequest, WriteRequest
+from mepgate.proto import ReadRequest, WriteRequest
 from mepgate.reading import TIER_REFRESH_S, Reading
 from mepgate.service.console import console_exchange
 from mepgate.service.hub import ReadingHub
@@ -74,9 +77,13 @@ class Gateway:
     ``data_dir`` holds the SQLite database when ``storage.url`` is not set.  ``config_path`` is
     where :meth:`apply_settings` saves (``None``: not saved).  ``simulated`` runs the meters
     whose port is ``sim:PROFILE`` (``None``: such ports are refused); the gateway closes it when
-    it stops.  ``timing``, ``retry``, ``tier_refresh`` and ``rebase_after(_s)`` are for tests
-    and benchmarks (defaults: the MEP guide's timing; retries 1 s doubling to 60 s; the poller's
-    defaults).
+    it stops.  ``timing`` (MEP meters), ``optical_timing`` (optical ones), ``retry``,
+    ``tier_refresh`` and ``rebase_after(_s)`` are for tests and benchmarks (defaults: the
+    guides' timing; retries 1 s doubling to 60 s; the poller's defaults).
+
+    Each meter's ``interface`` chooses its session: :class:`MepSession` over the MEP port, or
+    :class:`OpticalSession` (ANSI C12.18) over the infrared port; the :class:`MeterClient` on
+    top, and everything downstream of it, is the same for both.
     """
 
     def __init__(
@@ -88,6 +95,7 @@ class Gateway:
         outputs: Sequence[Output] = (),
         simulated: SimulatedPorts | None = None,
         timing: LinkTiming | None = None,
+        optical_timing: OpticalTiming | None = None,
         retry: RetryPolicy | None = None,
         limits: Limits = DEFAULT_LIMITS,
         batch_interval: float = BATCH_INTERVAL,
@@ -100,6 +108,7 @@ class Gateway:
         self.data_dir = data_dir
         self.config_path = config_path
         self._timing = timing
+        self._optical_timing = optical_timing
         self._retry = retry
         self._limits = limits
         self._sweep_interval = sweep_interval
@@ -108,7 +117,7 @@ class Gateway:
         self._hub = ReadingHub()
         self._store: AsyncStore | None = None
         self._store_url: str | None = None
-        self._keys: dict[str, MepKey] = {}
+        self._keys: dict[str, MeterSecret] = {}
         self._pollers: dict[str, tuple[MeterPoller, asyncio.Task[None]]] = {}
         self._writer = BatchWriter(
             lambda: self._store, url=lambda: self._store_url or "", interval=batch_interval
@@ -280,7 +289,9 @@ class Gateway:
             now = dt.datetime.now(dt.UTC)
             if previous is not None and baseline_doubt(previous, earlier, now, self._limits):
                 continue_from = None
-            port = await self._simulated.url_for(meter.name, port, continue_from=continue_from)
+            port = await self._simulated.url_for(
+                meter.name, port, continue_from=continue_from, interface=meter.interface
+            )
         key = self._keys[meter.name]
         story = Story.from_json(
             await self.store.state(meter.name, STORY_STATE), meter.name, self._limits
@@ -290,15 +301,19 @@ class Gateway:
             self._writer.set_state(meter.name, STORY_STATE, story.to_json())
 
         def connect() -> MeterClient:
-            session = MepSession(
-                port,
-                key,
-                baud=meter.baud,
-                enable=EnableLine(meter.enable_line),
-                encrypt=meter.encrypt,
-                security=Security(meter.security),
-                timing=self._timing,
-            )
+            session: Session
+            if isinstance(key, Password):  # interface = "optical" (check_settings made sure)
+                session = OpticalSession(port, key, baud=meter.baud, timing=self._optical_timing)
+            else:
+                session = MepSession(
+                    port,
+                    key,
+                    baud=meter.baud,
+                    enable=EnableLine(meter.enable_line),
+                    encrypt=meter.encrypt,
+                    security=Security(meter.security),
+                    timing=self._timing,
+                )
             return MeterClient(session, backoff=CLIENT_BACKOFF)
 
         poller = MeterPoller(

@@ -10,18 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mepgate.config import ConfigError, Settings, is_simulated, meter_key
+from mepgate.config import ConfigError, MeterSecret, Settings, is_simulated, meter_key
 from mepgate.errors import LocalProtocolError
-from mepgate.proto import MepKey
 from mepgate.service.simulated_ports import SimulatedPorts
 
 
 def check_settings(
     settings: Settings, base: Path, simulated: SimulatedPorts | None = None
-) -> dict[str, MepKey]:
+) -> dict[str, MeterSecret]:
     """Everything about ``settings`` that pydantic cannot check: keys readable, time zone known.
 
-    Returns each meter's key (a ``sim:`` meter without one gets ``simulated``'s default key).
+    Returns each meter's key: the MBK of a MEP meter, the optical password of an optical one (a
+    ``sim:`` meter without one gets ``simulated``'s default key for its interface).
     Raises :class:`ConfigError` naming the key at fault, or a ``sim:`` port when there is no
     ``simulated`` to run it.
     """
@@ -31,7 +31,7 @@ def check_settings(
         raise ConfigError(
             "storage.timezone: unknown time zone; use an IANA name such as Europe/Copenhagen"
         ) from None
-    keys: dict[str, MepKey] = {}
+    keys: dict[str, MeterSecret] = {}
     for meter in settings.meter:
         if is_simulated(meter.port):
             if simulated is None:
@@ -40,7 +40,7 @@ def check_settings(
                     "meters (mepgate serve and mepgate demo do); give a serial device or "
                     "tcp://host:port"
                 )
-            default = simulated.default_key(meter.port)
+            default = simulated.default_key(meter.port, interface=meter.interface)
             if default is not None and meter.key is None and meter.key_file is None:
                 keys[meter.name] = default
                 continue

@@ -11,20 +11,29 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from mepgate.proto import MepKey
+from mepgate.config import Interface, MeterSecret
 from mepgate.reading import Reading
 
 
 class SimulatedPorts(Protocol):
-    async def url_for(self, name: str, port: str, *, continue_from: Reading | None = None) -> str:
-        """The URL (``tcp://...``) at which meter ``name``'s ``sim:`` ``port`` answers, its
-        simulated meter started if need be.  ``continue_from`` is the newest stored reading:
-        a new simulated meter continues above its energy registers."""
+    async def url_for(
+        self,
+        name: str,
+        port: str,
+        *,
+        continue_from: Reading | None = None,
+        interface: Interface = "mep",
+    ) -> str:
+        """The URL (``tcp://...``) at which meter ``name``'s ``sim:`` ``port`` answers on
+        ``interface`` (its MEP or its optical port), its simulated meter started if need be.
+        ``continue_from`` is the newest stored reading: a new simulated meter continues above
+        its energy registers."""
         ...
 
-    def default_key(self, port: str) -> MepKey | None:
-        """The key of a ``sim:`` meter configured without one; ``None``: none (the meter
-        needs its key configured like a real one)."""
+    def default_key(self, port: str, *, interface: Interface = "mep") -> MeterSecret | None:
+        """The key of a ``sim:`` meter configured without one (its MBK, or for ``optical`` its
+        optical password); ``None``: none (the meter needs its key configured like a real
+        one)."""
         ...
 
     async def close(self) -> None:

@@ -18,10 +18,12 @@ import datetime as dt
 import math
 import time
 import zlib
+from typing import Literal
 
+from mepgate.c1218.keys import Password, parse_password
 from mepgate.proto import AccessLevel, MepKey, parse_key
 from mepgate.reading import TIERS, Reading, tier_energy_field
-from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK
+from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK, DEFAULT_RK
 from mepgate.simulator.model import MeterModel, build_meter, model_of
 from mepgate.simulator.serve import RunningSimulator
 
@@ -31,22 +33,43 @@ SIM_SCHEME = "sim:"
 SIM_KEY_TEXT = DEFAULT_MBK.decode()
 """The key a ``sim:`` meter accepts when the configuration gives none (the simulator's demo
 MBK, which is public: it opens nothing but the simulator)."""
+SIM_OPTICAL_KEY_TEXT = DEFAULT_RK.decode()
+"""The optical password of a ``sim:`` meter with ``interface = "optical"`` configured without
+one: the simulator's demo read-only key (RK), the key a grid company would hand out."""
+Interface = Literal["mep", "optical"]
+"""The configuration's ``interface`` of a meter (:data:`mepgate.config.Interface`)."""
 _KEYS = {AccessLevel.BASIC: DEFAULT_MBK, AccessLevel.ADVANCED: DEFAULT_MAK}
 
 
 class EmbeddedSimulators:
-    """The in-process simulators of one gateway, by meter name."""
+    """The in-process simulators of one gateway, by meter name.
+
+    A meter configured with ``interface = "optical"`` gets a simulator that serves its optical
+    port (ANSI C12.18) instead of its MEP port, with the demo optical keys."""
 
     def __init__(self, *, speed: float = 1.0) -> None:
         self.speed = speed
-        self._running: dict[str, tuple[str, RunningSimulator]] = {}
+        self._running: dict[str, tuple[tuple[str, Interface], RunningSimulator]] = {}
 
-    def default_key(self, port: str) -> MepKey | None:
-        """The demo MBK for a ``sim:`` port (its meter accepts it); ``None`` for other ports."""
-        return parse_key(SIM_KEY_TEXT) if port.startswith(SIM_SCHEME) else None
+    def default_key(self, port: str, *, interface: Interface = "mep") -> MepKey | Password | None:
+        """The demo MBK (or for ``optical`` the demo RK) for a ``sim:`` port (its meter accepts
+        it); ``None`` for other ports."""
+        if not port.startswith(SIM_SCHEME):
+            return None
+        if interface == "optical":
+            return parse_password(SIM_OPTICAL_KEY_TEXT)
+        return parse_key(SIM_KEY_TEXT)
 
-    async def url_for(self, name: str, port: str, *, continue_from: Reading | None = None) -> str:
-        """The ``tcp://`` URL of meter ``name``'s simulator, starting it if needed.
+    async def url_for(
+        self,
+        name: str,
+        port: str,
+        *,
+        continue_from: Reading | None = None,
+        interface: Interface = "mep",
+    ) -> str:
+        """The ``tcp://`` URL of meter ``name``'s simulator on ``interface``, starting it if
+        needed (a meter whose profile or interface changed gets a new simulator).
 
         ``continue_from`` is the newest stored reading of a previous run: a new simulated meter
         starts its energy registers, the total and every tier, at or above it (as a MAK write to
@@ -55,7 +78,7 @@ class EmbeddedSimulators:
         """
         profile = port.removeprefix(SIM_SCHEME)
         known = self._running.get(name)
-        if known is not None and known[0] == profile:
+        if known is not None and known[0] == (profile, interface):
             url = known[1].url
             assert url is not None
             return url
@@ -71,9 +94,9 @@ class EmbeddedSimulators:
         )
         if continue_from is not None:
             _continue(model_of(meter), continue_from)
-        simulator = RunningSimulator(meter, keys=_KEYS, pty=False)
+        simulator = RunningSimulator(meter, keys=_KEYS, pty=False, interface=interface)
         await asyncio.to_thread(simulator.start)
-        self._running[name] = (profile, simulator)
+        self._running[name] = ((profile, interface), simulator)
         assert simulator.url is not None
         return simulator.url
 

@@ -20,7 +20,15 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from mepgate.config import MeterConfig, MqttConfig, Settings, write_secret_file
+from mepgate.c1218.keys import parse_password
+from mepgate.config import (
+    MEP_ONLY,
+    MEP_ONLY_PROBLEM,
+    MeterConfig,
+    MqttConfig,
+    Settings,
+    write_secret_file,
+)
 from mepgate.errors import MepgateError
 from mepgate.proto import parse_key
 from mepgate.urls import mask_url
@@ -58,12 +66,24 @@ def _options(model: type[BaseModel], name: str) -> list[str]:
 _METER_FIELDS: list[tuple[str, str, Kind, str]] = [
     ("name", "Name", "text", "lower-case letters, digits, '-' or '_'"),
     ("port", "Port", "text", "/dev/ttyUSB0, tcp://host:port, rfc2217://host:port"),
-    ("key", "MEP key (MBK)", "secret", "the 20 characters as the grid company sent them"),
+    ("interface", "Interface", "select", "mep: the MEP port; optical: the infrared port"),
+    (
+        "key",
+        "Key",
+        "secret",
+        "MEP: the MBK; optical: the optical password; the 20 characters as the grid company "
+        "sent them",
+    ),
     ("baud", "Baud rate", "select", ""),
     ("poll_interval", "Poll interval (s)", "number", ""),
-    ("encrypt", "Encrypt requests (RC4)", "checkbox", ""),
-    ("security", "Security", "select", "auto: TLS-PSK if the meter requires it; tls; rc4"),
-    ("enable_line", "ENABLE line", "select", ""),
+    ("encrypt", "Encrypt requests (RC4)", "checkbox", "MEP only"),
+    (
+        "security",
+        "Security",
+        "select",
+        "MEP only; auto: TLS-PSK if the meter requires it; tls; rc4",
+    ),
+    ("enable_line", "ENABLE line", "select", "MEP only"),
 ]
 _SECTION_FIELDS: dict[str, list[tuple[str, str, Kind, str]]] = {
     "web": [
@@ -132,8 +152,8 @@ def form_sections(settings: Settings) -> list[Section]:
                 value = 9600
             elif meter is None and attribute == "poll_interval":
                 value = 1.0
-            elif meter is None and attribute in ("security", "enable_line"):
-                value = {"security": "auto", "enable_line": "none"}[attribute]
+            elif meter is None and attribute in ("interface", *MEP_ONLY):
+                value = {"interface": "mep", **MEP_ONLY}[attribute]
             fields.append(
                 Field(
                     name=f"{prefix}.{attribute}",
@@ -240,6 +260,10 @@ RETYPE_KEY = (
     "the port leads to another host now: type the key again (a saved key goes only to the "
     "meter it was entered for)"
 )
+RETYPE_INTERFACE = (
+    "the interface changed: type the key for it (the optical port's password is not the MEP "
+    "key, and the MEP key is not the optical password)"
+)
 _RETYPE_PASSWORD = (
     "the broker is another host now: type the password again (a saved password goes only to "
     "the host it was entered for)"
@@ -297,8 +321,9 @@ def parse_form(posted: dict[str, str], current: Settings, data_dir: Path) -> Par
             if attribute == "key":
                 if raw in ("", MASK):
                     continue
+                optical = posted.get(f"{prefix}.interface") == "optical"
                 try:
-                    parse_key(raw)
+                    parse_password(raw) if optical else parse_key(raw)
                 except MepgateError as error:
                     errors[name] = str(error)
                     continue
@@ -314,6 +339,13 @@ def parse_form(posted: dict[str, str], current: Settings, data_dir: Path) -> Par
                 entry[attribute] = _literal(MeterConfig, attribute, raw)
             else:
                 entry[attribute] = raw.strip()
+        if entry.get("interface") == "optical":
+            for attribute, default in MEP_ONLY.items():
+                if entry.get(attribute, default) != default:
+                    errors[f"{prefix}.{attribute}"] = (
+                        f"only for the MEP port: set it back to {_shown(default)} for an "
+                        "optical meter, or choose the interface mep"
+                    )
         has_key = source is not None and (source.key is not None or source.key_file is not None)
         if (
             has_key
@@ -322,6 +354,13 @@ def parse_form(posted: dict[str, str], current: Settings, data_dir: Path) -> Par
             and destination(str(entry.get("port", ""))) != destination(source.port)
         ):
             errors[f"{prefix}.key"] = _retype(current, f"{prefix}.key", RETYPE_KEY)
+        elif (
+            has_key
+            and not new_key
+            and source is not None
+            and entry.get("interface", "mep") != source.interface
+        ):
+            errors[f"{prefix}.key"] = _retype(current, f"{prefix}.key", RETYPE_INTERFACE)
         meters.append(entry)
         origins.append(index if source is not None else None)
     data["meter"] = meters
@@ -382,13 +421,21 @@ def parse_form(posted: dict[str, str], current: Settings, data_dir: Path) -> Par
     except ValidationError as error:
         for detail in error.errors(include_input=False, include_url=False):
             location = _form_name(".".join(str(p) for p in detail["loc"]), current)
-            errors.setdefault(location, detail["msg"].removeprefix("Value error, "))
+            message = detail["msg"].removeprefix("Value error, ")
+            if MEP_ONLY_PROBLEM in message and any(k.startswith(f"{location}.") for k in errors):
+                continue  # already next to the MEP-only fields at fault
+            errors.setdefault(location, message)
     return ParsedForm(
         settings=settings if not errors else None,
         errors=errors,
         key_files=key_files,
         admin_password=admin_password,
     )
+
+
+def _shown(value: object) -> str:
+    """A default as the form shows it (``off`` for an unticked box)."""
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
 
 
 def _retype(current: Settings, name: str, message: str) -> str:

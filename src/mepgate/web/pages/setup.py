@@ -17,14 +17,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from mepgate.config import MeterConfig, Settings, write_secret_file
+from mepgate.c1218.keys import parse_password
+from mepgate.config import INTERFACES, MEP_ONLY, MeterConfig, Settings, write_secret_file
 from mepgate.errors import MepgateError
 from mepgate.proto import parse_key
 from mepgate.web.auth import ADMIN_USER, password_problem
 from mepgate.web.deps import SessionDep, StateDep, WebState
 from mepgate.web.render import check_csrf, render, set_device_cookie, set_session_cookie
 from mepgate.web.security import PROXY_HEADERS
-from mepgate.web.settings_form import RETYPE_KEY, destination
+from mepgate.web.settings_form import RETYPE_INTERFACE, RETYPE_KEY, destination
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -91,6 +92,7 @@ def _setup_page(
             "token_required": token_required(request, state),
             "token_field": TOKEN_FIELD,
             "sources": _sources(state.view.settings),
+            "interfaces": INTERFACES,
         },
         session,
         form=True,
@@ -101,7 +103,12 @@ def _setup_page(
 def _sources(settings: Settings) -> dict[str, str]:
     """The first meter's fields that the environment sets (shown read-only: not saved)."""
     sources = {}
-    for field, key in (("meter_name", "name"), ("meter_port", "port"), ("meter_key", "key")):
+    for field, key in (
+        ("meter_name", "name"),
+        ("meter_port", "port"),
+        ("meter_interface", "interface"),
+        ("meter_key", "key"),
+    ):
         override = settings.overridden(f"meter.0.{key}")
         if override is not None:
             sources[field] = override.source
@@ -119,6 +126,7 @@ async def setup_page(
     form: dict[str, object] = {
         "meter_name": first.name if first else "house",
         "meter_port": first.port if first else "",
+        "meter_interface": first.interface if first else "mep",
         "has_key": first is not None
         and (
             first.key is not None or first.key_file is not None or first.port.startswith(SIM_PORT)
@@ -135,7 +143,15 @@ async def setup(request: Request, state: StateDep, session: SessionDep) -> Respo
     fields = await check_csrf(request, session)
     if state.auth.password.is_set:
         return RedirectResponse("/", status_code=303)
-    form = {k: fields.get(k, "").strip() for k in ("meter_name", "meter_port")}
+    form = {k: fields.get(k, "").strip() for k in ("meter_name", "meter_port", "meter_interface")}
+    if (
+        state.view.settings.overridden("meter.0.interface") is not None
+        and state.view.settings.meter
+    ):
+        form["meter_interface"] = state.view.settings.meter[0].interface  # not the visitor's
+    form["meter_interface"] = form["meter_interface"] or "mep"
+    optical = form["meter_interface"] == "optical"
+    key_name = "Optical password" if optical else "MEP key"
     page_form: dict[str, object] = {**form, "has_key": False}
     if token_required(request, state) and not state.auth.setup_token_ok(fields.get(TOKEN_FIELD)):
         _ensure_token_announced(state)
@@ -161,26 +177,46 @@ async def setup(request: Request, state: StateDep, session: SessionDep) -> Respo
         form["meter_port"].startswith(SIM_PORT)  # the simulator has its own demo key
         or (has_key and same_host)
     )
+    switched = existing is not None and existing.interface != form["meter_interface"]
+    if switched:
+        keep_key = keep_key and form["meter_port"].startswith(SIM_PORT)  # an MBK is no password
     if not keep_key and not key and has_key:
-        errors.append("MEP key: " + RETYPE_KEY)
+        errors.append(f"{key_name}: " + (RETYPE_INTERFACE if switched else RETYPE_KEY))
     elif not keep_key:
         try:
-            parse_key(key)
+            parse_password(key) if optical else parse_key(key)
         except MepgateError as error:
-            errors.append(f"MEP key: {error}")
+            errors.append(f"{key_name}: {error}")
     key_path = state.data_dir / f"{form['meter_name'] or 'meter'}.key"
     meter = None
     try:
         if keep_key:
             base = existing.model_dump() if existing is not None else {}
+            if optical:  # the MEP-only settings of a meter switched to its optical port
+                base = {k: v for k, v in base.items() if k not in MEP_ONLY}
             meter = MeterConfig.model_validate(
-                {**base, "name": form["meter_name"], "port": form["meter_port"]}
+                {
+                    **base,
+                    "name": form["meter_name"],
+                    "port": form["meter_port"],
+                    "interface": form["meter_interface"],
+                }
             )
         else:
-            meter = MeterConfig(name=form["meter_name"], port=form["meter_port"], key_file=key_path)
+            meter = MeterConfig.model_validate(
+                {
+                    "name": form["meter_name"],
+                    "port": form["meter_port"],
+                    "interface": form["meter_interface"],
+                    "key_file": key_path,
+                }
+            )
     except ValidationError as error:
         for p in error.errors(include_input=False, include_url=False):
-            where = {"name": "Meter name", "port": "Port"}.get(str(p["loc"][0]), "Meter")
+            field = str(p["loc"][0]) if p["loc"] else ""
+            where = {"name": "Meter name", "port": "Port", "interface": "Interface"}.get(
+                field, "Meter"
+            )
             errors.append(f"{where}: {p['msg'].removeprefix('Value error, ')}")
     if errors or meter is None:
         return _setup_page(request, state, session, page_form, errors, status_code=422)

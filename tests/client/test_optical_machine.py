@@ -415,14 +415,19 @@ def test_silence_after_the_meters_session_timeout_is_a_hold_off_respected() -> N
     meter.silent = True  # the meter ended the session at its timeout: it ignores us now
     held, _ = request(link, meter, start=first.end + 3.0)
     assert isinstance(held.outcome, HeldOffError)
-    assert "held off for 300 s" in str(held.outcome)
+    # The hold-off runs from when the meter fell silent (the end of the first request), not
+    # from when the resends and the unanswered Ident made it certain.
+    silent_from = first.end
+    assert link.held_off_until == pytest.approx(silent_from + 300, abs=0.01)
+    assert 280 < held.outcome.seconds_left < 300 - 3.0
+    assert f"held off for {held.outcome.seconds_left:.0f} s more" in str(held.outcome)
     assert link.session_timeout < TIMING.session_timeout  # renewed sooner from now on
-    again, _ = request(link, meter, start=held.end + 100)
+    again, _ = request(link, meter, start=silent_from + 100)
     assert isinstance(again.outcome, HeldOffError)
     assert again.sent == []  # not knocked on meanwhile
-    assert 190 < again.outcome.seconds_left < 210
+    assert again.outcome.seconds_left == pytest.approx(200, abs=0.5)
     meter.silent = False
-    later, _ = request(link, meter, start=held.end + 301)
+    later, _ = request(link, meter, start=silent_from + 301)
     assert later.outcome.data == TABLE[10:30]
 
 
@@ -466,3 +471,10 @@ def test_a_logon_refused_during_a_lockout_is_named_with_the_minutes_known() -> N
     assert isinstance(later.outcome, LockedOutError)
     assert later.sent == []  # not asked again meanwhile
     assert "8 more minutes" in str(later.outcome)
+
+
+@pytest.mark.parametrize("interface", ["mep", "optical"])
+def test_every_diagnosis_has_advice_in_the_words_of_either_interface(interface: str) -> None:
+    # The gateway names any failure on the meter page, whichever port it happened on.
+    for diagnosis in Diagnosis:
+        assert diagnosis.advice(interface).strip(), diagnosis

@@ -40,7 +40,7 @@ class Diagnosis(Enum):
         ``optical``: silence means a loose wire on one and a misplaced probe on the other)."""
         if interface == "optical":
             return _OPTICAL_ADVICE.get(self) or _ADVICE[self]
-        return _ADVICE[self]
+        return _ADVICE.get(self) or _OPTICAL_ADVICE[self]
 
 
 KEY_ADVICE = (

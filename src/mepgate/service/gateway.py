@@ -28,7 +28,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from mepgate.c1218.keys import Password
-from mepgate.client import Backoff, LinkTiming, MepSession, MeterClient, Security
+from mepgate.client import Backoff, LinkStatistics, LinkTiming, MepSession, MeterClient, Security
 from mepgate.client.optical import OpticalSession, OpticalTiming
 from mepgate.client.session import Session
 from mepgate.config import MeterConfig, MeterSecret, Settings, is_simulated, save_settings
@@ -300,10 +300,20 @@ class Gateway:
         def keep(story: Story) -> None:
             self._writer.set_state(meter.name, STORY_STATE, story.to_json())
 
+        optical: list[OpticalSession] = []
+
         def connect() -> MeterClient:
             session: Session
             if isinstance(key, Password):  # interface = "optical" (check_settings made sure)
-                session = OpticalSession(port, key, baud=meter.baud, timing=self._optical_timing)
+                # One session object per meter, opened again on each reconnect: it remembers
+                # the meter's hold-off and lockout, so a reconnect does not knock on a meter
+                # that ignores the optical port for minutes (each knock would be wasted).
+                if not optical:
+                    optical.append(
+                        OpticalSession(port, key, baud=meter.baud, timing=self._optical_timing)
+                    )
+                session = optical[0]
+                session.stats = LinkStatistics()  # the poller added up the last connection's
             else:
                 session = MepSession(
                     port,

@@ -71,7 +71,9 @@ from mepgate.client import (
     AuthenticationError,
     Diagnosis,
     EnergyTotals,
+    HeldOffError,
     LinkStatistics,
+    LockedOutError,
     MeterClient,
     MeterLinkError,
     MeterRefusedError,
@@ -137,6 +139,8 @@ CLOCK_OFFSET_WARNING_S = 60.0
 not depend on it, but the meter's own timestamps (load profile, events, its display) do."""
 MAX_ERRORS_KEPT = 10
 MISSED_POLLS_BEFORE_RESTART = 3
+HOLD_OFF_MARGIN_S = 1.0
+"""Knock this long after the end of an optical hold-off or lockout the meter announced."""
 """Polls in a row that may fail on a noisy or silent line before the session is started again
 (a meter that stays silent is then reconnected and diagnosed afresh)."""
 TRANSIENT_POLL_ERRORS = (NoisyLineError, NoAnswerError)
@@ -279,7 +283,7 @@ def describe_failure(error: BaseException, at: dt.datetime) -> LinkFailure:
             at=at,
             message=error.detail or type(error).__name__,
             diagnosis=error.diagnosis.value,
-            advice=error.diagnosis.advice(),
+            advice=error.diagnosis.advice(error.interface),
         )
     if isinstance(error, PortUnavailableError):
         diagnosis = Diagnosis(error.reason)
@@ -464,6 +468,7 @@ class MeterPoller:
     async def run(self) -> None:
         """Poll until cancelled, or until the key is found wrong."""
         failures = 0
+        told: float | None = None  # how long the meter said it will not answer
         try:
             while True:
                 self.state = PollerState.STARTING
@@ -480,6 +485,13 @@ class MeterPoller:
                     )
                     self.state = PollerState.STOPPED
                     return
+                except (HeldOffError, LockedOutError) as error:
+                    # The meter said how long it ignores the optical port: knock when it ends,
+                    # not before (a knock meanwhile is wasted) and not minutes after.
+                    self._failed(error)
+                    failures = 1
+                    if error.seconds_left:
+                        told = error.seconds_left + HOLD_OFF_MARGIN_S
                 except (MepgateError, OSError) as error:
                     self._failed(error)
                     failures = 1 if self._polled_in_session else failures + 1
@@ -489,7 +501,8 @@ class MeterPoller:
                     log.exception("meter %s: unexpected error in the poller", self.name)
                     self._failed(error)
                     failures += 1
-                delay = self._retry.delay(failures)
+                delay = self._retry.delay(failures) if told is None else told
+                told = None
                 self.state = PollerState.RETRYING
                 self.next_retry_at = self._now() + dt.timedelta(seconds=delay)
                 await self._sleep(delay)

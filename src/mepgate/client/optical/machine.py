@@ -125,6 +125,9 @@ class OpticalLink:
     """The session timeout and hold-off were read from the meter (ET51/ET55)."""
     held_off_until: float | None = None
     cut_off_since: float | None = None
+    silent_from: float | None = None
+    """When a session last answered before it fell silent (the meter's timeout and hold-off
+    began about then)."""
     """The start of a session the meter stopped answering in (it may have timed it out)."""
     lockout_threshold: int | None = None
     lockout_minutes: int | None = None
@@ -713,15 +716,21 @@ class OpticalRequest(_Scripted[Reply]):
                     raise error_for(diagnose_optical(seen), self._what, interface=OPTICAL)
                 yield from _start_session(link, seen, self._what)
             attempts += 1
+            alive_at = self._last_heard()  # the session was answering until here
             try:
                 response: bytes = yield Exchange(
                     link, self._message, seen, self._what, not_before=pause_until
                 )
             except ExchangeFailedError as failed:
-                if failed.silent and link.session_since is not None:
+                since = link.session_since
+                if failed.silent and since is not None:
                     # Silence in an open session: the meter may have ended it at its session
                     # timeout.  Start again; if that is not answered either, it holds us off.
-                    link.cut_off_since = link.session_since
+                    # Either way its timeout is no longer than the session lived: renew sooner
+                    # (its tables may say otherwise -- changed since they were read).
+                    link.session_timeout = min(link.session_timeout, max(alive_at - since, 1.0))
+                    link.cut_off_since = since
+                    link.silent_from = alive_at
                     link.end_session()
                 elif attempts >= link.timing.exchange_attempts:
                     raise error_for(diagnose_optical(seen), self._what, interface=OPTICAL) from None
@@ -759,12 +768,15 @@ def _held_off(link: OpticalLink, session_since: float, what: str) -> HeldOffErro
     """The meter went silent in an open session: it ended it at its session timeout and
     ignores the optical port for its hold-off.  Sessions are renewed sooner from now on."""
     now = link.last_traffic or session_since
-    age = max(now - session_since, 1.0)
+    silent_from = link.silent_from if link.silent_from is not None else now
+    age = max(silent_from - session_since, 1.0)
     link.session_timeout = min(link.session_timeout, age)  # the meter's may be shorter
-    link.held_off_until = now + link.hold_off
-    link.cut_off_since = None
+    # The hold-off began when the meter ended the session, not when we noticed.
+    link.held_off_until = silent_from + link.hold_off
+    left = max(link.held_off_until - now, 0.0)
+    link.cut_off_since = link.silent_from = None
     link.end_session()
-    return HeldOffError(f"{what}: held off for {link.hold_off:.0f} s", seconds_left=link.hold_off)
+    return HeldOffError(f"{what}: held off for {left:.0f} s more", seconds_left=left)
 
 
 def _locked_out(link: OpticalLink, now: float, what: str) -> LockedOutError:

@@ -786,3 +786,19 @@ def test_reads_get_shorter_on_a_line_that_damages_bytes_and_full_again_when_it_h
     for _ in range(200):
         link.note_reply(150, damaged=False)
     assert link.chunk(465) == 465
+
+
+def test_gaps_between_wanted_ranges_are_read_only_while_the_line_lets_them_through() -> None:
+    link = new_link()
+    assert link.merge_gap(96) == 96  # clean: a gap is cheaper than a request's 100 ms
+    for _ in range(40):  # about 0.5 % of bytes damaged
+        link.note_reply(150, damaged=True)
+        link.note_reply(150, damaged=False)
+    some = link.merge_gap(96)
+    assert 0 < some < 96  # each gap byte now risks the reply it rides in
+    for _ in range(40):  # about 2 % per byte: most 150-byte replies damaged
+        link.note_reply(150, damaged=True)
+    assert link.merge_gap(96) < some
+    for _ in range(200):
+        link.note_reply(150, damaged=False)
+    assert link.merge_gap(96) == 96

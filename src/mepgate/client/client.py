@@ -467,11 +467,11 @@ class MeterClient:
     async def plan(self, fields: tuple[str, ...]) -> PresentReadPlan:
         """The partial reads of BT28 that :meth:`read_present` makes for ``fields``."""
         dims = await self.dimensions()
-        most = self.max_read
-        plan = self._plans.get(("present", fields, most))
+        most, gap = self.max_read, self._session.merge_gap
+        plan = self._plans.get(("present", fields, most, gap))
         if not isinstance(plan, PresentReadPlan) or plan.dims is not dims:
-            plan = plan_present_read(dims, fields, self._session.merge_gap, max_count=most)
-            self._remember(("present", fields, most), plan)
+            plan = plan_present_read(dims, fields, gap, max_count=most)
+            self._remember(("present", fields, most, gap), plan)
         return plan
 
     def _remember(self, key: tuple[object, ...], plan: object) -> None:
@@ -491,14 +491,12 @@ class MeterClient:
 
         async def plan(count: int) -> EnergyReadPlan:
             dims = await self.dimensions()
-            most = self.max_read
-            known = self._plans.get(("energy", count, tiers, most))
+            most, gap = self.max_read, self._session.merge_gap
+            known = self._plans.get(("energy", count, tiers, most, gap))
             if isinstance(known, EnergyReadPlan) and known.dims is dims:
                 return known
-            made = plan_energy_read(
-                dims, count, self._session.merge_gap, max_count=most, tiers=tiers
-            )
-            self._remember(("energy", count, tiers, most), made)
+            made = plan_energy_read(dims, count, gap, max_count=most, tiers=tiers)
+            self._remember(("energy", count, tiers, most, gap), made)
             return made
 
         return await self._planned(plan, summations)

@@ -160,6 +160,19 @@ class MepLink:
 
         return max(range(MIN_CHUNK, most + 1, MIN_CHUNK), key=rate, default=most)
 
+    def merge_gap(self, most: int) -> int:
+        """Bytes between two wanted ranges worth reading rather than asking twice, at most
+        ``most`` (a clean line's figure: a gap read in less time than a request's spacing).  On
+        a line that damages bytes a gap byte also risks the whole reply, so gaps are bridged
+        only while that risk costs less than a second request."""
+        if self.damage <= 0.001 or self.reply_bytes <= 0:
+            return most
+        per_byte = 1.0 - (1.0 - min(self.damage, 0.99)) ** (1.0 / self.reply_bytes)
+        request = self.timing.min_request_interval + wire_time(READ_REQUEST_BYTES, self.baud)
+        exchange = request + wire_time(round(self.reply_bytes), self.baud)
+        cost = wire_time(1, self.baud) + per_byte * exchange
+        return max(0, min(most, int(request / cost)))
+
     def alert_due(self, now: float) -> bool:
         """An alert was seen and the last service is a second old: a meter repeats a pending
         alert every second (MEP guide, "Alert Sequence"), while line noise can fake one."""

@@ -116,8 +116,9 @@ class MepSession:
     @property
     def merge_gap(self) -> int:
         # Reading a gap is worth it while it takes less wire time than a request's minimum
-        # spacing (MEP guide, "Response timing": one request per 100 ms).
-        return int(MIN_REQUEST_INTERVAL / wire_time(1, self._baud))
+        # spacing (MEP guide, "Response timing": one request per 100 ms) -- less on a line
+        # that damages replies (MepLink.merge_gap).
+        return self._state.merge_gap(int(MIN_REQUEST_INTERVAL / wire_time(1, self._baud)))
 
     async def open(self) -> None:
         if self._link_factory is not None:

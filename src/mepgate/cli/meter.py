@@ -343,10 +343,11 @@ def call(meter: MeterOptions, procedure: str, params: str) -> None:
 async def _doctor(meter: MeterOptions) -> int:
     report = await run_doctor(meter.client())
     status = "ok" if report.ok else "problem"
-    click.echo(f"link to {meter.port}: {status} ({report.diagnosis.value})")
+    where = f"{meter.port} (optical port)" if meter.interface == "optical" else meter.port
+    click.echo(f"link to {where}: {status} ({report.diagnosis.value})")
     if report.meter:
         click.echo(f"meter: {report.meter}; security: {report.security}")
-    click.echo(report.diagnosis.advice())
+    click.echo(report.advice)
     if report.detail:
         click.echo(f"detail: {report.detail}")
     stats = report.stats
@@ -355,7 +356,13 @@ async def _doctor(meter: MeterOptions) -> int:
         f"lost {stats.timeouts} ({report.loss_rate:.1%}), "
         f"damaged {stats.damaged_replies} ({report.damage_rate:.1%}), "
         f"echoed {stats.echoed_frames}, garbage bytes {stats.garbage_bytes}, "
-        f"0x0B {stats.auth_failures}, 0x0C {stats.sequence_resyncs}"
+        + (
+            f"NAKs {stats.naks}, resends {stats.resends}, duplicates {stats.duplicates}, "
+            f"skipped bytes {stats.skipped_bytes}, busy {stats.busy_answers}, "
+            f"sessions {stats.sessions}"
+            if meter.interface == "optical"
+            else f"0x0B {stats.auth_failures}, 0x0C {stats.sequence_resyncs}"
+        )
     )
     return 0 if report.ok else EXIT_METER
 

@@ -26,8 +26,19 @@ class Diagnosis(Enum):
     PORT_BUSY = "port-busy"
     BAD_REPLY = "bad-reply"
     TLS_FAILED = "tls-failed"
+    # The optical port's own (C12.18):
+    NAK_STORM = "nak-storm"
+    KEY_REFUSED = "key-refused"
+    LOCKED_OUT = "locked-out"
+    OPTICAL_DISABLED = "optical-disabled"
+    HELD_OFF = "held-off"
+    SHARED_PORT = "shared-port"
 
-    def advice(self) -> str:
+    def advice(self, interface: str = "mep") -> str:
+        """What it means and what to do, in the words of ``interface`` (``mep`` or
+        ``optical``: silence means a loose wire on one and a misplaced probe on the other)."""
+        if interface == "optical":
+            return _OPTICAL_ADVICE.get(self) or _ADVICE[self]
         return _ADVICE[self]
 
 
@@ -82,6 +93,93 @@ _ADVICE = {
         f"identity (MBK or MAK, see --key-id); {KEY_ADVICE}"
     ),
 }
+
+
+_OPTICAL_KEY_ADVICE = (
+    "the optical port takes one of the meter's three keys: the unique key (MK, all access), "
+    "the provisioning key (PK, can be disabled) or the read-only key (RK, reads everything "
+    "but keys, calibration and download data). Grid companies that allow optical reading "
+    "usually give the RK. Enter its 20 characters exactly as sent (they are sent as ASCII, "
+    "not converted), or hex: followed by 40 hex digits if you were given the bytes"
+)
+
+_OPTICAL_ADVICE = {
+    Diagnosis.OK: "the meter answers on the optical port and accepts the key",
+    Diagnosis.NO_ANSWER: (
+        "the meter does not answer on the optical port: not a single byte came back. Check "
+        "that the probe sits on the meter's optical port (the two small windows on the front), "
+        "that it is aligned and the right way round (the cable usually points down), and that "
+        "it is the probe's port you gave (--port). A meter whose optical port the grid "
+        "company disabled (ET55) or that holds it off after a session timeout is silent too"
+    ),
+    Diagnosis.ECHO: (
+        "only our own bytes come back: the probe echoes what it sends (a cheap IR head) and "
+        "the meter is not heard. Check the probe's position and alignment on the optical port"
+    ),
+    Diagnosis.GARBLED: (
+        "bytes arrive but never form a C12.18 packet: the baud rate is wrong (the optical "
+        "port runs at 9600; try --baud 9600) or the probe is not an IR head for this port"
+    ),
+    Diagnosis.NOISY: (
+        "the meter answers, but packets get lost or arrive damaged: re-seat and align the "
+        "probe, shade it from sunlight and lamps (ambient light disturbs infrared), and keep "
+        "its cable still"
+    ),
+    Diagnosis.NAK_STORM: (
+        "the meter keeps answering our packets with NAK (it receives them damaged): the probe "
+        "is misaligned or disturbed by ambient light. Re-seat it on the optical port, turn it "
+        "the right way round, and shade it from sunlight and lamps"
+    ),
+    Diagnosis.WRONG_KEY: f"the meter refused the key; {_OPTICAL_KEY_ADVICE}",
+    Diagnosis.KEY_REFUSED: f"the meter refused the key (C12.18 Security); {_OPTICAL_KEY_ADVICE}",
+    Diagnosis.LOCKED_OUT: (
+        "the meter has locked the optical port after too many refused keys (firmware 4.30 "
+        "and later, set by the grid company in ET55): wait until the lockout ends, then try "
+        f"once with the right key. {_OPTICAL_KEY_ADVICE}"
+    ),
+    Diagnosis.OPTICAL_DISABLED: (
+        "the grid company has disabled the meter's optical port (ET55 \"Disable Optical "
+        'Port"): only they can enable it again. Use the MEP port if it is open, or ask them'
+    ),
+    Diagnosis.HELD_OFF: (
+        "the meter ended the optical session at its session timeout and ignores the optical "
+        "port for its hold-off time (300 s by default): mepgate waits for it to pass and "
+        "renews its sessions earlier from then on. Nothing needs doing"
+    ),
+    Diagnosis.SHARED_PORT: (
+        "bytes that are not C12.18 arrive and the meter does not answer: a MEP device is "
+        "using the meter's shared serial port (Gen 2/3 meters have one UART for MEP and "
+        "optical, and MEP has priority). Stop the MEP client or read through it instead"
+    ),
+    Diagnosis.BAD_REPLY: (
+        "the meter answers with valid packets but not what was asked: its firmware may be "
+        "faulty. Report it with `mepgate dump` and --trace"
+    ),
+    Diagnosis.PORT_UNAVAILABLE: (
+        "the probe's port cannot be used: check the device name (a USB IR head shows up as "
+        "/dev/ttyUSB0 or similar), that it is plugged in, and that no other program holds it"
+    ),
+}
+
+
+def diagnose_optical(seen: Observation) -> Diagnosis:
+    """:func:`diagnose` for the optical port: the meter's NAKs, foreign bytes (MEP traffic on
+    a shared UART) and refused keys are evidence of their own."""
+    answered = seen.replies or seen.busy_answers or seen.key_refusals
+    if seen.key_refusals and not seen.replies:
+        return Diagnosis.KEY_REFUSED
+    if answered or seen.damaged_replies or seen.duplicates:
+        lossy = seen.timeouts or seen.naks > 1 or seen.damaged_replies
+        return Diagnosis.NOISY if lossy else Diagnosis.OK
+    if seen.naks:
+        return Diagnosis.NAK_STORM
+    if seen.skipped_bytes:
+        return Diagnosis.SHARED_PORT
+    if seen.echoed_frames:
+        return Diagnosis.ECHO
+    if seen.bytes_received == 0:
+        return Diagnosis.NO_ANSWER
+    return Diagnosis.GARBLED
 
 
 def diagnose(seen: Observation) -> Diagnosis:

@@ -34,6 +34,12 @@ class DoctorReport:
     security: str = ""
     stats: LinkStatistics = field(default_factory=LinkStatistics)
     meter: str = ""
+    interface: str = "mep"
+
+    @property
+    def advice(self) -> str:
+        """What the diagnosis means and what to do, in the interface's words."""
+        return self.diagnosis.advice(self.interface)
 
     @property
     def ok(self) -> bool:
@@ -52,6 +58,14 @@ class DoctorReport:
 
 async def run_doctor(client: MeterClient, *, samples: int = SAMPLE_EXCHANGES) -> DoctorReport:
     """Open the port, read ET04's IDT byte, BT01, then ``samples`` small reads; diagnose."""
+    report = await _run(client, samples)
+    report.interface = getattr(client.session, "interface", "mep")
+    if report.ok and report.stats.echoed_frames:
+        report.detail = "the probe echoes what it sends; mepgate drops the echo"
+    return report
+
+
+async def _run(client: MeterClient, samples: int) -> DoctorReport:
     try:
         await client.connect()
     except PortUnavailableError as error:

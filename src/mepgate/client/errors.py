@@ -17,13 +17,19 @@ __all__ = [
     "BadReplyError",
     "EchoError",
     "GarbledLineError",
+    "HeldOffError",
+    "KeyRefusedError",
+    "LockedOutError",
     "MeterLinkError",
     "MeterRefusedError",
+    "NakStormError",
     "NoAnswerError",
     "NoisyLineError",
+    "OpticalDisabledError",
     "PortUnavailableError",
     "ReconfiguredError",
     "SequenceConflictError",
+    "SharedPortError",
     "TlsRequiredError",
     "TlsSessionError",
     "error_for",
@@ -31,14 +37,16 @@ __all__ = [
 
 
 class MeterLinkError(RemoteProtocolError):
-    """The request could not be completed on this link."""
+    """The request could not be completed on this link; ``interface`` (``mep`` or
+    ``optical``) words the advice."""
 
     diagnosis = Diagnosis.NOISY
 
-    def __init__(self, detail: str = "") -> None:
-        text = self.diagnosis.advice()
+    def __init__(self, detail: str = "", *, interface: str = "mep") -> None:
+        text = self.diagnosis.advice(interface)
         super().__init__(f"{detail}: {text}" if detail else text)
         self.detail = detail
+        self.interface = interface
 
 
 class NoAnswerError(MeterLinkError):
@@ -61,6 +69,48 @@ class AuthenticationError(MeterLinkError):
     """0x0B, confirmed: the key is wrong.  Retrying cannot help."""
 
     diagnosis = Diagnosis.WRONG_KEY
+
+
+class KeyRefusedError(AuthenticationError):
+    """The optical port's Security service refused the key.  Retrying cannot help."""
+
+    diagnosis = Diagnosis.KEY_REFUSED
+
+
+class LockedOutError(MeterLinkError):
+    """The meter locked the optical port after refused keys; ``seconds_left`` when known."""
+
+    diagnosis = Diagnosis.LOCKED_OUT
+
+    def __init__(
+        self, detail: str = "", *, interface: str = "optical", seconds_left: float | None = None
+    ) -> None:
+        super().__init__(detail, interface=interface)
+        self.seconds_left = seconds_left
+
+
+class OpticalDisabledError(MeterLinkError):
+    diagnosis = Diagnosis.OPTICAL_DISABLED
+
+
+class HeldOffError(MeterLinkError):
+    """The meter ignores the optical port after its session timeout, ``seconds_left`` more."""
+
+    diagnosis = Diagnosis.HELD_OFF
+
+    def __init__(
+        self, detail: str = "", *, interface: str = "optical", seconds_left: float = 0.0
+    ) -> None:
+        super().__init__(detail, interface=interface)
+        self.seconds_left = seconds_left
+
+
+class NakStormError(MeterLinkError):
+    diagnosis = Diagnosis.NAK_STORM
+
+
+class SharedPortError(MeterLinkError):
+    diagnosis = Diagnosis.SHARED_PORT
 
 
 class SequenceConflictError(MeterLinkError):
@@ -88,12 +138,18 @@ _BY_DIAGNOSIS: dict[Diagnosis, type[MeterLinkError]] = {
     Diagnosis.SEQUENCE_CONFLICT: SequenceConflictError,
     Diagnosis.TLS_FAILED: TlsSessionError,
     Diagnosis.BAD_REPLY: BadReplyError,
+    Diagnosis.KEY_REFUSED: KeyRefusedError,
+    Diagnosis.LOCKED_OUT: LockedOutError,
+    Diagnosis.OPTICAL_DISABLED: OpticalDisabledError,
+    Diagnosis.HELD_OFF: HeldOffError,
+    Diagnosis.NAK_STORM: NakStormError,
+    Diagnosis.SHARED_PORT: SharedPortError,
 }
 
 
-def error_for(diagnosis: Diagnosis, detail: str = "") -> MeterLinkError:
+def error_for(diagnosis: Diagnosis, detail: str = "", *, interface: str = "mep") -> MeterLinkError:
     """The exception that carries ``diagnosis`` (``detail``: what was being done)."""
-    return _BY_DIAGNOSIS.get(diagnosis, NoisyLineError)(detail)
+    return _BY_DIAGNOSIS.get(diagnosis, NoisyLineError)(detail, interface=interface)
 
 
 class TlsRequiredError(MepgateError):

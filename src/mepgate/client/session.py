@@ -53,6 +53,8 @@ class Session(Protocol):
     :class:`~mepgate.client.errors.MeterLinkError` naming the likely cause otherwise."""
 
     port: str
+    interface: str
+    """``mep`` or ``optical``: the words diagnoses are given in."""
     stats: LinkStatistics
     idt_version: int | None
     """ET04's IDT version the session watches for reconfigurations (None: not read yet)."""

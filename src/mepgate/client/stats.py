@@ -31,6 +31,13 @@ class Observation:
     auth_failures: int = 0  # 0x0B replies
     idt_changes: int = 0  # reconfigurations seen through ET04's IDT version
     tls_handshakes: int = 0
+    # The optical port (C12.18):
+    naks: int = 0  # our packets the meter answered with a NAK
+    duplicates: int = 0  # response packets received twice (acknowledged again, dropped)
+    skipped_bytes: int = 0  # bytes that are not C12.18 (MEP traffic on a shared UART, noise)
+    busy_answers: int = 0  # bsy / dnr answers (waited for, asked again)
+    key_refusals: int = 0  # Security services refused
+    sessions: int = 0  # C12.18 sessions started (Ident to Security)
 
     def add(self, other: Observation) -> None:
         for name in _OBSERVED:

@@ -47,6 +47,8 @@ class MepSession:
     :func:`~mepgate.proto.parse_key`; ``mep_client`` is our entry in ET13 (1..4) whose alert
     flags we service; ``link_factory`` replaces :func:`~mepgate.transport.open_link` (tests)."""
 
+    interface = "mep"
+
     def __init__(
         self,
         port: str,

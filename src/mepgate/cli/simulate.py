@@ -15,13 +15,25 @@ from collections.abc import Awaitable, Callable
 
 import click
 
+from mepgate.c1218.keys import parse_password as parse_c1218_password
 from mepgate.errors import LocalProtocolError
 from mepgate.proto import AccessLevel, parse_key
 from mepgate.proto.constants import DEFAULT_BAUD
 from mepgate.simulator.faults import FAULTS_HELP, Faults, FaultSpec
-from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK, SimulatedMeter
+from mepgate.simulator.meter import (
+    DEFAULT_MAK,
+    DEFAULT_MBK,
+    DEFAULT_MK,
+    DEFAULT_PK,
+    DEFAULT_RK,
+    SimulatedMeter,
+)
 from mepgate.simulator.model import SIM_PROFILES, build_meter
+from mepgate.simulator.optical import OpticalKey, optical_server
 from mepgate.simulator.serve import MeterPort, PtyFrontEnd, TcpFrontEnd
+from mepgate.simulator.serve.background import INTERFACES, check_interface
+from mepgate.simulator.serve.optical import OpticalPort, SharedUart
+from mepgate.simulator.serve.port import ServedPort
 from mepgate.simulator.timing import DEFAULT_PROCESSING, WireTiming
 
 DEFAULT_PROFILE = "gen4-3phase"
@@ -35,10 +47,18 @@ One client at a time, as on a serial line: a second TCP connection waits until t
 closes.  Stop with Ctrl-C (SIGINT) or SIGTERM.
 
 \b
+--interface optical serves the optical port (ANSI C12.18) instead of MEP; keys --mk, --pk,
+--rk.  --interface both (Gen 3 profiles: one UART shared by both ports) prints the MEP
+endpoint(s) first, then the optical one(s); with --tcp HOST:PORT the optical port listens
+on PORT+1 (or a free port when PORT is 0).
+
+\b
 Examples:
   mepgate simulate --tcp 127.0.0.1:0
   mepgate simulate --pty --profile gen3-1phase --speed 60
   mepgate simulate --tcp :2323 --faults drop=0.1,corrupt=0.01,seed=7
+  mepgate simulate --interface optical --pty --profile gen3-3phase
+  mepgate simulate --interface both --tcp 127.0.0.1:0 --profile gen3-1phase
 
 \b
 {FAULTS_HELP}
@@ -98,6 +118,22 @@ def _tcp_address(text: str) -> tuple[str, int]:
     help="The meter's MEP Advanced Key.",
 )
 @click.option(
+    "--interface",
+    type=click.Choice(INTERFACES),
+    default="mep",
+    show_default=True,
+    help="Serve the MEP port, the optical port (C12.18), or both (Gen 3: shared UART).",
+)
+@click.option(
+    "--mk", default=DEFAULT_MK.decode(), show_default=True, help="Optical Unique Key (MK)."
+)
+@click.option(
+    "--pk", default=DEFAULT_PK.decode(), show_default=True, help="Optical Provisioning Key (PK)."
+)
+@click.option(
+    "--rk", default=DEFAULT_RK.decode(), show_default=True, help="Optical Read-only Key (RK)."
+)
+@click.option(
     "--scheduled-read-min",
     type=click.IntRange(min=1),
     default=None,
@@ -116,6 +152,10 @@ def simulate(
     faults: str,
     mbk: str,
     mak: str,
+    interface: str,
+    mk: str,
+    pk: str,
+    rk: str,
     scheduled_read_min: int | None,
 ) -> None:
     if tcp is None and not pty:
@@ -123,6 +163,11 @@ def simulate(
     address = _tcp_address(tcp) if tcp is not None else None
     try:
         keys = {AccessLevel.BASIC: parse_key(mbk), AccessLevel.ADVANCED: parse_key(mak)}
+        optical_keys = {
+            OpticalKey.MK: parse_password(mk, "--mk"),
+            OpticalKey.PK: parse_password(pk, "--pk"),
+            OpticalKey.RK: parse_password(rk, "--rk"),
+        }
         spec = FaultSpec.parse(faults)
         timing = WireTiming(baud=baud, processing=processing_ms / 1000, enabled=not no_timing)
     except LocalProtocolError as error:
@@ -138,48 +183,88 @@ def simulate(
         tls_required=tls_required,
         scheduled_read_interval_min=scheduled_read_min,
     )
+    try:
+        check_interface(interface, meter)
+    except LocalProtocolError as error:
+        raise click.UsageError(str(error)) from None
     faults_at_work = Faults(spec, epoch=loop.time(), default_seed=seed)
     line = f"{baud} baud" if timing.enabled else "no timing"
+    # The simulator's own demo keys (or the ones given): showing them is the point.
+    shown = []
+    if interface != "optical":
+        shown += [f"  MBK: {mbk}", f"  MAK: {mak}"]
+    if interface != "mep":
+        shown += [f"  MK: {mk}", f"  PK: {pk}", f"  RK: {rk}"]
     click.echo(
-        f"mepgate simulate: {profile}, seed {seed}, speed {speed:g}, {line}, "
+        f"mepgate simulate: {profile}, {interface}, seed {seed}, speed {speed:g}, {line}, "
         f"faults: {str(spec) or 'none'}{', TLS required' if tls_required else ''}\n"
-        # The simulator's own demo keys (or the ones given): showing them is the point.
-        f"  MBK: {mbk}\n  MAK: {mak}",
+        + "\n".join(shown),
         err=True,
     )
+    ports = _ports(meter, interface, timing, faults_at_work, optical_keys)
     try:
-        loop.run_until_complete(_serve(meter, timing, faults_at_work, address, pty))
+        loop.run_until_complete(_serve(ports, address, pty))
     finally:
         loop.close()
 
 
-async def _serve(
+def parse_password(text: str, option: str) -> bytes:
+    """A 20-character optical key as the meter holds it (``hex:`` + 40 digits also works)."""
+    try:
+        return parse_c1218_password(text).value
+    except LocalProtocolError as error:
+        raise click.BadParameter(str(error), param_hint=option) from None
+
+
+Factory = Callable[[], ServedPort]
+
+
+def _ports(
     meter: SimulatedMeter,
+    interface: str,
     timing: WireTiming,
     faults: Faults,
-    address: tuple[str, int] | None,
-    pty: bool,
-) -> None:
+    optical_keys: dict[OpticalKey, bytes],
+) -> list[Factory]:
+    """One factory per interface (MEP first), each making a port per front end."""
+    shared = SharedUart() if interface == "both" else None
+    factories: list[Factory] = []
+    if interface != "optical":
+        factories.append(
+            lambda: MeterPort(meter, timing=timing, faults=faults, shared=shared),
+        )
+    if interface != "mep":
+        server = optical_server(meter, keys=optical_keys)
+        factories.append(
+            lambda: OpticalPort(meter, server, timing=timing, faults=faults, shared=shared)
+        )
+    return factories
+
+
+async def _serve(ports: list[Factory], address: tuple[str, int] | None, pty: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     closers: list[Callable[[], Awaitable[None]]] = []
     try:
-        if address is not None:
-            tcp_end = TcpFrontEnd(MeterPort(meter, timing=timing, faults=faults))
-            try:
-                _announce(await tcp_end.start(*address))
-            except OSError as error:
-                raise click.ClickException(
-                    f"cannot listen on {address[0]}:{address[1]}: {error.strerror or error}; "
-                    "pick another port (0 chooses a free one)"
-                ) from None
-            closers.append(tcp_end.close)
-        if pty:
-            pty_end = PtyFrontEnd(MeterPort(meter, timing=timing, faults=faults))
-            _announce(await pty_end.start())
-            closers.append(pty_end.close)
+        for index, make in enumerate(ports):
+            if address is not None:
+                host, port = address
+                bound = port + index if port else 0
+                tcp_end = TcpFrontEnd(make())
+                try:
+                    _announce(await tcp_end.start(host, bound))
+                except OSError as error:
+                    raise click.ClickException(
+                        f"cannot listen on {host}:{bound}: {error.strerror or error}; "
+                        "pick another port (0 chooses a free one)"
+                    ) from None
+                closers.append(tcp_end.close)
+            if pty:
+                pty_end = PtyFrontEnd(make())
+                _announce(await pty_end.start())
+                closers.append(pty_end.close)
         await stop.wait()
     finally:
         for close in closers:

@@ -10,7 +10,7 @@ TLS-required mode, and the alert conditions.  Table *content* comes from a :clas
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -100,6 +100,53 @@ class TableStore(Protocol):
         """Make ``response`` readable in ``table_id``."""
 
 
+def read_table(store: TableStore, request: ReadRequest) -> bytes | ResponseCode:
+    """The bytes a full or partial read asks for, or the code refusing it.
+
+    Shared by the MEP and the optical server (one meter, one answer); each wraps the bytes in
+    its own response message and applies its own size limit, then calls ``note_read``.
+    """
+    content = store.table(request.table_id)
+    if content is None:
+        return ResponseCode.UNSUPPORTED_REQUEST
+    if request.offset is None:
+        return content[: request.count]
+    end = request.offset + request.count
+    if end > len(content):
+        return ResponseCode.TABLE_OPERATION_NOT_POSSIBLE
+    return content[request.offset : end]
+
+
+class ProcedureRunner:
+    """Procedures started by a BT07 write: one PSN memory per meter, whichever port wrote."""
+
+    def __init__(self, store: TableStore) -> None:
+        self._store = store
+        self._last_psn: int | None = None
+
+    def initiate(
+        self, data: bytes, level: AccessLevel, permitted: Callable[[int], bool]
+    ) -> ResponseCode:
+        """Run the procedure call in ``data`` (a BT07 write) if ``permitted(number)``; the
+        response goes to the procedure response table, the write itself answers ok."""
+        try:
+            call = ProcedureCall.from_bytes(data)
+        except MalformedMessageError:
+            return ResponseCode.TABLE_OPERATION_NOT_POSSIBLE
+        # MEP guide, "Procedure Header Fields": a repeated PSN is refused with 0x04.
+        if call.psn == self._last_psn:
+            return ResponseCode.OPERATION_NOT_POSSIBLE
+        self._last_psn = call.psn
+        if not permitted(call.number):
+            response = ProcedureResponse(
+                number=call.number, psn=call.psn, result=ProcedureResult.NO_AUTHORIZATION
+            )
+        else:
+            response = self._store.run_procedure(call, level)
+        self._store.store_procedure_response(self._store.procedure_response_table(), response)
+        return ResponseCode.OK
+
+
 @dataclass(slots=True)
 class LinkCounters:
     """What the meter saw, for tests and the simulator's status output."""
@@ -135,7 +182,7 @@ class MeterCore:
         self.window = SequenceWindow(last_accepted=sequence)
         self.tls_required = tls_required
         self._tls: TlsPskServer | None = None
-        self._last_psn: int | None = None
+        self.procedures = ProcedureRunner(store)
         self.counters = LinkCounters()
 
     def __repr__(self) -> str:
@@ -185,16 +232,9 @@ class MeterCore:
         return bytes([self._write(request, level)])
 
     def _read(self, request: ReadRequest) -> bytes:
-        content = self._store.table(request.table_id)
-        if content is None:
-            return bytes([ResponseCode.UNSUPPORTED_REQUEST])
-        if request.offset is None:
-            data = content[: request.count]
-        else:
-            end = request.offset + request.count
-            if end > len(content):
-                return bytes([ResponseCode.TABLE_OPERATION_NOT_POSSIBLE])
-            data = content[request.offset : end]
+        data = read_table(self._store, request)
+        if isinstance(data, ResponseCode):
+            return bytes([data])
         if len(data) > MAX_READ_DATA:
             # A reply cannot carry it: the client must read in parts (partial reads).
             return bytes([ResponseCode.OPERATION_NOT_POSSIBLE])
@@ -217,22 +257,10 @@ class MeterCore:
         return self._store.write(table_id, request.offset or 0, request.data)
 
     def _procedure(self, data: bytes, level: AccessLevel) -> ResponseCode:
-        try:
-            call = ProcedureCall.from_bytes(data)
-        except MalformedMessageError:
-            return ResponseCode.TABLE_OPERATION_NOT_POSSIBLE
-        # MEP guide, "Procedure Header Fields": a repeated PSN is refused with 0x04.
-        if call.psn == self._last_psn:
-            return ResponseCode.OPERATION_NOT_POSSIBLE
-        self._last_psn = call.psn
-        if level is AccessLevel.BASIC and call.number not in MBK_PROCEDURES:
-            response = ProcedureResponse(
-                number=call.number, psn=call.psn, result=ProcedureResult.NO_AUTHORIZATION
-            )
-        else:
-            response = self._store.run_procedure(call, level)
-        self._store.store_procedure_response(self._store.procedure_response_table(), response)
-        return ResponseCode.OK
+        def permitted(number: int) -> bool:
+            return level is not AccessLevel.BASIC or number in MBK_PROCEDURES
+
+        return self.procedures.initiate(data, level, permitted)
 
     # -- TLS -----------------------------------------------------------------------------------
     def _verifies_as_rc4(self, wire: bytes) -> bool:

@@ -237,12 +237,16 @@ class Faults:
         self._extra_silence.append((now, now + seconds))
 
     # -- questions the front end asks --------------------------------------------------------
-    def silent(self, now: float) -> bool:
-        """Whether the port neither hears requests nor sends anything at ``now``."""
+    def silent(self, now: float, *, include_optical: bool = True) -> bool:
+        """Whether the port neither hears requests nor sends anything at ``now``.
+
+        ``include_optical=False``: the ``optical`` windows (a MEP-side fault) do not count.
+        """
         if self.spec.disabled:
             return True
         elapsed = now - self.epoch
-        if any(w.covers(elapsed) for w in (*self.spec.stalls, *self.spec.optical)):
+        windows = (*self.spec.stalls, *self.spec.optical) if include_optical else self.spec.stalls
+        if any(w.covers(elapsed) for w in windows):
             return True
         return any(start <= now < end for start, end in self._extra_silence)
 

@@ -23,6 +23,12 @@ DEFAULT_MBK = b"MEPGATE-DEMO-MBK0000"
 """The simulator's default MBK (20 characters, as grid companies hand them out)."""
 DEFAULT_MAK = b"MEPGATE-DEMO-MAK0000"
 """The simulator's default MAK."""
+DEFAULT_MK = b"MEPGATE-DEMO-MK00000"
+"""The simulator's default optical Unique Key (MK, 20 characters)."""
+DEFAULT_PK = b"MEPGATE-DEMO-PK00000"
+"""The simulator's default optical Provisioning Key (PK)."""
+DEFAULT_RK = b"MEPGATE-DEMO-RK00000"
+"""The simulator's default optical Read-only Key (RK)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +83,10 @@ class SimulatedMeter:
         """The reply frame to one whole request frame received at ``now``."""
         self.model.advance(self.clock.at(now))
         return self.core.handle(wire)
+
+    def advance(self, now: float) -> None:
+        """Bring the model to front-end time ``now`` (before another port reads it)."""
+        self.model.advance(self.clock.at(now))
 
     def alert_pending(self, now: float) -> bool:
         self.model.advance(self.clock.at(now))

@@ -30,6 +30,15 @@ from mepgate.simulator.model.load_profile import (
     LoadProfileRecorder,
 )
 from mepgate.simulator.model.mep_port import MepPort
+from mepgate.simulator.model.optical_port import (
+    ET55_LOCKOUT_MINUTES,
+    ET55_LOCKOUT_THRESHOLD,
+    ET55_OPTICAL_FLAGS,
+    OpticalSettings,
+    et51_default,
+    et55_optical_default,
+    optical_settings,
+)
 from mepgate.simulator.model.physics import STEP_US, Electrical, LoadShape, electrical_at
 from mepgate.simulator.model.present import bt28_value
 from mepgate.simulator.model.profiles import SimProfile
@@ -91,6 +100,14 @@ class MeterModel:
         self.utility = nameplate.et03(seed)
         self.system = nameplate.et04(profile, seed, idt_version=self.idt_version)
         self.meter_config = nameplate.et55(self.dims)
+        # Optical-port settings the table decoders leave out: raw bytes (optical_port module).
+        self._et51 = bytearray(et51_default(2 if self.dims.generation >= 4 else 1))
+        self._et55_extra: dict[int, int] = {ET55_LOCKOUT_THRESHOLD: 0, ET55_LOCKOUT_MINUTES: 0}
+        if self.dims.generation >= 4:
+            flags = self._et55_a() + ET55_OPTICAL_FLAGS
+            self._et55_extra.update(
+                {flags + i: byte for i, byte in enumerate(et55_optical_default())}
+            )
         self.scheduled_read_interval_s = (
             scheduled_read_interval_min * 60 if scheduled_read_interval_min else None
         )
@@ -221,6 +238,11 @@ class MeterModel:
 
     def write(self, table_id: int, offset: int, data: bytes) -> ResponseCode:
         """Patch the table's bytes, decode them with the client's decoder, keep the result."""
+        if table_id == TableId.ET51:  # no decoder: kept as bytes (optical_port module)
+            if offset + len(data) > len(self._et51):
+                return ResponseCode.TABLE_OPERATION_NOT_POSSIBLE
+            self._et51[offset : offset + len(data)] = data
+            return ResponseCode.OK
         current = self.table(table_id)
         apply = self._writers().get(table_id)
         if current is None or apply is None:
@@ -233,7 +255,36 @@ class MeterModel:
             apply(decode_table(table_id, patched, self.dims))
         except TableDecodeError:
             return ResponseCode.TABLE_OPERATION_NOT_POSSIBLE
+        if table_id == TableId.ET55:
+            for where in self._et55_extra:
+                self._et55_extra[where] = patched[where]
         return ResponseCode.OK
+
+    # -- the optical port --------------------------------------------------------------------
+    def optical_settings(self) -> OpticalSettings:
+        """The optical port's timers, lockout and off switch as the tables now say."""
+        return optical_settings(
+            generation=self.dims.generation,
+            firmware=self.profile.meter.firmware,
+            et51=bytes(self._et51),
+            et55=self.table(TableId.ET55),
+            et55_a=self._et55_a(),
+        )
+
+    def _et55_a(self) -> int:
+        """ET55's offset "A" (its "Step Tariff Source")."""
+        return dimensions.et55_layout(self.dims.register, self.dims.generation).offset_of(
+            "step_tariff_source"
+        )
+
+    def _et55_bytes(self) -> bytes:
+        encoded = bytearray(dimensions.ET55.encode(self.meter_config, self.dims))
+        end = max(self._et55_extra) + 1
+        if len(encoded) < end:
+            encoded += bytes(end - len(encoded))
+        for where, byte in self._et55_extra.items():
+            encoded[where] = byte
+        return bytes(encoded)
 
     def run_procedure(self, call: ProcedureCall, level: AccessLevel) -> ProcedureResponse:
         self._last_bt07 = call.to_bytes()
@@ -402,7 +453,8 @@ class MeterModel:
             TableId.ET15: self.mep.et15_bytes,
             TableId.ET16: lambda: mep.ET16.encode(self.mep.et16(), dims()),
             TableId.ET50: lambda: mep.ET50.encode(self.mep.inbound, dims()),
-            TableId.ET55: lambda: dimensions.ET55.encode(self.meter_config, dims()),
+            TableId.ET51: lambda: bytes(self._et51),
+            TableId.ET55: self._et55_bytes,
             TableId.ET59: lambda: self._responses.get(TableId.ET59, bytes(4)),
         }
 

@@ -18,7 +18,10 @@ from mepgate.errors import LocalProtocolError
 from mepgate.proto import AccessLevel
 from mepgate.simulator.faults import Faults, FaultSpec
 from mepgate.simulator.meter import SimulatedMeter
+from mepgate.simulator.model.meter_model import MeterModel
+from mepgate.simulator.optical import OpticalAccess, OpticalKey, OpticalServer, optical_server
 from mepgate.simulator.serve.links import PtyFrontEnd, TcpFrontEnd
+from mepgate.simulator.serve.optical import OpticalPort, SharedUart
 from mepgate.simulator.serve.port import MeterPort
 from mepgate.simulator.timing import WireTiming
 
@@ -26,6 +29,23 @@ T = TypeVar("T")
 
 STARTUP_TIMEOUT = 10.0
 """Seconds to wait for the front ends to come up (or go down) before giving up."""
+INTERFACES = ("mep", "optical", "both")
+"""What a simulator serves: the MEP port, the optical port, or both (Gen 2/3: one UART)."""
+
+
+def check_interface(interface: str, meter: SimulatedMeter) -> None:
+    """Refuse an unknown interface, and ``both`` for a Gen 4 meter (separate ports there)."""
+    if interface not in INTERFACES:
+        raise LocalProtocolError(
+            f"unknown interface {interface!r}; choose one of: {', '.join(INTERFACES)}"
+        )
+    model = meter.model
+    if interface == "both" and isinstance(model, MeterModel) and model.dims.generation >= 4:
+        raise LocalProtocolError(
+            "--interface both simulates the UART a Gen 2/3 meter shares between its MEP and "
+            "optical ports; Gen 4 meters have separate ports: pick a gen3 profile, or serve "
+            "one interface per simulator"
+        )
 
 
 class RunningSimulator:
@@ -33,6 +53,11 @@ class RunningSimulator:
 
     The TCP front end and the pty are two ports of the same meter (its sequence counter and
     tables are shared), each with its own line; both obey the same faults.
+
+    ``interface``: ``"mep"`` (``url``/``device`` are the MEP port), ``"optical"`` (``url``/
+    ``device`` are the optical port) or ``"both"`` (``url``/``device`` MEP, ``optical_url``/
+    ``optical_device`` optical, one shared UART as on a Gen 2/3 meter).  ``optical_keys``
+    default to the simulator's demo MK/PK/RK; ``optical_server`` is the C12.18 server.
     """
 
     def __init__(
@@ -45,8 +70,23 @@ class RunningSimulator:
         seed: int = 0,
         tcp: tuple[str, int] | None = ("127.0.0.1", 0),
         pty: bool = True,
+        interface: str = "mep",
+        optical_keys: Mapping[OpticalKey, bytes] | None = None,
+        optical_access: OpticalAccess | None = None,
     ) -> None:
+        check_interface(interface, meter)
+        self.interface = interface
         self.meter = meter
+        self.optical_server: OpticalServer | None = (
+            optical_server(meter, keys=optical_keys, access=optical_access)
+            if interface != "mep"
+            else None
+        )
+        self.optical_keys = dict(self.optical_server.keys) if self.optical_server else {}
+        self.shared = SharedUart() if interface == "both" else None
+        self.optical_url: str | None = None
+        self.optical_device: str | None = None
+        self.optical_ports: list[OpticalPort] = []
         self.keys = dict(keys)
         self.timing = timing if timing is not None else WireTiming()
         spec = FaultSpec.parse(faults) if isinstance(faults, str) else faults
@@ -63,6 +103,7 @@ class RunningSimulator:
         )
         self._tcp: TcpFrontEnd | None = None
         self._pty: PtyFrontEnd | None = None
+        self._optical_ends: list[TcpFrontEnd | PtyFrontEnd] = []
 
     def __enter__(self) -> RunningSimulator:
         self.start()
@@ -103,8 +144,19 @@ class RunningSimulator:
 
     @property
     def reboots(self) -> int:
-        """Reboots injected so far, on either line."""
-        return sum(p.stats.reboots for p in (self.tcp_port, self.pty_port) if p is not None)
+        """Reboots injected so far, on any line."""
+        ports = [p.stats for p in (self.tcp_port, self.pty_port) if p is not None]
+        ports += [p.stats for p in self.optical_ports]
+        return sum(stats.reboots for stats in ports)
+
+    @property
+    def optical_port(self) -> OpticalPort:
+        """The optical port's TCP line, or its pty's when there is no TCP front end."""
+        if not self.optical_ports:
+            raise LocalProtocolError(
+                "this simulator serves no optical port: start it with interface='optical' or 'both'"
+            )
+        return self.optical_ports[0]
 
     @property
     def port(self) -> MeterPort:
@@ -120,16 +172,47 @@ class RunningSimulator:
     async def _start(self) -> None:
         # asyncio's loop clock is time.monotonic, the clock the ports use.
         self.faults.epoch = self._loop.time()
+        if self.interface != "optical":
+            await self._start_mep()
+        if self.optical_server is not None:
+            await self._start_optical(self.optical_server)
+
+    async def _start_mep(self) -> None:
         if self._tcp_address is not None:
-            self.tcp_port = MeterPort(self.meter, timing=self.timing, faults=self.faults)
+            self.tcp_port = MeterPort(
+                self.meter, timing=self.timing, faults=self.faults, shared=self.shared
+            )
             self._tcp = TcpFrontEnd(self.tcp_port)
             self.url = await self._tcp.start(*self._tcp_address)
         if self._want_pty:
-            self.pty_port = MeterPort(self.meter, timing=self.timing, faults=self.faults)
+            self.pty_port = MeterPort(
+                self.meter, timing=self.timing, faults=self.faults, shared=self.shared
+            )
             self._pty = PtyFrontEnd(self.pty_port)
             self.device = await self._pty.start()
 
+    async def _start_optical(self, server: OpticalServer) -> None:
+        def port() -> OpticalPort:
+            made = OpticalPort(
+                self.meter, server, timing=self.timing, faults=self.faults, shared=self.shared
+            )
+            self.optical_ports.append(made)
+            return made
+
+        if self._tcp_address is not None:
+            tcp = TcpFrontEnd(port())
+            self._optical_ends.append(tcp)
+            self.optical_url = await tcp.start(*self._tcp_address)
+        if self._want_pty:
+            pty = PtyFrontEnd(port())
+            self._optical_ends.append(pty)
+            self.optical_device = await pty.start()
+        if self.interface == "optical":
+            self.url, self.device = self.optical_url, self.optical_device
+
     async def _stop(self) -> None:
+        for end in self._optical_ends:
+            await end.close()
         if self._tcp is not None:
             await self._tcp.close()
         if self._pty is not None:

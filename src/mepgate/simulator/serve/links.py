@@ -12,7 +12,7 @@ import os
 import socket
 import tty
 
-from mepgate.simulator.serve.port import MeterPort
+from mepgate.simulator.serve.port import ServedPort
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class TcpFrontEnd:
     once, as serial servers (ser2net, ESP-Link) do while their port is in use: the line is one
     UART, and a waiting client would only see silence."""
 
-    def __init__(self, port: MeterPort) -> None:
+    def __init__(self, port: ServedPort) -> None:
         self.port = port
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.StreamWriter] = set()
@@ -136,7 +136,7 @@ class PtyFrontEnd:
     open wait in the device's input queue, so a client should flush its input on opening.
     """
 
-    def __init__(self, port: MeterPort) -> None:
+    def __init__(self, port: ServedPort) -> None:
         self.port = port
         self._fds: tuple[int, int] | None = None
         self._task: asyncio.Task[None] | None = None

@@ -71,6 +71,48 @@ class PortStats:
     refused: int = 0  # connections closed at once: the port was in use
 
 
+async def paced_write(
+    link: Link, data: bytes, start: float, byte_time: float, clock: Callable[[], float]
+) -> None:
+    """Write byte ``i`` of ``data`` when it would have finished on the wire:
+    ``start + (i+1)·byte_time`` (in bursts :data:`PACING_TICK` apart)."""
+    if byte_time <= 0:
+        await link.write(data)
+        return
+    burst = max(1, round(PACING_TICK / byte_time))
+    sent = 0
+    while sent < len(data):
+        target = min(len(data), sent + burst)
+        delay = start + target * byte_time - clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await link.write(data[sent:target])
+        sent = target
+
+
+class ServedPort(Protocol):
+    """A port a front end carries: MEP (:class:`MeterPort`) or optical."""
+
+    @property
+    def stats(self) -> PortStats: ...
+
+    async def serve(self, link: Link) -> None:
+        """Serve one client until its link closes."""
+
+
+class SharedLine(Protocol):
+    """A UART the MEP port shares with the optical port (Gen 2/3 meters, ``--interface both``)."""
+
+    def mep_deaf(self) -> bool:
+        """Whether an optical session holds the UART: MEP requests go unheard, unanswered."""
+
+    def mep_frame(self) -> None:
+        """A MEP frame was heard: the UART turns back to MEP unless optical holds it."""
+
+    async def mep_sent(self, data: bytes) -> None:
+        """MEP bytes went out: they show on the optical side too."""
+
+
 class MeterPort:
     """A meter's MEP port.  :meth:`serve` runs one client session; sessions run one at a time,
     as on a serial line, and the meter (sequence counter, tables) carries over between them."""
@@ -82,8 +124,10 @@ class MeterPort:
         timing: WireTiming | None = None,
         faults: Faults | None = None,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedLine | None = None,
     ) -> None:
         self.meter = meter
+        self.shared = shared
         self.timing = timing if timing is not None else WireTiming()
         self._clock = clock
         self.faults = faults if faults is not None else Faults(FaultSpec(), epoch=clock())
@@ -168,6 +212,8 @@ class MeterPort:
         self, wire: bytes, arrived: float, queue: asyncio.Queue[tuple[bytes, float]]
     ) -> None:
         self.stats.frames += 1
+        if self.shared is not None:
+            self.shared.mep_frame()
         self._last_frame = arrived  # MEP guide, "Alert Sequence timing": hold alerts off
         queue.put_nowait((wire, arrived))
 
@@ -177,7 +223,7 @@ class MeterPort:
             wire, arrived = await queue.get()
             await self._sleep_until(arrived)
             now = self._clock()
-            if self.faults.silent(now):
+            if self.faults.silent(now) or (self.shared is not None and self.shared.mep_deaf()):
                 self.stats.ignored += 1
                 continue
             if self.faults.wrong_baud:
@@ -244,34 +290,33 @@ class MeterPort:
     def _may_alert(self, now: float) -> bool:
         if self.faults.silent(now) or self.faults.echo:
             return False
+        if self.shared is not None and self.shared.mep_deaf():
+            return False
         return self.meter.alert_pending(now)
 
     # -- sending -------------------------------------------------------------------------------
     async def _transmit(self, link: Link, data: bytes) -> None:
         """Send ``data`` as the meter's UART would: paced bytes, 117-byte segments."""
         async with self._tx:
-            if not self.timing.enabled:
-                await link.write(data)
-                return
-            start = self._clock()
-            position = 0
-            for size in self.timing.segments(len(data)):
-                if position:
-                    start += SEGMENT_PAUSE  # MEP guide, "Response timing"
-                await self._pace(link, data[position : position + size], start)
-                start += self.timing.wire_time(size)
-                position += size
+            await self._transmit_paced(link, data)
+        if self.shared is not None:
+            await self.shared.mep_sent(data)
+
+    async def _transmit_paced(self, link: Link, data: bytes) -> None:
+        if not self.timing.enabled:
+            await link.write(data)
+            return
+        start = self._clock()
+        position = 0
+        for size in self.timing.segments(len(data)):
+            if position:
+                start += SEGMENT_PAUSE  # MEP guide, "Response timing"
+            await self._pace(link, data[position : position + size], start)
+            start += self.timing.wire_time(size)
+            position += size
 
     async def _pace(self, link: Link, data: bytes, start: float) -> None:
-        """Write byte ``i`` when it would have finished on the wire: ``start + (i+1)·t``."""
-        byte_time = self.timing.byte_time
-        burst = max(1, round(PACING_TICK / byte_time))
-        sent = 0
-        while sent < len(data):
-            target = min(len(data), sent + burst)
-            await self._sleep_until(start + target * byte_time)
-            await link.write(data[sent:target])
-            sent = target
+        await paced_write(link, data, start, self.timing.byte_time, self._clock)
 
     async def _sleep_until(self, when: float) -> None:
         delay = when - self._clock()

@@ -166,7 +166,9 @@ class OpticalServer:
         self.max_packet_size = max_packet_size
         self.max_packets = max_packets
         self.counters = OpticalCounters()
-        self._buffer = PacketBuffer(max_packet_size=max_packet_size)
+        # Packets up to the negotiated size only (the default until negotiated): a length
+        # field damaged to more is refused at once instead of swallowing the resends after it.
+        self._buffer = PacketBuffer(max_packet_size=DEFAULT_PACKET_SIZE)
         self._duplicates = DuplicateFilter()
         self._reassembler = Reassembler(max_packets)
         self.state = SessionState.BASE
@@ -381,6 +383,7 @@ class OpticalServer:
             self._to_base()
         if self._pending_negotiation is not None:
             self.packet_size, self.packets = self._pending_negotiation
+            self._buffer.max_packet_size = max(self.packet_size, DEFAULT_PACKET_SIZE)
             self._reassembler.packets = self.packets
             self._pending_negotiation = None
 
@@ -389,6 +392,7 @@ class OpticalServer:
         self.key = OpticalKey.NONE
         self.packet_size = DEFAULT_PACKET_SIZE
         self.packets = DEFAULT_PACKETS
+        self._buffer.max_packet_size = DEFAULT_PACKET_SIZE
         self._reassembler = Reassembler(DEFAULT_PACKETS)
         self._duplicates.reset()
         self._toggle = False

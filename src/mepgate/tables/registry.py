@@ -51,10 +51,19 @@ def _collect(modules: tuple[ModuleType, ...]) -> dict[int, Table[object]]:
 CODECS: Mapping[int, Table[object]] = MappingProxyType(_collect(_MODULES))
 
 
+#: Dimensioned manufacturer tables that newer firmware extends past the fields mepgate decodes:
+#: ET55 gained the MEP flags, the optical port's settings and tamper settings in firmware 4.0
+#: (from offset A+40) and the failed-login lockout in 4.30 (MEP guide, ET55).
+GROWN_WITH_FIRMWARE = frozenset({TableId.ET55})
+
+
 def table_is_fixed_by_its_layout(table_id: int) -> bool:
     """Whether no meter holds more of ``table_id`` than its layout: a standard table (C12.19
-    fixes their shapes) or one its dimension tables size.  A manufacturer table of fixed layout
-    (ET03, ET04, ...) may have grown fields in newer firmware."""
+    fixes their shapes) or one its dimension tables size (except :data:`GROWN_WITH_FIRMWARE`).
+    A manufacturer table of fixed layout (ET03, ET04, ...) may have grown fields in newer
+    firmware."""
+    if table_id in GROWN_WITH_FIRMWARE:
+        return False
     return table_id < MFG_TABLE_BASE or isinstance(CODECS.get(table_id), DimensionedTable)
 
 

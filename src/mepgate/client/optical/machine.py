@@ -833,6 +833,11 @@ def _start_session(link: OpticalLink, seen: Observation, what: str) -> Script[No
         if failed.silent and cut_off is not None:
             raise _held_off(link, cut_off, what) from None
         raise error_for(diagnose_optical(seen), what, interface=OPTICAL) from None
+    if response[:1] == bytes([ISSS]):
+        # The meter is still in an earlier client's session (it left without Terminate, and
+        # the channel traffic timeout has not ended it yet): end it, then identify.
+        yield Exchange(link, terminate_request(), seen, "terminating an earlier session")
+        response = yield Exchange(link, ident_request(), seen, "identifying")
     _expect_ok(response, "identifying (Ident)", seen)
     started = link.last_traffic or started
     want = negotiate_request(link.want_packet_size, link.want_packets)
@@ -851,7 +856,12 @@ def _start_session(link: OpticalLink, seen: Observation, what: str) -> Script[No
     response = yield Exchange(link, logon_request(link.user_id, link.user), seen, "logging on")
     if response[:1] == bytes([ResponseCode.OPERATION_NOT_POSSIBLE]):
         seen.replies += 1
-        raise _locked_out(link, started, what)
+        locked = _locked_out(link, started, what)
+        try:
+            yield from _end_session(link, seen, what)  # back to the base state: Terminate
+        except MeterLinkError:
+            link.end_session()
+        raise locked
     _expect_ok(response, "logging on (Logon)", seen)
     response = yield Exchange(link, security_request(link.password), seen, "sending the key")
     code = response[0] if response else ResponseCode.OK

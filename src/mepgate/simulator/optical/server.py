@@ -20,8 +20,9 @@ decides:
   (:mod:`.access`); a wrong password is answered ``isc``;
 * the meter's optical settings (:mod:`mepgate.simulator.model.optical_port`): the session
   timeout and hold-off (the port ignores everything while held off), the "Disable Optical
-  Port" bit (ignores everything), and from firmware 4.30 the failed-login lockout (every
-  Logon answered ``onp`` until it ends).
+  Port" bit (ignores everything; with :attr:`OpticalServer.refuse_when_disabled` it answers
+  every service ``isc`` instead -- the guides do not say which a meter does), and from
+  firmware 4.30 the failed-login lockout (every Logon answered ``onp`` until it ends).
 
 Times: ``now`` is the line's clock in seconds (link timers: 6 s, 2 s, 0.5 s).  The meter's own
 timers (session timeout, hold-off, lockout) run on simulated time, ``now * speed``, so a
@@ -165,7 +166,9 @@ class OpticalServer:
         self.max_packet_size = max_packet_size
         self.max_packets = max_packets
         self.counters = OpticalCounters()
-        self._buffer = PacketBuffer(max_packet_size=max_packet_size)
+        # Packets up to the negotiated size only (the default until negotiated): a length
+        # field damaged to more is refused at once instead of swallowing the resends after it.
+        self._buffer = PacketBuffer(max_packet_size=DEFAULT_PACKET_SIZE)
         self._duplicates = DuplicateFilter()
         self._reassembler = Reassembler(max_packets)
         self.state = SessionState.BASE
@@ -187,6 +190,8 @@ class OpticalServer:
         self._pending_negotiation: tuple[int, int] | None = None  # applies after the response
         self.switching = False
         """Set by a shared UART: the next packet is lost while the meter switches to optical."""
+        self.refuse_when_disabled = False
+        """A port disabled in ET55 answers every service ``isc`` instead of staying silent."""
 
     def __repr__(self) -> str:
         return (
@@ -211,7 +216,7 @@ class OpticalServer:
 
     def listening(self, now: float) -> bool:
         """False while the port is disabled or held off: bytes are then ignored unanswered."""
-        if self._settings().port_disabled:
+        if self._settings().port_disabled and not self.refuse_when_disabled:
             return False
         until = self._held_off_until
         return until is None or now * self.speed >= until
@@ -378,6 +383,7 @@ class OpticalServer:
             self._to_base()
         if self._pending_negotiation is not None:
             self.packet_size, self.packets = self._pending_negotiation
+            self._buffer.max_packet_size = max(self.packet_size, DEFAULT_PACKET_SIZE)
             self._reassembler.packets = self.packets
             self._pending_negotiation = None
 
@@ -386,6 +392,7 @@ class OpticalServer:
         self.key = OpticalKey.NONE
         self.packet_size = DEFAULT_PACKET_SIZE
         self.packets = DEFAULT_PACKETS
+        self._buffer.max_packet_size = DEFAULT_PACKET_SIZE
         self._reassembler = Reassembler(DEFAULT_PACKETS)
         self._duplicates.reset()
         self._toggle = False
@@ -410,6 +417,8 @@ class OpticalServer:
         if not allowed(self.state, service):
             return encode_response(ResponseCode.INVALID_SERVICE_SEQUENCE_STATE)  # isss
         self._quiet_allowed = CHANNEL_TRAFFIC_TIMEOUT
+        if self._settings().port_disabled:
+            return encode_response(ISC)  # refuse_when_disabled: the link works, nothing else
         response = self._execute(request, message, now)
         if response[0] == ResponseCode.OK:
             before = self.state

@@ -60,6 +60,7 @@ class PortStats:
     replies: int = 0
     dropped: int = 0
     corrupted: int = 0  # replies sent with altered bytes
+    corrupted_heard: int = 0  # chunks the optical port heard altered (IR damages both ways)
     ignored: int = 0
     alerts: int = 0
     echoed: int = 0

@@ -72,10 +72,12 @@ class StreamLink:
 
     async def write(self, data: bytes) -> None:
         if self._writer.is_closing():
-            raise PortUnavailableError(f"{self.port} is closed; it has to be opened again")
+            raise self._gone("the connection is closed")
         try:
             self._writer.write(data)
             await self._writer.drain()
+        except ConnectionError as error:
+            raise self._gone(f"writing failed: {error}") from error
         except (OSError, serial.SerialException) as error:
             raise PortUnavailableError(f"writing to {self.port} failed: {error}") from error
 
@@ -87,21 +89,29 @@ class StreamLink:
                 data = await self._reader.read(_READ_CHUNK)
         except TimeoutError:
             return b""
+        except ConnectionError as error:
+            raise self._gone(f"reading failed: {error}") from error
         except (OSError, serial.SerialException) as error:
             raise PortUnavailableError(f"reading from {self.port} failed: {error}") from error
         if not data:
-            quick = asyncio.get_running_loop().time() - self._opened < BUSY_WITHIN
-            if self.port.startswith("tcp://") and quick and not self._received:
-                raise PortBusyError(
-                    f"{self.port} closed the connection at once: the serial server's port is "
-                    "busy (another client is connected to it) or it refuses this address"
-                )
-            raise PortUnavailableError(
-                f"{self.port} went away (end of stream): the adapter was unplugged or the "
-                "remote end closed the connection"
-            )
+            raise self._gone("end of stream")
         self._received = True
         return data
+
+    def _gone(self, how: str) -> PortUnavailableError:
+        """The other end closed or reset the connection: at once after opening, a serial
+        server whose port is busy (ser2net refuses a second client so); later, an adapter or
+        bridge that went away."""
+        quick = asyncio.get_running_loop().time() - self._opened < BUSY_WITHIN
+        if self.port.startswith("tcp://") and quick and not self._received:
+            return PortBusyError(
+                f"{self.port} closed the connection at once ({how}): the serial server's port "
+                "is busy (another client is connected to it) or it refuses this address"
+            )
+        return PortUnavailableError(
+            f"{self.port} went away ({how}): the adapter was unplugged or the remote end "
+            "closed the connection"
+        )
 
     async def close(self) -> None:
         self._writer.close()

@@ -20,6 +20,7 @@ import pytest
 from pydantic import SecretStr
 
 from mepgate.client import LinkTiming
+from mepgate.client.client import GROWN_TABLE_BYTES
 from mepgate.config import MeterConfig, Settings, StorageConfig
 from mepgate.proto import ReadRequest
 from mepgate.proto.constants import MAX_READ_DATA
@@ -178,5 +179,7 @@ def test_the_size_the_dimensions_give_never_cuts_a_table_short(profile: str) -> 
         if data is None or size is None:
             continue
         sized += 1
-        assert size >= len(data), TableId(table).name
+        # A table newer firmware grew (ET55) is read on past its layout, by a bounded margin.
+        grown = 0 if registry.table_is_fixed_by_its_layout(table) else GROWN_TABLE_BYTES
+        assert size + grown >= len(data), TableId(table).name
     assert sized > 10

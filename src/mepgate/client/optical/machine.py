@@ -67,7 +67,12 @@ from mepgate.client.errors import (
     OpticalDisabledError,
     error_for,
 )
-from mepgate.client.optical.timing import IDLE_SHARE, RENEWAL_SHARE, OpticalTiming
+from mepgate.client.optical.timing import (
+    IDLE_SHARE,
+    RENEWAL_MARGIN_S,
+    RENEWAL_SHARE,
+    OpticalTiming,
+)
 from mepgate.client.session import Reply
 from mepgate.client.stats import Observation
 from mepgate.errors import LocalProtocolError, MepgateError, RemoteProtocolError
@@ -177,7 +182,10 @@ class OpticalLink:
     def renewal_due(self, now: float) -> bool:
         """The session is old enough to be renewed before the meter's timeout ends it."""
         since = self.session_since
-        return since is not None and now - since >= RENEWAL_SHARE * self.session_timeout
+        timeout = self.session_timeout
+        margin = max((1.0 - RENEWAL_SHARE) * timeout, RENEWAL_MARGIN_S)
+        due = max(timeout - margin, timeout / 2)
+        return since is not None and now - since >= due
 
     def idle_ended(self, now: float) -> bool:
         """The session has been quiet long enough for the meter to drop it (channel traffic

@@ -19,6 +19,10 @@ from mepgate.c1218.constants import (
 RENEWAL_SHARE = 0.9
 """A session is renewed when this share of the meter's optical session timeout has passed
 (540 s of the default 600 s): well before the meter ends it and holds the port off."""
+RENEWAL_MARGIN_S = 5.0
+"""...and at least this long before the timeout: a session is renewed only when a request
+starts, so the margin must outlast the wait for the next request (a poll interval) with one
+exchange (short timeouts: a grid company's setting, or one learnt from a cut session)."""
 IDLE_SHARE = 0.75
 """A session quiet for this share of the channel traffic timeout is taken as ended (the meter
 drops to its base state after the timeout; being early costs one new session, being late

@@ -582,6 +582,26 @@ def test_a_consistent_new_baseline_is_accepted_after_a_while(
     assert readings[0].forward_active_energy_wh < 1e12
 
 
+def counted_sessions_poller(
+    port: str, readings: list[Reading], missed_limit: int
+) -> tuple[MeterPoller, list[MeterClient]]:
+    """A poller at 0.2 s that keeps every client it connects (one per session)."""
+    sessions: list[MeterClient] = []
+
+    def connect() -> MeterClient:
+        sessions.append(fast_client(port))
+        return sessions[-1]
+
+    poller = MeterPoller(
+        meter_config(port, poll_interval=0.2),
+        connect=connect,
+        on_reading=readings.append,
+        retry=FAST,
+        missed_polls_before_restart=missed_limit,
+    )
+    return poller, sessions
+
+
 def test_a_poll_lost_on_a_silent_line_keeps_the_session(
     simulator_factory: SimulatorFactory,
 ) -> None:
@@ -589,20 +609,9 @@ def test_a_poll_lost_on_a_silent_line_keeps_the_session(
     identity and dimension reads, which take seconds on a noisy line."""
     sim = simulator_factory(profile="gen4-3phase")
     readings: list[Reading] = []
-    sessions: list[MeterClient] = []
-
-    def connect() -> MeterClient:
-        sessions.append(fast_client(sim.url or ""))
-        return sessions[-1]
 
     async def scenario() -> None:
-        poller = MeterPoller(
-            meter_config(sim.url or "", poll_interval=0.2),
-            connect=connect,
-            on_reading=readings.append,
-            retry=FAST,
-            missed_polls_before_restart=1000,
-        )
+        poller, sessions = counted_sessions_poller(sim.url or "", readings, 1000)
         task = await running(poller, lambda: len(readings) >= 2)
         sim.stall(1.0)
         await until(lambda: poller.missed_polls >= 1, what="a missed poll")
@@ -623,20 +632,9 @@ def test_a_meter_that_stays_silent_gets_a_new_session_after_missed_polls(
 ) -> None:
     sim = simulator_factory(profile="gen4-3phase")
     readings: list[Reading] = []
-    sessions: list[MeterClient] = []
-
-    def connect() -> MeterClient:
-        sessions.append(fast_client(sim.url or ""))
-        return sessions[-1]
 
     async def scenario() -> None:
-        poller = MeterPoller(
-            meter_config(sim.url or "", poll_interval=0.2),
-            connect=connect,
-            on_reading=readings.append,
-            retry=FAST,
-            missed_polls_before_restart=2,
-        )
+        poller, sessions = counted_sessions_poller(sim.url or "", readings, 2)
         task = await running(poller, lambda: len(readings) >= 2)
         sim.configure_faults("disabled")
         await until(lambda: len(sessions) >= 2, what="a new session")

@@ -135,7 +135,7 @@ def test_nak_storm(start_sim: StartSim) -> None:
     doctor never calls such a line ok, and names the NAK storm whenever the meter NAKed."""
     verdicts = []
     for seed in range(1, 5):
-        sim = start_sim("gen3", interface="optical", pty=False, faults=f"corrupt=0.3,seed={seed}")
+        sim = start_sim("gen3", interface="optical", pty=False, faults=f"hear=0.3,seed={seed}")
         code, out = doctor(sim.port("tcp"), RK)
         assert code == 1
         verdicts.append(named(out))

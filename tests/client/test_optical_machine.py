@@ -68,6 +68,7 @@ class Meter:
     duplicate: bool = False  # send each response packet twice
     lose_acks: int = 0  # drop this many of the meter's ACKs
     refuse_key: bool = False
+    deaf: int = 0  # miss this many of our packets (a damaged length made it wait them out)
     buffer: PacketBuffer = field(default_factory=PacketBuffer)
     toggle: bool = False
     packet_size: int = 64
@@ -79,6 +80,9 @@ class Meter:
     def hear(self, data: bytes) -> bytes:
         out = data if self.echo else b""
         if self.silent:
+            return out
+        if self.deaf and len(data) > 1:
+            self.deaf -= 1
             return out
         self.buffer.feed(data)
         while (event := self.buffer.next_event()) is not NEED_DATA:
@@ -409,19 +413,29 @@ def test_refusals_up_to_the_meters_limit_lock_it_and_it_is_not_asked_again() -> 
     assert third.sent == []
 
 
+def keep_busy(link: OpticalLink, meter: Meter, until: float) -> float:
+    """Requests every 4 s (under the channel traffic timeout) until ``until``; the end."""
+    at = 0.0
+    while at < until:
+        done, _ = request(link, meter, start=at)
+        assert done.outcome.data == TABLE[10:30]
+        at = done.end + 4.0
+    return done.end
+
+
 def test_silence_after_the_meters_session_timeout_is_a_hold_off_respected() -> None:
     link, meter = new_link(), Meter()
-    first, _ = request(link, meter)
+    end = keep_busy(link, meter, until=40.0)  # old enough for a timeout (30 s)
     meter.silent = True  # the meter ended the session at its timeout: it ignores us now
-    held, _ = request(link, meter, start=first.end + 3.0)
+    held, _ = request(link, meter, start=end + 3.0)
     assert isinstance(held.outcome, HeldOffError)
-    # The hold-off runs from when the meter fell silent (the end of the first request), not
+    # The hold-off runs from when the meter fell silent (the end of the last request), not
     # from when the resends and the unanswered Ident made it certain.
-    silent_from = first.end
+    silent_from = end
     assert link.held_off_until == pytest.approx(silent_from + 300, abs=0.01)
     assert 280 < held.outcome.seconds_left < 300 - 3.0
     assert f"held off for {held.outcome.seconds_left:.0f} s more" in str(held.outcome)
-    assert link.session_timeout < TIMING.session_timeout  # renewed sooner from now on
+    assert link.session_timeout == pytest.approx(end, abs=0.1)  # renewed sooner from now on
     again, _ = request(link, meter, start=silent_from + 100)
     assert isinstance(again.outcome, HeldOffError)
     assert again.sent == []  # not knocked on meanwhile
@@ -429,6 +443,59 @@ def test_silence_after_the_meters_session_timeout_is_a_hold_off_respected() -> N
     meter.silent = False
     later, _ = request(link, meter, start=silent_from + 301)
     assert later.outcome.data == TABLE[10:30]
+
+
+def test_silence_in_a_young_session_is_the_line_not_a_timeout() -> None:
+    """A damaged length field makes the meter wait out a longer packet: it misses a whole
+    exchange of ours.  In a session seconds old that is no session timeout: the request is
+    asked again in the same session, and the renewal period is kept."""
+    link, meter = new_link(), Meter()
+    first, _ = request(link, meter)
+    meter.deaf = 1 + TIMING.link_retries  # every send of one exchange
+    done, machine = request(link, meter, start=first.end + 1.0)
+    assert done.outcome.data == TABLE[10:30]
+    assert services(meter).count("Ident") == 1  # the same session
+    assert machine.seen.sessions == 0
+    assert link.session_timeout == TIMING.session_timeout
+    assert link.held_off_until is None
+    assert link.cut_off_since is None
+
+
+def test_a_young_session_silent_for_every_attempt_is_tried_with_a_fresh_ident() -> None:
+    """Silent for every attempt, then the fresh Ident is answered: the line, not a hold-off
+    (the renewal period is kept).  Ignored too: the meter holds us off after all (a session
+    timeout far shorter than assumed), and that is learnt."""
+    sends = (1 + TIMING.link_retries) * TIMING.exchange_attempts
+    link, meter = new_link(), Meter()
+    first, _ = request(link, meter)
+    meter.deaf = sends
+    done, _ = request(link, meter, start=first.end + 1.0)
+    assert done.outcome.data == TABLE[10:30]
+    assert services(meter).count("Ident") == 2
+    assert link.session_timeout == TIMING.session_timeout
+    assert link.held_off_until is None
+
+    link, meter = new_link(), Meter()
+    end = keep_busy(link, meter, until=10.0)
+    meter.silent = True
+    held, _ = request(link, meter, start=end + 1.0)
+    assert isinstance(held.outcome, HeldOffError)
+    assert link.held_off_until == pytest.approx(end + 300, abs=0.01)
+    assert link.session_timeout == pytest.approx(end, abs=0.1)
+
+
+def test_an_old_session_silent_once_is_renewed_and_renewed_sooner() -> None:
+    """Silence in a session 40 s old may be the meter's timeout: a new session at once (the
+    meter answers: its hold-off may be short), and the timeout taken as no longer than 40 s."""
+    link, meter = new_link(), Meter()
+    end = keep_busy(link, meter, until=40.0)
+    idents = services(meter).count("Ident")
+    meter.deaf = 1 + TIMING.link_retries
+    done, _ = request(link, meter, start=end + 1.0)
+    assert done.outcome.data == TABLE[10:30]
+    assert services(meter).count("Ident") == idents + 1
+    assert link.session_timeout == pytest.approx(end, abs=0.1)
+    assert link.held_off_until is None
 
 
 def test_session_end_logs_off_and_terminates() -> None:

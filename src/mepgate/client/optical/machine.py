@@ -67,7 +67,13 @@ from mepgate.client.errors import (
     OpticalDisabledError,
     error_for,
 )
-from mepgate.client.optical.timing import IDLE_SHARE, RENEWAL_SHARE, OpticalTiming
+from mepgate.client.optical.timing import (
+    IDLE_SHARE,
+    RENEWAL_SHARE,
+    TIMEOUT_PLAUSIBLE_AGE,
+    TIMEOUT_PLAUSIBLE_SHARE,
+    OpticalTiming,
+)
 from mepgate.client.session import Reply
 from mepgate.client.stats import Observation
 from mepgate.errors import LocalProtocolError, MepgateError, RemoteProtocolError
@@ -178,6 +184,12 @@ class OpticalLink:
         """The session is old enough to be renewed before the meter's timeout ends it."""
         since = self.session_since
         return since is not None and now - since >= RENEWAL_SHARE * self.session_timeout
+
+    def timeout_plausible(self, age: float) -> bool:
+        """Whether a session ``age`` seconds old may have met the meter's session timeout
+        (see :data:`~mepgate.client.optical.timing.TIMEOUT_PLAUSIBLE_SHARE`)."""
+        share = TIMEOUT_PLAUSIBLE_SHARE * self.session_timeout
+        return age >= min(share, TIMEOUT_PLAUSIBLE_AGE)
 
     def idle_ended(self, now: float) -> bool:
         """The session has been quiet long enough for the meter to drop it (channel traffic
@@ -709,12 +721,14 @@ class OpticalRequest(_Scripted[Reply]):
         busy = 0
         attempts = 0
         pause_until = 0.0
+        quiet_from: float | None = None  # the session answered until here, then fell silent
         while True:
             if not link.in_session:
                 starts += 1
                 if starts > SESSION_STARTS:
                     raise error_for(diagnose_optical(seen), self._what, interface=OPTICAL)
                 yield from _start_session(link, seen, self._what)
+                quiet_from = None
             attempts += 1
             alive_at = self._last_heard()  # the session was answering until here
             try:
@@ -723,18 +737,32 @@ class OpticalRequest(_Scripted[Reply]):
                 )
             except ExchangeFailedError as failed:
                 since = link.session_since
-                if failed.silent and since is not None:
-                    # Silence in an open session: the meter may have ended it at its session
-                    # timeout.  Start again; if that is not answered either, it holds us off.
-                    # Either way its timeout is no longer than the session lived: renew sooner
-                    # (its tables may say otherwise -- changed since they were read).
-                    link.session_timeout = min(link.session_timeout, max(alive_at - since, 1.0))
-                    link.cut_off_since = since
-                    link.silent_from = alive_at
-                    link.end_session()
-                elif attempts >= link.timing.exchange_attempts:
-                    raise error_for(diagnose_optical(seen), self._what, interface=OPTICAL) from None
+                exhausted = attempts >= link.timing.exchange_attempts
+                if not (failed.silent and since is not None):
+                    quiet_from = None
+                    if exhausted:
+                        raise error_for(
+                            diagnose_optical(seen), self._what, interface=OPTICAL
+                        ) from None
+                    continue
+                quiet_from = alive_at if quiet_from is None else quiet_from
+                age = quiet_from - since
+                if link.timeout_plausible(age):
+                    # Silence in a session old enough: the meter may have ended it at its
+                    # session timeout.  Start again; if that is not answered either, it holds
+                    # us off.  Either way its timeout is no longer than the session lived:
+                    # renew sooner (its tables may say otherwise -- changed since read).
+                    link.session_timeout = min(link.session_timeout, max(age, 1.0))
+                elif not exhausted:
+                    continue  # a young session: the line swallowed the exchange, ask again
+                # else a young session silent for every attempt: the line, or a timeout far
+                # shorter than assumed.  A fresh Ident tells: ignored too, the meter holds us
+                # off (its timeout is learnt then, in _held_off); answered, it was the line.
+                link.cut_off_since = since
+                link.silent_from = quiet_from
+                link.end_session()
                 continue
+            quiet_from = None
             code = response[0] if response else ResponseCode.OK
             if code in BUSY:
                 seen.busy_answers += 1

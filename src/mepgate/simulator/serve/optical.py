@@ -3,12 +3,13 @@
 :class:`OpticalPort` is the optical counterpart of :class:`~.port.MeterPort`: it reads a byte
 link, hands the bytes (with their time on the wire) to the sans-IO
 :class:`~mepgate.simulator.optical.OpticalServer`, and writes what the server sends paced at the
-line's baud rate, with the same ``--faults``: ``drop`` loses a response packet (the meter sends
-it again when no ACK comes), ``corrupt`` damages the bytes it sends (the client NAKs),
-``hear`` the bytes it receives (light disturbing the infrared, a misaligned head: the meter
-NAKs a damaged packet, or waits out one whose length was hit), ``delay`` holds it back, ``stall`` and ``disabled`` silence the port, ``echo`` sends the client's bytes back,
-``wrongbaud`` answers with noise, ``reboot`` drops the session.  (``optical=S@T`` is a MEP-side
-fault and does nothing here.)
+line's baud rate, with the same ``--faults``:
+``drop`` loses a response packet (the meter sends it again when no ACK comes),
+``corrupt`` damages the bytes it sends (the client NAKs), ``hear`` the bytes it receives (light
+disturbing the infrared, a misaligned head: the meter NAKs a damaged packet, or waits out one
+whose length was hit), ``delay`` holds it back, ``stall`` and ``disabled`` silence the port,
+``echo`` sends the client's bytes back, ``wrongbaud`` answers with noise, ``reboot`` drops the
+session.  (``optical=S@T`` is a MEP-side fault and does nothing here.)
 
 :class:`SharedUart` joins a MEP port and an optical port of one Gen 2/3 meter (optical guide,
 "Sharing the Optical Port with the MEP Interface"): the UART listens to MEP until a C12.18

@@ -69,6 +69,7 @@ class Meter:
     lose_acks: int = 0  # drop this many of the meter's ACKs
     refuse_key: bool = False
     deaf: int = 0  # miss this many of our packets (a damaged length made it wait them out)
+    mute: int = 0  # lose this many response packets (sends and resends after a NAK)
     buffer: PacketBuffer = field(default_factory=PacketBuffer)
     toggle: bool = False
     packet_size: int = 64
@@ -93,6 +94,9 @@ class Meter:
         if isinstance(event, BadPacket):
             return bytes([NAK])
         if isinstance(event, Naked):
+            if self.mute:
+                self.mute -= 1
+                return b""
             return self.noise + self.last
         if isinstance(event, Acked):
             if self.queue:
@@ -120,6 +124,9 @@ class Meter:
     def _send(self, packet: bytes) -> bytes:
         self.last = packet
         wire = packet
+        if self.mute:
+            self.mute -= 1
+            return b""
         if self.corrupt:
             self.corrupt -= 1
             wire = packet[:-1] + bytes([packet[-1] ^ 0xFF])
@@ -283,6 +290,28 @@ def test_a_damaged_response_packet_is_naked_and_taken_when_resent() -> None:
     assert done.outcome.data == TABLE[10:30]
     assert machine.seen.damaged_replies == 1
     assert bytes([NAK]) in [d for _, d in done.sent]
+
+
+def test_a_missing_response_packet_is_asked_for_with_a_nak_counted_as_a_frame() -> None:
+    """Each wait that ends without an answer follows a frame of ours (a packet, or a NAK
+    asking for the meter's packet again): timeouts never outnumber frames sent, so the
+    doctor's loss rate is a rate."""
+    link, meter = new_link(), Meter(mute=2)
+    done, machine = request(link, meter)
+    assert done.outcome.data == TABLE[10:30]
+    naks = [t for t, d in done.sent if d == bytes([NAK])]
+    assert len(naks) == 2
+    assert machine.seen.timeouts == 2
+    packets = len(packets_of(done.sent))
+    assert machine.seen.frames_sent == packets + len(naks)
+
+    link, meter = new_link(), Meter()
+    first, _ = request(link, meter)
+    meter.mute = 1000  # the responses never arrive (the meter ACKs our packets)
+    lost, machine = request(link, meter, start=first.end + 1.0)
+    assert isinstance(lost.outcome, MeterLinkError)
+    assert machine.seen.timeouts > 0
+    assert machine.seen.timeouts <= machine.seen.frames_sent
 
 
 def test_a_duplicate_response_packet_is_acked_again_and_dropped() -> None:

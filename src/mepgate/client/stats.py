@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, fields
 class Observation:
     """What the line did during one operation (all sends of one request)."""
 
-    frames_sent: int = 0  # request frames put on the line, resends included
+    frames_sent: int = 0  # request frames put on the line, resends included (optical:
+    # our packets and the NAKs asking for one of the meter's again)
     bytes_sent: int = 0
     bytes_received: int = 0
     resends: int = 0  # identical frames sent again after a timeout

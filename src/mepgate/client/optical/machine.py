@@ -461,6 +461,11 @@ class Exchange:
         link = self._link
         if self._out:
             data = self._out.popleft()
+            if data == bytes([NAK]):
+                # A NAK asks the meter for a packet again (a missing or damaged one): it is a
+                # frame sent like a resend of ours, so a wait that ends without an answer (a
+                # timeout) always follows a frame counted here -- loss rates stay rates.
+                self._seen.frames_sent += 1
         elif self._phase is _Phase.SEND:
             data = self._packets[self._index]
             self._seen.frames_sent += 1

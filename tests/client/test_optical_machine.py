@@ -364,11 +364,46 @@ def test_mep_traffic_is_skipped_and_counted_and_alone_it_is_named() -> None:
 
     class Mep(Meter):
         def hear(self, data: bytes) -> bytes:
-            return b"\x00\x05\x01\x02\x03\x04\x05\x06\x07"
+            return MEP_REPLY
 
-    done, _ = request(new_link(), Mep())
+    done, machine = request(new_link(), Mep())
     assert isinstance(done.outcome, SharedPortError)
     assert "MEP" in str(done.outcome)
+    assert machine.seen.mep_frames > 0
+
+
+MEP_REPLY = b"\x00\x0b\x00\x01\x02" + bytes(range(0x30, 0x38))
+"""A MEP reply frame as it shows on a shared UART: length 11, the OK code, data, a digest."""
+
+
+def test_the_remains_of_damaged_packets_are_not_taken_for_mep_traffic() -> None:
+    """The meter's packets with their start byte hit (a misaligned probe): their remains are
+    skipped, but they are no MEP frames -- the line is noisy, not shared."""
+
+    class Damaged(Meter):
+        def hear(self, data: bytes) -> bytes:
+            if len(data) < 2:
+                return b""
+            packet = Packet(encode_read_response(TABLE[:20]), toggle=False).to_bytes()
+            return bytes([ACK ^ 0x40]) + bytes([0x6E]) + packet[1:]
+
+    done, machine = request(new_link(), Damaged())
+    assert isinstance(done.outcome, MeterLinkError)
+    assert not isinstance(done.outcome, SharedPortError)
+    assert done.outcome.diagnosis is Diagnosis.NOISY
+    assert machine.seen.skipped_bytes > 0
+    assert machine.seen.mep_frames == 0
+
+
+def test_mep_frames_are_found_across_reads_and_not_in_noise() -> None:
+    link = new_link()
+    spotter = link.mep
+    assert spotter.feed(MEP_REPLY[:4]) == 0
+    assert spotter.feed(MEP_REPLY[4:] + MEP_REPLY) == 2
+    spotter.reset()
+    assert spotter.feed(bytes([0x20, 0x00, 0x00, 0x0B]) + MEP_REPLY) == 0  # a packet's rest
+    spotter.reset()
+    assert spotter.feed(b"\x00\x00" + MEP_REPLY) == 0  # an alert-like start: not in step
 
 
 def test_busy_answers_are_waited_out() -> None:

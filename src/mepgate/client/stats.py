@@ -36,6 +36,7 @@ class Observation:
     naks: int = 0  # our packets the meter answered with a NAK
     duplicates: int = 0  # response packets received twice (acknowledged again, dropped)
     skipped_bytes: int = 0  # bytes that are not C12.18 (MEP traffic on a shared UART, noise)
+    mep_frames: int = 0  # whole MEP frames among them (MEP traffic on a shared UART)
     busy_answers: int = 0  # bsy / dnr answers (waited for, asked again)
     key_refusals: int = 0  # Security services refused
     sessions: int = 0  # C12.18 sessions started (Ident to Security)

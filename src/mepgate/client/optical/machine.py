@@ -78,6 +78,7 @@ from mepgate.client.session import Reply
 from mepgate.client.stats import Observation
 from mepgate.errors import LocalProtocolError, MepgateError, RemoteProtocolError
 from mepgate.proto.codes import ResponseCode
+from mepgate.proto.constants import DIGEST_SIZE, LENGTH_SIZE, MAX_MESSAGE
 from mepgate.proto.messages import is_read
 
 R = TypeVar("R")
@@ -95,6 +96,47 @@ ISC = ResponseCode.NO_PERMISSION
 """isc (insufficient security clearance), C12.18's 0x03."""
 SESSION_STARTS = 2
 """Sessions started for one request before it is given up (the meter may drop one)."""
+MEP_MIN_MESSAGE = 1 + DIGEST_SIZE
+"""The shortest MEP reply after its length field: a response code and the digest."""
+
+
+@dataclass(slots=True)
+class MepSpotter:
+    """Finds whole MEP reply frames (a 2-byte length of 9..476, then that many bytes) among
+    the bytes that are not C12.18, so that MEP traffic on a shared UART is told from what is
+    left of damaged packets and noise.
+
+    Consecutive skipped bytes are read as frames back to back from their start: a length out
+    of range ends the run (the rest is not MEP), as does any C12.18 event between them.  A
+    damaged packet's remains never pass: they start with its control and sequence bytes
+    (``00 00`` or ``20 00`` -- lengths 0 and 8192)."""
+
+    pending: bytearray = field(default_factory=bytearray)
+    lost: bool = False
+    """The run went out of step: ignore it until the next C12.18 event."""
+
+    def feed(self, data: bytes) -> int:
+        """Add skipped bytes; returns the whole MEP frames completed."""
+        if self.lost:
+            return 0
+        self.pending += data
+        frames = 0
+        while len(self.pending) >= LENGTH_SIZE:
+            length = int.from_bytes(self.pending[:LENGTH_SIZE], "big")
+            if not MEP_MIN_MESSAGE <= length <= MAX_MESSAGE:
+                self.pending.clear()
+                self.lost = True
+                break
+            if len(self.pending) < LENGTH_SIZE + length:
+                break
+            del self.pending[: LENGTH_SIZE + length]
+            frames += 1
+        return frames
+
+    def reset(self) -> None:
+        """A C12.18 event: the run of skipped bytes ended."""
+        self.pending.clear()
+        self.lost = False
 
 
 # -- the connection ---------------------------------------------------------------------------
@@ -146,6 +188,8 @@ class OpticalLink:
     echo_pending: bytearray = field(default_factory=bytearray)
     woken: bool = False
     """A packet of ours got through on this connection (a Gen 2/3 meter switched its UART)."""
+    mep: MepSpotter = field(default_factory=MepSpotter)
+    """MEP frames among the bytes that are not C12.18 (a shared UART)."""
     heard: list[tuple[str, bytes]] | None = None
     """When tracing: what came in, in order (``<<`` a packet, ACK or NAK, ``<< skipped``)."""
 
@@ -339,9 +383,11 @@ def _event(
     heard = link.heard
     if isinstance(event, Skipped):
         seen.skipped_bytes += event.count
+        seen.mep_frames += link.mep.feed(event.data)
         if heard is not None:
             heard.append(("<< skipped", event.data))
         return
+    link.mep.reset()
     if heard is not None:
         heard.append(("<<", _wire(event)))
     if isinstance(event, PacketReceived | Acked | Naked | BadPacket):

@@ -179,10 +179,12 @@ def diagnose_optical(seen: Observation) -> Diagnosis:
     if answered or seen.damaged_replies or seen.duplicates:
         lossy = seen.timeouts or seen.naks > 1 or seen.damaged_replies
         return Diagnosis.NOISY if lossy else Diagnosis.OK
+    if seen.mep_frames:
+        # MEP traffic explains NAKs too: each MEP frame switches the shared UART back, and
+        # the packet that switches it to optical again is lost (the meter NAKs it).
+        return Diagnosis.SHARED_PORT
     if seen.naks:
         return Diagnosis.NAK_STORM
-    if seen.mep_frames:
-        return Diagnosis.SHARED_PORT
     if seen.skipped_bytes:
         # Not MEP: what is left of the meter's packets after heavy damage (their start or
         # length hit), or noise.

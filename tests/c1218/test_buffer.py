@@ -41,8 +41,31 @@ def test_noise_ack_nak_and_a_packet() -> None:
 
 def test_a_zero_counts_as_ack_only_where_one_is_due() -> None:
     buffer = PacketBuffer(expect_ack=True)
-    buffer.feed(b"\x00\x00")
-    assert drain(buffer) == [Acked(0), Skipped(1)]
+    buffer.feed(b"\x00" + IDENT.to_bytes())  # a packet follows it
+    assert drain(buffer) == [Acked(0), PacketReceived(IDENT, IDENT.to_bytes())]
+    buffer = PacketBuffer(expect_ack=True)
+    buffer.feed(b"\x00")  # alone: the next byte decides, or the line going quiet
+    assert drain(buffer) == []
+    assert buffer.expire() == [Acked(0)]
+    assert not buffer.expect_ack
+    buffer = PacketBuffer()
+    buffer.feed(b"\x00" + IDENT.to_bytes())  # no ACK due: data
+    assert drain(buffer)[0] == Skipped(1)
+
+
+def test_a_mep_reply_on_a_shared_uart_is_no_ack() -> None:
+    """Every MEP reply begins with 0x00 (its length's high byte): with an ACK due, that is
+    still no ACK -- the whole reply is skipped, and the ACK is still awaited."""
+    mep_reply = b"\x00\x0b\x00\x01\x02" + bytes(range(0x30, 0x38))
+    buffer = PacketBuffer(expect_ack=True)
+    buffer.feed(mep_reply + bytes([ACK]))
+    assert drain(buffer) == [Skipped(len(mep_reply)), Acked()]
+    buffer = PacketBuffer(expect_ack=True)
+    buffer.feed(mep_reply[:1])  # the reply's first byte alone, then the rest
+    assert drain(buffer) == []
+    buffer.feed(mep_reply[1:])
+    assert drain(buffer) == [Skipped(len(mep_reply))]
+    assert buffer.expect_ack
 
 
 def test_a_bad_crc_is_a_bad_packet_then_resync() -> None:

@@ -68,6 +68,8 @@ class Meter:
     duplicate: bool = False  # send each response packet twice
     lose_acks: int = 0  # drop this many of the meter's ACKs
     refuse_key: bool = False
+    deaf: int = 0  # miss this many of our packets (a damaged length made it wait them out)
+    mute: int = 0  # lose this many response packets (sends and resends after a NAK)
     buffer: PacketBuffer = field(default_factory=PacketBuffer)
     toggle: bool = False
     packet_size: int = 64
@@ -80,6 +82,9 @@ class Meter:
         out = data if self.echo else b""
         if self.silent:
             return out
+        if self.deaf and len(data) > 1:
+            self.deaf -= 1
+            return out
         self.buffer.feed(data)
         while (event := self.buffer.next_event()) is not NEED_DATA:
             out += self._event(event)
@@ -89,6 +94,9 @@ class Meter:
         if isinstance(event, BadPacket):
             return bytes([NAK])
         if isinstance(event, Naked):
+            if self.mute:
+                self.mute -= 1
+                return b""
             return self.noise + self.last
         if isinstance(event, Acked):
             if self.queue:
@@ -116,6 +124,9 @@ class Meter:
     def _send(self, packet: bytes) -> bytes:
         self.last = packet
         wire = packet
+        if self.mute:
+            self.mute -= 1
+            return b""
         if self.corrupt:
             self.corrupt -= 1
             wire = packet[:-1] + bytes([packet[-1] ^ 0xFF])
@@ -281,6 +292,28 @@ def test_a_damaged_response_packet_is_naked_and_taken_when_resent() -> None:
     assert bytes([NAK]) in [d for _, d in done.sent]
 
 
+def test_a_missing_response_packet_is_asked_for_with_a_nak_counted_as_a_frame() -> None:
+    """Each wait that ends without an answer follows a frame of ours (a packet, or a NAK
+    asking for the meter's packet again): timeouts never outnumber frames sent, so the
+    doctor's loss rate is a rate."""
+    link, meter = new_link(), Meter(mute=2)
+    done, machine = request(link, meter)
+    assert done.outcome.data == TABLE[10:30]
+    naks = [t for t, d in done.sent if d == bytes([NAK])]
+    assert len(naks) == 2
+    assert machine.seen.timeouts == 2
+    packets = len(packets_of(done.sent))
+    assert machine.seen.frames_sent == packets + len(naks)
+
+    link, meter = new_link(), Meter()
+    first, _ = request(link, meter)
+    meter.mute = 1000  # the responses never arrive (the meter ACKs our packets)
+    lost, machine = request(link, meter, start=first.end + 1.0)
+    assert isinstance(lost.outcome, MeterLinkError)
+    assert machine.seen.timeouts > 0
+    assert machine.seen.timeouts <= machine.seen.frames_sent
+
+
 def test_a_duplicate_response_packet_is_acked_again_and_dropped() -> None:
     link, meter = new_link(), Meter(duplicate=True)
     done, machine = request(link, meter)
@@ -331,11 +364,46 @@ def test_mep_traffic_is_skipped_and_counted_and_alone_it_is_named() -> None:
 
     class Mep(Meter):
         def hear(self, data: bytes) -> bytes:
-            return b"\x00\x05\x01\x02\x03\x04\x05\x06\x07"
+            return MEP_REPLY
 
-    done, _ = request(new_link(), Mep())
+    done, machine = request(new_link(), Mep())
     assert isinstance(done.outcome, SharedPortError)
     assert "MEP" in str(done.outcome)
+    assert machine.seen.mep_frames > 0
+
+
+MEP_REPLY = b"\x00\x0b\x00\x01\x02" + bytes(range(0x30, 0x38))
+"""A MEP reply frame as it shows on a shared UART: length 11, the OK code, data, a digest."""
+
+
+def test_the_remains_of_damaged_packets_are_not_taken_for_mep_traffic() -> None:
+    """The meter's packets with their start byte hit (a misaligned probe): their remains are
+    skipped, but they are no MEP frames -- the line is noisy, not shared."""
+
+    class Damaged(Meter):
+        def hear(self, data: bytes) -> bytes:
+            if len(data) < 2:
+                return b""
+            packet = Packet(encode_read_response(TABLE[:20]), toggle=False).to_bytes()
+            return bytes([ACK ^ 0x40]) + bytes([0x6E]) + packet[1:]
+
+    done, machine = request(new_link(), Damaged())
+    assert isinstance(done.outcome, MeterLinkError)
+    assert not isinstance(done.outcome, SharedPortError)
+    assert done.outcome.diagnosis is Diagnosis.NOISY
+    assert machine.seen.skipped_bytes > 0
+    assert machine.seen.mep_frames == 0
+
+
+def test_mep_frames_are_found_across_reads_and_not_in_noise() -> None:
+    link = new_link()
+    spotter = link.mep
+    assert spotter.feed(MEP_REPLY[:4]) == 0
+    assert spotter.feed(MEP_REPLY[4:] + MEP_REPLY) == 2
+    spotter.reset()
+    assert spotter.feed(bytes([0x20, 0x00, 0x00, 0x0B]) + MEP_REPLY) == 0  # a packet's rest
+    spotter.reset()
+    assert spotter.feed(b"\x00\x00" + MEP_REPLY) == 0  # an alert-like start: not in step
 
 
 def test_busy_answers_are_waited_out() -> None:
@@ -409,19 +477,29 @@ def test_refusals_up_to_the_meters_limit_lock_it_and_it_is_not_asked_again() -> 
     assert third.sent == []
 
 
+def keep_busy(link: OpticalLink, meter: Meter, until: float) -> float:
+    """Requests every 4 s (under the channel traffic timeout) until ``until``; the end."""
+    at = 0.0
+    while at < until:
+        done, _ = request(link, meter, start=at)
+        assert done.outcome.data == TABLE[10:30]
+        at = done.end + 4.0
+    return done.end
+
+
 def test_silence_after_the_meters_session_timeout_is_a_hold_off_respected() -> None:
     link, meter = new_link(), Meter()
-    first, _ = request(link, meter)
+    end = keep_busy(link, meter, until=40.0)  # old enough for a timeout (30 s)
     meter.silent = True  # the meter ended the session at its timeout: it ignores us now
-    held, _ = request(link, meter, start=first.end + 3.0)
+    held, _ = request(link, meter, start=end + 3.0)
     assert isinstance(held.outcome, HeldOffError)
-    # The hold-off runs from when the meter fell silent (the end of the first request), not
+    # The hold-off runs from when the meter fell silent (the end of the last request), not
     # from when the resends and the unanswered Ident made it certain.
-    silent_from = first.end
+    silent_from = end
     assert link.held_off_until == pytest.approx(silent_from + 300, abs=0.01)
     assert 280 < held.outcome.seconds_left < 300 - 3.0
     assert f"held off for {held.outcome.seconds_left:.0f} s more" in str(held.outcome)
-    assert link.session_timeout < TIMING.session_timeout  # renewed sooner from now on
+    assert link.session_timeout == pytest.approx(end, abs=0.1)  # renewed sooner from now on
     again, _ = request(link, meter, start=silent_from + 100)
     assert isinstance(again.outcome, HeldOffError)
     assert again.sent == []  # not knocked on meanwhile
@@ -429,6 +507,59 @@ def test_silence_after_the_meters_session_timeout_is_a_hold_off_respected() -> N
     meter.silent = False
     later, _ = request(link, meter, start=silent_from + 301)
     assert later.outcome.data == TABLE[10:30]
+
+
+def test_silence_in_a_young_session_is_the_line_not_a_timeout() -> None:
+    """A damaged length field makes the meter wait out a longer packet: it misses a whole
+    exchange of ours.  In a session seconds old that is no session timeout: the request is
+    asked again in the same session, and the renewal period is kept."""
+    link, meter = new_link(), Meter()
+    first, _ = request(link, meter)
+    meter.deaf = 1 + TIMING.link_retries  # every send of one exchange
+    done, machine = request(link, meter, start=first.end + 1.0)
+    assert done.outcome.data == TABLE[10:30]
+    assert services(meter).count("Ident") == 1  # the same session
+    assert machine.seen.sessions == 0
+    assert link.session_timeout == TIMING.session_timeout
+    assert link.held_off_until is None
+    assert link.cut_off_since is None
+
+
+def test_a_young_session_silent_for_every_attempt_is_tried_with_a_fresh_ident() -> None:
+    """Silent for every attempt, then the fresh Ident is answered: the line, not a hold-off
+    (the renewal period is kept).  Ignored too: the meter holds us off after all (a session
+    timeout far shorter than assumed), and that is learnt."""
+    sends = (1 + TIMING.link_retries) * TIMING.exchange_attempts
+    link, meter = new_link(), Meter()
+    first, _ = request(link, meter)
+    meter.deaf = sends
+    done, _ = request(link, meter, start=first.end + 1.0)
+    assert done.outcome.data == TABLE[10:30]
+    assert services(meter).count("Ident") == 2
+    assert link.session_timeout == TIMING.session_timeout
+    assert link.held_off_until is None
+
+    link, meter = new_link(), Meter()
+    end = keep_busy(link, meter, until=10.0)
+    meter.silent = True
+    held, _ = request(link, meter, start=end + 1.0)
+    assert isinstance(held.outcome, HeldOffError)
+    assert link.held_off_until == pytest.approx(end + 300, abs=0.01)
+    assert link.session_timeout == pytest.approx(end, abs=0.1)
+
+
+def test_an_old_session_silent_once_is_renewed_and_renewed_sooner() -> None:
+    """Silence in a session 40 s old may be the meter's timeout: a new session at once (the
+    meter answers: its hold-off may be short), and the timeout taken as no longer than 40 s."""
+    link, meter = new_link(), Meter()
+    end = keep_busy(link, meter, until=40.0)
+    idents = services(meter).count("Ident")
+    meter.deaf = 1 + TIMING.link_retries
+    done, _ = request(link, meter, start=end + 1.0)
+    assert done.outcome.data == TABLE[10:30]
+    assert services(meter).count("Ident") == idents + 1
+    assert link.session_timeout == pytest.approx(end, abs=0.1)
+    assert link.held_off_until is None
 
 
 def test_session_end_logs_off_and_terminates() -> None:

@@ -33,12 +33,13 @@ QUIET = 0.25  # long enough to tell "no answer" from an answer when timing is of
 # -- grammar -----------------------------------------------------------------------------------
 def test_spec_grammar() -> None:
     spec = FaultSpec.parse(
-        "drop=0.1, corrupt=0.01,delay=0.3,stall=5@10,optical=30,reboot=0.02,reboot=@60,"
-        "echo,wrongbaud,disabled=1,seed=7"
+        "drop=0.1, corrupt=0.01,hear=0.02,delay=0.3,stall=5@10,optical=30,reboot=0.02,"
+        "reboot=@60,echo,wrongbaud,disabled=1,seed=7"
     )
     assert spec == FaultSpec(
         drop=0.1,
         corrupt=0.01,
+        hear=0.02,
         delay=0.3,
         stalls=(Window(start=10, duration=5),),
         optical=(Window(start=0, duration=30),),
@@ -183,6 +184,19 @@ def test_corrupt_alters_reply_bytes(simulator: RunningSimulator) -> None:
         assert wire[:2] == clean[:2]
         with pytest.raises(DigestMismatchError):
             exchange.decode(wire, key)
+
+
+def test_hear_alters_request_bytes_not_replies(simulator: RunningSimulator) -> None:
+    """``hear`` damages what the meter receives: a request hit everywhere never makes a
+    frame the meter acts on, and what it does send is not altered (that is ``corrupt``)."""
+    simulator.configure_faults("hear=1")
+    frame, _ = _request(simulator)
+    with LineProbe.open(simulator.url or "") as probe:
+        probe.send(frame)
+        assert _silent(probe)
+    assert simulator.port.stats.corrupted_heard > 0
+    assert simulator.port.stats.replies == 0
+    assert simulator.port.stats.corrupted == 0
 
 
 def test_delay_adds_latency(simulator: RunningSimulator) -> None:

@@ -103,6 +103,7 @@ def test_simulate_help_documents_the_fault_grammar() -> None:
     for word in (
         "drop=P",
         "corrupt=P",
+        "hear=P",
         "stall=S[@T]",
         "optical=",
         "reboot=",

@@ -6,7 +6,9 @@ until it returns :data:`NEED_DATA`.  The events:
 * :class:`PacketReceived` -- a packet whose CRC is good (the receiver ACKs it, then checks it
   with a :class:`~mepgate.c1218.packets.DuplicateFilter`);
 * :class:`Acked` / :class:`Naked` -- a bare ACK (0x06) or NAK (0x15).  With ``expect_ack``
-  set, a 0x00 byte also counts as an ACK (some meters send one; both open readers accept it);
+  set, a 0x00 byte also counts as an ACK (some meters send one; both open readers accept it)
+  when a packet's start follows it or the line goes quiet after it (:meth:`~PacketBuffer.expire`)
+  -- not when other bytes follow: a MEP reply on a shared UART begins with 0x00;
   reporting an ACK or NAK clears ``expect_ack``, since one is due per packet sent;
 * :class:`BadPacket` -- something that starts and ends like a packet but whose CRC fails: the
   receiver NAKs it.  Only its ``EE`` is consumed: the scan resumes at the byte after it, so a
@@ -142,11 +144,22 @@ class PacketBuffer:
         self._inside = max(0, self._inside - count)
         return taken
 
-    def _is_signal(self, byte: int) -> bool:
-        """Whether the byte at the front is an ACK/NAK (or a 0x00 where an ACK is due)."""
-        if self._inside:
+    def _is_signal(self, at: int) -> bool:
+        """Whether the byte at ``at`` is an ACK/NAK, or a 0x00 for an ACK (see
+        :meth:`_zero_ack`)."""
+        if self._inside > at:
             return False
-        return byte in (ACK, NAK) or (byte == 0 and self.expect_ack)
+        byte = self._buf[at]
+        return byte in (ACK, NAK) or self._zero_ack(at)
+
+    def _zero_ack(self, at: int) -> bool:
+        """A 0x00 stands for an ACK only where one is due and when a packet's start follows
+        it (or nothing yet: :meth:`next_event` waits for the next byte, :meth:`expire` takes
+        a lone one).  On a shared UART every MEP reply begins with 0x00 (its length's high
+        byte), followed by more length and data: that is not the meter's ACK."""
+        if self._buf[at] != 0 or not self.expect_ack:
+            return False
+        return at + 1 >= len(self._buf) or self._buf[at + 1] == STP
 
     def _plausible_header(self) -> bool:
         """Whether the six bytes at the front can head a packet we accept."""
@@ -160,10 +173,12 @@ class PacketBuffer:
         skipped = 0
         while skipped < len(self._buf):
             byte = self._buf[skipped]
-            if byte == STP or self._is_signal(byte):
+            if byte == STP or self._is_signal(skipped):
                 if skipped:
                     break
                 if byte != STP:
+                    if byte == 0 and len(self._buf) == 1:
+                        return NEED_DATA  # an ACK if a packet or nothing follows
                     self._consume(1)
                     self.expect_ack = False
                     return Naked() if byte == NAK else Acked(byte)
@@ -200,6 +215,10 @@ class PacketBuffer:
         found: list[LineEvent] = []
         while self._buf:
             next_event = self.next_event()
+            if next_event is NEED_DATA and self._zero_ack(0) and not self._inside:
+                self._consume(1)  # a lone 0x00 where an ACK is due, the line quiet after it
+                self.expect_ack = False
+                next_event = Acked(0)
             if next_event is NEED_DATA:
                 self._inside = max(self._inside, len(self._buf))
                 data = self._consume(1)

@@ -170,18 +170,25 @@ _OPTICAL_ADVICE = {
 
 
 def diagnose_optical(seen: Observation) -> Diagnosis:
-    """:func:`diagnose` for the optical port: the meter's NAKs, foreign bytes (MEP traffic on
-    a shared UART) and refused keys are evidence of their own."""
+    """:func:`diagnose` for the optical port: the meter's NAKs, MEP frames among the bytes
+    that are not C12.18 (MEP traffic on a shared UART) and refused keys are evidence of their
+    own."""
     answered = seen.replies or seen.busy_answers or seen.key_refusals
     if seen.key_refusals and not seen.replies:
         return Diagnosis.KEY_REFUSED
     if answered or seen.damaged_replies or seen.duplicates:
         lossy = seen.timeouts or seen.naks > 1 or seen.damaged_replies
         return Diagnosis.NOISY if lossy else Diagnosis.OK
+    if seen.mep_frames:
+        # MEP traffic explains NAKs too: each MEP frame switches the shared UART back, and
+        # the packet that switches it to optical again is lost (the meter NAKs it).
+        return Diagnosis.SHARED_PORT
     if seen.naks:
         return Diagnosis.NAK_STORM
     if seen.skipped_bytes:
-        return Diagnosis.SHARED_PORT
+        # Not MEP: what is left of the meter's packets after heavy damage (their start or
+        # length hit), or noise.
+        return Diagnosis.NOISY
     if seen.echoed_frames:
         return Diagnosis.ECHO
     if seen.bytes_received == 0:

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, fields
 class Observation:
     """What the line did during one operation (all sends of one request)."""
 
-    frames_sent: int = 0  # request frames put on the line, resends included
+    frames_sent: int = 0  # request frames put on the line, resends included (optical:
+    # our packets and the NAKs asking for one of the meter's again)
     bytes_sent: int = 0
     bytes_received: int = 0
     resends: int = 0  # identical frames sent again after a timeout
@@ -35,6 +36,7 @@ class Observation:
     naks: int = 0  # our packets the meter answered with a NAK
     duplicates: int = 0  # response packets received twice (acknowledged again, dropped)
     skipped_bytes: int = 0  # bytes that are not C12.18 (MEP traffic on a shared UART, noise)
+    mep_frames: int = 0  # whole MEP frames among them (MEP traffic on a shared UART)
     busy_answers: int = 0  # bsy / dnr answers (waited for, asked again)
     key_refusals: int = 0  # Security services refused
     sessions: int = 0  # C12.18 sessions started (Ident to Security)

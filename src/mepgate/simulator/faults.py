@@ -1,4 +1,5 @@
-"""Fault injection for the simulated meter's port: what goes wrong on a real MEP line.
+"""Fault injection for the simulated meter's ports: what goes wrong on a real MEP or optical
+line.
 
 A fault *spec* is a short comma-separated string, parsed once into a frozen
 :class:`FaultSpec`; the front end turns it into a running :class:`Faults` with a seeded random
@@ -11,7 +12,12 @@ Grammar (``simulate --help`` shows the same; :data:`FAULTS_HELP`)::
     item  := name | name "=" value
 
     drop=P          a reply is lost with probability P (the meter did process the request)
-    corrupt=P       each reply byte is altered with probability P (digests then fail)
+    corrupt=P       each byte the meter sends (replies; on the optical port also its ACKs and
+                    NAKs) is altered with probability P (digests or CRCs then fail)
+    hear=P          each byte the meter receives is altered with probability P (on the
+                    optical port: ambient light, a misaligned head; the meter NAKs a damaged
+                    packet or misses it; on the MEP port the request's digest fails or its
+                    frame is lost)
     delay=S         every reply leaves S seconds late
     stall=S[@T]     the meter hangs for S seconds, from T seconds after start (default 0):
                     requests are ignored, nothing is sent
@@ -39,7 +45,8 @@ from mepgate.errors import LocalProtocolError
 FAULTS_HELP = """\
 Fault spec: comma-separated items, e.g. drop=0.1,corrupt=0.01,seed=7.
 drop=P: lose a reply (request processed) with probability P.
-corrupt=P: alter each reply byte with probability P.
+corrupt=P: alter each byte the meter sends with probability P.
+hear=P: alter each byte the meter receives with probability P.
 delay=S: send every reply S seconds late.
 stall=S[@T]: meter hangs S seconds from T s after start (no replies, no alerts).
 optical=S[@T]: optical session holds the UART S seconds from T (port silent).
@@ -79,6 +86,7 @@ class FaultSpec:
 
     drop: float = 0.0
     corrupt: float = 0.0
+    hear: float = 0.0
     delay: float = 0.0
     stalls: tuple[Window, ...] = ()
     optical: tuple[Window, ...] = ()
@@ -92,7 +100,7 @@ class FaultSpec:
     @classmethod
     def parse(cls, text: str) -> FaultSpec:
         """Parse the grammar in the module docstring; raises :class:`FaultSpecError`."""
-        probabilities = {"drop": 0.0, "corrupt": 0.0, "reboot": 0.0}
+        probabilities = {"drop": 0.0, "corrupt": 0.0, "hear": 0.0, "reboot": 0.0}
         delay = 0.0
         windows: dict[str, list[Window]] = {"stall": [], "optical": []}
         reboot_at: list[float] = []
@@ -132,6 +140,7 @@ class FaultSpec:
         return cls(
             drop=probabilities["drop"],
             corrupt=probabilities["corrupt"],
+            hear=probabilities["hear"],
             delay=delay,
             stalls=tuple(windows["stall"]),
             optical=tuple(windows["optical"]),
@@ -145,7 +154,7 @@ class FaultSpec:
 
     def __str__(self) -> str:
         parts: list[str] = []
-        for name in ("drop", "corrupt", "delay"):
+        for name in ("drop", "corrupt", "hear", "delay"):
             number: float = getattr(self, name)
             if number:
                 parts.append(f"{name}={_num(number)}")
@@ -164,6 +173,7 @@ _FLAGS = {"echo": "echo", "wrongbaud": "wrong_baud", "disabled": "disabled"}
 _EXAMPLES = {
     "drop": "drop=0.1",
     "corrupt": "corrupt=0.01",
+    "hear": "hear=0.01",
     "delay": "delay=0.3",
     "stall": "stall=5@10",
     "optical": "optical=30@60",
@@ -277,12 +287,21 @@ class Faults:
         return self._chance(self.spec.drop)
 
     def corrupt(self, data: bytes) -> bytes:
-        """``data`` with each byte altered (never kept) with probability ``corrupt``."""
-        if not self.spec.corrupt:
+        """What the meter sends, ``data``, with each byte altered (never kept) with
+        probability ``corrupt``."""
+        return self._damage(data, self.spec.corrupt)
+
+    def hear(self, data: bytes) -> bytes:
+        """What the meter receives, ``data``, with each byte altered with probability
+        ``hear``."""
+        return self._damage(data, self.spec.hear)
+
+    def _damage(self, data: bytes, probability: float) -> bytes:
+        if not probability:
             return data
         out = bytearray(data)
         for i in range(len(out)):
-            if self.rng.random() < self.spec.corrupt:
+            if self.rng.random() < probability:
                 out[i] ^= self.rng.randrange(1, 256)
         return bytes(out)
 

@@ -71,12 +71,15 @@ from mepgate.client.optical.timing import (
     IDLE_SHARE,
     RENEWAL_MARGIN_S,
     RENEWAL_SHARE,
+    TIMEOUT_PLAUSIBLE_AGE,
+    TIMEOUT_PLAUSIBLE_SHARE,
     OpticalTiming,
 )
 from mepgate.client.session import Reply
 from mepgate.client.stats import Observation
 from mepgate.errors import LocalProtocolError, MepgateError, RemoteProtocolError
 from mepgate.proto.codes import ResponseCode
+from mepgate.proto.constants import DIGEST_SIZE, LENGTH_SIZE, MAX_MESSAGE
 from mepgate.proto.messages import is_read
 
 R = TypeVar("R")
@@ -94,6 +97,47 @@ ISC = ResponseCode.NO_PERMISSION
 """isc (insufficient security clearance), C12.18's 0x03."""
 SESSION_STARTS = 2
 """Sessions started for one request before it is given up (the meter may drop one)."""
+MEP_MIN_MESSAGE = 1 + DIGEST_SIZE
+"""The shortest MEP reply after its length field: a response code and the digest."""
+
+
+@dataclass(slots=True)
+class MepSpotter:
+    """Finds whole MEP reply frames (a 2-byte length of 9..476, then that many bytes) among
+    the bytes that are not C12.18, so that MEP traffic on a shared UART is told from what is
+    left of damaged packets and noise.
+
+    Consecutive skipped bytes are read as frames back to back from their start: a length out
+    of range ends the run (the rest is not MEP), as does any C12.18 event between them.  A
+    damaged packet's remains never pass: they start with its control and sequence bytes
+    (``00 00`` or ``20 00`` -- lengths 0 and 8192)."""
+
+    pending: bytearray = field(default_factory=bytearray)
+    lost: bool = False
+    """The run went out of step: ignore it until the next C12.18 event."""
+
+    def feed(self, data: bytes) -> int:
+        """Add skipped bytes; returns the whole MEP frames completed."""
+        if self.lost:
+            return 0
+        self.pending += data
+        frames = 0
+        while len(self.pending) >= LENGTH_SIZE:
+            length = int.from_bytes(self.pending[:LENGTH_SIZE], "big")
+            if not MEP_MIN_MESSAGE <= length <= MAX_MESSAGE:
+                self.pending.clear()
+                self.lost = True
+                break
+            if len(self.pending) < LENGTH_SIZE + length:
+                break
+            del self.pending[: LENGTH_SIZE + length]
+            frames += 1
+        return frames
+
+    def reset(self) -> None:
+        """A C12.18 event: the run of skipped bytes ended."""
+        self.pending.clear()
+        self.lost = False
 
 
 # -- the connection ---------------------------------------------------------------------------
@@ -145,6 +189,8 @@ class OpticalLink:
     echo_pending: bytearray = field(default_factory=bytearray)
     woken: bool = False
     """A packet of ours got through on this connection (a Gen 2/3 meter switched its UART)."""
+    mep: MepSpotter = field(default_factory=MepSpotter)
+    """MEP frames among the bytes that are not C12.18 (a shared UART)."""
     heard: list[tuple[str, bytes]] | None = None
     """When tracing: what came in, in order (``<<`` a packet, ACK or NAK, ``<< skipped``)."""
 
@@ -186,6 +232,12 @@ class OpticalLink:
         margin = max((1.0 - RENEWAL_SHARE) * timeout, RENEWAL_MARGIN_S)
         due = max(timeout - margin, timeout / 2)
         return since is not None and now - since >= due
+
+    def timeout_plausible(self, age: float) -> bool:
+        """Whether a session ``age`` seconds old may have met the meter's session timeout
+        (see :data:`~mepgate.client.optical.timing.TIMEOUT_PLAUSIBLE_SHARE`)."""
+        share = TIMEOUT_PLAUSIBLE_SHARE * self.session_timeout
+        return age >= min(share, TIMEOUT_PLAUSIBLE_AGE)
 
     def idle_ended(self, now: float) -> bool:
         """The session has been quiet long enough for the meter to drop it (channel traffic
@@ -335,9 +387,11 @@ def _event(
     heard = link.heard
     if isinstance(event, Skipped):
         seen.skipped_bytes += event.count
+        seen.mep_frames += link.mep.feed(event.data)
         if heard is not None:
             heard.append(("<< skipped", event.data))
         return
+    link.mep.reset()
     if heard is not None:
         heard.append(("<<", _wire(event)))
     if isinstance(event, PacketReceived | Acked | Naked | BadPacket):
@@ -457,6 +511,11 @@ class Exchange:
         link = self._link
         if self._out:
             data = self._out.popleft()
+            if data == bytes([NAK]):
+                # A NAK asks the meter for a packet again (a missing or damaged one): it is a
+                # frame sent like a resend of ours, so a wait that ends without an answer (a
+                # timeout) always follows a frame counted here -- loss rates stay rates.
+                self._seen.frames_sent += 1
         elif self._phase is _Phase.SEND:
             data = self._packets[self._index]
             self._seen.frames_sent += 1
@@ -717,12 +776,14 @@ class OpticalRequest(_Scripted[Reply]):
         busy = 0
         attempts = 0
         pause_until = 0.0
+        quiet_from: float | None = None  # the session answered until here, then fell silent
         while True:
             if not link.in_session:
                 starts += 1
                 if starts > SESSION_STARTS:
                     raise error_for(diagnose_optical(seen), self._what, interface=OPTICAL)
                 yield from _start_session(link, seen, self._what)
+                quiet_from = None
             attempts += 1
             alive_at = self._last_heard()  # the session was answering until here
             try:
@@ -731,18 +792,32 @@ class OpticalRequest(_Scripted[Reply]):
                 )
             except ExchangeFailedError as failed:
                 since = link.session_since
-                if failed.silent and since is not None:
-                    # Silence in an open session: the meter may have ended it at its session
-                    # timeout.  Start again; if that is not answered either, it holds us off.
-                    # Either way its timeout is no longer than the session lived: renew sooner
-                    # (its tables may say otherwise -- changed since they were read).
-                    link.session_timeout = min(link.session_timeout, max(alive_at - since, 1.0))
-                    link.cut_off_since = since
-                    link.silent_from = alive_at
-                    link.end_session()
-                elif attempts >= link.timing.exchange_attempts:
-                    raise error_for(diagnose_optical(seen), self._what, interface=OPTICAL) from None
+                exhausted = attempts >= link.timing.exchange_attempts
+                if not (failed.silent and since is not None):
+                    quiet_from = None
+                    if exhausted:
+                        raise error_for(
+                            diagnose_optical(seen), self._what, interface=OPTICAL
+                        ) from None
+                    continue
+                quiet_from = alive_at if quiet_from is None else quiet_from
+                age = quiet_from - since
+                if link.timeout_plausible(age):
+                    # Silence in a session old enough: the meter may have ended it at its
+                    # session timeout.  Start again; if that is not answered either, it holds
+                    # us off.  Either way its timeout is no longer than the session lived:
+                    # renew sooner (its tables may say otherwise -- changed since read).
+                    link.session_timeout = min(link.session_timeout, max(age, 1.0))
+                elif not exhausted:
+                    continue  # a young session: the line swallowed the exchange, ask again
+                # else a young session silent for every attempt: the line, or a timeout far
+                # shorter than assumed.  A fresh Ident tells: ignored too, the meter holds us
+                # off (its timeout is learnt then, in _held_off); answered, it was the line.
+                link.cut_off_since = since
+                link.silent_from = quiet_from
+                link.end_session()
                 continue
+            quiet_from = None
             code = response[0] if response else ResponseCode.OK
             if code in BUSY:
                 seen.busy_answers += 1

@@ -23,6 +23,19 @@ RENEWAL_MARGIN_S = 5.0
 """...and at least this long before the timeout: a session is renewed only when a request
 starts, so the margin must outlast the wait for the next request (a poll interval) with one
 exchange (short timeouts: a grid company's setting, or one learnt from a cut session)."""
+TIMEOUT_PLAUSIBLE_SHARE = 0.5
+TIMEOUT_PLAUSIBLE_AGE = 30.0
+"""Silence in an open session is taken for the meter's session timeout only once the session
+is this share of the timeout the client assumes old, or this many seconds, whichever comes
+first.  Younger, the line is the better explanation: a damaged length field makes the meter
+wait for a longer packet and swallow our resends, so it stays silent for a whole exchange.
+Half: sessions are renewed at :data:`RENEWAL_SHARE`, so a meter ending one before half of the
+assumed timeout has a timeout less than half of what its tables said -- only when they were
+changed since, or could not be read.  30 s: when they could not be read (the RK may not read
+ET51) the default of 600 s is assumed, and a meter set far shorter must still be recognised
+soon; a session this old has been renewed or answered for long enough that a cut is no
+longer unlikely.  (A younger session is still taken as cut when the meter then ignores a fresh
+Ident too: see ``OpticalRequest``.)"""
 IDLE_SHARE = 0.75
 """A session quiet for this share of the channel traffic timeout is taken as ended (the meter
 drops to its base state after the timeout; being early costs one new session, being late

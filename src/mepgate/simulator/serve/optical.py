@@ -3,12 +3,13 @@
 :class:`OpticalPort` is the optical counterpart of :class:`~.port.MeterPort`: it reads a byte
 link, hands the bytes (with their time on the wire) to the sans-IO
 :class:`~mepgate.simulator.optical.OpticalServer`, and writes what the server sends paced at the
-line's baud rate, with the same ``--faults``: ``drop`` loses a response packet (the meter sends
-it again when no ACK comes), ``corrupt`` damages its bytes (the client NAKs) and, as light
-disturbs infrared both ways, the bytes the meter hears (it NAKs a damaged packet), ``delay`` holds
-it back, ``stall`` and ``disabled`` silence the port, ``echo`` sends the client's bytes back,
-``wrongbaud`` answers with noise, ``reboot`` drops the session.  (``optical=S@T`` is a MEP-side
-fault and does nothing here.)
+line's baud rate, with the same ``--faults``:
+``drop`` loses a response packet (the meter sends it again when no ACK comes),
+``corrupt`` damages the bytes it sends (the client NAKs), ``hear`` the bytes it receives (light
+disturbing the infrared, a misaligned head: the meter NAKs a damaged packet, or waits out one
+whose length was hit), ``delay`` holds it back, ``stall`` and ``disabled`` silence the port,
+``echo`` sends the client's bytes back, ``wrongbaud`` answers with noise, ``reboot`` drops the
+session.  (``optical=S@T`` is a MEP-side fault and does nothing here.)
 
 :class:`SharedUart` joins a MEP port and an optical port of one Gen 2/3 meter (optical guide,
 "Sharing the Optical Port with the MEP Interface"): the UART listens to MEP until a C12.18
@@ -120,7 +121,7 @@ class OpticalPort:
             if self.faults.reboot_due(now) or self.faults.reboots_on_request():
                 self._reboot(now)
                 continue
-            heard = self.faults.corrupt(chunk)
+            heard = self.faults.hear(chunk)
             if heard != chunk:
                 self.stats.corrupted_heard += 1
                 chunk = heard

@@ -60,7 +60,7 @@ class PortStats:
     replies: int = 0
     dropped: int = 0
     corrupted: int = 0  # replies sent with altered bytes
-    corrupted_heard: int = 0  # chunks the optical port heard altered (IR damages both ways)
+    corrupted_heard: int = 0  # chunks the meter received altered (the ``hear`` fault)
     ignored: int = 0
     alerts: int = 0
     echoed: int = 0
@@ -194,6 +194,10 @@ class MeterPort:
                 continue
             # The request's bytes are "received" at wire speed: byte i of this chunk is in
             # when the line has carried everything before it and itself.
+            heard = self.faults.hear(chunk)
+            if heard != chunk:
+                self.stats.corrupted_heard += 1
+                chunk = heard
             start = max(now, self._rx_free)
             self._rx_free = start + self.timing.wire_time(len(chunk))
             buffer.receive_data(chunk)

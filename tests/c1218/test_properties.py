@@ -290,7 +290,8 @@ def test_fuzz_any_bytes_give_only_line_events_with_bounded_memory(
             if isinstance(event, Skipped):
                 assert event.count == len(event.data) > 0
     for event in buffer.expire():
-        assert isinstance(event, PacketReceived | BadPacket | Skipped)
+        # An ACK only as a lone 0x00 where one was due, the line quiet after it.
+        assert isinstance(event, PacketReceived | BadPacket | Skipped) or event == Acked(0)
     assert buffer.held == 0
 
 

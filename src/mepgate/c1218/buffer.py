@@ -210,7 +210,8 @@ class PacketBuffer:
         """The line went quiet with a partial packet held: drop its start and rescan the rest.
 
         Returns the events found in what was held (whole packets behind the stale start, bad
-        packets, skipped bytes; never :data:`NEED_DATA`); afterwards nothing is held.
+        packets, skipped bytes, and :class:`Acked` for a lone 0x00 where an ACK is due; never
+        :data:`NEED_DATA`); afterwards nothing is held.
         """
         found: list[LineEvent] = []
         while self._buf:

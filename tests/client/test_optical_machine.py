@@ -511,34 +511,24 @@ def test_silence_after_the_meters_session_timeout_is_a_hold_off_respected() -> N
 
 def test_silence_in_a_young_session_is_the_line_not_a_timeout() -> None:
     """A damaged length field makes the meter wait out a longer packet: it misses a whole
-    exchange of ours.  In a session seconds old that is no session timeout: the request is
-    asked again in the same session, and the renewal period is kept."""
+    exchange of ours.  A fresh Ident tells at once: answered, it was the line -- the request
+    is served in a new session, and the renewal period is kept (a session seconds old tells
+    nothing of the meter's timeout)."""
     link, meter = new_link(), Meter()
     first, _ = request(link, meter)
     meter.deaf = 1 + TIMING.link_retries  # every send of one exchange
     done, machine = request(link, meter, start=first.end + 1.0)
     assert done.outcome.data == TABLE[10:30]
-    assert services(meter).count("Ident") == 1  # the same session
-    assert machine.seen.sessions == 0
+    assert services(meter).count("Ident") == 2  # asked at once, answered
+    assert machine.seen.sessions == 1
     assert link.session_timeout == TIMING.session_timeout
     assert link.held_off_until is None
     assert link.cut_off_since is None
 
 
-def test_a_young_session_silent_for_every_attempt_is_tried_with_a_fresh_ident() -> None:
-    """Silent for every attempt, then the fresh Ident is answered: the line, not a hold-off
-    (the renewal period is kept).  Ignored too: the meter holds us off after all (a session
+def test_a_young_session_whose_fresh_ident_is_ignored_too_is_held_off_and_learnt() -> None:
+    """Silent, and the fresh Ident ignored too: the meter holds us off after all (a session
     timeout far shorter than assumed), and that is learnt."""
-    sends = (1 + TIMING.link_retries) * TIMING.exchange_attempts
-    link, meter = new_link(), Meter()
-    first, _ = request(link, meter)
-    meter.deaf = sends
-    done, _ = request(link, meter, start=first.end + 1.0)
-    assert done.outcome.data == TABLE[10:30]
-    assert services(meter).count("Ident") == 2
-    assert link.session_timeout == TIMING.session_timeout
-    assert link.held_off_until is None
-
     link, meter = new_link(), Meter()
     end = keep_busy(link, meter, until=10.0)
     meter.silent = True

@@ -804,15 +804,14 @@ class OpticalRequest(_Scripted[Reply]):
                 age = quiet_from - since
                 if link.timeout_plausible(age):
                     # Silence in a session old enough: the meter may have ended it at its
-                    # session timeout.  Start again; if that is not answered either, it holds
-                    # us off.  Either way its timeout is no longer than the session lived:
+                    # session timeout.  Its timeout is then no longer than the session lived:
                     # renew sooner (its tables may say otherwise -- changed since read).
                     link.session_timeout = min(link.session_timeout, max(age, 1.0))
-                elif not exhausted:
-                    continue  # a young session: the line swallowed the exchange, ask again
-                # else a young session silent for every attempt: the line, or a timeout far
-                # shorter than assumed.  A fresh Ident tells: ignored too, the meter holds us
-                # off (its timeout is learnt then, in _held_off); answered, it was the line.
+                # A whole exchange unanswered, in a young session too (the line, or a timeout
+                # far shorter than assumed): a fresh Ident tells at once.  Ignored too, the
+                # meter holds us off (its timeout is learnt then, in _held_off); answered, it
+                # was the line and the session starts again.  Asking again in the old session
+                # instead would wait out a short hold-off without learning from it.
                 link.cut_off_since = since
                 link.silent_from = quiet_from
                 link.end_session()

@@ -254,13 +254,15 @@ def serve_history(sqlite_url: str, data_dir: Path, readings: list[Reading]) -> L
 
 def steady_hour(meter: Meter) -> list[Reading]:
     """An hour of readings a minute apart: 1262.167 W imported, nothing exported, 0.4 Wh a
-    minute on the register (tiny energy bars: their axis needs four decimals)."""
+    minute on the register (tiny energy bars: their axis needs four decimals).  Each reading
+    half a minute into its minute, the last one half a minute ago: the page's "last hour",
+    asked for seconds later, still holds all sixty whichever second the test runs at."""
     base = meter.sim.reading_now()
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     return [
         dataclasses.replace(
             base,
-            at=now - dt.timedelta(minutes=60 - n),
+            at=now - dt.timedelta(minutes=59 - n, seconds=30),
             forward_active_energy_wh=base.forward_active_energy_wh + 0.4 * n,
             active_power_import_w=1262.167,
             active_power_export_w=0.0,

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from click.testing import CliRunner
 
 from mepgate.c1218.keys import parse_password
 from mepgate.cli.main import cli
-from mepgate.client import MeterClient
+from mepgate.client import MeterClient, MeterRefusedError
 from mepgate.client.optical import OpticalSession, OpticalTiming
+from mepgate.proto import ResponseCode
+from mepgate.proto.procedures import EP39_POST_MEP_DATA
+from mepgate.simulator.meter import DEFAULT_RK
 
+from ..conftest import SimulatorFactory
 from .test_optical_machine import PASSWORD, TABLE, Meter, services
 
 
@@ -86,3 +91,26 @@ def test_mep_only_options_with_the_optical_interface_are_usage_errors() -> None:
     )
     assert result.exit_code == 2
     assert "optical key" in result.output
+
+
+def test_a_refusal_over_the_optical_port_is_explained_in_its_own_words(
+    simulator_factory: SimulatorFactory,
+) -> None:
+    """The read-only key may not call procedures: the error speaks of the optical keys, not
+    of the MEP port's access levels (MBK, MAK)."""
+    sim = simulator_factory(profile="gen4-3phase", interface="optical")
+    session = OpticalSession(
+        sim.url or "", parse_password(DEFAULT_RK.decode()), timing=OpticalTiming.fast()
+    )
+
+    async def run() -> MeterRefusedError:
+        async with MeterClient(session) as client:
+            with pytest.raises(MeterRefusedError) as refused:
+                await client.call(EP39_POST_MEP_DATA, b"\x0c")
+            return refused.value
+
+    error = asyncio.run(run())
+    assert error.code == ResponseCode.ISC
+    assert "insufficient security clearance" in str(error)
+    assert "MBK" not in str(error)
+    assert "MAK" not in str(error)

@@ -246,7 +246,7 @@ class MeterClient:
         what = f"reading {table_name(table)}"
         reply = await self._request(request.to_bytes, what)
         if reply.code != ResponseCode.OK:
-            raise MeterRefusedError(reply.code, what)
+            raise MeterRefusedError(reply.code, what, interface=self._session.interface)
         if len(reply.data) != request.count:
             # C12.18 partial read: the count asked for, or an error code -- never less (a short
             # reply decoded as zeros showed 0 W per phase) and never more.
@@ -284,7 +284,7 @@ class MeterClient:
         if reply.code == ResponseCode.OK and len(reply.data) <= self.max_read:
             return reply.data
         if reply.code not in (ResponseCode.OK, ResponseCode.OPERATION_NOT_POSSIBLE):
-            raise MeterRefusedError(reply.code, what)
+            raise MeterRefusedError(reply.code, what, interface=self._session.interface)
         return await self._read_in_parts(table, what, limit, dims, progress)
 
     async def _read_in_parts(
@@ -375,7 +375,7 @@ class MeterClient:
         what = f"writing {table_name(table)}"
         reply = await self._request(lambda: message, what)
         if reply.code != ResponseCode.OK:
-            raise MeterRefusedError(reply.code, what)
+            raise MeterRefusedError(reply.code, what, interface=self._session.interface)
 
     async def call(self, procedure: int, parameters: bytes = b"") -> ProcedureResponse:
         """Run a procedure through BT07 and return its result (BT08 or ET59)."""

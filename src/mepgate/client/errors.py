@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from mepgate.client.diagnosis import Diagnosis
 from mepgate.errors import MepgateError, PortUnavailableError, RemoteProtocolError
-from mepgate.proto.codes import describe_response_code
+from mepgate.proto.codes import describe_c1218_response_code, describe_response_code
 
 __all__ = [
     "AuthenticationError",
@@ -174,6 +174,13 @@ class ReconfiguredError(MepgateError):
 class MeterRefusedError(RemoteProtocolError):
     """The meter answered this request with an error code (its reply verified)."""
 
-    def __init__(self, code: int, what: str) -> None:
-        super().__init__(f"{what}: the meter answered 0x{code:02X}, {describe_response_code(code)}")
+    def __init__(self, code: int, what: str, *, interface: str = "mep") -> None:
+        # The same codes mean the same on both ports, but the advice differs (MBK/MAK access
+        # levels on MEP, MK/PK/RK passwords on the optical port).
+        words = (
+            describe_c1218_response_code(code)
+            if interface == "optical"
+            else describe_response_code(code)
+        )
+        super().__init__(f"{what}: the meter answered 0x{code:02X}, {words}")
         self.code = code

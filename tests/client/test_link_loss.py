@@ -255,3 +255,17 @@ def test_tcp_addresses_that_cannot_work_are_named_without_serial_port_advice() -
             assert "dialout" not in message
             assert "serial/by-id" not in message
             assert "Errno" not in message
+
+
+def test_connecting_an_open_client_again_keeps_its_one_connection(start_sim: StartSim) -> None:
+    # A second connection of ours would find the serial server's port busy (the doctor run on
+    # a client that was already reading did so).
+    sim = start_sim("gen4", pty=False)
+
+    async def run() -> bytes:
+        async with client_for(sim.port("tcp")) as client:
+            await client.connect()
+            return await client.read(TableId.BT01, offset=0, count=4)
+
+    assert len(asyncio.run(run())) == 4
+    assert sim.running.call(lambda: sim.running.port.stats.refused) == 0

@@ -163,7 +163,10 @@ class MeterClient:
         await self.close()
 
     async def connect(self) -> None:
-        await self._session.open()
+        """Open the port (nothing to do when it is open: a second connection of ours would
+        find it busy)."""
+        if not self._session.is_open:
+            await self._session.open()
 
     async def close(self) -> None:
         await self._session.close()

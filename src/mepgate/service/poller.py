@@ -91,6 +91,7 @@ from mepgate.reading import (
     merge_reactive_power,
     tier_energy_field,
 )
+from mepgate.service.jobs import JobContext, JobStatus, MeterJob, StepTimes, room_for_step
 from mepgate.service.validate import (
     DEFAULT_LIMITS,
     Finding,
@@ -144,6 +145,8 @@ HOLD_OFF_MARGIN_S = 1.0
 """Polls in a row that may fail on a noisy or silent line before the session is started again
 (a meter that stays silent is then reconnected and diagnosed afresh)."""
 TRANSIENT_POLL_ERRORS = (NoisyLineError, NoAnswerError)
+STEPS_REMEMBERED_FOR_POLLS = 5
+"""The time a poll takes, for fitting job steps around it, is the longest of this many."""
 """Failures of one poll that leave the session sound: frames were lost or damaged, and the next
 exchange may well go through."""
 REBASE_AFTER = 5
@@ -350,6 +353,7 @@ class MeterPoller:
         rebase_after: int = REBASE_AFTER,
         rebase_after_s: float = REBASE_AFTER_S,
         missed_polls_before_restart: int = MISSED_POLLS_BEFORE_RESTART,
+        jobs: Sequence[MeterJob] = (),
     ) -> None:
         self.config = config
         self._connect = connect
@@ -404,6 +408,11 @@ class MeterPoller:
         self.missed_polls = 0
         """Polls that failed on a noisy or silent line and were skipped in a session."""
         self._previous = self._stored_baseline(previous, earlier)
+        self.jobs: tuple[MeterJob, ...] = tuple(jobs)
+        self._sessions = 0
+        self._next_job = 0
+        self._step_times = StepTimes()
+        self._poll_times: deque[float] = deque(maxlen=STEPS_REMEMBERED_FOR_POLLS)
 
     @property
     def name(self) -> str:
@@ -451,6 +460,33 @@ class MeterPoller:
             last_rejection=self.last_rejection,
             rejected_in_a_row=self.rejected_in_a_row,
             clock_offset_s=None if offset is None else offset.total_seconds(),
+            jobs=self.job_statuses(),
+        )
+
+    def job_statuses(self) -> tuple[JobStatus, ...]:
+        """Each job's state (:mod:`mepgate.service.jobs`); a job that cannot tell is named
+        as failed rather than hiding the others."""
+        statuses = []
+        for job in self.jobs:
+            try:
+                statuses.append(job.status())
+            except Exception as error:  # a bug in one job must not hide the meter's status
+                log.exception("meter %s: job %s could not tell its status", self.name, job.name)
+                statuses.append(
+                    JobStatus(name=job.name, state="failed", last_error=f"internal error: {error}")
+                )
+        return tuple(statuses)
+
+    def job_context(self) -> JobContext:
+        """What a job step knows (:class:`~mepgate.service.jobs.JobContext`)."""
+        return JobContext(
+            meter=self.name,
+            session=self._sessions,
+            identity=self.identity,
+            clock_offset=self._clock_offset,
+            now=self._now,
+            monotonic=self._monotonic,
+            gateway_time=self.gateway_time,
         )
 
     # -- the console's access ---------------------------------------------------------------
@@ -524,6 +560,7 @@ class MeterPoller:
 
     async def _session(self) -> None:
         self._polled_in_session = False
+        self._sessions += 1
         client = self._connect()
         try:
             await client.connect()
@@ -624,6 +661,7 @@ class MeterPoller:
         due = self._monotonic()
         missed = 0
         while True:
+            started = self._monotonic()
             try:
                 async with self._lock:
                     if self._monotonic() >= self._clock_due:
@@ -639,10 +677,58 @@ class MeterPoller:
                 missed = 0
                 self._consider(reading)
                 self._polled_in_session = True
+                self._poll_times.append(self._monotonic() - started)
             due += interval
             now = self._monotonic()
             due = max(due, now)  # the meter's pace is the floor: no catching up in bursts
+            if self.jobs:
+                await self._run_jobs(client, last_reading_at=now, poll_due=due)
+                now = self._monotonic()
+                due = max(due, now)
             await self._sleep(due - now)
+
+    async def _run_jobs(
+        self, client: MeterClient, *, last_reading_at: float, poll_due: float
+    ) -> None:
+        """Let the jobs take steps, in turn, while the next live reading can still come in time
+        (:func:`~mepgate.service.jobs.room_for_step`)."""
+        poll_estimate = max(self._poll_times, default=0.0)
+        idle_in_a_row = 0
+        while idle_in_a_row < len(self.jobs):
+            job = self.jobs[self._next_job % len(self.jobs)]
+            self._next_job += 1
+            context = self.job_context()
+            if not job.wants_to_run(context):
+                idle_in_a_row += 1
+                continue
+            idle_in_a_row = 0
+            if not room_for_step(
+                now=self._monotonic(),
+                last_reading_at=last_reading_at,
+                poll_due=poll_due,
+                poll_interval=self.config.poll_interval,
+                poll_estimate=poll_estimate,
+                step_estimate=self._step_times.estimate(job.name),
+            ):
+                self._next_job -= 1  # its turn again after the poll
+                return
+            started = self._monotonic()
+            try:
+                async with self._lock:
+                    await job.step(client, context)
+            except (*TRANSIENT_POLL_ERRORS, MeterRefusedError, TableDecodeError) as error:
+                job.failed(error, context)
+                if isinstance(error, TRANSIENT_POLL_ERRORS):
+                    return  # the line is bad now: the live values go first
+            except MeterLinkError:
+                raise  # the link is gone: the session ends, as for a poll
+            except (MepgateError, ValueError) as error:
+                job.failed(error, context)
+            except Exception as error:  # a bug in a job: polling goes on, the log says so
+                log.exception("meter %s: unexpected error in job %s", self.name, job.name)
+                job.failed(error, context)
+            finally:
+                self._step_times.add(job.name, self._monotonic() - started)
 
     async def _read_values(self, client: MeterClient) -> Reading:
         energy = await self._read_energy(client)

@@ -15,6 +15,7 @@ from mepgate.config import Settings
 from mepgate.errors import MepgateError
 from mepgate.proto import ReadRequest, WriteRequest
 from mepgate.service.hub import ReadingHub
+from mepgate.service.jobs import JobStatus
 from mepgate.store import AsyncStore
 
 
@@ -69,6 +70,7 @@ class MeterStatus:
     last_rejection: str | None = None  # the newest rejected reading: reason and values, in words
     rejected_in_a_row: int = 0  # readings rejected since the last accepted one
     clock_offset_s: float | None = None  # meter clock minus gateway clock (BT52), seconds
+    jobs: tuple[JobStatus, ...] = ()  # reads beside the live poll (mepgate.service.jobs)
 
 
 class ConsoleError(MepgateError):

@@ -71,6 +71,7 @@ class MeterState:
     reading: str | None  # no reading yet, or the newest too old
     rejected: str | None  # readings rejected in a row and the newest reason
     clock: str | None  # the meter's clock too far off
+    jobs: tuple[str, ...] = ()  # reads beside the live poll that failed or are not supported
     stale_after_s: float
     last_reading_age_s: float | None
     diagnosis: Diagnosis | None
@@ -84,7 +85,7 @@ class MeterState:
     @property
     def warnings(self) -> tuple[str, ...]:
         """Worth knowing while the readings still come."""
-        found = (None if self.reading else self.rejected, self.clock)
+        found = (None if self.reading else self.rejected, self.clock, *self.jobs)
         return tuple(text for text in found if text)
 
 
@@ -116,8 +117,14 @@ def assess(status: MeterStatus, settings: Settings, now: dt.datetime) -> MeterSt
     clock = None
     if offset is not None and abs(offset) > CLOCK_WARNING_S:
         clock = f"the meter's clock is {describe_offset(offset)} the gateway's"
+    jobs = tuple(
+        f"{job.name}: {job.last_error or job.detail or job.state}"
+        for job in status.jobs
+        if job.state in ("failed", "unsupported")
+    )
     return MeterState(
         name=status.name,
+        jobs=jobs,
         state=status.state,
         not_polling=not_polling,
         reading=reading,

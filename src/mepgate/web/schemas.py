@@ -182,6 +182,19 @@ class MeterOut(_Out):
         )
 
 
+class JobOut(_Out):
+    """A read beside the live poll (back-fill, events, self-reads, sub-meters): ``state`` is
+    ``idle``, ``working`` (``progress`` 0..1 when known), ``failed`` (``last_error`` says why;
+    it tries again by itself) or ``unsupported`` (the meter lacks what it reads)."""
+
+    name: str
+    state: str
+    progress: float | None
+    detail: str
+    last_error: str | None
+    last_success_at: dt.datetime | None
+
+
 class MeterHealthOut(_Out):
     """One meter's part of the health: ``problems`` (each makes the health ``degraded``) and
     ``warnings`` in words, with the counts behind them."""
@@ -199,6 +212,7 @@ class MeterHealthOut(_Out):
     clock_offset_s: float | None
     problems: list[str]
     warnings: list[str]
+    jobs: list[JobOut] = []
 
     @classmethod
     def of(cls, status: MeterStatus, judged: MeterState) -> MeterHealthOut:
@@ -216,6 +230,7 @@ class MeterHealthOut(_Out):
             clock_offset_s=status.clock_offset_s,
             problems=list(judged.problems),
             warnings=list(judged.warnings),
+            jobs=[JobOut.model_validate(job) for job in status.jobs],
         )
 
 

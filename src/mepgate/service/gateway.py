@@ -37,6 +37,7 @@ from mepgate.proto import ReadRequest, WriteRequest
 from mepgate.reading import TIER_REFRESH_S, Reading
 from mepgate.service.console import console_exchange
 from mepgate.service.hub import ReadingHub
+from mepgate.service.jobs import MeterJob
 from mepgate.service.outputs import OUTPUT_STOP_TIMEOUT, Output, OutputSupervisor
 from mepgate.service.poller import (
     BASELINE_EVIDENCE,
@@ -339,9 +340,16 @@ class Gateway:
             tier_refresh=self._tier_refresh,
             rebase_after=self._rebase[0],
             rebase_after_s=self._rebase[1],
+            jobs=self._jobs_for(meter),
         )
         task = asyncio.create_task(poller.run(), name=f"mepgate-poll-{meter.name}")
         self._pollers[meter.name] = (poller, task)
+
+    def _jobs_for(self, meter: MeterConfig) -> list[MeterJob]:
+        """The reads a meter's poller does beside the live values, in the order they take
+        turns (:mod:`mepgate.service.jobs`)."""
+        jobs: list[MeterJob] = []
+        return jobs
 
     async def _stop_poller(self, name: str) -> None:
         _, task = self._pollers.pop(name)

@@ -25,7 +25,7 @@ from mepgate.proto import MepKey, parse_key
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "MEPGATE_"
-_SECTIONS = ("web", "storage", "mqtt")
+_SECTIONS = ("web", "storage", "mqtt", "prices")
 
 
 class ConfigError(MepgateError):
@@ -35,7 +35,7 @@ class ConfigError(MepgateError):
 def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Settings:
     """The settings from ``path`` (absent file: defaults), then environment overrides.
 
-    Environment: ``MEPGATE_<SECTION>_<FIELD>`` for the web, storage and mqtt sections
+    Environment: ``MEPGATE_<SECTION>_<FIELD>`` for the web, storage, mqtt and prices sections
     (``MEPGATE_WEB_LISTEN``, ``MEPGATE_MQTT_URL``...), ``MEPGATE_METER_<FIELD>`` for the
     first meter, and ``MEPGATE_KEY`` for the first meter's key.  A meter's old ``tls`` key
     (and ``MEPGATE_METER_TLS``) loads as ``security``, with a warning that says the new spelling.

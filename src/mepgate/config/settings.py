@@ -254,6 +254,69 @@ class MqttConfig(_Section):
         return value
 
 
+_CURRENCY = re.compile(r"^\S{1,8}$")
+_PRICE_LIMIT = 1000.0
+PRICE_TIERS = (1, 2, 3, 4)
+"""The TOU tiers a price can be given for (``tier1`` .. ``tier4``, as ``mepgate.reading.TIERS``)."""
+
+
+class PricesConfig(_Section):
+    """``[prices]``: what a kWh costs, for the dashboard's cost today and this month.
+
+    ``tier1`` .. ``tier4``: the price of a kWh imported while that TOU tier counts (the meter's
+    tiers, numbered as on its display); ``import``: the price of any imported kWh whose tier
+    has no price of its own (or of every kWh, for a meter without tiers); ``export``: what an
+    exported kWh earns.  Prices are per kWh in ``currency``, taxes included as you want them.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True
+    )
+
+    currency: str = "DKK"
+    import_price: float | None = Field(default=None, alias="import")
+    tier1: float | None = None
+    tier2: float | None = None
+    tier3: float | None = None
+    tier4: float | None = None
+    export: float | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not _CURRENCY.match(value):
+            raise ValueError('use 1-8 characters without spaces, e.g. "DKK", "EUR" or "kr"')
+        return value
+
+    @field_validator("import_price", "tier1", "tier2", "tier3", "tier4", "export")
+    @classmethod
+    def _price(cls, value: float | None) -> float | None:
+        if value is not None and not -_PRICE_LIMIT <= value <= _PRICE_LIMIT:
+            raise ValueError(
+                f"a price per kWh from {-_PRICE_LIMIT:g} to {_PRICE_LIMIT:g}, e.g. 2.15"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _some_price(self) -> PricesConfig:
+        if self.import_price is None and all(self.tier(t) is None for t in PRICE_TIERS):
+            raise ValueError(
+                "give the price of an imported kWh: import = 2.15, or tier1 = ... per TOU tier "
+                "(or remove the [prices] section)"
+            )
+        return self
+
+    def tier(self, tier: int) -> float | None:
+        """The price given for ``tier`` itself (``None``: none, ``import`` applies)."""
+        value: float | None = getattr(self, f"tier{tier}")
+        return value
+
+    def import_price_of(self, tier: int) -> float | None:
+        """What a kWh imported in ``tier`` costs: its own price, else ``import``."""
+        own = self.tier(tier)
+        return own if own is not None else self.import_price
+
+
 class Settings(_Section):  # noqa: PLW1641 -- unhashable as ever: it holds lists
     """The whole configuration.
 
@@ -266,6 +329,7 @@ class Settings(_Section):  # noqa: PLW1641 -- unhashable as ever: it holds lists
     storage: StorageConfig = StorageConfig()
     web: WebConfig = WebConfig()
     mqtt: MqttConfig | None = None
+    prices: PricesConfig | None = None
     _overrides: tuple[Override, ...] = PrivateAttr(default=())
 
     def __eq__(self, other: object) -> bool:

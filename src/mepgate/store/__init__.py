@@ -17,7 +17,7 @@ import datetime as dt
 from mepgate.config import Retention
 
 from .aio import AsyncStore
-from .base import EnergyDelta, EnergyTotals, FieldStats, HistoryPoint, Store
+from .base import EnergyDelta, EnergyPeriod, EnergyTotals, FieldStats, HistoryPoint, Store
 from .errors import SchemaTooNewError, StoreError, StoreUrlError
 from .postgres import PostgresStore
 from .rollup import Bucket
@@ -29,6 +29,7 @@ __all__ = [
     "AsyncStore",
     "Bucket",
     "EnergyDelta",
+    "EnergyPeriod",
     "EnergyTotals",
     "FieldStats",
     "HistoryPoint",

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from mepgate.reading import Reading
 
-from .base import EnergyTotals, HistoryPoint, Store
+from .base import EnergyPeriod, EnergyTotals, HistoryPoint, Store
 
 
 class AsyncStore:
@@ -47,6 +47,11 @@ class AsyncStore:
         self, meter: str, now: dt.datetime | None = None
     ) -> EnergyTotals | None:
         return await asyncio.to_thread(self.store.energy_totals, meter, now)
+
+    async def energy_periods(
+        self, meter: str, period: str, count: int, now: dt.datetime | None = None
+    ) -> list[EnergyPeriod]:
+        return await asyncio.to_thread(self.store.energy_periods, meter, period, count, now)
 
     async def sweep(self, now: dt.datetime | None = None) -> int:
         return await asyncio.to_thread(self.store.sweep, now)

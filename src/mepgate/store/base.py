@@ -50,6 +50,20 @@ class EnergyDelta:
     forward_wh: float  # imported
     reverse_wh: float  # exported
     since: dt.datetime  # the local boundary (midnight, 1st of the month) in UTC
+    # The same per TOU tier (tier 1 first, ``mepgate.reading.TIERS``): ``None`` for a tier whose
+    # registers were not stored at either end (a meter without it, rows from before schema v2).
+    tier_forward_wh: tuple[float | None, ...] = ()
+    tier_reverse_wh: tuple[float | None, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyPeriod:
+    """The energy of one local hour or day ``[start, end)``: ``delta`` is ``None`` when no
+    reading was stored in it (the gateway was not running, or before the first reading)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    delta: EnergyDelta | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +115,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def energy_totals(self, meter: str, now: dt.datetime | None = None) -> EnergyTotals | None:
         """Energy imported/exported since local midnight and since the 1st of the month."""
+
+    @abc.abstractmethod
+    def energy_periods(
+        self, meter: str, period: str, count: int, now: dt.datetime | None = None
+    ) -> list[EnergyPeriod]:
+        """The ``count`` latest local hours or days (``period``: "hour" or "day"), oldest
+        first, the current (unfinished) one last: energy per period from the registers."""
 
     @abc.abstractmethod
     def sweep(self, now: dt.datetime | None = None, batch_rows: int = 2000) -> int:

@@ -16,9 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mepgate.config import Retention
-from mepgate.reading import Reading
+from mepgate.reading import TIERS, Reading, tier_energy_field
 
-from .base import EnergyDelta, EnergyTotals, FieldStats, HistoryPoint, Store
+from .base import EnergyDelta, EnergyPeriod, EnergyTotals, FieldStats, HistoryPoint, Store
 from .errors import SchemaTooNewError, StoreError
 from .history import MAX_POINTS, Oldest, Plan, plan
 from .rollup import Bucket, aggregate, epoch_ms, from_epoch_ms
@@ -55,6 +55,35 @@ def _reading(meter: str, row: Row) -> Reading:
         for name, v in zip(STORED_FIELDS, row[1:], strict=True)
     }
     return Reading(meter=meter, at=from_epoch_ms(int(row[0])), **values)  # type: ignore[arg-type]
+
+
+Registers = dict[str, float | None]
+"""Every energy register of one reading (:data:`LAST_FIELDS`) by name."""
+MAX_PERIODS = 1000
+"""Hours or days one :meth:`SqlStore.energy_periods` call answers at most (40 days of hours)."""
+
+
+def _registers_of(values: Row) -> Registers:
+    return {
+        name: None if v is None else float(v) for name, v in zip(LAST_FIELDS, values, strict=True)
+    }
+
+
+def _difference(end: Registers, start: Registers, since: dt.datetime) -> EnergyDelta:
+    """``end - start`` per register; a tier is ``None`` unless both ends know it."""
+
+    def minus(name: str) -> float | None:
+        a, b = end[name], start[name]
+        return None if a is None or b is None else a - b
+
+    forward, reverse = (minus(name) or 0.0 for name in ENERGY_FIELDS)
+    return EnergyDelta(
+        forward_wh=forward,
+        reverse_wh=reverse,
+        since=since,
+        tier_forward_wh=tuple(minus(tier_energy_field("forward", t)) for t in TIERS),
+        tier_reverse_wh=tuple(minus(tier_energy_field("reverse", t)) for t in TIERS),
+    )
 
 
 def _require_aware(name: str, value: dt.datetime) -> None:
@@ -383,53 +412,54 @@ class SqlStore(Store):
 
     # -- energy ---------------------------------------------------------------------------------
 
-    def _registers(self, meter_id: int, at_ms: int | None) -> tuple[int, float, float] | None:
-        """(time, forward, reverse) of the newest reading before ``at_ms`` (or at all).
+    def _registers(self, meter_id: int, at_ms: int | None) -> tuple[int, Registers] | None:
+        """(time, every energy register) of the newest reading before ``at_ms`` (or at all).
 
         Intervals are half-open like the buckets: a reading exactly at a boundary belongs to
         the period it starts.  Looks in every resolution and keeps the newest candidate, so the
         answer is exact while any resolution still holds the moment; a rollup bucket counts only
         if it ended by then.
         """
-        fwd, rev = ENERGY_FIELDS
         candidates: list[Row] = []
         before = "" if at_ms is None else " AND t_ms < ?"
         params: list[Any] = [meter_id] if at_ms is None else [meter_id, at_ms]
         candidates += self._q(
-            f"SELECT t_ms, {fwd}, {rev} FROM raw WHERE meter_id = ?{before}"
+            f"SELECT t_ms, {', '.join(LAST_FIELDS)} FROM raw WHERE meter_id = ?{before}"
             " ORDER BY t_ms DESC LIMIT 1",
             params,
         )
+        lasts = ", ".join(f"{name}_last" for name in LAST_FIELDS)
         for tier in ROLLUP_TIERS:
             ended = "" if at_ms is None else " AND bucket_start <= ?"
             params = [meter_id] if at_ms is None else [meter_id, at_ms // 1000 - tier.step_s]
             candidates += self._q(
-                f"SELECT last_at_ms, {fwd}_last, {rev}_last FROM {tier.table}"
+                f"SELECT last_at_ms, {lasts} FROM {tier.table}"
                 f" WHERE meter_id = ?{ended} ORDER BY bucket_start DESC LIMIT 1",
                 params,
             )
         if not candidates:
             return None
         best = max(candidates, key=lambda row: int(row[0]))
-        return int(best[0]), float(best[1]), float(best[2])
+        return int(best[0]), _registers_of(best[1:])
 
-    def _first_registers_from(self, meter_id: int, at_ms: int) -> tuple[float, float] | None:
+    def _first_registers_from(self, meter_id: int, at_ms: int) -> Registers | None:
         """Registers of the first reading at or after ``at_ms`` (energy never decreases, so a
         bucket's minimum is its first value)."""
-        fwd, rev = ENERGY_FIELDS
         rows = self._q(
-            f"SELECT {fwd}, {rev} FROM raw WHERE meter_id = ? AND t_ms >= ? ORDER BY t_ms LIMIT 1",
+            f"SELECT {', '.join(LAST_FIELDS)} FROM raw WHERE meter_id = ? AND t_ms >= ?"
+            " ORDER BY t_ms LIMIT 1",
             (meter_id, at_ms),
         )
+        mins = ", ".join(f"{name}_min" for name in LAST_FIELDS)
         for tier in ROLLUP_TIERS:
             if rows:
                 break
             rows = self._q(
-                f"SELECT {fwd}_min, {rev}_min FROM {tier.table} WHERE meter_id = ?"
+                f"SELECT {mins} FROM {tier.table} WHERE meter_id = ?"
                 " AND bucket_start >= ? ORDER BY bucket_start LIMIT 1",
                 (meter_id, -(-at_ms // 1000)),
             )
-        return (float(rows[0][0]), float(rows[0][1])) if rows else None
+        return _registers_of(rows[0]) if rows else None
 
     def local_boundaries(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
         """Local midnight today and local midnight on the 1st, as aware UTC datetimes."""
@@ -438,10 +468,38 @@ class SqlStore(Store):
         first = dt.datetime(local.year, local.month, 1, tzinfo=self.local_tz)
         return midnight.astimezone(dt.UTC), first.astimezone(dt.UTC)
 
+    def period_starts(self, period: str, count: int, now: dt.datetime) -> list[dt.datetime]:
+        """The starts (aware UTC) of the ``count`` latest local hours or days up to ``now``,
+        oldest first, and the end of the current one after them (``count + 1`` times).  A
+        local day is 23 or 25 hours long on the days the clocks change."""
+        local = now.astimezone(self.local_tz)
+        if period == "hour":
+            # Every zone's offset changes by whole hours: local hours are UTC hours apart.
+            current = local.replace(minute=0, second=0, microsecond=0).astimezone(dt.UTC)
+            return [current + dt.timedelta(hours=k) for k in range(1 - count, 2)]
+        if period == "day":
+            today = local.date()
+            days = [today + dt.timedelta(days=k) for k in range(1 - count, 2)]
+            return [
+                dt.datetime(d.year, d.month, d.day, tzinfo=self.local_tz).astimezone(dt.UTC)
+                for d in days
+            ]
+        raise StoreError(f"period={period!r}: use 'hour' or 'day'")
+
+    def _delta(self, meter_id: int, start: dt.datetime, end: Registers) -> EnergyDelta:
+        """The registers ``end`` minus those of the newest reading before ``start`` (or, none
+        being stored, of the first reading from ``start`` on; or ``end`` itself)."""
+        base = self._registers(meter_id, epoch_ms(start))
+        first = (
+            base[1] if base is not None else self._first_registers_from(meter_id, epoch_ms(start))
+        )
+        if first is None:
+            first = end
+        return _difference(end, first, start)
+
     def energy_totals(self, meter: str, now: dt.datetime | None = None) -> EnergyTotals | None:
         now = now or self._clock()
         _require_aware("now", now)
-        deltas: list[EnergyDelta] = []
         with self._lock:
             meter_id = self._find_meter(meter)
             if meter_id is None:
@@ -449,18 +507,35 @@ class SqlStore(Store):
             newest = self._registers(meter_id, epoch_ms(now) + 1)
             if newest is None:
                 return None
-            at_ms, forward, reverse = newest
-            for boundary in self.local_boundaries(now):
-                base = self._registers(meter_id, epoch_ms(boundary))
-                start = (
-                    (base[1], base[2])
-                    if base is not None
-                    else self._first_registers_from(meter_id, epoch_ms(boundary))
-                )
-                if start is None:
-                    start = (forward, reverse)
-                deltas.append(EnergyDelta(forward - start[0], reverse - start[1], boundary))
-        return EnergyTotals(today=deltas[0], this_month=deltas[1], at=from_epoch_ms(at_ms))
+            at_ms, registers = newest
+            today, month = (
+                self._delta(meter_id, boundary, registers)
+                for boundary in self.local_boundaries(now)
+            )
+        return EnergyTotals(today=today, this_month=month, at=from_epoch_ms(at_ms))
+
+    def energy_periods(
+        self, meter: str, period: str, count: int, now: dt.datetime | None = None
+    ) -> list[EnergyPeriod]:
+        now = now or self._clock()
+        _require_aware("now", now)
+        if not 1 <= count <= MAX_PERIODS:
+            raise StoreError(f"count={count}: ask for 1 to {MAX_PERIODS} periods")
+        starts = self.period_starts(period, count, now)
+        out: list[EnergyPeriod] = []
+        with self._lock:
+            meter_id = self._find_meter(meter)
+            # The registers at each boundary: the newest reading before it (the last one: now).
+            ends = [
+                None if meter_id is None else self._registers(meter_id, epoch_ms(at))
+                for at in [*starts[1:-1], now + dt.timedelta(milliseconds=1)]
+            ]
+            for start, end, at_end in zip(starts[:-1], starts[1:], ends, strict=True):
+                delta = None
+                if meter_id is not None and at_end is not None and at_end[0] >= epoch_ms(start):
+                    delta = self._delta(meter_id, start, at_end[1])
+                out.append(EnergyPeriod(start=start, end=end, delta=delta))
+        return out
 
     # -- retention --------------------------------------------------------------------------
 

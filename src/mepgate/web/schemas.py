@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Literal, Self, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from mepgate.reading import Reading
+from mepgate.config import PricesConfig
+from mepgate.reading import TIERS, Reading
 from mepgate.service.view import LinkFailure, MeterIdentity, MeterStatus
-from mepgate.store import EnergyTotals, HistoryPoint
+from mepgate.store import EnergyPeriod, EnergyTotals, HistoryPoint
+from mepgate.web.energy_costs import cost_of
 from mepgate.web.meter_state import Diagnosis, MeterState
 
 
@@ -61,8 +63,43 @@ else:
     )
 
 
+class TierEnergyOut(_Out):
+    """One TOU tier's energy today and this month (``None``: its registers are unknown), the
+    import price that applies to it and what its imported energy cost (with ``[prices]``)."""
+
+    tier: int
+    today_import_wh: float | None
+    today_export_wh: float | None
+    month_import_wh: float | None
+    month_export_wh: float | None
+    price_per_kwh: float | None = None
+    today_cost: float | None = None
+    month_cost: float | None = None
+
+
+class CostOut(_Out):
+    """What today's and this month's energy cost at the configured ``[prices]``: ``*_import``
+    the imported energy, ``*_export`` what the exported energy earned (``None`` without an
+    export price), ``*_net`` the difference.  ``None``: unknown (an imported kWh of a tier
+    whose registers are unknown, or without a price)."""
+
+    currency: str
+    today_import: float | None
+    today_export: float | None
+    today_net: float | None
+    month_import: float | None
+    month_export: float | None
+    month_net: float | None
+
+
+def _tier_value(values: tuple[float | None, ...], tier: int) -> float | None:
+    return values[tier - 1] if tier - 1 < len(values) else None
+
+
 class EnergyOut(_Out):
-    """Energy imported and exported since local midnight and since the 1st of the month."""
+    """Energy imported and exported since local midnight and since the 1st of the month;
+    ``tiers``: the same per TOU tier (the tiers whose registers are known); ``cost``: what it
+    cost, when the configuration has ``[prices]``."""
 
     meter: str
     at: dt.datetime
@@ -72,19 +109,91 @@ class EnergyOut(_Out):
     month_import_wh: float
     month_export_wh: float
     month_since: dt.datetime
+    tiers: list[TierEnergyOut] = []
+    cost: CostOut | None = None
 
     @classmethod
-    def of(cls, meter: str, totals: EnergyTotals) -> EnergyOut:
+    def of(cls, meter: str, totals: EnergyTotals, prices: PricesConfig | None = None) -> EnergyOut:
+        today, month = totals.today, totals.this_month
+        costs = (cost_of(today, prices), cost_of(month, prices)) if prices else None
+        tiers = []
+        for tier in TIERS:
+            values = [
+                _tier_value(getattr(delta, name), tier)
+                for delta in (today, month)
+                for name in ("tier_forward_wh", "tier_reverse_wh")
+            ]
+            if all(v is None for v in values):
+                continue
+            tiers.append(
+                TierEnergyOut(
+                    tier=tier,
+                    today_import_wh=values[0],
+                    today_export_wh=values[1],
+                    month_import_wh=values[2],
+                    month_export_wh=values[3],
+                    price_per_kwh=prices.import_price_of(tier) if prices else None,
+                    today_cost=_tier_value(costs[0].tiers, tier) if costs else None,
+                    month_cost=_tier_value(costs[1].tiers, tier) if costs else None,
+                )
+            )
+        cost = None
+        if prices is not None and costs is not None:
+            cost = CostOut(
+                currency=prices.currency,
+                today_import=costs[0].import_cost,
+                today_export=costs[0].export_credit,
+                today_net=costs[0].net,
+                month_import=costs[1].import_cost,
+                month_export=costs[1].export_credit,
+                month_net=costs[1].net,
+            )
         return cls(
             meter=meter,
             at=totals.at,
-            today_import_wh=totals.today.forward_wh,
-            today_export_wh=totals.today.reverse_wh,
-            today_since=totals.today.since,
-            month_import_wh=totals.this_month.forward_wh,
-            month_export_wh=totals.this_month.reverse_wh,
-            month_since=totals.this_month.since,
+            today_import_wh=today.forward_wh,
+            today_export_wh=today.reverse_wh,
+            today_since=today.since,
+            month_import_wh=month.forward_wh,
+            month_export_wh=month.reverse_wh,
+            month_since=month.since,
+            tiers=tiers,
+            cost=cost,
         )
+
+
+class EnergyPeriodOut(_Out):
+    """One local hour or day ``[start, end)``: the energy imported and exported in it and,
+    with ``[prices]``, its net cost (``None``: no reading in the period, or unknown)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    import_wh: float | None
+    export_wh: float | None
+    cost: float | None = None
+
+    @classmethod
+    def of(cls, period: EnergyPeriod, prices: PricesConfig | None) -> EnergyPeriodOut:
+        delta = period.delta
+        if delta is None:
+            return cls(start=period.start, end=period.end, import_wh=None, export_wh=None)
+        return cls(
+            start=period.start,
+            end=period.end,
+            import_wh=delta.forward_wh,
+            export_wh=delta.reverse_wh,
+            cost=cost_of(delta, prices).net if prices is not None else None,
+        )
+
+
+class EnergyPeriodsOut(_Out):
+    """The energy of the latest local hours or days, oldest first; the last one is the
+    current, unfinished period.  ``currency``: of the costs (``None`` without ``[prices]``)."""
+
+    meter: str
+    period: Literal["hour", "day"]
+    currency: str | None
+    periods: list[EnergyPeriodOut]
 
 
 class StatsOut(_Out):

@@ -112,8 +112,19 @@ _SECTION_FIELDS: dict[str, list[tuple[str, str, Kind, str]]] = {
         ("power_interval", "Power every (s)", "number", ""),
         ("energy_interval", "Energy every (s)", "number", ""),
     ],
+    "prices": [
+        ("currency", "Currency", "text", "e.g. DKK, EUR, kr"),
+        ("import", "Import price per kWh", "number", "for tiers without a price of their own"),
+        ("tier1", "Tier 1 price per kWh", "number", "blank: the import price"),
+        ("tier2", "Tier 2 price per kWh", "number", "blank: the import price"),
+        ("tier3", "Tier 3 price per kWh", "number", "blank: the import price"),
+        ("tier4", "Tier 4 price per kWh", "number", "blank: the import price"),
+        ("export", "Export price per kWh", "number", "what an exported kWh earns; blank: none"),
+    ],
 }
-_SECTION_TITLES = {"web": "Web", "storage": "Storage", "mqtt": "MQTT"}
+_SECTION_TITLES = {"web": "Web", "storage": "Storage", "mqtt": "MQTT", "prices": "Prices"}
+_PRICES = ("import", "tier1", "tier2", "tier3", "tier4", "export")
+"""The prices section's prices: with none of them given, there is no [prices] section."""
 
 
 def _dig(data: dict[str, Any], path: str) -> Any:
@@ -394,6 +405,9 @@ def parse_form(posted: dict[str, str], current: Settings, data_dir: Path) -> Par
             _put(target, attribute, value)
         if section == "mqtt" and not target.get("url"):
             data.pop("mqtt", None)
+            continue
+        if section == "prices" and all(target.get(k) is None for k in _PRICES):
+            data.pop("prices", None)  # no price: no costs on the dashboard
             continue
         if section == "mqtt" and current.mqtt is not None:
             moved_away = destination(str(target["url"])) != destination(current.mqtt.url)

@@ -1,4 +1,6 @@
-"""``/``: live values of every meter, updated by server-sent events (``dashboard.js``).
+"""``/``: live values of every meter, updated by server-sent events (``dashboard.js``), with
+charts at a glance (``dashboard-charts.js``: the last hour live, energy per hour for 24 hours
+and per day for 30 days), energy per TOU tier and, with ``[prices]``, its cost.
 
 Beside the values, each meter's state in words (:mod:`mepgate.web.meter_state`): why it is not
 being read, with the advice and a link to where to fix it, and how many readings were rejected
@@ -46,13 +48,16 @@ async def dashboard(request: Request, state: StateDep, session: ReaderDep) -> Re
             values.update(ReadingOut.of(reading).model_dump(mode="json"))
         totals = await view.store.energy_totals(name)
         if totals is not None:
-            values.update(EnergyOut.of(name, totals).model_dump(mode="json"))
+            energy = EnergyOut.of(name, totals, view.settings.prices)
+            values.update(energy.model_dump(mode="json"))
         meters.append(
             {
                 "name": name,
                 "data": values,
                 "at": reading.at if reading else None,
                 "direction": direction(values.get("net_power_w")),
+                "tiers": values.get("tiers") or [],
+                "cost": values.get("cost"),
                 "status": statuses.get(name),
             }
         )
@@ -64,6 +69,7 @@ async def dashboard(request: Request, state: StateDep, session: ReaderDep) -> Re
             "page": "dashboard",
             "meters": meters,
             "server_now": dt.datetime.now(dt.UTC).isoformat(),
+            "currency": view.settings.prices.currency if view.settings.prices else "",
         },
         session,
     )

@@ -40,7 +40,10 @@ async def _events(state: WebState, request: Request, meters: set[str] | None) ->
         shared = await state.energy.get(reading.meter)
         if shared.totals is not None and energy_sent.get(reading.meter) != shared.stamp:
             energy_sent[reading.meter] = shared.stamp
-            yield _event("energy", EnergyOut.of(reading.meter, shared.totals).model_dump_json())
+            yield _event(
+                "energy",
+                EnergyOut.of(reading.meter, shared.totals, view.settings.prices).model_dump_json(),
+            )
 
     yield f"retry: {RETRY_MS}\n\n"
     async with view.hub.subscribe() as queue:

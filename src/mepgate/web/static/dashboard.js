@@ -111,8 +111,13 @@
 
   const source = new EventSource("/api/v1/stream");
   source.addEventListener("open", function () { connected = true; });
+  function tell(name, data) {  // dashboard-charts.js listens: the live chart, tiers and costs
+    document.dispatchEvent(new CustomEvent("mepgate:" + name, { detail: data }));
+  }
+
   source.addEventListener("reading", function (event) {
     const data = JSON.parse(event.data);
+    tell("reading", data);
     const el = apply(data);
     if (!el) return;
     const [text, cls] = direction(data.net_power_w);
@@ -123,7 +128,11 @@
     status.dataset.at = data.at;
     showAge(status);
   });
-  source.addEventListener("energy", function (event) { apply(JSON.parse(event.data)); });
+  source.addEventListener("energy", function (event) {
+    const data = JSON.parse(event.data);
+    tell("energy", data);
+    apply(data);
+  });
   source.addEventListener("error", function () {
     connected = false;
     document.querySelectorAll("[data-status]").forEach(function (el) {

@@ -1,0 +1,296 @@
+"""The dashboard at a glance in real headless Chromium against the real gateway polling the
+built-in simulator, with ``[prices]`` configured and two days of the simulator's readings
+(tier registers included) stored before it starts:
+
+* the three charts (last hour live, kWh per hour for 24 hours, per day for 30 days) render
+  with data, the bars equal ``/api/v1/energy/{meter}/periods`` and the live chart gains points
+  as readings arrive;
+* the tier tiles and the cost tiles show what the configured prices make of the tiers'
+  energy (worked out here from the API's tier energies, not taken from its cost);
+* at 390 px nothing scrolls sideways and the charts fit; no CSP violation on the way;
+* sub-meter tiles and outage shading from ``/api/v1/submeters`` and ``/api/v1/outages`` (other
+  parts of the gateway, answered here by the browser's route with their documented shape), and
+  nothing at all while the gateway answers 404.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect, sync_playwright
+
+from mepgate.config import PricesConfig
+from mepgate.service.gateway import default_store_url
+from mepgate.simulator.model import build_meter, ground_truth
+from mepgate.store import open_store
+
+from ..support.gateway import SIM_PROFILE, reading_from_truth
+from .support import LiveServer
+from .test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    PHONE,
+    configured,
+    gateway_server,
+    wait_for_live,
+)
+
+PRICES = {"currency": "DKK", "import": 2.0, "tier1": 1.5, "tier2": 3.25, "export": 0.75}
+TIER_PRICE = {1: 1.5, 2: 3.25, 3: 2.0, 4: 2.0}
+CHARTS_MS = 20_000
+# Energy moves while the page and the test read it (the simulator draws a few kW; the
+# stream's totals are at most 10 s old): a tile may trail the API by this much.
+KWH_SLACK = 0.05
+MONEY_SLACK = 0.2
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+    yield context.new_page()
+    context.close()
+
+
+def fill_history(data_dir: Path, meter: str, days: int = 2, step_s: int = 300) -> None:
+    """As test_browser's, with the tier registers (the gateway reads them at once too)."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+    model = build_meter(SIM_PROFILE, seed=zlib.crc32(meter.encode()), start=start)
+    readings = [
+        reading_from_truth(meter, ground_truth(model, float(t)))
+        for t in range(0, days * 86400 - 600, step_s)
+    ]
+    with open_store(default_store_url(data_dir)) as store:
+        store.ingest(readings)
+
+
+@pytest.fixture
+def server(data_dir: Path) -> Iterator[LiveServer]:
+    configured(data_dir, prices=PricesConfig.model_validate(PRICES))
+    fill_history(data_dir, "house")
+    with gateway_server(data_dir) as live:
+        yield live
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Callable[[Page, str], Path]:
+    def take(page: Page, name: str) -> Path:
+        path = tmp_path / "screenshots" / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+ABSENT_APIS = ("/api/v1/submeters", "/api/v1/outages")
+"""Not on this gateway yet: their 404 is expected (the browser logs it as an error)."""
+
+
+def csp_watch(page: Page) -> list[str]:
+    """Errors in the page's console (a CSP violation is one) and uncaught exceptions."""
+    problems: list[str] = []
+
+    def seen(message: ConsoleMessage) -> None:
+        url = message.location.get("url", "")
+        if message.type == "error" and not any(api in url for api in ABSENT_APIS):
+            problems.append(f"{message.text} ({url})")
+
+    page.on("console", seen)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    return problems
+
+
+def chart(page: Page, name: str, expression: str) -> Any:
+    return page.evaluate(
+        f"() => {{ const c = window.mepgateDashboard.house.{name}; {expression} }}"
+    )
+
+
+def number(text: str) -> float:
+    return float(text.replace("\u2009", "").replace("\u2212", "-"))
+
+
+def tile(page: Page, selector: str) -> float:
+    return number(page.locator(f'section.meter[data-meter="house"] {selector}').inner_text())
+
+
+def test_charts_render_with_data_and_the_live_hour_grows(
+    server: LiveServer, page: Page, shots: Callable[[Page, str], Path]
+) -> None:
+    errors = csp_watch(page)
+    page.goto(server.url + "/")
+    wait_for_live(page)
+    for name in ("live", "hours", "days"):
+        expect(page.locator(f'[data-chart="{name}"] canvas')).to_have_count(1)
+    page.wait_for_function(
+        """() => { const d = window.mepgateDashboard && window.mepgateDashboard.house;
+                   return d && d.hours.data[0].length === 24 && d.days.data[0].length === 30
+                          && d.live.data[0].length > 5; }""",
+        timeout=CHARTS_MS,
+    )
+    # The bars are the API's periods (all but the current one, which moves).
+    api = page.request.get(server.url + "/api/v1/energy/house/periods?period=hour&count=24")
+    periods = api.json()["periods"]
+    bars = chart(page, "hours", "return c.data[1];")
+    assert len(bars) == 24
+    for bar, period in zip(bars[:-1], periods[:-1], strict=True):
+        assert bar == pytest.approx(period["import_wh"] / 1000)
+    assert sum(b is not None and b > 0 for b in bars) >= 20  # two days of history: all hours
+    days = chart(page, "days", "return c.data[1];")
+    assert days[:27] == [None] * 27  # before the simulated meter was installed
+    assert all(d is not None and d > 0 for d in days[-2:])
+    # uPlot drew the bars: some pixels of the hour chart are not background.
+    drawn = page.evaluate(
+        """() => { const c = document.querySelector('[data-chart="hours"] canvas');
+                   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                   let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+                   return n; }"""
+    )
+    assert drawn > 2000
+    # The live hour: seeded from the history, then a point per reading from the stream.
+    before = chart(page, "live", "return c.data[0].length;")
+    newest = chart(page, "live", "return c.data[0][c.data[0].length - 1];")
+    page.wait_for_function(
+        "(n) => window.mepgateDashboard.house.live.data[0].length >= n + 3",
+        arg=before,
+        timeout=CHARTS_MS,
+    )
+    after = chart(page, "live", "return [c.data[0].length, c.data[0][c.data[0].length - 1]];")
+    assert after[1] > newest
+    reading = page.request.get(server.url + "/api/v1/reading/house").json()
+    assert abs(dt.datetime.fromisoformat(reading["at"]).timestamp() - after[1]) < 30
+    assert chart(page, "live", "return c.data[2].filter((v) => v !== null).length;") > 5
+    # Nothing from the sub-meter and outage APIs (not on this gateway: 404): nothing shown.
+    expect(page.locator("[data-submeters]")).to_be_hidden()
+    expect(page.locator("[data-outage-note]")).to_be_hidden()
+    page.wait_for_function(
+        "() => { const d = window.mepgateDashboard.house; return !d.outagesOn && !d.submetersOn; }",
+        timeout=CHARTS_MS,
+    )
+    expect(page.locator("[data-submeters] .tile")).to_have_count(0)
+    shots(page, "dashboard-charts-1280")
+    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    page.wait_for_timeout(500)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    right = page.evaluate(
+        """() => Math.max(...[...document.querySelectorAll('[data-chart] canvas')]
+                 .map((c) => c.getBoundingClientRect().right))"""
+    )
+    assert right <= PHONE["width"]
+    shots(page, "dashboard-charts-390")
+    assert errors == []
+
+
+def test_tier_and_cost_tiles_show_the_configured_prices_result(
+    server: LiveServer, page: Page
+) -> None:
+    errors = csp_watch(page)
+    page.goto(server.url + "/")
+    wait_for_live(page)
+    expect(page.locator("[data-costs]")).to_be_visible()
+    page.wait_for_function("() => window.mepgateDashboard.house.energy !== null", timeout=20_000)
+    energy = page.request.get(server.url + "/api/v1/energy/house").json()
+    tiers = energy["tiers"]
+    assert {t["tier"] for t in tiers} >= {1, 2}
+    cost = {"today": 0.0, "month": 0.0}
+    for t in tiers:
+        base = f'[data-tier="{t["tier"]}"]'
+        assert tile(page, f'{base} [data-t="month_import_wh"]') == pytest.approx(
+            t["month_import_wh"] / 1000, abs=KWH_SLACK + 0.05
+        )
+        for when in ("today", "month"):
+            mine = t[f"{when}_import_wh"] / 1000 * TIER_PRICE[t["tier"]]
+            cost[when] += mine
+            shown = tile(page, f'{base} [data-t="{when}_cost"]')
+            assert shown == pytest.approx(mine, abs=MONEY_SLACK), (t["tier"], when)
+        expect(page.locator(f"{base} small")).to_contain_text(f"at {TIER_PRICE[t['tier']]:.2f}/kWh")
+    for when in ("today", "month"):
+        earned = energy[f"{when}_export_wh"] / 1000 * 0.75
+        assert tile(page, f'[data-c="{when}_import"]') == pytest.approx(cost[when], abs=MONEY_SLACK)
+        assert tile(page, f'[data-c="{when}_export"]') == pytest.approx(earned, abs=MONEY_SLACK)
+        assert tile(page, f'[data-c="{when}_net"]') == pytest.approx(
+            cost[when] - earned, abs=MONEY_SLACK
+        )
+    assert cost["month"] > 1  # two days at a few kW: real money, not a rounding
+    # The tier in force is marked, as the reading says.
+    current = page.request.get(server.url + "/api/v1/reading/house").json()["current_tier"]
+    expect(page.locator(f'[data-tier="{current}"] .badge')).to_have_text("now")
+    assert errors == []
+
+
+SUBMETERS = [
+    {"meter": "house", "slot": 1, "identification": "12345678", "manufacturer": "ELS",
+     "medium": "gas", "unit": "m³", "value": 1234.567, "at": "2026-01-01T00:00:00Z",
+     "available": True},
+    {"meter": "house", "slot": 2, "identification": "87654321", "manufacturer": "KAM",
+     "medium": "water", "unit": "m³", "value": None, "at": None, "available": False},
+    {"meter": "house", "slot": 3, "identification": "11112222", "manufacturer": "KAM",
+     "medium": "heat", "unit": "kWh", "value": 5.0, "at": None, "available": True},
+]  # fmt: skip
+
+
+def test_submeter_tiles_and_outage_shading_when_the_apis_answer(
+    server: LiveServer, page: Page, shots: Callable[[Page, str], Path]
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    outages = [
+        {"meter": "house", "start": (now - dt.timedelta(minutes=40)).isoformat(),
+         "end": (now - dt.timedelta(minutes=25)).isoformat(), "duration_s": 900},
+        {"meter": "house", "start": (now - dt.timedelta(hours=4)).isoformat(),
+         "end": (now - dt.timedelta(hours=3.5)).isoformat(), "duration_s": 1800},
+        {"meter": "house", "start": (now - dt.timedelta(minutes=2)).isoformat(),
+         "end": None, "duration_s": None},  # still going on
+    ]  # fmt: skip
+
+    def answer(body: object) -> Callable[[Route], None]:
+        return lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(body)
+        )
+
+    page.route("**/api/v1/submeters?*", answer(SUBMETERS))
+    page.route("**/api/v1/outages?*", answer(outages))
+    page.goto(server.url + "/")
+    wait_for_live(page)
+    box = page.locator("[data-submeters]")
+    expect(box).to_be_visible(timeout=CHARTS_MS)
+    expect(box.locator(".tile")).to_have_count(2)  # gas and water; heat is not theirs
+    expect(box.locator('[data-submeter="1"]')).to_contain_text("Gas 12345678")
+    expect(box.locator('[data-submeter="1"]')).to_contain_text("1\u2009234.567 m³")
+    expect(box.locator('[data-submeter="2"]')).to_contain_text("unavailable")
+    expect(page.locator("[data-outage-note]")).to_have_text(
+        "3 power outages in the last 24 hours (shaded)"
+    )
+    # The shaded span on the live hour: a column of pixels inside an outage is painted from
+    # top to bottom, one outside has only the grid and the lines.
+    page.wait_for_function(
+        "() => window.mepgateDashboard.house.live.data[0].length > 5", timeout=CHARTS_MS
+    )
+    page.wait_for_timeout(1200)  # the next redraw
+    painted = """(at) => { const u = window.mepgateDashboard.house.live;
+                     const x = Math.round(u.valToPos(at, 'x', true));
+                     const d = u.ctx.getImageData(x, u.bbox.top, 1, u.bbox.height).data;
+                     let n = 0, red = 0;
+                     for (let i = 0; i < d.length; i += 4) {
+                       if (d[i + 3] > 0) { n++; if (d[i] > d[i + 1]) red++; }
+                     }
+                     return [n / (d.length / 4), red / Math.max(n, 1)]; }"""
+    inside = page.evaluate(painted, (now - dt.timedelta(minutes=32)).timestamp())
+    outside = page.evaluate(painted, (now - dt.timedelta(minutes=15)).timestamp())
+    assert inside[0] > 0.9
+    assert inside[1] > 0.8  # red-tinted
+    assert outside[0] < 0.5
+    shots(page, "dashboard-submeters-outages-1280")

@@ -199,6 +199,27 @@ def test_charts_render_with_data_and_the_live_hour_grows(
     )
     assert right <= PHONE["width"]
     shots(page, "dashboard-charts-390")
+    # Light on the CPU: a burst of 50 readings is drawn in at most two redraws (one a second).
+    burst = page.evaluate(
+        """async () => {
+             const live = window.mepgateDashboard.house.live;
+             let draws = 0;
+             const setData = live.setData.bind(live);
+             live.setData = (data, reset) => { draws++; return setData(data, reset); };
+             const before = live.data[0].length;
+             const last = live.data[0][before - 1];
+             for (let i = 1; i <= 50; i++) {
+               document.dispatchEvent(new CustomEvent("mepgate:reading", { detail: {
+                 meter: "house", at: new Date((last + i / 100) * 1000).toISOString(),
+                 active_power_import_w: 1000 + i, active_power_export_w: 0, net_power_w: 1000 + i,
+               } }));
+             }
+             await new Promise((done) => setTimeout(done, 1500));
+             return { draws: draws, added: live.data[0].length - before };
+           }"""
+    )
+    assert burst["added"] >= 50
+    assert 1 <= burst["draws"] <= 2
     assert errors == []
 
 

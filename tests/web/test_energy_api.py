@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from mepgate.config import PricesConfig, load_settings
+from mepgate.config import MeterConfig, PricesConfig, load_settings
 from mepgate.web.formatting import num
 
 from ..support.gateway import FakeGateway
@@ -179,3 +179,23 @@ def test_config_page_sets_and_clears_the_prices(admin: TestClient, gateway: Fake
     fields["prices.export"] = ""
     assert admin.post("/config", data=fields, follow_redirects=False).status_code == 303
     assert gateway.settings.prices is None  # no price left: no [prices] section
+
+
+def test_cost_tiles_wait_with_dashes_for_a_meter_without_history(
+    client: TestClient, gateway: FakeGateway
+) -> None:
+    settings = gateway.settings.model_copy(
+        update={
+            "meter": [MeterConfig(name="fresh", port="tcp://127.0.0.1:7001")],
+            "prices": PricesConfig.model_validate(PRICES),
+        }
+    )
+    reconfigure(gateway, settings)
+    page = client.get("/").text
+    assert 'data-meter="fresh"' in page
+    assert 'data-c="today_net">—<' in page  # the stream's first totals fill them in
+    assert 'data-c="month_export">—<' in page
+    assert "data-tier=" not in page  # no tier known yet
+    periods = client.get("/api/v1/energy/fresh/periods?period=day&count=3").json()
+    assert [p["import_wh"] for p in periods["periods"]] == [None, None, None]
+    assert client.get("/api/v1/energy/fresh").status_code == 404

@@ -69,7 +69,7 @@ async def dashboard(request: Request, state: StateDep, session: ReaderDep) -> Re
             "page": "dashboard",
             "meters": meters,
             "server_now": dt.datetime.now(dt.UTC).isoformat(),
-            "currency": view.settings.prices.currency if view.settings.prices else "",
+            "prices": view.settings.prices,
         },
         session,
     )

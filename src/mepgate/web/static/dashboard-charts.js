@@ -73,13 +73,15 @@
     return [low < 0 ? low - pad : 0, high > 0 ? high + pad : (low < 0 ? 0 : 1)];
   }
 
-  // Outages as shaded spans under the series.
+  // Outages as shaded spans under the series (the colour of the history page's markers).
+  const outageFill = css("--outage") || "rgba(220, 38, 38, 0.18)";
+
   function shadeOutages(state) {
     return function (u) {
       if (!state.outages.length) return;
       const ctx = u.ctx, x = u.scales.x;
       ctx.save();
-      ctx.fillStyle = "rgba(185, 28, 28, 0.16)";
+      ctx.fillStyle = outageFill;
       state.outages.forEach(function (o) {
         const a = Math.max(o.start, x.min), b = Math.min(o.end === null ? now() : o.end, x.max);
         if (!(b > a)) return;
@@ -263,6 +265,7 @@
     if (state.submetersOn) {
       getJson("/api/v1/submeters?" + q(state.meter))
         .then(function (list) {
+          state.answered.submeters = true;
           if (list === null) { state.submetersOn = false; renderSubmeters(state, []); return; }
           renderSubmeters(state, list);
         })
@@ -272,6 +275,7 @@
       const end = now(), start = end - 86400;
       getJson("/api/v1/outages?" + q(state.meter) + "&start=" + iso(start) + "&end=" + iso(end))
         .then(function (list) {
+          state.answered.outages = true;
           if (list === null) { state.outagesOn = false; return; }
           state.outages = list.map(function (o) {
             return { start: Date.parse(o.start) / 1000, end: o.end ? Date.parse(o.end) / 1000 : null };
@@ -296,7 +300,8 @@
     const state = {
       meter: meter, section: section, liveData: [[], [], [], []], dirty: false, seeded: false,
       outages: [], submeters: [], energy: null, ranges: {}, periods: {},
-      submetersOn: true, outagesOn: true,
+      submetersOn: true, outagesOn: true,  // off after a 404: this gateway has no such API
+      answered: { submeters: false, outages: false },
     };
     const el = function (name) { return section.querySelector('[data-chart="' + name + '"]'); };
     const hooks = { drawClear: [shadeOutages(state)] };

@@ -181,15 +181,22 @@ def test_charts_render_with_data_and_the_live_hour_grows(
     reading = page.request.get(server.url + "/api/v1/reading/house").json()
     assert after[1] <= dt.datetime.fromisoformat(reading["at"]).timestamp()  # a real reading's
     assert chart(page, "live", "return c.data[2].filter((v) => v !== null).length;") > 5
-    # No sub-meter and no outage (404 where this gateway lacks those APIs, [] where it has
-    # them: the simulator here has neither): nothing shown.
+    # Sub-meters and outages: nothing shown where this gateway lacks those APIs (404), else
+    # what they said when the page asked (the simulator may have gas and water meters).
     page.wait_for_function(
         "() => Object.values(window.mepgateDashboard.house.answered).every(Boolean)",
         timeout=CHARTS_MS,
     )
-    expect(page.locator("[data-submeters]")).to_be_hidden()
-    expect(page.locator("[data-submeters] .tile")).to_have_count(0)
-    expect(page.locator("[data-outage-note]")).to_be_hidden()
+    told = page.evaluate(
+        "() => { const d = window.mepgateDashboard.house;"
+        " return [d.submeters.length, d.outages.length]; }"
+    )
+    for api, count in zip(ABSENT_APIS, told, strict=True):  # sub-meters, outages
+        if page.request.get(f"{server.url}{api}?meter=house").status == 404:
+            assert count == 0, api
+    expect(page.locator("[data-submeters] .tile")).to_have_count(told[0])
+    assert page.locator("[data-submeters]").is_hidden() == (told[0] == 0)
+    assert page.locator("[data-outage-note]").is_hidden() == (told[1] == 0)
     shots(page, "dashboard-charts-1280")
     page.set_viewport_size(PHONE)  # type: ignore[arg-type]
     page.wait_for_timeout(500)

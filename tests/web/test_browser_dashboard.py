@@ -191,9 +191,9 @@ def test_charts_render_with_data_and_the_live_hour_grows(
         "() => { const d = window.mepgateDashboard.house;"
         " return [d.submeters.length, d.outages.length]; }"
     )
-    for api, count in zip(ABSENT_APIS, told, strict=True):  # sub-meters, outages
-        if page.request.get(f"{server.url}{api}?meter=house").status == 404:
-            assert count == 0, api
+    for path, count in zip(ABSENT_APIS, told, strict=True):  # sub-meters, outages
+        if page.request.get(f"{server.url}{path}?meter=house").status == 404:
+            assert count == 0, path
     expect(page.locator("[data-submeters] .tile")).to_have_count(told[0])
     assert page.locator("[data-submeters]").is_hidden() == (told[0] == 0)
     assert page.locator("[data-outage-note]").is_hidden() == (told[1] == 0)

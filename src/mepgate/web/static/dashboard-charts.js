@@ -21,7 +21,7 @@
   const DAYS_EVERY_MS = 10 * 60 * 1000;
   const EXTRAS_EVERY_MS = 60 * 1000;  // sub-meters and outages
   const HEIGHT = 200;
-  const meters = {};
+  const meters = Object.create(null);  // by meter name ("constructor" is a valid one)
   window.mepgateDashboard = meters;
 
   function now() { return (Date.now() + skewMs) / 1000; }

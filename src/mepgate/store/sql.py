@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from mepgate.config import Retention
@@ -486,10 +487,18 @@ class SqlStore(Store):
             ]
         raise StoreError(f"period={period!r}: use 'hour' or 'day'")
 
-    def _delta(self, meter_id: int, start: dt.datetime, end: Registers) -> EnergyDelta:
-        """The registers ``end`` minus those of the newest reading before ``start`` (or, none
-        being stored, of the first reading from ``start`` on; or ``end`` itself)."""
-        base = self._registers(meter_id, epoch_ms(start))
+    def _delta(
+        self,
+        meter_id: int,
+        start: dt.datetime,
+        end: Registers,
+        base: tuple[int, Registers] | Literal["ask"] | None = "ask",
+    ) -> EnergyDelta:
+        """The registers ``end`` minus those of the newest reading before ``start`` (``base``
+        if the caller has it already; or, none being stored, of the first reading from
+        ``start`` on; or ``end`` itself)."""
+        if base == "ask":
+            base = self._registers(meter_id, epoch_ms(start))
         first = (
             base[1] if base is not None else self._first_registers_from(meter_id, epoch_ms(start))
         )
@@ -525,15 +534,16 @@ class SqlStore(Store):
         out: list[EnergyPeriod] = []
         with self._lock:
             meter_id = self._find_meter(meter)
-            # The registers at each boundary: the newest reading before it (the last one: now).
-            ends = [
-                None if meter_id is None else self._registers(meter_id, epoch_ms(at))
-                for at in [*starts[1:-1], now + dt.timedelta(milliseconds=1)]
+            # The registers at each boundary, each asked once: the newest reading before it
+            # (before the first period's start, and up to now at the end).
+            at = [
+                None if meter_id is None else self._registers(meter_id, epoch_ms(boundary))
+                for boundary in [*starts[:-1], now + dt.timedelta(milliseconds=1)]
             ]
-            for start, end, at_end in zip(starts[:-1], starts[1:], ends, strict=True):
-                delta = None
+            for i, (start, end) in enumerate(itertools.pairwise(starts)):
+                at_end, delta = at[i + 1], None
                 if meter_id is not None and at_end is not None and at_end[0] >= epoch_ms(start):
-                    delta = self._delta(meter_id, start, at_end[1])
+                    delta = self._delta(meter_id, start, at_end[1], base=at[i])
                 out.append(EnergyPeriod(start=start, end=end, delta=delta))
         return out
 

@@ -3,17 +3,18 @@
 MEP guide, "Alert Sequence": while a condition in ET13's "Alert Flags" is set the meter sends
 ``00 00`` once per second; the condition ends when the client does what the flag asks --
 EP39 with scheduled read data (scheduled read request), reading ET15 (on-demand request),
-EP39 with "Clear M-Bus Alert" (M-Bus change).  One M-Bus water meter sits in slot 1.
+EP39 with "Clear M-Bus Alert" (M-Bus change).  The M-Bus devices (:mod:`.mbus`, one to four,
+a water meter by default) sit in slots 1..4 (table entries 0..3).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import random
 
 from mepgate.proto import ProcedureResult
 from mepgate.proto.procedures import MepPostType
+from mepgate.simulator.model.mbus import MBusDevice
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.errors import InvalidDimensionError
 from mepgate.tables.mep import (
@@ -48,11 +49,10 @@ BAUD_RATE_BPS = {
     12: 115200,
 }
 MBUS_DEFAULT_BAUD_CODE = 4
-WATER_METER_SLOT = 0
-WATER_METER_HANDLE = 0x0001
 _NEVER = LTimeDate(year=2000, month=0, day=0, hour=0, minute=0, second=0)
 # ET14 "Device Status" values.
-_STATUS_EMPTY, _STATUS_MBUS_UP, _STATUS_MEP_UP = 0, 1, 3
+_STATUS_EMPTY, _STATUS_MBUS_UP, _STATUS_MBUS_DOWN, _STATUS_MEP_UP = 0, 1, 2, 3
+_ET16_RECORD_HEADER = 8  # timestamp (6), response info, telegram length (MEP guide, ET16)
 
 
 @dataclasses.dataclass(slots=True)
@@ -75,18 +75,15 @@ class AlertFlags:
 
 
 class MepPort:
-    """State behind ET13..ET16 and ET50 for MEP client 1 and the water meter."""
+    """State behind ET13..ET16 and ET50 for MEP client 1 and the M-Bus devices."""
 
-    def __init__(self, dims: Dimensions, *, seed: int, water_litres: int) -> None:
+    def __init__(self, dims: Dimensions, *, devices: list[MBusDevice]) -> None:
         self.dims = dims
         self.alerts = AlertFlags()
-        self.water_litres = water_litres
-        self.water_reads = 0
-        self.water_read_at = _NEVER
+        self.devices = {device.slot: device for device in devices}
         self.posted = MepBillingRead(timestamp=_NEVER, read_count=0, data_length=0)
         self.on_demand_queue: list[bytes] = []
-        self._rng = random.Random(f"{seed}:water")
-        self.config = _initial_config(dims)
+        self.config = _initial_config(dims, self.devices)
         self.inbound = MepInboundDataSpace(
             entries=tuple(_initial_inbound(dims) for _ in range(dims.mep_channel_count))
         )
@@ -133,16 +130,20 @@ class MepPort:
         size = self.dims.mfg.require("data_entry_size")
         entries = []
         for slot in range(self.dims.mfg.number_of_devices):
-            if slot == WATER_METER_SLOT:
+            device = self.devices.get(slot)
+            if device is not None:
+                stored = min(len(device.telegram), size - _ET16_RECORD_HEADER)
                 entries.append(
                     _status(
-                        handle=WATER_METER_HANDLE,
-                        status=_STATUS_MBUS_UP,
+                        handle=device.handle,
+                        status=_STATUS_MBUS_UP if device.answering else _STATUS_MBUS_DOWN,
                         baud=MBUS_DEFAULT_BAUD_CODE,
-                        length=min(len(self.water_telegram()), size - 8),
-                        reads=self.water_reads,
-                        at=self.water_read_at,
-                        address=1,
+                        length=_ET16_RECORD_HEADER + stored if stored else 0,
+                        reads=device.answers,
+                        attempts=device.attempts,
+                        failed=not device.answering,
+                        at=device.read_at or _NEVER,
+                        address=slot + 1,
                     )
                 )
             elif slot == MBUS_DEVICE_SLOTS:
@@ -161,7 +162,9 @@ class MepPort:
                 entries.append(
                     _status(handle=0, status=_STATUS_EMPTY, baud=0, length=0, reads=0, at=_NEVER)
                 )
-        occupancy = (1 << WATER_METER_SLOT) | (1 << MBUS_DEVICE_SLOTS)
+        occupancy = 1 << MBUS_DEVICE_SLOTS
+        for slot in self.devices:
+            occupancy |= 1 << slot
         return DeviceStatusTable(
             auto_discovery_mode=False, device_occupancy=occupancy, entries=tuple(entries)
         )
@@ -200,11 +203,12 @@ class MepPort:
         entries: list[MBusBillingRead | MepBillingRead] = []
         for slot in range(self.dims.mfg.number_of_devices):
             if slot < MBUS_DEVICE_SLOTS:
-                telegram = self.water_telegram() if slot == WATER_METER_SLOT else b""
+                device = self.devices.get(slot)
+                telegram = device.telegram if device is not None else b""
                 telegram = telegram[: size - 8]
                 entries.append(
                     MBusBillingRead(
-                        timestamp=self.water_read_at if telegram else _NEVER,
+                        timestamp=(device.read_at if device and telegram else None) or _NEVER,
                         data_order_msb_first=False,
                         fixed_data_structure=False,
                         key_available=False,
@@ -228,24 +232,14 @@ class MepPort:
         return DeviceData(entries=tuple(entries))
 
     # -- what happens ------------------------------------------------------------------------
-    def water_telegram(self) -> bytes:
-        """The water meter's last M-Bus user data (EN 13757-3, from the CI field on).
-
-        CI 0x72 (long header): identification 12345678 (BCD), manufacturer, version, medium
-        0x07 (water), access number, status, signature; then one record: DIF 0x0C (8-digit
-        BCD), VIF 0x13 (volume, litres).
-        """
-        header = bytes.fromhex("72 78563412 A732 01 07") + bytes([self.water_reads & 0xFF, 0, 0, 0])
-        return header + bytes([0x0C, 0x13]) + _bcd(self.water_litres, 4)
-
-    def read_water_meter(self, when: dt.datetime) -> None:
-        """A scheduled M-Bus billing read; an M-Bus change alert if the reading moved."""
-        used = self._rng.choice((0, 0, 0, 2, 5, 12, 40))
-        self.water_litres += used
-        self.water_reads += 1
-        self.water_read_at = LTimeDate.from_datetime(when)
-        if used and self.mbus_alerts_enabled:
-            self.alerts.mbus_change = True
+    def read_mbus_devices(self, when: dt.datetime, local: dt.datetime) -> None:
+        """The scheduled M-Bus billing reads (UTC ``when``; ET16 stamps them in ``local``
+        time); an M-Bus change alert if a reading moved."""
+        for device in self.devices.values():
+            before = device.reported
+            device.scheduled_read(when, local)
+            if device.reported != before and self.mbus_alerts_enabled:
+                self.alerts.mbus_change = True
 
     def post_on_demand_request(self, data: bytes) -> None:
         """The head end queues data for the MEP client (ET15): the on-demand alert rises."""
@@ -281,26 +275,30 @@ class MepPort:
         return ProcedureResult.COMPLETED
 
 
-def _bcd(value: int, size: int) -> bytes:
-    digits = f"{value % 10 ** (2 * size):0{2 * size}d}"
-    return bytes(int(digits[i : i + 2], 16) for i in range(2 * size - 2, -1, -2))
-
-
 def _status(
-    *, handle: int, status: int, baud: int, length: int, reads: int, at: LTimeDate, address: int = 0
+    *,
+    handle: int,
+    status: int,
+    baud: int,
+    length: int,
+    reads: int,
+    at: LTimeDate,
+    address: int = 0,
+    attempts: int | None = None,
+    failed: bool = False,
 ) -> DeviceStatus:
     return DeviceStatus(
         device_handle=handle,
         device_status=status,
         baud_rate=baud,
         billing_read_length=length,
-        read_attempts=reads,
+        read_attempts=reads if attempts is None else attempts,
         read_answers=reads,
         billing_data_collected=reads > 0,
         app_error_response=False,
         new_device_alarm=False,
         billing_read_overflow=False,
-        failed_comms_on_read=False,
+        failed_comms_on_read=failed,
         serial_number_mismatch=False,
         mep_firmware_switchover_success=False,
         mep_firmware_switchover_failure=False,
@@ -311,22 +309,22 @@ def _status(
     )
 
 
-def _initial_config(dims: Dimensions) -> DeviceConfiguration:
+def _initial_config(dims: Dimensions, devices: dict[int, MBusDevice]) -> DeviceConfiguration:
     size = dims.mfg.require("config_entry_size")
     entries: list[MBusDeviceConfig | MepClientConfig] = []
     for slot in range(dims.mfg.number_of_devices):
         if slot < MBUS_DEVICE_SLOTS:
-            water = slot == WATER_METER_SLOT
+            device = devices.get(slot)
             entries.append(
                 MBusDeviceConfig(
                     billing_read_day=0,
                     billing_read_hour=0,
                     billing_read_minute=0,
-                    billing_read_frequency=0 if water else 4,  # hourly / never
+                    billing_read_frequency=0 if device else 4,  # hourly / never
                     status_read_frequency_min=0,
                     baud_rate=MBUS_DEFAULT_BAUD_CODE,
                     device_alarm_bitmask=0,
-                    customer_id="WATER-0001" if water else "",
+                    customer_id=f"{device.medium.upper()}-{slot + 1}" if device else "",
                     app_reset_parameter=0,
                     security_key_length=0,
                     security_key=bytes(32),

@@ -1,0 +1,111 @@
+"""The simulated M-Bus sub-meters, read over the wire as a client would (ET11, ET14, ET16)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mepgate.errors import LocalProtocolError
+from mepgate.mbus import decode_long_header_data, main_value
+from mepgate.simulator.model import build_meter, ground_truth, model_of
+from mepgate.simulator.model.mbus import parse_mbus
+from mepgate.tables.dimensions import ET11
+from mepgate.tables.ids import TableId
+from mepgate.tables.mep import ET13, ET14, MBusBillingRead, MBusDeviceConfig, et16_entry_layout
+from tests.simulator.test_model import START, Client
+
+
+def read_slots(client: Client) -> tuple[list[object], list[MBusBillingRead]]:
+    """ET14's entries and the ET16 records of the four M-Bus slots."""
+    dims = model_of(client.meter).dims
+    mfg = ET11.decode(client.read(TableId.ET11))
+    assert mfg.number_of_devices == dims.mfg.number_of_devices
+    status = ET14.decode(client.read(TableId.ET14), dims)
+    size = mfg.require("data_entry_size")
+    records = []
+    for slot in range(4):
+        raw = client.read_range(TableId.ET16, slot * size, size)
+        record = et16_entry_layout(dims, slot).decode(raw)
+        assert isinstance(record, MBusBillingRead)
+        records.append(record)
+    return list(status.entries or ()), records
+
+
+def test_four_media_decode_to_ground_truth_and_advance_with_time() -> None:
+    meter = build_meter(
+        "gen4-3phase",
+        seed=3,
+        start=START,
+        speed=3600.0,
+        mbus=("gas", "water", "heat", "electricity"),
+    )
+    client = Client(meter)
+    dims = model_of(meter).dims
+    first: dict[int, float] = {}
+    for now in (0.0, 30.0):  # the first read at commissioning, then 30 simulated hours later
+        client.now = now
+        truth = {t.slot: t for t in ground_truth(meter, now).mbus}
+        statuses, records = read_slots(client)
+        table = ET14.decode(client.read(TableId.ET14), dims)
+        assert [table.occupied(s) for s in range(4)] == [True] * 4
+        for slot in range(4):
+            status, record = statuses[slot], records[slot]
+            t = truth[slot + 1]
+            assert getattr(status, "device_status", None) == 1  # M-Bus device up
+            assert getattr(status, "device_handle", None) == slot + 1
+            # "Billing Read Length" counts the record's timestamp, info and length bytes.
+            assert getattr(status, "billing_read_length", None) == 8 + len(record.telegram)
+            assert record.telegram[-1] == 0  # the zero terminator
+            telegram = decode_long_header_data(record.telegram)
+            assert telegram.header is not None
+            assert telegram.header.identification == t.identification
+            assert telegram.header.manufacturer == t.manufacturer
+            assert telegram.header.category == t.medium
+            main = main_value(telegram)
+            assert main is not None
+            assert (main.value, main.unit) == (t.value, t.unit)
+            if now:
+                assert t.reads == 31
+                assert main.value >= first[slot]
+            else:
+                first[slot] = main.value
+    assert any(t.value > first[t.slot - 1] for t in ground_truth(meter, 30.0).mbus)
+    config = ET13.decode(client.read(TableId.ET13), dims).entries or ()
+    assert isinstance(config[0], MBusDeviceConfig)
+    assert config[0].customer_id == "GAS-1"
+
+
+def test_a_device_that_stops_answering_goes_down_and_its_data_stays_stale() -> None:
+    meter = build_meter(
+        "gen3-3phase",
+        seed=5,
+        start=START,
+        speed=3600.0,
+        mbus=("gas", "water"),
+        mbus_stops={2: 3 * 3600},
+    )
+    client = Client(meter)
+    client.now = 2.0
+    before = ground_truth(meter, 2.0).mbus[1]
+    client.now = 10.0
+    statuses, records = read_slots(client)
+    water = ground_truth(meter, 10.0).mbus[1]
+    assert not water.responding
+    assert water.value == ground_truth(meter, 3.0).mbus[1].value  # the last answer's
+    assert getattr(statuses[1], "device_status", None) == 2  # M-Bus device down
+    assert getattr(statuses[1], "failed_comms_on_read", None) is True
+    assert getattr(statuses[1], "read_attempts", 0) > getattr(statuses[1], "read_answers", 0)
+    main = main_value(decode_long_header_data(records[1].telegram))
+    assert main is not None
+    assert main.value == water.value >= before.value
+    assert getattr(statuses[0], "device_status", None) == 1  # the gas meter still answers
+
+
+def test_mbus_option_parsing() -> None:
+    assert parse_mbus("gas, Water") == ("gas", "water")
+    assert parse_mbus("none") == ()
+    with pytest.raises(LocalProtocolError, match="unknown M-Bus medium 'oil'"):
+        parse_mbus("gas,oil")
+    with pytest.raises(LocalProtocolError, match="4 M-Bus slots"):
+        parse_mbus("gas,gas,gas,gas,gas")
+    meter = build_meter("gen3-1phase", seed=1, start=START, mbus=())
+    assert ground_truth(meter, 0.0).mbus == ()

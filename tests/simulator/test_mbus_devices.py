@@ -5,12 +5,22 @@ from __future__ import annotations
 import pytest
 
 from mepgate.errors import LocalProtocolError
-from mepgate.mbus import decode_long_header_data, main_value
+from mepgate.mbus import decode_long_header_data, main_value, manufacturer_code
 from mepgate.simulator.model import build_meter, ground_truth, model_of
 from mepgate.simulator.model.mbus import parse_mbus
+from mepgate.tables import mep
 from mepgate.tables.dimensions import ET11
 from mepgate.tables.ids import TableId
-from mepgate.tables.mep import ET13, ET14, MBusBillingRead, MBusDeviceConfig, et16_entry_layout
+from mepgate.tables.mep import (
+    ET13,
+    ET14,
+    ET14_HEADER_SIZE,
+    MBusBillingRead,
+    MBusDeviceConfig,
+    device_data_layout,
+    et16_entry_layout,
+    mbus_status_layout,
+)
 from tests.simulator.test_model import START, Client
 
 
@@ -109,3 +119,26 @@ def test_mbus_option_parsing() -> None:
         parse_mbus("gas,gas,gas,gas,gas")
     meter = build_meter("gen3-1phase", seed=1, start=START, mbus=())
     assert ground_truth(meter, 0.0).mbus == ()
+
+
+def test_et16_record_carries_the_telegram_at_the_guides_offsets() -> None:
+    # MEP guide, ET16 (CI=0x72 response type): length 7, serial number 8 (4-byte BCD), Mfg ID
+    # 12, version 14, medium 15, access number 16, status 17, signature 18, records from 20.
+    meter = build_meter("gen4-3phase", seed=9, start=START, mbus=("heat",))
+    client = Client(meter)
+    dims = model_of(meter).dims
+    mfg = ET11.decode(client.read(TableId.ET11))
+    assert mbus_status_layout(mfg).size == 36
+    assert mep.et14_layout(dims).offset_of("entries") == ET14_HEADER_SIZE
+    raw = client.read_range(TableId.ET16, 0, mfg.require("data_entry_size"))
+    heat = ground_truth(meter, 0.0).mbus[0]
+    assert raw[8:12][::-1].hex() == heat.identification
+    assert manufacturer_code(int.from_bytes(raw[12:14], "little")) == heat.manufacturer
+    assert raw[15] == 0x04  # heat (outlet)
+    assert raw[16] == heat.reads & 0xFF  # the access number counts the answers
+    assert raw[20:22] == bytes([0x0C, 0x06])  # DIF 8-digit BCD, VIF energy 10^3 Wh
+    length = raw[7]
+    assert raw[8 + length - 1] == 0  # the zero terminator ends the telegram
+    record = device_data_layout(mfg, 0).decode(raw)
+    assert isinstance(record, MBusBillingRead)
+    assert record.telegram == raw[8 : 8 + length]

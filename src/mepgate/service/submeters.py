@@ -137,6 +137,11 @@ class MBusJob:
         )
 
     def failed(self, error: BaseException, context: JobContext) -> None:
+        # Entries not read yet are read after the next ET14 check (it finds them new again).
+        unread = [*self._queue, *([self._pending.slot] if self._pending else [])]
+        for slot in unread:
+            if slot is not None:
+                self._seen.pop(slot, None)
         self._pending = None
         self._queue.clear()
         if isinstance(error, MeterRefusedError) and self._mfg is None:

@@ -122,6 +122,7 @@ def simulator_factory() -> Iterator[SimulatorFactory]:
         speed: float = 1.0,
         mbus: tuple[str, ...] | None = None,
         mbus_stops: dict[int, float] | None = None,
+        mbus_et16_compat: bool = True,
         **options: Any,
     ) -> RunningSimulator:
         meter = (
@@ -137,6 +138,7 @@ def simulator_factory() -> Iterator[SimulatorFactory]:
                 tls_required=tls_required,
                 mbus=mbus,
                 mbus_stops=mbus_stops,
+                mbus_et16_compat=mbus_et16_compat,
             )
         )
         sim = RunningSimulator(

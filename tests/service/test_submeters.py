@@ -13,9 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mepgate.mbus import decode_long_header_data, main_value
 from mepgate.service.gateway import Gateway
 from mepgate.simulator.model import ground_truth, model_of
 from mepgate.simulator.serve import RunningSimulator
+from mepgate.tables.ids import TableId
+from mepgate.tables.mep import ET16
 from tests.service.test_gateway import gateway_for, meter, settings_with
 from tests.support.wait import until
 
@@ -122,5 +125,48 @@ def test_on_a_noisy_line_the_sub_meters_still_arrive_complete(
         gateway = gateway_for(settings, tmp_path, mbus_check_interval=0.3)
         async with gateway:
             await until(lambda: board_matches_truth(gateway, sim, 1), timeout=60)
+
+    asyncio.run(scenario())
+
+
+def test_reads_logged_to_et45_only_reach_the_gateway(
+    simulator_factory: Any, store_url: str, tmp_path: Path
+) -> None:
+    # A meter whose compatibility setting keeps ET16 at each device's first read: the later
+    # hourly reads are only in ET45, the recurring read log.
+    sim = simulator_factory(
+        profile="gen4-3phase", speed=600.0, mbus=("gas", "water"), mbus_et16_compat=False
+    )
+    settings = settings_with([meter("house", sim.url, poll_interval=0.5)], store_url)
+
+    def et16_values() -> dict[int, float]:
+        model = model_of(sim.meter)
+        table = ET16.decode(model.table(TableId.ET16) or b"", model.dims)
+        values = {}
+        for slot, record in enumerate((table.entries or ())[:2], start=1):
+            main = main_value(decode_long_header_data(getattr(record, "telegram", b"")))
+            assert main is not None
+            values[slot] = main.value
+        return values
+
+    first = sim.call(et16_values)  # ET16 keeps the first reads
+
+    def moved_on_and_matches(gateway: Gateway) -> bool:
+        truth = truth_by_slot(sim)
+        return all(t.value != first[slot] for slot, t in truth.items()) and board_matches_truth(
+            gateway, sim, 2
+        )
+
+    async def scenario() -> None:
+        gateway = gateway_for(settings, tmp_path, mbus_check_interval=0.5)
+        async with gateway:
+            await until(lambda: moved_on_and_matches(gateway), timeout=60)
+            now = dt.datetime.now(dt.UTC)
+            history = await gateway.store.submeters.history("house", 1, now - FAR, now + FAR, "raw")
+            values = [p.value for p in history]
+            assert values[0] == first[1]  # ET16's first read, then ET45's later ones
+            assert values == sorted(values)
+            assert len(set(values)) >= 2
+            assert sim.call(et16_values) == first  # still: the rest came from ET45
 
     asyncio.run(scenario())

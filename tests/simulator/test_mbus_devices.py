@@ -21,6 +21,15 @@ from mepgate.tables.mep import (
     et16_entry_layout,
     mbus_status_layout,
 )
+from mepgate.tables.recurring import (
+    ET45_ENTRY_HEAD,
+    ET45_ENTRY_HEAD_SIZE,
+    ET45_HEADER,
+    ET45_HEADER_SIZE,
+    decode_et36,
+    et45_dimensions,
+    et45_entry_offset,
+)
 from tests.simulator.test_model import START, Client
 
 
@@ -142,3 +151,36 @@ def test_et16_record_carries_the_telegram_at_the_guides_offsets() -> None:
     record = device_data_layout(mfg, 0).decode(raw)
     assert isinstance(record, MBusBillingRead)
     assert record.telegram == raw[8 : 8 + length]
+
+
+def test_later_reads_go_to_et45_and_et16_keeps_the_first_without_compatibility() -> None:
+    meter = build_meter(
+        "gen4-3phase", seed=4, start=START, speed=3600.0, mbus=("gas",), mbus_et16_compat=False
+    )
+    client = Client(meter)
+    first = ground_truth(meter, 0.0).mbus[0]
+    client.now = 5.0  # five more hourly reads
+    now = ground_truth(meter, 5.0).mbus[0]
+    assert now.reads == 6
+    _, records = read_slots(client)
+    main = main_value(decode_long_header_data(records[0].telegram))
+    assert main is not None
+    assert main.value == first.value  # ET16: the first read only
+    dims = decode_et36(client.read(TableId.ET36))
+    log = et45_dimensions(dims)
+    assert log is not None
+    assert log.entry_size == 525
+    assert log.current_entries is not None
+    raw = client.read_range(TableId.ET45, 0, ET45_HEADER_SIZE + log.current_entries * 525)
+    header = ET45_HEADER.decode(raw[:ET45_HEADER_SIZE])
+    assert (header.valid_entries, header.last_entry_sequence) == (5, 5)
+    start = et45_entry_offset(header.last_entry_element, 525)
+    head = ET45_ENTRY_HEAD.decode(raw[start : start + ET45_ENTRY_HEAD_SIZE])
+    assert (head.handle, head.result) == (1, 4)
+    mfg = ET11.decode(client.read(TableId.ET11))
+    record = device_data_layout(mfg, 0).decode(raw[start + 8 : start + 525])
+    assert isinstance(record, MBusBillingRead)
+    newest = main_value(decode_long_header_data(record.telegram))
+    assert newest is not None
+    assert newest.value == now.value  # ET45's newest entry: the latest read
+    assert head.length == 6 + 8 + len(record.telegram)

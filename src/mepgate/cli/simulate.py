@@ -155,6 +155,12 @@ def _tcp_address(text: str) -> tuple[str, int]:
     metavar="SLOT@SECONDS",
     help="M-Bus device SLOT stops answering SECONDS simulated seconds after start (repeatable).",
 )
+@click.option(
+    "--mbus-et45-only",
+    is_flag=True,
+    help="Log M-Bus reads after each device's first one to ET45 only (ET16 keeps the first), "
+    "as meters whose compatibility setting says so.",
+)
 def simulate(
     tcp: str | None,
     pty: bool,
@@ -175,6 +181,7 @@ def simulate(
     scheduled_read_min: int | None,
     mbus: str,
     mbus_stop: tuple[str, ...],
+    mbus_et45_only: bool,
 ) -> None:
     if tcp is None and not pty:
         raise click.UsageError("say where to serve: --tcp HOST:PORT and/or --pty")
@@ -204,6 +211,7 @@ def simulate(
         scheduled_read_interval_min=scheduled_read_min,
         mbus=media,
         mbus_stops=stops,
+        mbus_et16_compat=not mbus_et45_only,
     )
     try:
         check_interface(interface, meter)

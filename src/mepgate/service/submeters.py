@@ -38,7 +38,7 @@ from mepgate.service.submeter_board import SubmeterBoard, SubmeterState
 from mepgate.store.submeters import SubmeterDevice
 from mepgate.tables.dimensions import ET11_LAYOUT, MfgDimensions
 from mepgate.tables.errors import TableDecodeError
-from mepgate.tables.ids import TableId
+from mepgate.tables.ids import TableId, table_name
 from mepgate.tables.mep import (
     ET14_HEADER_SIZE,
     MBUS_DEVICE_SLOTS,
@@ -46,6 +46,17 @@ from mepgate.tables.mep import (
     MBusBillingRead,
     device_data_layout,
     mbus_status_layout,
+)
+from mepgate.tables.recurring import (
+    ET45_ENTRY_HEAD,
+    ET45_ENTRY_HEAD_SIZE,
+    ET45_HEADER,
+    ET45_HEADER_SIZE,
+    RESULT_SUCCESS,
+    ActualDimension,
+    decode_et36,
+    et45_dimensions,
+    et45_entry_offset,
 )
 
 if TYPE_CHECKING:
@@ -61,18 +72,25 @@ RETRY_AFTER_S = 30.0
 UNSUPPORTED_RETRY_S = 600.0
 """A meter that refused ET11/ET14 is asked again this much later."""
 _STATUS_UP, _STATUS_DOWN = 1, 2  # ET14 "Device Status" of M-Bus devices
+FIRST_LOOK_ENTRIES = 16
+"""On the first look at ET45, this many of its newest entries are read (their heads, and the
+whole entry of a device in a slot)."""
 _ET16_PREFIX = 8  # ET16 record: timestamp (6), response info (1), telegram length (1)
 _DECREASE_TOLERANCE = 1e-9
 
 
 @dataclass(slots=True)
 class _PendingRead:
-    """A read of ``count`` bytes at ``offset`` of ``table``, in pieces."""
+    """A read of ``count`` bytes at ``offset`` of ``table``, in pieces; ``kind`` says what
+    it is for (``"et14"``, ``"et16"``, ``"et45-header"``, ``"et45-head"``, ``"et45-entry"``),
+    ``slot`` the M-Bus slot (0-based) or ``element`` the ET45 entry it concerns."""
 
+    kind: str
     table: int
     offset: int
     count: int
     slot: int | None = None
+    element: int | None = None
     data: bytearray = field(default_factory=bytearray)
 
     @property
@@ -104,9 +122,13 @@ class MBusJob:
         self._check_interval = check_interval
         self._mfg: MfgDimensions | None = None
         self._loaded = False
-        self._pending: _PendingRead | None = None
-        self._queue: list[int] = []  # slots (0-based) whose ET16 entry is to be read
+        self._work: list[_PendingRead] = []  # the reads to do, the first one under way
         self._seen: dict[int, _Seen] = {}
+        self._et45: ActualDimension | None = None  # ET45's dimensions (ET36), if it has one
+        self._et36_read = False
+        self._et45_sequence: int | None = None  # the newest ET45 entry taken
+        self._et45_previous: int | None = None  # ... before the last look at the header
+        self._handles: dict[int, int] = {}  # device handle -> slot (0-based), from ET14
         self._due = 0.0  # monotonic time of the next ET14 check
         self._state = "idle"
         self._detail = "waiting for the first check"
@@ -123,7 +145,7 @@ class MBusJob:
 
     # -- MeterJob ------------------------------------------------------------------------------
     def wants_to_run(self, context: JobContext) -> bool:
-        if not self._loaded or self._pending is not None or self._queue:
+        if not self._loaded or self._work:
             return True
         return context.monotonic() >= self._due
 
@@ -137,13 +159,14 @@ class MBusJob:
         )
 
     def failed(self, error: BaseException, context: JobContext) -> None:
-        # Entries not read yet are read after the next ET14 check (it finds them new again).
-        unread = [*self._queue, *([self._pending.slot] if self._pending else [])]
-        for slot in unread:
-            if slot is not None:
-                self._seen.pop(slot, None)
-        self._pending = None
-        self._queue.clear()
+        # Entries not read yet are read after the next ET14 check (it finds them new again);
+        # ET45 entries not read yet are read after the next look at its header.
+        for work in self._work:
+            if work.kind == "et16" and work.slot is not None:
+                self._seen.pop(work.slot, None)
+            if work.kind in ("et45-head", "et45-entry"):
+                self._et45_sequence = self._et45_previous  # look at those entries again
+        self._work.clear()
         if isinstance(error, MeterRefusedError) and self._mfg is None:
             self._state = "unsupported"
             self._detail = f"the meter refused the M-Bus tables (ET11): {error}"
@@ -164,32 +187,88 @@ class MBusJob:
             self._mfg = ET11_LAYOUT.decode(data)
             self._check_dimensions(self._mfg)
             return
+        if not self._et36_read:
+            await self._read_et36(client)
+            return
         mfg = self._mfg
-        if self._pending is None:
-            if self._queue:
-                slot = self._queue.pop(0)
-                seen = self._seen.get(slot)
-                size = mfg.require("data_entry_size")
-                count = min(seen.length if seen else size, size)
-                self._pending = _PendingRead(TableId.ET16, slot * size, count, slot)
-            else:
-                size = ET14_HEADER_SIZE + mfg.number_of_devices * mfg.require("status_entry_size")
-                self._pending = _PendingRead(TableId.ET14, 0, size)
-        pending = self._pending
-        offset = pending.offset + len(pending.data)
-        count = min(client.max_read, pending.count - len(pending.data))
-        part = await client.read(pending.table, offset=offset, count=count)
+        if not self._work:
+            size = ET14_HEADER_SIZE + mfg.number_of_devices * mfg.require("status_entry_size")
+            self._work.append(_PendingRead("et14", TableId.ET14, 0, size))
+        work = self._work[0]
+        offset = work.offset + len(work.data)
+        count = min(client.max_read, work.count - len(work.data))
+        part = await client.read(work.table, offset=offset, count=count)
         self.bytes_read += len(part)
         if not part:
-            raise TableDecodeError(f"ET{pending.table - 2048}: the meter sent no data")
-        pending.data += part
-        if not pending.done:
+            raise TableDecodeError(f"{table_name(work.table)}: the meter sent no data")
+        work.data += part
+        if not work.done:
             return
-        self._pending = None
-        if pending.table == TableId.ET14:
-            self._checked(bytes(pending.data[: pending.count]), mfg, context)
-        elif pending.slot is not None:
-            await self._read_entry(pending.slot, bytes(pending.data[: pending.count]), context)
+        self._work.pop(0)
+        data = bytes(work.data[: work.count])
+        if work.kind == "et14":
+            self._checked(data, mfg, context)
+        elif work.kind == "et16" and work.slot is not None:
+            await self._read_entry(work.slot, data, context)
+        elif work.kind == "et45-header":
+            self._log_header(data)
+        elif work.kind == "et45-head" and work.element is not None:
+            self._log_head(work.element, data)
+        elif work.kind == "et45-entry" and work.slot is not None:
+            await self._read_entry(work.slot, data, context)
+
+    async def _read_et36(self, client: MeterClient) -> None:
+        """ET36 once: ET45's entry size and count (a meter without it has no ET45 log)."""
+        self._et36_read = True
+        try:
+            data = await client.read(TableId.ET36)
+        except MeterRefusedError as refused:
+            log.info("meter %s: no ET36 (%s): M-Bus reads from ET16 only", self.meter, refused)
+            return
+        self.bytes_read += len(data)
+        found = et45_dimensions(decode_et36(data))
+        if found is not None and found.current_entries and found.entry_size:
+            self._et45 = found
+
+    def _log_header(self, data: bytes) -> None:
+        """ET45's header: queue the heads of the entries posted since the last look (on the
+        first look, the newest few: one per device is enough to be current)."""
+        dims = self._et45
+        if dims is None or not dims.current_entries or not dims.entry_size:
+            return
+        header = ET45_HEADER.decode(data)
+        entries = dims.current_entries
+        valid = min(header.valid_entries, entries)
+        known = self._et45_sequence
+        if known is None:
+            new = min(valid, FIRST_LOOK_ENTRIES)
+        else:
+            new = min((header.last_entry_sequence - known) % 0x10000, valid)
+        self._et45_previous, self._et45_sequence = known, header.last_entry_sequence
+        elements = [(header.last_entry_element - back) % entries for back in range(new)]
+        for element in reversed(elements):  # oldest first
+            offset = et45_entry_offset(element, dims.entry_size)
+            self._work.append(
+                _PendingRead(
+                    "et45-head", TableId.ET45, offset, ET45_ENTRY_HEAD_SIZE, element=element
+                )
+            )
+
+    def _log_head(self, element: int, data: bytes) -> None:
+        """An ET45 entry's head: if it is a successful read of a device in a slot, read the
+        entry (only its length's bytes) next."""
+        dims = self._et45
+        head = ET45_ENTRY_HEAD.decode(data)
+        slot = self._handles.get(head.handle)
+        if dims is None or not dims.entry_size or slot is None:
+            return
+        if head.result != RESULT_SUCCESS or head.length <= ET45_ENTRY_HEAD_SIZE:
+            return
+        count = min(dims.entry_size, head.length + 2) - ET45_ENTRY_HEAD_SIZE
+        offset = et45_entry_offset(element, dims.entry_size) + ET45_ENTRY_HEAD_SIZE
+        self._work.insert(
+            0, _PendingRead("et45-entry", TableId.ET45, offset, count, slot=slot, element=element)
+        )
 
     # -- the steps ---------------------------------------------------------------------------
     async def _load(self) -> None:
@@ -246,6 +325,8 @@ class MBusJob:
                 continue
             found += 1
             self._check_slot(slot, entry, now)
+        if self._et45 is not None and found:
+            self._work.append(_PendingRead("et45-header", TableId.ET45, 0, ET45_HEADER_SIZE))
         self._state = "idle"
         self._last_error = None
         self._last_success = now
@@ -269,11 +350,16 @@ class MBusJob:
             answers=entry.read_answers or 0,
             length=entry.billing_read_length or 0,
         )
+        if seen.handle:
+            self._handles[seen.handle] = slot
         if seen.length <= _ET16_PREFIX or self._seen.get(slot) == seen:
             return
         self._seen[slot] = seen
-        if slot not in self._queue:
-            self._queue.append(slot)
+        assert self._mfg is not None
+        size = self._mfg.require("data_entry_size")
+        self._work.append(
+            _PendingRead("et16", TableId.ET16, slot * size, min(seen.length, size), slot=slot)
+        )
 
     async def _read_entry(self, slot: int, data: bytes, context: JobContext) -> None:
         """An ET16 entry read: decode, validate, store, publish."""
@@ -320,6 +406,14 @@ class MBusJob:
         now = context.now()
         known = self._board.get(self.meter, number)
         meter_read_at = record.timestamp.to_datetime() if record.timestamp else None
+        if (
+            known is not None
+            and known.identification == header.identification
+            and known.meter_read_at is not None
+            and meter_read_at is not None
+            and meter_read_at <= known.meter_read_at
+        ):
+            return  # a read the gateway has (ET16's first read after ET45's newer ones)
         state = SubmeterState(
             meter=self.meter,
             slot=number,

@@ -55,6 +55,7 @@ def build_meter(
     scheduled_read_interval_min: int | None = None,
     mbus: tuple[str, ...] | None = None,
     mbus_stops: dict[int, float] | None = None,
+    mbus_et16_compat: bool = True,
 ) -> SimulatedMeter:
     """A simulated meter of ``profile`` whose simulated clock reads ``start`` at front-end
     time ``origin`` and runs ``speed`` times faster than the front end's clock.
@@ -64,7 +65,9 @@ def build_meter(
     ``scheduled_read_interval_min`` raises ET13's scheduled read request alert every that many
     simulated minutes (off by default).  ``mbus`` names the M-Bus sub-meters in slots 1..4
     (``("gas", "water")``; default one water meter; ``()`` none); ``mbus_stops`` maps a slot to
-    the simulated seconds after ``start`` when that device stops answering.
+    the simulated seconds after ``start`` when that device stops answering;
+    ``mbus_et16_compat=False`` keeps ET16 at each device's first read (later reads go to ET45
+    only, as the guide's compatibility setting allows).
     """
     if speed <= 0:
         raise LocalProtocolError(f"speed must be positive (1.0 = real time), got {speed}")
@@ -80,6 +83,7 @@ def build_meter(
         scheduled_read_interval_min=scheduled_read_interval_min,
         mbus=DEFAULT_MBUS if mbus is None else mbus,
         mbus_stops=mbus_stops,
+        mbus_et16_compat=mbus_et16_compat,
     )
     return SimulatedMeter(
         model=model,

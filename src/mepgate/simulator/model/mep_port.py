@@ -29,6 +29,18 @@ from mepgate.tables.mep import (
     MepClientConfig,
     MepInbound,
     MepInboundDataSpace,
+    device_data_layout,
+)
+from mepgate.tables.recurring import (
+    ET45_ENTRY_HEAD,
+    ET45_ENTRY_HEAD_SIZE,
+    ET45_HEADER,
+    ET45_TABLE_NUMBER,
+    RESULT_SUCCESS,
+    ActualDimension,
+    RecurringEntryHead,
+    RecurringLogHeader,
+    encode_et36,
 )
 from mepgate.tables.timestamps import LTimeDate
 
@@ -77,10 +89,17 @@ class AlertFlags:
 class MepPort:
     """State behind ET13..ET16 and ET50 for MEP client 1 and the M-Bus devices."""
 
-    def __init__(self, dims: Dimensions, *, devices: list[MBusDevice]) -> None:
+    def __init__(
+        self, dims: Dimensions, *, devices: list[MBusDevice], et16_compat: bool = True
+    ) -> None:
         self.dims = dims
         self.alerts = AlertFlags()
         self.devices = {device.slot: device for device in devices}
+        # MEP guide, ET16: a device's first read goes to ET16; later scheduled reads go to ET45,
+        # and to ET16 as well while the compatibility setting says so (``et16_compat``).
+        self.et16_compat = et16_compat
+        self.et16_reads: dict[int, tuple[bytes, LTimeDate]] = {}
+        self.log = RecurringLog(dims)
         self.posted = MepBillingRead(timestamp=_NEVER, read_count=0, data_length=0)
         self.on_demand_queue: list[bytes] = []
         self.config = _initial_config(dims, self.devices)
@@ -132,7 +151,8 @@ class MepPort:
         for slot in range(self.dims.mfg.number_of_devices):
             device = self.devices.get(slot)
             if device is not None:
-                stored = min(len(device.telegram), size - _ET16_RECORD_HEADER)
+                shown = self.et16_reads.get(slot, (b"", _NEVER))[0]
+                stored = min(len(shown), size - _ET16_RECORD_HEADER)
                 entries.append(
                     _status(
                         handle=device.handle,
@@ -203,21 +223,8 @@ class MepPort:
         entries: list[MBusBillingRead | MepBillingRead] = []
         for slot in range(self.dims.mfg.number_of_devices):
             if slot < MBUS_DEVICE_SLOTS:
-                device = self.devices.get(slot)
-                telegram = device.telegram if device is not None else b""
-                telegram = telegram[: size - 8]
-                entries.append(
-                    MBusBillingRead(
-                        timestamp=(device.read_at if device and telegram else None) or _NEVER,
-                        data_order_msb_first=False,
-                        fixed_data_structure=False,
-                        key_available=False,
-                        authentication=0,
-                        security_failed=False,
-                        telegram_length=len(telegram),
-                        telegram_area=telegram.ljust(size - 8, b"\0"),
-                    )
-                )
+                telegram, read_at = self.et16_reads.get(slot, (b"", _NEVER))
+                entries.append(billing_read(telegram, read_at, size))
             else:
                 posted = self.posted if slot == MBUS_DEVICE_SLOTS else MepBillingRead()
                 data = (posted.data_area or b"")[: size - 11]
@@ -235,9 +242,15 @@ class MepPort:
     def read_mbus_devices(self, when: dt.datetime, local: dt.datetime) -> None:
         """The scheduled M-Bus billing reads (UTC ``when``; ET16 stamps them in ``local``
         time); an M-Bus change alert if a reading moved."""
-        for device in self.devices.values():
+        for slot, device in self.devices.items():
             before = device.reported
+            answers = device.answers
             device.scheduled_read(when, local)
+            if device.answers != answers and device.read_at is not None:
+                if answers == 0 or self.et16_compat:
+                    self.et16_reads[slot] = (device.telegram, device.read_at)
+                if answers > 0:
+                    self.log.add(device.handle, device.telegram, device.read_at)
             if device.reported != before and self.mbus_alerts_enabled:
                 self.alerts.mbus_change = True
 
@@ -273,6 +286,98 @@ class MepPort:
             data_area=parameters[1:],
         )
         return ProcedureResult.COMPLETED
+
+
+def billing_read(telegram: bytes, read_at: LTimeDate, size: int) -> MBusBillingRead:
+    """An ET16 record (MBR) of ``size`` bytes holding ``telegram`` (empty: no read yet)."""
+    telegram = telegram[: size - _ET16_RECORD_HEADER]
+    return MBusBillingRead(
+        timestamp=read_at if telegram else _NEVER,
+        data_order_msb_first=False,
+        fixed_data_structure=False,
+        key_available=False,
+        authentication=0,
+        security_failed=False,
+        telegram_length=len(telegram),
+        telegram_area=telegram.ljust(size - _ET16_RECORD_HEADER, b"\0"),
+    )
+
+
+class RecurringLog:
+    """ET45 "MEP Recurring Read Log" (a circular queue) and ET36, which dimensions it.
+
+    MEP guide, ET45: header (flags, valid entries, last entry element, last entry sequence
+    number, unread entries), then entries of ET36's "Entry Size": length, identifier, handle,
+    execution status, result, and an ET16-style record (MBR).
+    """
+
+    ENTRIES = 32
+
+    def __init__(self, dims: Dimensions) -> None:
+        self.dims = dims
+        self.record_size = dims.mfg.require("data_entry_size")
+        self.entry_size = ET45_ENTRY_HEAD_SIZE + self.record_size  # 525 with ET11's 517
+        self.entries = [bytes(self.entry_size)] * self.ENTRIES
+        self.valid = 0
+        self.last = self.ENTRIES - 1
+        self.sequence = 0
+        self.unread = 0
+
+    def add(self, handle: int, telegram: bytes, read_at: LTimeDate) -> None:
+        record = billing_read(telegram, read_at, self.record_size)
+        mbr = device_data_layout(self.dims.mfg, 0).encode(record)
+        head = RecurringEntryHead(
+            # Identifier, handle, status, result, the record's header and its telegram.
+            length=6 + _ET16_RECORD_HEADER + (record.telegram_length or 0),
+            identifier=0,
+            namespace=2,  # OSGP
+            handle=handle,
+            execution_status=0,
+            result=RESULT_SUCCESS,
+        )
+        self.last = (self.last + 1) % self.ENTRIES
+        self.entries[self.last] = ET45_ENTRY_HEAD.encode(head) + mbr
+        self.valid = min(self.valid + 1, self.ENTRIES)
+        self.unread = min(self.unread + 1, self.ENTRIES)
+        self.sequence = (self.sequence + 1) & 0xFFFF
+
+    def et45_bytes(self) -> bytes:
+        header = RecurringLogHeader(
+            order=False,
+            overflow=self.sequence > self.ENTRIES,
+            list_type=True,
+            inhibit_overflow=False,
+            valid_entries=self.valid,
+            last_entry_element=self.last if self.valid else 0,
+            last_entry_sequence=self.sequence,
+            unread_entries=self.unread,
+        )
+        return ET45_HEADER.encode(header) + b"".join(self.entries)
+
+    def et36_bytes(self) -> bytes:
+        """ET36's seven records; ET45's is the fifth, as the guide says."""
+
+        def record(number: int, size: int, count: int) -> ActualDimension:
+            return ActualDimension(
+                table_number=number,
+                extended=True,
+                procedure=False,
+                entry_size=size,
+                max_entries=255 if number != ET45_TABLE_NUMBER else 253,
+                current_entries=count,
+            )
+
+        return encode_et36(
+            (
+                record(31, 232, 0),
+                record(32, 525, 0),
+                record(38, 35, 0),
+                record(41, 0, 0),
+                record(ET45_TABLE_NUMBER, self.entry_size, self.ENTRIES),
+                record(75, 143, 0),
+                record(81, 12, 0),
+            )
+        )
 
 
 def _status(

@@ -89,6 +89,7 @@ class MeterModel:
         scheduled_read_interval_min: int | None = None,
         mbus: tuple[str, ...] = DEFAULT_MBUS,
         mbus_stops: dict[int, float] | None = None,
+        mbus_et16_compat: bool = True,
     ) -> None:
         self.profile = profile
         self.dims = profile.meter.dims
@@ -103,7 +104,11 @@ class MeterModel:
         stops = {
             slot: start + dt.timedelta(seconds=after) for slot, after in (mbus_stops or {}).items()
         }
-        self.mep = MepPort(self.dims, devices=build_devices(mbus, seed=seed, stops=stops))
+        self.mep = MepPort(
+            self.dims,
+            devices=build_devices(mbus, seed=seed, stops=stops),
+            et16_compat=mbus_et16_compat,
+        )
         self.idt_version = 1
         self.utility = nameplate.et03(seed)
         self.system = nameplate.et04(profile, seed, idt_version=self.idt_version)
@@ -472,6 +477,8 @@ class MeterModel:
             TableId.ET14: lambda: mep.ET14.encode(self.mep.et14(), dims()),
             TableId.ET15: self.mep.et15_bytes,
             TableId.ET16: lambda: mep.ET16.encode(self.mep.et16(), dims()),
+            TableId.ET36: self.mep.log.et36_bytes,
+            TableId.ET45: self.mep.log.et45_bytes,
             TableId.ET50: lambda: mep.ET50.encode(self.mep.inbound, dims()),
             TableId.ET51: lambda: bytes(self._et51),
             TableId.ET55: self._et55_bytes,

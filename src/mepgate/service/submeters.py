@@ -15,11 +15,15 @@ size per entry is ET11 "Data Entry Size").  So the job:
    unless the device was swapped: a new identification number), stores it and publishes it
    on the :class:`~mepgate.service.submeter_board.SubmeterBoard`.
 
+Scheduled reads after a device's first one go to ET45, the recurring read log (and to ET16
+too only if the meter's compatibility setting says so).  So the job also reads ET36 once
+(ET45's entry size and count), then after each ET14 check ET45's header (6 bytes), the heads of
+the entries posted since the last look (length and device handle) and, for a device in a slot,
+the entry itself -- only its length's bytes (the guide's steps 5 to 7).  A read older than one
+the gateway has (ET16's first read after ET45's later ones) is skipped.
+
 A slot whose ET14 status says the device is down, or "failed comms on read", is unavailable
 (its last value kept, never zero).  Every step is one read.
-
-Limitation (see docs/mbus.md): meters whose compatibility setting sends scheduled reads after
-the first to ET45 only leave ET16 at the first read; ET45 is not read yet.
 """
 
 from __future__ import annotations

@@ -81,8 +81,9 @@ class Gateway:
     where :meth:`apply_settings` saves (``None``: not saved).  ``simulated`` runs the meters
     whose port is ``sim:PROFILE`` (``None``: such ports are refused); the gateway closes it when
     it stops.  ``timing`` (MEP meters), ``optical_timing`` (optical ones), ``retry``,
-    ``tier_refresh``, ``rebase_after(_s)`` and ``mbus_check_interval`` are for tests and benchmarks (defaults: the
-    guides' timing; retries 1 s doubling to 60 s; the poller's defaults).
+    ``tier_refresh``, ``rebase_after(_s)`` and ``mbus_check_interval`` are for tests and
+    benchmarks (defaults: the guides' timing; retries 1 s doubling to 60 s; the poller's
+    defaults; ET14 every minute).
 
     Each meter's ``interface`` chooses its session: :class:`MepSession` over the MEP port, or
     :class:`OpticalSession` (ANSI C12.18) over the infrared port; the :class:`MeterClient` on

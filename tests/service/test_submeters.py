@@ -170,3 +170,57 @@ def test_reads_logged_to_et45_only_reach_the_gateway(
             assert sim.call(et16_values) == first  # still: the rest came from ET45
 
     asyncio.run(scenario())
+
+
+def test_a_register_going_back_is_rejected_and_a_swapped_device_starts_its_own_history(
+    simulator_factory: Any, store_url: str, tmp_path: Path
+) -> None:
+    sim = simulator_factory(profile="gen4-3phase", speed=600.0, mbus=("gas",))
+    settings = settings_with([meter("house", sim.url, poll_interval=0.5)], store_url)
+
+    def gas() -> Any:
+        return model_of(sim.meter).mep.devices[0]
+
+    def set_register(value: int, identification: int | None = None) -> None:
+        device = gas()
+        device.register = value
+        if identification is not None:
+            device.identification = identification
+
+    async def scenario() -> None:
+        gateway = gateway_for(settings, tmp_path, mbus_check_interval=0.3)
+        async with gateway:
+            await until(lambda: board_matches_truth(gateway, sim, 1), timeout=30)
+            state = gateway.hub.submeters.get("house", 1)
+            assert state is not None
+            assert state.value is not None
+            before = state.value
+            # The same device suddenly lower: the reading is rejected, the value stays.
+            sim.call(lambda: set_register(10))
+            await until(
+                lambda: getattr(gateway.hub.submeters.get("house", 1), "rejected", 0) > 0,
+                what="the decrease rejected",
+                timeout=30,
+            )
+            job = next(j for j in gateway.meters()[0].jobs if j.name == "m-bus")
+            assert "went back" in (job.last_error or "")
+            kept = gateway.hub.submeters.get("house", 1)
+            assert kept is not None
+            assert kept.value is not None
+            assert kept.value >= before
+            # A new device in the slot (another identification) starts low: accepted.
+            sim.call(lambda: set_register(5, identification=87654321))
+
+            def swapped() -> bool:
+                now_state = gateway.hub.submeters.get("house", 1)
+                return now_state is not None and now_state.identification == "87654321"
+
+            await until(swapped, what="the swapped device taken", timeout=30)
+            now = dt.datetime.now(dt.UTC)
+            history = await gateway.store.submeters.history("house", 1, now - FAR, now + FAR, "raw")
+            assert [p.identification for p in history][-1] == "87654321"
+            assert all(p.delta >= 0 for p in history)  # the swap is not negative use
+            listed = await gateway.store.submeters.latest("house")
+            assert [s.device.identification for s in listed] == ["87654321"]
+
+    asyncio.run(scenario())

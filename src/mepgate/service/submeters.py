@@ -136,6 +136,7 @@ class MBusJob:
         self._due = 0.0  # monotonic time of the next ET14 check
         self._state = "idle"
         self._detail = "waiting for the first check"
+        self._found: int | None = None  # M-Bus devices ET14 listed at the last check
         self._last_error: str | None = None
         self._last_success: dt.datetime | None = None
         self.bytes_read = 0
@@ -157,7 +158,7 @@ class MBusJob:
         return JobStatus(
             name=self.name,
             state=self._state,
-            detail=self._detail,
+            detail=self._summary(self._found) if self._found is not None else self._detail,
             last_error=self._last_error,
             last_success_at=self._last_success,
         )
@@ -174,6 +175,7 @@ class MBusJob:
         if isinstance(error, MeterRefusedError) and self._mfg is None:
             self._state = "unsupported"
             self._detail = f"the meter refused the M-Bus tables (ET11): {error}"
+            self._found = None
             self._due = context.monotonic() + UNSUPPORTED_RETRY_S
             return
         self._state = "failed"
@@ -334,7 +336,7 @@ class MBusJob:
         self._state = "idle"
         self._last_error = None
         self._last_success = now
-        self._detail = self._summary(found)
+        self._found = found
 
     def _check_slot(self, slot: int, entry: DeviceStatus, now: dt.datetime) -> None:
         number = slot + 1
@@ -465,9 +467,9 @@ class MBusJob:
         if not found:
             return "no M-Bus devices on this meter (ET14 lists none); checking every minute"
         shown = ", ".join(
-            f"{s.slot}: {s.medium} {s.value:g} {s.unit}"
+            f"slot {s.slot}: {s.medium} {s.value:.3f} {s.unit}"
             if s.value is not None
-            else f"{s.slot}: {s.medium}"
+            else f"slot {s.slot}: {s.medium}"
             for s in states
         )
         return f"{found} M-Bus device(s) -- {shown}"

@@ -120,6 +120,9 @@ def simulator_factory() -> Iterator[SimulatorFactory]:
         profile: str | None = None,
         seed: int = 1,
         speed: float = 1.0,
+        mbus: tuple[str, ...] | None = None,
+        mbus_stops: dict[int, float] | None = None,
+        mbus_et16_compat: bool = True,
         **options: Any,
     ) -> RunningSimulator:
         meter = (
@@ -133,6 +136,9 @@ def simulator_factory() -> Iterator[SimulatorFactory]:
                 origin=time.monotonic(),  # the front end's clock
                 keys=SIM_KEYS,
                 tls_required=tls_required,
+                mbus=mbus,
+                mbus_stops=mbus_stops,
+                mbus_et16_compat=mbus_et16_compat,
             )
         )
         sim = RunningSimulator(

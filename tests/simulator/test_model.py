@@ -11,6 +11,7 @@ import datetime as dt
 
 import pytest
 
+from mepgate.mbus import decode_long_header_data, main_value
 from mepgate.proto import (
     ClientSequence,
     LocalProtocolError,
@@ -411,7 +412,9 @@ def test_mbus_change_alert_needs_et50_flag_and_is_cleared_by_ep39() -> None:
     telegram = decode_et16_prefix(client, dims).entries
     assert telegram is not None
     water = ground_truth(meter, client.now).water_volume_l
-    assert getattr(telegram[0], "telegram", b"")[-4:] == bytes.fromhex(f"{water:08d}")[::-1]
+    main = main_value(decode_long_header_data(getattr(telegram[0], "telegram", b"")))
+    assert main is not None
+    assert main.value == water / 1000  # litres counted, m³ decoded
     clear = bytes([MepPostType.CLEAR_MBUS_ALERT])
     assert client.call(EP39_POST_MEP_DATA, clear, psn=9, response_table=TableId.BT08) == 0
     assert not meter.alert_pending(client.now)

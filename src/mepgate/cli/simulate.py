@@ -29,6 +29,7 @@ from mepgate.simulator.meter import (
     SimulatedMeter,
 )
 from mepgate.simulator.model import SIM_PROFILES, build_meter
+from mepgate.simulator.model.mbus import parse_mbus
 from mepgate.simulator.optical import OpticalKey, optical_server
 from mepgate.simulator.serve import MeterPort, PtyFrontEnd, TcpFrontEnd
 from mepgate.simulator.serve.background import INTERFACES, check_interface
@@ -139,6 +140,27 @@ def _tcp_address(text: str) -> tuple[str, int]:
     default=None,
     help="Raise the scheduled-read alert every N simulated minutes.",
 )
+@click.option(
+    "--mbus",
+    default="water",
+    show_default=True,
+    metavar="MEDIA",
+    help="M-Bus sub-meters in slots 1..4: gas, water, heat, electricity (comma-separated), or "
+    "none.",
+)
+@click.option(
+    "--mbus-stop",
+    "mbus_stop",
+    multiple=True,
+    metavar="SLOT@SECONDS",
+    help="M-Bus device SLOT stops answering SECONDS simulated seconds after start (repeatable).",
+)
+@click.option(
+    "--mbus-et45-only",
+    is_flag=True,
+    help="Log M-Bus reads after each device's first one to ET45 only (ET16 keeps the first), "
+    "as meters whose compatibility setting says so.",
+)
 def simulate(
     tcp: str | None,
     pty: bool,
@@ -157,6 +179,9 @@ def simulate(
     pk: str,
     rk: str,
     scheduled_read_min: int | None,
+    mbus: str,
+    mbus_stop: tuple[str, ...],
+    mbus_et45_only: bool,
 ) -> None:
     if tcp is None and not pty:
         raise click.UsageError("say where to serve: --tcp HOST:PORT and/or --pty")
@@ -169,6 +194,8 @@ def simulate(
             OpticalKey.RK: parse_password(rk, "--rk"),
         }
         spec = FaultSpec.parse(faults)
+        media = parse_mbus(mbus)
+        stops = _mbus_stops(mbus_stop, len(media))
         timing = WireTiming(baud=baud, processing=processing_ms / 1000, enabled=not no_timing)
     except LocalProtocolError as error:
         raise click.UsageError(str(error)) from None
@@ -182,6 +209,9 @@ def simulate(
         keys=keys,
         tls_required=tls_required,
         scheduled_read_interval_min=scheduled_read_min,
+        mbus=media,
+        mbus_stops=stops,
+        mbus_et16_compat=not mbus_et45_only,
     )
     try:
         check_interface(interface, meter)
@@ -197,8 +227,8 @@ def simulate(
         shown += [f"  MK: {mk}", f"  PK: {pk}", f"  RK: {rk}"]
     click.echo(
         f"mepgate simulate: {profile}, {interface}, seed {seed}, speed {speed:g}, {line}, "
-        f"faults: {str(spec) or 'none'}{', TLS required' if tls_required else ''}\n"
-        + "\n".join(shown),
+        f"faults: {str(spec) or 'none'}{', TLS required' if tls_required else ''}, "
+        f"M-Bus: {', '.join(media) or 'none'}\n" + "\n".join(shown),
         err=True,
     )
     ports = _ports(meter, interface, timing, faults_at_work, optical_keys)
@@ -206,6 +236,23 @@ def simulate(
         loop.run_until_complete(_serve(ports, address, pty))
     finally:
         loop.close()
+
+
+def _mbus_stops(items: tuple[str, ...], devices: int) -> dict[int, float]:
+    stops: dict[int, float] = {}
+    for item in items:
+        slot, sep, after = item.partition("@")
+        try:
+            number, seconds = int(slot), float(after)
+        except ValueError:
+            number, seconds = 0, -1.0
+        if not sep or not 1 <= number <= devices or seconds < 0:
+            raise LocalProtocolError(
+                f"--mbus-stop {item!r}: expected SLOT@SECONDS with SLOT 1..{devices} (the "
+                "devices --mbus gives) and SECONDS >= 0"
+            )
+        stops[number] = seconds
+    return stops
 
 
 def parse_password(text: str, option: str) -> bytes:

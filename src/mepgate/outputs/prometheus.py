@@ -9,11 +9,13 @@ separate metrics (``mepgate_active_power_import_watts{meter}`` and
 ``mepgate_phase_active_power_import_watts{meter,phase}``), so summing a metric over its labels
 never counts a phase twice; likewise the energy registers per time-of-use tier
 (``mepgate_tier_energy_import_watt_hours_total{meter,tier}``).  A value the meter does not
-measure is absent, never 0.
+measure is absent, never 0.  M-Bus sub-meters: ``mepgate_submeter_value{meter,slot,medium,
+unit,identification}`` and ``mepgate_submeter_available{meter,slot,medium}``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -21,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from mepgate.reading import PHASES, TIERS, Reading, tier_energy_field
+from mepgate.service.submeter_board import SubmeterState
 from mepgate.service.view import GatewayView, MeterStatus
 
 #: Content type of :func:`render_metrics`' body (Prometheus text format 0.0.4).
@@ -99,6 +102,7 @@ class _GatewayCollector(Collector):
         readings = [r for s in statuses if (r := self._view.hub.latest(s.name)) is not None]
         yield from _reading_metrics(readings)
         yield from _status_metrics(statuses)
+        yield from _submeter_metrics(self._view.hub.submeters.states())
         dropped = CounterMetricFamily(
             "mepgate_hub_dropped_readings",
             "Readings a slow live subscriber (SSE, MQTT) missed.",
@@ -184,6 +188,28 @@ def _status_metrics(statuses: list[MeterStatus]) -> Iterator[Metric]:
     yield stored
     yield rejected
     yield from links.values()
+
+
+def _submeter_metrics(states: list[SubmeterState]) -> Iterator[Metric]:
+    """M-Bus sub-meters: the register by medium and unit (m³, kWh), and whether it answers."""
+    value = GaugeMetricFamily(
+        "mepgate_submeter_value",
+        "An M-Bus sub-meter's register (gas/water m³, heat kWh), the last value read.",
+        labels=["meter", "slot", "medium", "unit", "identification"],
+    )
+    available = GaugeMetricFamily(
+        "mepgate_submeter_available",
+        "1 while the M-Bus sub-meter answers the meter's reads, else 0.",
+        labels=["meter", "slot", "medium"],
+    )
+    now = dt.datetime.now(dt.UTC)
+    for s in states:
+        if s.value is not None:
+            labels = [s.meter, str(s.slot), s.medium, s.unit, s.identification]
+            value.add_metric(labels, s.value)
+        available.add_metric([s.meter, str(s.slot), s.medium], 1.0 if s.available(now) else 0.0)
+    yield value
+    yield available
 
 
 def render_metrics(view: GatewayView) -> bytes:

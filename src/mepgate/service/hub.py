@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from mepgate.reading import ACTIVE_POWER_FIELDS, Reading
+from mepgate.service.submeter_board import SubmeterBoard
 
 SUBSCRIBER_QUEUE = 32
 AVERAGE_WINDOW = dt.timedelta(minutes=1)
@@ -75,6 +76,7 @@ class ReadingHub:
         self._latest: dict[str, Reading] = {}
         self._averagers: dict[str, PowerAverager] = {}
         self.dropped = 0
+        self.submeters = SubmeterBoard()  # the M-Bus sub-meters' latest state
 
     def publish(self, reading: Reading) -> None:
         self._latest[reading.meter] = reading

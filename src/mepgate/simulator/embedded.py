@@ -47,8 +47,9 @@ class EmbeddedSimulators:
     A meter configured with ``interface = "optical"`` gets a simulator that serves its optical
     port (ANSI C12.18) instead of its MEP port, with the demo optical keys."""
 
-    def __init__(self, *, speed: float = 1.0) -> None:
+    def __init__(self, *, speed: float = 1.0, mbus: tuple[str, ...] = ("gas", "water")) -> None:
         self.speed = speed
+        self.mbus = mbus  # the demo meters' M-Bus sub-meters
         self._running: dict[str, tuple[tuple[str, Interface], RunningSimulator]] = {}
 
     def default_key(self, port: str, *, interface: Interface = "mep") -> MepKey | Password | None:
@@ -91,6 +92,7 @@ class EmbeddedSimulators:
             speed=self.speed,
             origin=time.monotonic(),  # the front end's clock
             keys=_KEYS,
+            mbus=self.mbus,
         )
         if continue_from is not None:
             _continue(model_of(meter), continue_from)

@@ -9,6 +9,9 @@ from collections.abc import Sequence
 from mepgate.reading import Reading
 
 from .base import EnergyPeriod, EnergyTotals, HistoryPoint, Store
+from .errors import StoreError
+from .sql import SqlStore
+from .submeters import AsyncSubmeterStore
 
 
 class AsyncStore:
@@ -16,9 +19,19 @@ class AsyncStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._submeters: AsyncSubmeterStore | None = None
 
     def __repr__(self) -> str:
         return f"AsyncStore({self.store!r})"
+
+    @property
+    def submeters(self) -> AsyncSubmeterStore:
+        """The M-Bus sub-meters' tables (:mod:`mepgate.store.submeters`)."""
+        if not isinstance(self.store, SqlStore):
+            raise StoreError(f"{self.store!r} keeps no sub-meters")
+        if self._submeters is None:
+            self._submeters = AsyncSubmeterStore(self.store)
+        return self._submeters
 
     async def ingest(self, readings: Sequence[Reading]) -> int:
         return await asyncio.to_thread(self.store.ingest, readings)

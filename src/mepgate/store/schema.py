@@ -9,6 +9,8 @@ Layout (both engines, same names):
   <field>_min, <field>_max, <field>_sum, <field>_n ..., <energy>_last ...)`` -- key
   ``(meter_id, bucket_start)`` (UTC epoch seconds, aligned to the bucket width).  The mean is
   ``sum / n``; ``n`` counts the readings in which the field was present.
+* ``submeter``, ``submeter_reading``, ``submeter_rollup`` -- M-Bus sub-meters (v7, see
+  :mod:`mepgate.store.submeters`).
 * ``meter_state(meter, name, value)`` -- small texts a meter's poller keeps across restarts
   (the evidence for a new baseline: ``Store.state``), key ``(meter, name)``; by the meter's
   name, so a meter that has stored no reading yet is not listed among the meters.
@@ -195,6 +197,26 @@ def _v3(d: Dialect) -> list[str]:
     ]
 
 
+def _v7(d: Dialect) -> list[str]:
+    """M-Bus sub-meters: a device per (meter, slot, identification) -- a swapped device is a
+    new row --, its readings (value and the increase since the device's previous reading),
+    and hour/day rollups of the increases (:mod:`mepgate.store.submeters`)."""
+    return [
+        f"CREATE TABLE submeter ({d.meter_id_column}, meter TEXT NOT NULL,"
+        " slot INTEGER NOT NULL, identification TEXT NOT NULL, manufacturer TEXT NOT NULL,"
+        f" medium TEXT NOT NULL, medium_code INTEGER NOT NULL, unit TEXT NOT NULL,"
+        f" first_seen_ms {d.integer} NOT NULL, UNIQUE (meter, slot, identification))",
+        f"CREATE TABLE submeter_reading (submeter_id {d.integer} NOT NULL"
+        f" REFERENCES submeter (id), t_ms {d.integer} NOT NULL, value {d.real} NOT NULL,"
+        f" delta {d.real} NOT NULL, PRIMARY KEY (submeter_id, t_ms)){d.table_suffix}",
+        f"CREATE TABLE submeter_rollup (submeter_id {d.integer} NOT NULL"
+        " REFERENCES submeter (id), resolution TEXT NOT NULL,"
+        f" bucket_start {d.integer} NOT NULL, last_at_ms {d.integer} NOT NULL,"
+        f" last_value {d.real} NOT NULL, delta {d.real} NOT NULL, n {d.count} NOT NULL,"
+        f" PRIMARY KEY (submeter_id, resolution, bucket_start)){d.table_suffix}",
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -206,4 +228,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "meters, raw readings, minute/hour/day rollups", _v1),
     Migration(2, "import/export energy per TOU tier", _v2),
     Migration(3, "per-meter state kept across restarts", _v3),
+    Migration(7, "M-Bus sub-meters: devices, readings, hour/day rollups", _v7),
 )

@@ -28,7 +28,7 @@ from mepgate.tables._layout import (
     list_table,
     packed,
 )
-from mepgate.tables.dimensions import Dimensions
+from mepgate.tables.dimensions import Dimensions, MfgDimensions
 from mepgate.tables.errors import InvalidDimensionError
 from mepgate.tables.ids import TableId
 from mepgate.tables.table import DimensionedTable
@@ -204,6 +204,15 @@ class DeviceStatusTable:
 
 def et14_entry_layout(dims: Dimensions) -> Layout[DeviceStatus]:
     """An ET14 entry; offsets in the guide are +6 (the table header)."""
+    return mbus_status_layout(dims.mfg)
+
+
+#: ET14's header before the entries: mode (1), reserved UINT32 (4), device occupancy (1).
+ET14_HEADER_SIZE = 6
+
+
+def mbus_status_layout(mfg: MfgDimensions) -> Layout[DeviceStatus]:
+    """An ET14 entry from ET11 alone (a sub-meter reader needs nothing else)."""
     fields = [
         Field("device_handle", U16),
         Field("device_status", U8),
@@ -228,7 +237,7 @@ def et14_entry_layout(dims: Dimensions) -> Layout[DeviceStatus]:
         Field("status_read_time", LTIME_DATE),
         Field("last_read_attempt", LTIME_DATE),
     ]
-    size = dims.mfg.require("status_entry_size")
+    size = mfg.require("status_entry_size")
     return Layout("ET14 entry", DeviceStatus, _padded("ET14", fields, size), hint=_REREAD)
 
 
@@ -294,7 +303,12 @@ class DeviceData:
 
 def et16_entry_layout(dims: Dimensions, slot: int) -> Layout[MBusBillingRead | MepBillingRead]:
     """An ET16 record (ET11.5 bytes): timestamp, response info, then M-Bus or MEP data."""
-    size = dims.mfg.require("data_entry_size")
+    return device_data_layout(dims.mfg, slot)
+
+
+def device_data_layout(mfg: MfgDimensions, slot: int) -> Layout[MBusBillingRead | MepBillingRead]:
+    """An ET16 record from ET11 alone."""
+    size = mfg.require("data_entry_size")
     if size < 11:
         raise InvalidDimensionError(f"ET16: ET11 data entry size {size} < 11: {_REREAD}")
     if slot < MBUS_DEVICE_SLOTS:

@@ -38,6 +38,7 @@ from typing import Any
 import aiomqtt
 
 from mepgate.config.settings import MqttConfig
+from mepgate.outputs import submeters
 from mepgate.outputs.compat import dabbler_messages
 from mepgate.outputs.discovery import (
     ENTITIES,
@@ -188,6 +189,7 @@ class MqttPublisher:
         self._entity_changes = 0  # counts those changes: discovery is current for one of them
         self._published_configs: dict[str, bytes] = {}
         self._published_availability: dict[str, str] = {}
+        self._submeter_entities: frozenset[tuple[str, int, str, str]] = frozenset()
 
     def __repr__(self) -> str:
         return f"MqttPublisher({self._broker.display!r})"
@@ -202,11 +204,13 @@ class MqttPublisher:
         self._outbox = await asyncio.to_thread(
             Outbox.open, self._outbox_path, max_messages=self._config.queue_max_messages
         )
+        stop_listening = self._view.hub.submeters.listen(self._maintain_event.set)
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._collect())
                 tasks.create_task(self._connect_forever())
         finally:
+            stop_listening()
             outbox, self._outbox = self._outbox, None
             await asyncio.to_thread(outbox.close)
 
@@ -407,6 +411,7 @@ class MqttPublisher:
         next_diagnostics = loop.time()
         while True:
             self._maintain_event.clear()
+            self._take_submeters()
             changes = self._entity_changes
             await self._publish_availability(client)
             await self._announce(client)
@@ -428,12 +433,34 @@ class MqttPublisher:
                     await self._maintain_event.wait()
 
     async def _publish_availability(self, client: aiomqtt.Client) -> None:
+        wanted: dict[str, str] = {}
         for status in self._view.meters():
             availability = self._topics.meter_availability(status.name)
-            value = ONLINE if status.connected else OFFLINE
-            if self._published_availability.get(availability.topic) != value:
-                await client.publish(availability.topic, value, qos=1, retain=True)
-                self._published_availability[availability.topic] = value
+            wanted[availability.topic] = ONLINE if status.connected else OFFLINE
+        now = self._clock()
+        for state in self._view.hub.submeters.states():
+            availability = submeters.availability(self._topics.base, state)
+            wanted[availability.topic] = ONLINE if state.available(now) else OFFLINE
+        for topic, value in wanted.items():
+            if self._published_availability.get(topic) != value:
+                await client.publish(topic, value, qos=1, retain=True)
+                self._published_availability[topic] = value
+
+    def _take_submeters(self) -> None:
+        """The sub-meters' states to the live topics; a new (or changed) sub-meter entity
+        holds the states back until discovery has announced it, as for the meters'."""
+        states = [s for s in self._view.hub.submeters.states() if s.value is not None]
+        entities = frozenset((s.meter, s.slot, s.medium, s.unit) for s in states)
+        if entities != self._submeter_entities:
+            self._submeter_entities = entities
+            self._entity_changes += 1
+            self._discovery_current.clear()
+        for state in states:
+            topic = submeters.state_topic(self._topics.base, state)
+            payload = _json(submeters.state_payload(state))
+            if self._live.get(topic, (b"", 0, True))[0] != payload:
+                self._set_live(topic, payload, self._config.qos)
+                self._live_event.set()
 
     async def _announce(self, client: aiomqtt.Client) -> None:
         """Publish changed discovery configs; remove (empty retained payload) stale ones."""
@@ -458,6 +485,17 @@ class MqttPublisher:
                 qos=config.qos,
                 disabled=config.disabled_entities,
                 configuration_url=web_url(self._view.settings.web),
+            )
+            configs.update(
+                submeters.discovery_configs(
+                    status,
+                    self._view.hub.submeters.states(status.name),
+                    base=self._topics.base,
+                    gateway=self._topics.status,
+                    prefix=config.discovery_prefix,
+                    qos=config.qos,
+                    configuration_url=web_url(self._view.settings.web),
+                )
             )
             for topic, config_payload in configs.items():
                 wanted[topic] = (status.name, _json(config_payload))

@@ -7,7 +7,8 @@ Build a whole simulated meter with :func:`build_meter`; compare what a client de
 * :mod:`.registers` -- BT23 energy integration and the TOU tiers
 * :mod:`.present` -- BT28 present values and demands
 * :mod:`.load_profile` (BT61..BT64), :mod:`.events` (BT74), :mod:`.mep_port` (ET13..ET16,
-  ET50, alerts, EP39), :mod:`.nameplate` (BT00, BT01, BT03, BT22, ET03, ET04, ET55)
+  ET50, alerts, EP39), :mod:`.mbus` (the M-Bus sub-meters behind ET14/ET16),
+  :mod:`.nameplate` (BT00, BT01, BT03, BT22, ET03, ET04, ET55)
 * :mod:`.profiles` -- ``gen4-3phase``, ``gen3-3phase``, ``gen3-1phase``
 * :mod:`.meter_model` -- :class:`MeterModel`, the ``ModelStore`` tying it together
 """
@@ -21,8 +22,9 @@ from collections.abc import Mapping
 from mepgate.errors import LocalProtocolError
 from mepgate.proto import AccessLevel
 from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK, SimClock, SimulatedMeter
+from mepgate.simulator.model.mbus import MBusTruth
 from mepgate.simulator.model.mep_port import AlertFlags
-from mepgate.simulator.model.meter_model import MeterModel
+from mepgate.simulator.model.meter_model import DEFAULT_MBUS, MeterModel
 from mepgate.simulator.model.profiles import SIM_PROFILES, UnknownProfileError, sim_profile
 from mepgate.simulator.model.snapshot import GroundTruth
 
@@ -30,6 +32,7 @@ __all__ = [
     "SIM_PROFILES",
     "AlertFlags",
     "GroundTruth",
+    "MBusTruth",
     "MeterModel",
     "UnknownProfileError",
     "build_meter",
@@ -50,6 +53,9 @@ def build_meter(
     keys: Mapping[AccessLevel, bytes] | None = None,
     tls_required: bool = False,
     scheduled_read_interval_min: int | None = None,
+    mbus: tuple[str, ...] | None = None,
+    mbus_stops: dict[int, float] | None = None,
+    mbus_et16_compat: bool = True,
 ) -> SimulatedMeter:
     """A simulated meter of ``profile`` whose simulated clock reads ``start`` at front-end
     time ``origin`` and runs ``speed`` times faster than the front end's clock.
@@ -57,7 +63,11 @@ def build_meter(
     ``seed`` fixes everything random: the installation, the noise, the serial number and the
     initial sequence number.  ``keys`` default to :data:`DEFAULT_MBK` / :data:`DEFAULT_MAK`.
     ``scheduled_read_interval_min`` raises ET13's scheduled read request alert every that many
-    simulated minutes (off by default).
+    simulated minutes (off by default).  ``mbus`` names the M-Bus sub-meters in slots 1..4
+    (``("gas", "water")``; default one water meter; ``()`` none); ``mbus_stops`` maps a slot to
+    the simulated seconds after ``start`` when that device stops answering;
+    ``mbus_et16_compat=False`` keeps ET16 at each device's first read (later reads go to ET45
+    only, as the guide's compatibility setting allows).
     """
     if speed <= 0:
         raise LocalProtocolError(f"speed must be positive (1.0 = real time), got {speed}")
@@ -71,6 +81,9 @@ def build_meter(
         seed=seed,
         start=start,
         scheduled_read_interval_min=scheduled_read_interval_min,
+        mbus=DEFAULT_MBUS if mbus is None else mbus,
+        mbus_stops=mbus_stops,
+        mbus_et16_compat=mbus_et16_compat,
     )
     return SimulatedMeter(
         model=model,

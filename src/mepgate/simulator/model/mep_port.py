@@ -3,17 +3,18 @@
 MEP guide, "Alert Sequence": while a condition in ET13's "Alert Flags" is set the meter sends
 ``00 00`` once per second; the condition ends when the client does what the flag asks --
 EP39 with scheduled read data (scheduled read request), reading ET15 (on-demand request),
-EP39 with "Clear M-Bus Alert" (M-Bus change).  One M-Bus water meter sits in slot 1.
+EP39 with "Clear M-Bus Alert" (M-Bus change).  The M-Bus devices (:mod:`.mbus`, one to four,
+a water meter by default) sit in slots 1..4 (table entries 0..3).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import random
 
 from mepgate.proto import ProcedureResult
 from mepgate.proto.procedures import MepPostType
+from mepgate.simulator.model.mbus import MBusDevice
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.errors import InvalidDimensionError
 from mepgate.tables.mep import (
@@ -28,6 +29,18 @@ from mepgate.tables.mep import (
     MepClientConfig,
     MepInbound,
     MepInboundDataSpace,
+    device_data_layout,
+)
+from mepgate.tables.recurring import (
+    ET45_ENTRY_HEAD,
+    ET45_ENTRY_HEAD_SIZE,
+    ET45_HEADER,
+    ET45_TABLE_NUMBER,
+    RESULT_SUCCESS,
+    ActualDimension,
+    RecurringEntryHead,
+    RecurringLogHeader,
+    encode_et36,
 )
 from mepgate.tables.timestamps import LTimeDate
 
@@ -48,11 +61,10 @@ BAUD_RATE_BPS = {
     12: 115200,
 }
 MBUS_DEFAULT_BAUD_CODE = 4
-WATER_METER_SLOT = 0
-WATER_METER_HANDLE = 0x0001
 _NEVER = LTimeDate(year=2000, month=0, day=0, hour=0, minute=0, second=0)
 # ET14 "Device Status" values.
-_STATUS_EMPTY, _STATUS_MBUS_UP, _STATUS_MEP_UP = 0, 1, 3
+_STATUS_EMPTY, _STATUS_MBUS_UP, _STATUS_MBUS_DOWN, _STATUS_MEP_UP = 0, 1, 2, 3
+_ET16_RECORD_HEADER = 8  # timestamp (6), response info, telegram length (MEP guide, ET16)
 
 
 @dataclasses.dataclass(slots=True)
@@ -75,18 +87,22 @@ class AlertFlags:
 
 
 class MepPort:
-    """State behind ET13..ET16 and ET50 for MEP client 1 and the water meter."""
+    """State behind ET13..ET16 and ET50 for MEP client 1 and the M-Bus devices."""
 
-    def __init__(self, dims: Dimensions, *, seed: int, water_litres: int) -> None:
+    def __init__(
+        self, dims: Dimensions, *, devices: list[MBusDevice], et16_compat: bool = True
+    ) -> None:
         self.dims = dims
         self.alerts = AlertFlags()
-        self.water_litres = water_litres
-        self.water_reads = 0
-        self.water_read_at = _NEVER
+        self.devices = {device.slot: device for device in devices}
+        # MEP guide, ET16: a device's first read goes to ET16; later scheduled reads go to ET45,
+        # and to ET16 as well while the compatibility setting says so (``et16_compat``).
+        self.et16_compat = et16_compat
+        self.et16_reads: dict[int, tuple[bytes, LTimeDate]] = {}
+        self.log = RecurringLog(dims)
         self.posted = MepBillingRead(timestamp=_NEVER, read_count=0, data_length=0)
         self.on_demand_queue: list[bytes] = []
-        self._rng = random.Random(f"{seed}:water")
-        self.config = _initial_config(dims)
+        self.config = _initial_config(dims, self.devices)
         self.inbound = MepInboundDataSpace(
             entries=tuple(_initial_inbound(dims) for _ in range(dims.mep_channel_count))
         )
@@ -133,16 +149,21 @@ class MepPort:
         size = self.dims.mfg.require("data_entry_size")
         entries = []
         for slot in range(self.dims.mfg.number_of_devices):
-            if slot == WATER_METER_SLOT:
+            device = self.devices.get(slot)
+            if device is not None:
+                shown = self.et16_reads.get(slot, (b"", _NEVER))[0]
+                stored = min(len(shown), size - _ET16_RECORD_HEADER)
                 entries.append(
                     _status(
-                        handle=WATER_METER_HANDLE,
-                        status=_STATUS_MBUS_UP,
+                        handle=device.handle,
+                        status=_STATUS_MBUS_UP if device.answering else _STATUS_MBUS_DOWN,
                         baud=MBUS_DEFAULT_BAUD_CODE,
-                        length=min(len(self.water_telegram()), size - 8),
-                        reads=self.water_reads,
-                        at=self.water_read_at,
-                        address=1,
+                        length=_ET16_RECORD_HEADER + stored if stored else 0,
+                        reads=device.answers,
+                        attempts=device.attempts,
+                        failed=not device.answering,
+                        at=device.read_at or _NEVER,
+                        address=slot + 1,
                     )
                 )
             elif slot == MBUS_DEVICE_SLOTS:
@@ -161,7 +182,9 @@ class MepPort:
                 entries.append(
                     _status(handle=0, status=_STATUS_EMPTY, baud=0, length=0, reads=0, at=_NEVER)
                 )
-        occupancy = (1 << WATER_METER_SLOT) | (1 << MBUS_DEVICE_SLOTS)
+        occupancy = 1 << MBUS_DEVICE_SLOTS
+        for slot in self.devices:
+            occupancy |= 1 << slot
         return DeviceStatusTable(
             auto_discovery_mode=False, device_occupancy=occupancy, entries=tuple(entries)
         )
@@ -200,20 +223,8 @@ class MepPort:
         entries: list[MBusBillingRead | MepBillingRead] = []
         for slot in range(self.dims.mfg.number_of_devices):
             if slot < MBUS_DEVICE_SLOTS:
-                telegram = self.water_telegram() if slot == WATER_METER_SLOT else b""
-                telegram = telegram[: size - 8]
-                entries.append(
-                    MBusBillingRead(
-                        timestamp=self.water_read_at if telegram else _NEVER,
-                        data_order_msb_first=False,
-                        fixed_data_structure=False,
-                        key_available=False,
-                        authentication=0,
-                        security_failed=False,
-                        telegram_length=len(telegram),
-                        telegram_area=telegram.ljust(size - 8, b"\0"),
-                    )
-                )
+                telegram, read_at = self.et16_reads.get(slot, (b"", _NEVER))
+                entries.append(billing_read(telegram, read_at, size))
             else:
                 posted = self.posted if slot == MBUS_DEVICE_SLOTS else MepBillingRead()
                 data = (posted.data_area or b"")[: size - 11]
@@ -228,24 +239,20 @@ class MepPort:
         return DeviceData(entries=tuple(entries))
 
     # -- what happens ------------------------------------------------------------------------
-    def water_telegram(self) -> bytes:
-        """The water meter's last M-Bus user data (EN 13757-3, from the CI field on).
-
-        CI 0x72 (long header): identification 12345678 (BCD), manufacturer, version, medium
-        0x07 (water), access number, status, signature; then one record: DIF 0x0C (8-digit
-        BCD), VIF 0x13 (volume, litres).
-        """
-        header = bytes.fromhex("72 78563412 A732 01 07") + bytes([self.water_reads & 0xFF, 0, 0, 0])
-        return header + bytes([0x0C, 0x13]) + _bcd(self.water_litres, 4)
-
-    def read_water_meter(self, when: dt.datetime) -> None:
-        """A scheduled M-Bus billing read; an M-Bus change alert if the reading moved."""
-        used = self._rng.choice((0, 0, 0, 2, 5, 12, 40))
-        self.water_litres += used
-        self.water_reads += 1
-        self.water_read_at = LTimeDate.from_datetime(when)
-        if used and self.mbus_alerts_enabled:
-            self.alerts.mbus_change = True
+    def read_mbus_devices(self, when: dt.datetime, local: dt.datetime) -> None:
+        """The scheduled M-Bus billing reads (UTC ``when``; ET16 stamps them in ``local``
+        time); an M-Bus change alert if a reading moved."""
+        for slot, device in self.devices.items():
+            before = device.reported
+            answers = device.answers
+            device.scheduled_read(when, local)
+            if device.answers != answers and device.read_at is not None:
+                if answers == 0 or self.et16_compat:
+                    self.et16_reads[slot] = (device.telegram, device.read_at)
+                if answers > 0:
+                    self.log.add(device.handle, device.telegram, device.read_at)
+            if device.reported != before and self.mbus_alerts_enabled:
+                self.alerts.mbus_change = True
 
     def post_on_demand_request(self, data: bytes) -> None:
         """The head end queues data for the MEP client (ET15): the on-demand alert rises."""
@@ -281,26 +288,122 @@ class MepPort:
         return ProcedureResult.COMPLETED
 
 
-def _bcd(value: int, size: int) -> bytes:
-    digits = f"{value % 10 ** (2 * size):0{2 * size}d}"
-    return bytes(int(digits[i : i + 2], 16) for i in range(2 * size - 2, -1, -2))
+def billing_read(telegram: bytes, read_at: LTimeDate, size: int) -> MBusBillingRead:
+    """An ET16 record (MBR) of ``size`` bytes holding ``telegram`` (empty: no read yet)."""
+    telegram = telegram[: size - _ET16_RECORD_HEADER]
+    return MBusBillingRead(
+        timestamp=read_at if telegram else _NEVER,
+        data_order_msb_first=False,
+        fixed_data_structure=False,
+        key_available=False,
+        authentication=0,
+        security_failed=False,
+        telegram_length=len(telegram),
+        telegram_area=telegram.ljust(size - _ET16_RECORD_HEADER, b"\0"),
+    )
+
+
+class RecurringLog:
+    """ET45 "MEP Recurring Read Log" (a circular queue) and ET36, which dimensions it.
+
+    MEP guide, ET45: header (flags, valid entries, last entry element, last entry sequence
+    number, unread entries), then entries of ET36's "Entry Size": length, identifier, handle,
+    execution status, result, and an ET16-style record (MBR).
+    """
+
+    ENTRIES = 32
+
+    def __init__(self, dims: Dimensions) -> None:
+        self.dims = dims
+        self.record_size = dims.mfg.require("data_entry_size")
+        self.entry_size = ET45_ENTRY_HEAD_SIZE + self.record_size  # 525 with ET11's 517
+        self.entries = [bytes(self.entry_size)] * self.ENTRIES
+        self.valid = 0
+        self.last = self.ENTRIES - 1
+        self.sequence = 0
+        self.unread = 0
+
+    def add(self, handle: int, telegram: bytes, read_at: LTimeDate) -> None:
+        record = billing_read(telegram, read_at, self.record_size)
+        mbr = device_data_layout(self.dims.mfg, 0).encode(record)
+        head = RecurringEntryHead(
+            # Identifier, handle, status, result, the record's header and its telegram.
+            length=6 + _ET16_RECORD_HEADER + (record.telegram_length or 0),
+            identifier=0,
+            namespace=2,  # OSGP
+            handle=handle,
+            execution_status=0,
+            result=RESULT_SUCCESS,
+        )
+        self.last = (self.last + 1) % self.ENTRIES
+        self.entries[self.last] = ET45_ENTRY_HEAD.encode(head) + mbr
+        self.valid = min(self.valid + 1, self.ENTRIES)
+        self.unread = min(self.unread + 1, self.ENTRIES)
+        self.sequence = (self.sequence + 1) & 0xFFFF
+
+    def et45_bytes(self) -> bytes:
+        header = RecurringLogHeader(
+            order=False,
+            overflow=self.sequence > self.ENTRIES,
+            list_type=True,
+            inhibit_overflow=False,
+            valid_entries=self.valid,
+            last_entry_element=self.last if self.valid else 0,
+            last_entry_sequence=self.sequence,
+            unread_entries=self.unread,
+        )
+        return ET45_HEADER.encode(header) + b"".join(self.entries)
+
+    def et36_bytes(self) -> bytes:
+        """ET36's seven records; ET45's is the fifth, as the guide says."""
+
+        def record(number: int, size: int, count: int) -> ActualDimension:
+            return ActualDimension(
+                table_number=number,
+                extended=True,
+                procedure=False,
+                entry_size=size,
+                max_entries=255 if number != ET45_TABLE_NUMBER else 253,
+                current_entries=count,
+            )
+
+        return encode_et36(
+            (
+                record(31, 232, 0),
+                record(32, 525, 0),
+                record(38, 35, 0),
+                record(41, 0, 0),
+                record(ET45_TABLE_NUMBER, self.entry_size, self.ENTRIES),
+                record(75, 143, 0),
+                record(81, 12, 0),
+            )
+        )
 
 
 def _status(
-    *, handle: int, status: int, baud: int, length: int, reads: int, at: LTimeDate, address: int = 0
+    *,
+    handle: int,
+    status: int,
+    baud: int,
+    length: int,
+    reads: int,
+    at: LTimeDate,
+    address: int = 0,
+    attempts: int | None = None,
+    failed: bool = False,
 ) -> DeviceStatus:
     return DeviceStatus(
         device_handle=handle,
         device_status=status,
         baud_rate=baud,
         billing_read_length=length,
-        read_attempts=reads,
+        read_attempts=reads if attempts is None else attempts,
         read_answers=reads,
         billing_data_collected=reads > 0,
         app_error_response=False,
         new_device_alarm=False,
         billing_read_overflow=False,
-        failed_comms_on_read=False,
+        failed_comms_on_read=failed,
         serial_number_mismatch=False,
         mep_firmware_switchover_success=False,
         mep_firmware_switchover_failure=False,
@@ -311,22 +414,22 @@ def _status(
     )
 
 
-def _initial_config(dims: Dimensions) -> DeviceConfiguration:
+def _initial_config(dims: Dimensions, devices: dict[int, MBusDevice]) -> DeviceConfiguration:
     size = dims.mfg.require("config_entry_size")
     entries: list[MBusDeviceConfig | MepClientConfig] = []
     for slot in range(dims.mfg.number_of_devices):
         if slot < MBUS_DEVICE_SLOTS:
-            water = slot == WATER_METER_SLOT
+            device = devices.get(slot)
             entries.append(
                 MBusDeviceConfig(
                     billing_read_day=0,
                     billing_read_hour=0,
                     billing_read_minute=0,
-                    billing_read_frequency=0 if water else 4,  # hourly / never
+                    billing_read_frequency=0 if device else 4,  # hourly / never
                     status_read_frequency_min=0,
                     baud_rate=MBUS_DEFAULT_BAUD_CODE,
                     device_alarm_bitmask=0,
-                    customer_id="WATER-0001" if water else "",
+                    customer_id=f"{device.medium.upper()}-{slot + 1}" if device else "",
                     app_reset_parameter=0,
                     security_key_length=0,
                     security_key=bytes(32),

@@ -29,6 +29,7 @@ from mepgate.simulator.model.load_profile import (
     STATUS_POWER_FAIL,
     LoadProfileRecorder,
 )
+from mepgate.simulator.model.mbus import build_devices
 from mepgate.simulator.model.mep_port import MepPort
 from mepgate.simulator.model.optical_port import (
     ET55_LOCKOUT_MINUTES,
@@ -56,7 +57,9 @@ from mepgate.tables.timestamps import LTimeDate, STimeDate
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MBUS_READ_INTERVAL_S = 3600
-"""The water meter's billing read period (ET13 "hourly")."""
+"""The M-Bus devices' billing read period (ET13 "hourly")."""
+DEFAULT_MBUS = ("water",)
+"""The M-Bus devices a simulated meter has when nothing says otherwise."""
 REBOOT_OUTAGE_S = 3
 """How long the simulated supply dip of a reboot lasts (BT23 "Power Outage Duration")."""
 _LOCAL_UTC_OFFSET_S = 3600  # the meter's standard time (CET); the model applies no DST
@@ -84,6 +87,9 @@ class MeterModel:
         seed: int,
         start: dt.datetime,
         scheduled_read_interval_min: int | None = None,
+        mbus: tuple[str, ...] = DEFAULT_MBUS,
+        mbus_stops: dict[int, float] | None = None,
+        mbus_et16_compat: bool = True,
     ) -> None:
         self.profile = profile
         self.dims = profile.meter.dims
@@ -95,7 +101,14 @@ class MeterModel:
         self._preset_history(seed)
         self.events = EventLog(self.dims)
         self.load_profile = LoadProfileRecorder(self.dims)
-        self.mep = MepPort(self.dims, seed=seed, water_litres=100_000 + seed % 50_000)
+        stops = {
+            slot: start + dt.timedelta(seconds=after) for slot, after in (mbus_stops or {}).items()
+        }
+        self.mep = MepPort(
+            self.dims,
+            devices=build_devices(mbus, seed=seed, stops=stops),
+            et16_compat=mbus_et16_compat,
+        )
         self.idt_version = 1
         self.utility = nameplate.et03(seed)
         self.system = nameplate.et04(profile, seed, idt_version=self.idt_version)
@@ -119,6 +132,7 @@ class MeterModel:
         meter_us = self._sim_us
         self._next_lp_us = self._next_multiple(meter_us, self.load_profile.interval_s)
         self._next_mbus_us = self._next_multiple(meter_us, MBUS_READ_INTERVAL_S)
+        self._read_mbus(meter_us)  # a newly commissioned device's first read (into ET16)
         self._next_schedule_us = (
             self._next_multiple(meter_us, self.scheduled_read_interval_s)
             if self.scheduled_read_interval_s
@@ -174,11 +188,19 @@ class MeterModel:
             )
             self._next_lp_us += self.load_profile.interval_s * 1_000_000
         if now >= self._next_mbus_us:
-            self.mep.read_water_meter(_datetime(now))
+            self._read_mbus(now)
             self._next_mbus_us = self._next_multiple(now, MBUS_READ_INTERVAL_S)
         if self._next_schedule_us is not None and now >= self._next_schedule_us:
             self.mep.alerts.scheduled_read_request = True
             self._next_schedule_us = self._next_multiple(now, self.scheduled_read_interval_s or 0)
+
+    def _read_mbus(self, meter_us: int) -> None:
+        when = _datetime(meter_us)
+        self.mep.read_mbus_devices(when, when + dt.timedelta(seconds=_LOCAL_UTC_OFFSET_S))
+
+    def stop_mbus_device(self, slot: int) -> None:
+        """M-Bus device ``slot`` (1..4) stops answering from now on (its next read fails)."""
+        self.mep.devices[slot - 1].stops_at = self.meter_clock
 
     # -- ModelStore: events ------------------------------------------------------------------
     def alert_pending(self) -> bool:
@@ -344,7 +366,10 @@ class MeterModel:
             idt_version=self.idt_version,
             number_of_present_values=self.dims.register.number_of_present_values,
             alerts=dataclasses.replace(alerts),
-            water_volume_l=self.mep.water_litres,
+            water_volume_l=next(
+                (d.reported for d in self.mep.devices.values() if d.medium == "water"), 0
+            ),
+            mbus=tuple(d.truth() for d in self.mep.devices.values()),
             mep_baud_rate_bps=self.mep.baud_rate_bps,
             load_profile_intervals=sum(len(b) for b in self.load_profile.blocks),
         )
@@ -452,6 +477,8 @@ class MeterModel:
             TableId.ET14: lambda: mep.ET14.encode(self.mep.et14(), dims()),
             TableId.ET15: self.mep.et15_bytes,
             TableId.ET16: lambda: mep.ET16.encode(self.mep.et16(), dims()),
+            TableId.ET36: self.mep.log.et36_bytes,
+            TableId.ET45: self.mep.log.et45_bytes,
             TableId.ET50: lambda: mep.ET50.encode(self.mep.inbound, dims()),
             TableId.ET51: lambda: bytes(self._et51),
             TableId.ET55: self._et55_bytes,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from mepgate.simulator.model.mbus import MBusTruth
 from mepgate.simulator.model.mep_port import AlertFlags
 from mepgate.simulator.model.physics import Electrical, PhaseValues
 
@@ -31,9 +32,10 @@ class GroundTruth:
     idt_version: int
     number_of_present_values: int
     alerts: AlertFlags  # a copy, taken with the snapshot
-    water_volume_l: int
+    water_volume_l: int  # the (first) water sub-meter's last read, litres; 0 without one
     mep_baud_rate_bps: int
     load_profile_intervals: int
+    mbus: tuple[MBusTruth, ...] = ()  # the M-Bus sub-meters, by slot
 
     @property
     def phases(self) -> tuple[PhaseValues, ...]:

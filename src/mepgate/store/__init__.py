@@ -19,6 +19,7 @@ from mepgate.config import Retention
 from .aio import AsyncStore
 from .base import EnergyDelta, EnergyTotals, FieldStats, HistoryPoint, Store
 from .errors import SchemaTooNewError, StoreError, StoreUrlError
+from .events import EVENTS_CURSOR_STATE, MeterEvent, Outage
 from .postgres import PostgresStore
 from .rollup import Bucket
 from .sql import Clock, SqlStore, utc_now
@@ -26,12 +27,15 @@ from .sqlite import SqliteStore
 from .url import parse_url
 
 __all__ = [
+    "EVENTS_CURSOR_STATE",
     "AsyncStore",
     "Bucket",
     "EnergyDelta",
     "EnergyTotals",
     "FieldStats",
     "HistoryPoint",
+    "MeterEvent",
+    "Outage",
     "PostgresStore",
     "SchemaTooNewError",
     "SqlStore",

@@ -28,7 +28,8 @@ from mepgate.simulator.meter import (
     DEFAULT_RK,
     SimulatedMeter,
 )
-from mepgate.simulator.model import SIM_PROFILES, build_meter
+from mepgate.simulator.model import SIM_PROFILES, build_meter, model_of
+from mepgate.simulator.model.happenings import EVENTS_HELP, parse_events
 from mepgate.simulator.optical import OpticalKey, optical_server
 from mepgate.simulator.serve import MeterPort, PtyFrontEnd, TcpFrontEnd
 from mepgate.simulator.serve.background import INTERFACES, check_interface
@@ -57,11 +58,15 @@ Examples:
   mepgate simulate --tcp 127.0.0.1:0
   mepgate simulate --pty --profile gen3-1phase --speed 60
   mepgate simulate --tcp :2323 --faults drop=0.1,corrupt=0.01,seed=7
+  mepgate simulate --tcp 127.0.0.1:0 --speed 60 --events outage=300@600,tamper@900
   mepgate simulate --interface optical --pty --profile gen3-3phase
   mepgate simulate --interface both --tcp 127.0.0.1:0 --profile gen3-1phase
 
 \b
 {FAULTS_HELP}
+
+\b
+{EVENTS_HELP}
 """
 
 
@@ -104,6 +109,13 @@ def _tcp_address(text: str) -> tuple[str, int]:
 @click.option("--tls-required", is_flag=True, help="Serve requests only inside TLS-PSK.")
 @click.option(
     "--faults", "faults", default="", metavar="SPEC", help="Faults to inject (grammar above)."
+)
+@click.option(
+    "--events",
+    "events",
+    default="",
+    metavar="SPEC",
+    help="Outages, tamper attempts, clock sets to happen (grammar above).",
 )
 @click.option(
     "--mbk",
@@ -150,6 +162,7 @@ def simulate(
     no_timing: bool,
     tls_required: bool,
     faults: str,
+    events: str,
     mbk: str,
     mak: str,
     interface: str,
@@ -169,6 +182,7 @@ def simulate(
             OpticalKey.RK: parse_password(rk, "--rk"),
         }
         spec = FaultSpec.parse(faults)
+        happenings = parse_events(events)
         timing = WireTiming(baud=baud, processing=processing_ms / 1000, enabled=not no_timing)
     except LocalProtocolError as error:
         raise click.UsageError(str(error)) from None
@@ -183,6 +197,8 @@ def simulate(
         tls_required=tls_required,
         scheduled_read_interval_min=scheduled_read_min,
     )
+    for happening in happenings:
+        model_of(meter).schedule(happening)
     try:
         check_interface(interface, meter)
     except LocalProtocolError as error:

@@ -109,7 +109,7 @@ def _log(dims: Dimensions) -> ActualLog:
     return log
 
 
-def bt74_entry_layout(dims: Dimensions) -> Layout[HistoryEntry]:
+def bt74_entry_layout(log: ActualLog) -> Layout[HistoryEntry]:
     """One BT74 record (MEP guide, BT74 "History Record Array": time at 11, sequence number at
     17, user id at 19, event UINT(0..11) at 21, argument ARRAY[BT71.3] at 23 for the first)."""
     return Layout(
@@ -120,36 +120,31 @@ def bt74_entry_layout(dims: Dimensions) -> Layout[HistoryEntry]:
             Field("sequence_number", U16),
             Field("user_id", U16),
             packed(2, bits("event_id", 0, 11)),
-            Field("argument", Raw(_log(dims).history_argument_length)),
+            Field("argument", Raw(log.history_argument_length)),
         ],
         hint="re-read BT71",
     )
 
 
-def entry_size(dims: Dimensions) -> int:
+def entry_size(log: ActualLog) -> int:
     """Bytes of one BT74 record: 12 + BT71.3."""
-    return ENTRY_FIXED_SIZE + _log(dims).history_argument_length
+    return ENTRY_FIXED_SIZE + log.history_argument_length
 
 
-def entry_offset(dims: Dimensions, element: int) -> int:
+def entry_offset(log: ActualLog, element: int) -> int:
     """Offset in BT74 of record ``element`` (0-based array index)."""
-    return HEADER_SIZE + element * entry_size(dims)
+    return HEADER_SIZE + element * entry_size(log)
 
 
-def decode_entries(data: bytes, dims: Dimensions) -> tuple[HistoryEntry, ...]:
+def decode_entries(data: bytes, log: ActualLog) -> tuple[HistoryEntry, ...]:
     """Consecutive BT74 records read at a record's offset (a partial read of whole records)."""
-    size = entry_size(dims)
+    size = entry_size(log)
     if len(data) % size:
         raise InvalidDimensionError(
             f"BT74: {len(data)} bytes are not whole records of {size} bytes: re-read BT71"
         )
-    layout = bt74_entry_layout(dims)
+    layout = bt74_entry_layout(log)
     return tuple(layout.decode(data[i : i + size]) for i in range(0, len(data), size))
-
-
-def bt74_header_layout() -> Layout[HistoryLog]:
-    """BT74's 11-byte header alone (MEP guide, BT74, offsets 0..10)."""
-    return Layout("BT74 header", HistoryLog, _header_fields(), exact=True)
 
 
 def _header_fields() -> list[Field]:
@@ -168,10 +163,14 @@ def _header_fields() -> list[Field]:
     ]
 
 
+BT74_HEADER_LAYOUT = Layout("BT74 header", HistoryLog, _header_fields(), exact=True)
+"""BT74's 11-byte header alone (MEP guide, BT74, offsets 0..10); ``entries`` stays ``None``."""
+
+
 def bt74_layout(dims: Dimensions) -> Layout[HistoryLog]:
     """MEP guide, BT74: 11-byte header, then ARRAY[BT71.5] of (12 + BT71.3)-byte records."""
     log = _log(dims)
-    entry = bt74_entry_layout(dims)
+    entry = bt74_entry_layout(log)
     return Layout(
         "BT74",
         HistoryLog,

@@ -319,11 +319,14 @@ class EventsJob:
         if meter_time is None:  # an invalid stamp: kept, on the gateway's clock, and said so
             meter_time = context.now()
             words += " (the meter's time stamp was not a valid time)"
+        gateway_time = context.gateway_time(meter_time)
+        # To the millisecond, as stored: what is published is what the API shows.
+        gateway_time = gateway_time.replace(microsecond=gateway_time.microsecond // 1000 * 1000)
         return MeterEvent(
             meter=self._meter,
             sequence=full_sequence(last, entry.sequence_number),
             meter_time=meter_time,
-            gateway_time=context.gateway_time(meter_time),
+            gateway_time=gateway_time,
             code=code,
             argument=argument,
             user_id=entry.user_id,

@@ -24,7 +24,6 @@ async def events_page(
     store = state.view.store
     found = await store.events(chosen, limit=PAGE_EVENTS)
     outages = list(reversed(await store.outages(chosen)))[:PAGE_EVENTS]
-    tz = state.view.settings.storage.timezone
     return render(
         request,
         state,
@@ -34,7 +33,6 @@ async def events_page(
             "meter": chosen or "",
             "events": found,
             "outages": outages,
-            "timezone": tz,
         },
         session,
     )

@@ -169,6 +169,7 @@
           return { start: Date.parse(o.start) / 1000, end: o.end === null ? null : Date.parse(o.end) / 1000 };
         });
         root.dataset.outages = String(outages.length);
+        root.mepgateOutages = outages;
       });
     Promise.all([fetch(url, { headers: { Accept: "application/json" } }), outagesLoaded])
       .then(function (both) { const r = both[0]; if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })

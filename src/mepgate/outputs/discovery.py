@@ -177,12 +177,13 @@ def check_disabled_entities(settings: Settings) -> None:
     the configuration, and the web config page before it saves."""
     if settings.mqtt is None:
         return
-    unknown = [key for key in settings.mqtt.disabled_entities if key not in ENTITY_KEYS]
+    known = ENTITY_KEYS | {EVENT_ENTITY_KEY}
+    unknown = [key for key in settings.mqtt.disabled_entities if key not in known]
     if unknown:
         names = ", ".join(repr(key) for key in unknown)
         raise ConfigError(
             f"mqtt.disabled_entities: no entity is called {names}; "
-            f"the entity keys are: {', '.join(sorted(ENTITY_KEYS))}"
+            f"the entity keys are: {', '.join(sorted(known))}"
         )
 
 

@@ -229,3 +229,29 @@ def test_a_wrapped_log_a_reset_log_and_an_unknown_code(
             assert [(e.code, e.sequence) for e in seen[before:]] == [(2, 1)]
 
     asyncio.run(scenario())
+
+
+def test_a_swapped_meter_has_its_whole_log_read(
+    simulator_factory: SimulatorFactory, store: AsyncStore
+) -> None:
+    sim = simulator_factory(profile="gen4-3phase")
+    model = model_of(sim.meter)
+    now = model.snapshot().meter_clock
+    for n in range(3):
+        model.events.log(now - dt.timedelta(minutes=5 - n), EventId.TAMPER_ATTEMPT)
+    seen: list[MeterEvent] = []
+
+    async def scenario() -> None:
+        async with fast_client(sim.url or "") as client:
+            await drain(new_job(store, seen), client, context(serial="A1"))
+            assert len(seen) == 3
+            # Another meter on the port (another serial number), its log at the same sequence
+            # numbers: read whole, since the cursor is the other meter's.
+            model.events.reset()
+            for n in range(3):
+                model.events.log(now + dt.timedelta(minutes=n), EventId.PRIMARY_POWER_UP)
+            await drain(new_job(store, seen), client, context(serial="B2"))
+
+    asyncio.run(scenario())
+    assert [e.code for e in seen[3:]] == [2, 2, 2]
+    assert [e.sequence for e in seen[3:]] == [1, 2, 3]

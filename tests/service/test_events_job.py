@@ -5,6 +5,7 @@ across a restart on the same database, a wrapped log, a reset log, an unknown co
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mepgate.client import MeterClient
+from mepgate.errors import MepgateError
 from mepgate.service.events import EventsJob, full_sequence, plan_elements, runs
 from mepgate.service.jobs import JobContext
 from mepgate.service.view import MeterIdentity
@@ -255,3 +257,39 @@ def test_a_swapped_meter_has_its_whole_log_read(
     asyncio.run(scenario())
     assert [e.code for e in seen[3:]] == [2, 2, 2]
     assert [e.sequence for e in seen[3:]] == [1, 2, 3]
+
+
+def test_a_noisy_line_delays_events_but_loses_or_repeats_none(
+    simulator_factory: SimulatorFactory, store: AsyncStore
+) -> None:
+    sim = simulator_factory(profile="gen4-3phase", faults="corrupt=0.02,seed=3")
+    model = model_of(sim.meter)
+    now = model.snapshot().meter_clock
+    for n in range(60):
+        model.events.log(now - dt.timedelta(minutes=60 - n), EventId.TAMPER_ATTEMPT, argument=n)
+    seen: list[MeterEvent] = []
+    clock = [0.0]
+    ctx = dataclasses.replace(context(), monotonic=lambda: clock[0])
+    failures: list[str] = []
+
+    async def scenario() -> None:
+        async with fast_client(sim.url or "") as client:
+            job = new_job(store, seen)
+            for _ in range(400):
+                if not job.wants_to_run(ctx):
+                    if job.status().state == "idle":
+                        break
+                    clock[0] += 1.0  # waiting out the retry delay after a failure
+                    continue
+                try:
+                    await job.step(client, ctx)
+                except MepgateError as error:
+                    job.failed(error, ctx)
+                    failures.append(job.status().state)
+                    assert not job.wants_to_run(ctx)  # it waits before trying again
+            assert job.status().state == "idle"
+
+    asyncio.run(scenario())
+    assert failures  # the line did damage some replies (else this test proves nothing)
+    assert set(failures) == {"failed"}
+    assert [int.from_bytes(e.argument, "little") for e in seen] == list(range(60))

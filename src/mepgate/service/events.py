@@ -137,14 +137,16 @@ class EventsJob:
         self._last_success: dt.datetime | None = None
         self.read_events = 0
         self.possibly_lost = 0
+        self._newest: MeterEvent | None = None
 
     # -- MeterJob --------------------------------------------------------------------------
     def wants_to_run(self, context: JobContext) -> bool:
         if context.session != self._session:
-            return True
+            return True  # a new session: BT71 again, and a look at the log at once
         if self._unsupported is not None:
             return False
-        return bool(self._pending) or self._header is None or context.monotonic() >= self._due
+        # Its next round (or the rest of this one) once due; after a failure, RETRY_AFTER_S.
+        return context.monotonic() >= self._due
 
     async def step(self, client: MeterClient, context: JobContext) -> None:
         if context.session != self._session:
@@ -178,7 +180,8 @@ class EventsJob:
     def failed(self, error: BaseException, context: JobContext) -> None:
         self._state = "failed"
         self._last_error = str(error) or type(error).__name__
-        self._header = None  # start again from the header: the log may have moved on
+        self._header = None  # start again from the header: the log may have moved on ...
+        self._log = None  # ... and from BT71: it may have been re-dimensioned
         self._pending = []
         self._due = context.monotonic() + RETRY_AFTER_S
 
@@ -288,7 +291,7 @@ class EventsJob:
             self._restart = False  # the stored cursor is this log's from now on
         self.read_events += len(fresh)
         if fresh:
-            newest = fresh[-1]
+            newest = self._newest = fresh[-1]
             log.info(
                 "meter %s: %d new event(s), the newest: %s at %s",
                 self._meter,
@@ -303,11 +306,13 @@ class EventsJob:
         self._last_error = None
         self._last_success = context.now()
         self._due = context.monotonic() + self._interval
-        self._detail = f"{self.read_events} events read since the gateway started" + (
-            f"; up to {self.possibly_lost} overwritten before they could be read"
-            if self.possibly_lost
-            else ""
-        )
+        detail = f"{self.read_events} events read since the gateway started"
+        if self._newest is not None:
+            when = self._newest.gateway_time.isoformat(timespec="seconds")
+            detail += f"; the newest: {self._newest.words} at {when}"
+        if self.possibly_lost:
+            detail += f"; up to {self.possibly_lost} overwritten before they could be read"
+        self._detail = detail
 
     def _event(self, entry: HistoryEntry, last: int, context: JobContext) -> MeterEvent | None:
         if entry.sequence_number is None or entry.event_id is None or entry.time is None:

@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from mepgate.client import MeterClient
+from mepgate.c1218.keys import parse_password
+from mepgate.client import Backoff, MeterClient
+from mepgate.client.optical import OpticalSession, OpticalTiming
 from mepgate.errors import MepgateError
 from mepgate.service.events import EventsJob, full_sequence, plan_elements, runs
 from mepgate.service.jobs import JobContext
 from mepgate.service.view import MeterIdentity
+from mepgate.simulator.meter import DEFAULT_RK
 from mepgate.simulator.model import MeterModel, model_of
 from mepgate.simulator.model.events import EventId
 from mepgate.simulator.model.happenings import EventSpecError, Happening, parse_events
@@ -104,15 +107,24 @@ def test_pure_parts() -> None:
         parse_events("outage@5")
 
 
+def client_for(url: str, interface: str) -> MeterClient:
+    if interface == "mep":
+        return fast_client(url)
+    # The optical port with the read-only key (BT71/BT74: MK, PK or RK, optical guide).
+    session = OpticalSession(url, parse_password(DEFAULT_RK.decode()), timing=OpticalTiming.fast())
+    return MeterClient(session, backoff=Backoff(initial=0.05, maximum=0.1, attempts=1))
+
+
+@pytest.mark.parametrize("interface", ["mep", "optical"])
 def test_an_outage_is_read_with_its_times_and_flags(
-    simulator_factory: SimulatorFactory, store: AsyncStore
+    simulator_factory: SimulatorFactory, store: AsyncStore, interface: str
 ) -> None:
-    sim = simulator_factory(profile="gen4-3phase", speed=600)
+    sim = simulator_factory(profile="gen4-3phase", speed=600, interface=interface)
     model = model_of(sim.meter)
     seen: list[MeterEvent] = []
 
     async def scenario() -> None:
-        async with fast_client(sim.url or "") as client:
+        async with client_for(sim.url or "", interface) as client:
             job = new_job(store, seen)
             await drain(job, client, context())
             before = len(seen)

@@ -52,12 +52,19 @@ def context(session: int = 1, serial: str | None = None) -> JobContext:
     )
 
 
+PROGRESS: list[float] = []
+"""The progress the job reported after each step of :func:`drain` (while working)."""
+
+
 async def drain(job: EventsJob, client: MeterClient, ctx: JobContext) -> int:
     """Step the job until it is idle; return the steps taken (each one read)."""
     steps = 0
+    PROGRESS.clear()
     while job.wants_to_run(ctx) and steps < 100:
         await job.step(client, ctx)
         steps += 1
+        if (progress := job.status().progress) is not None:
+            PROGRESS.append(progress)
     job_ctx_done = job.status()
     assert job_ctx_done.state in ("idle", "unsupported"), job_ctx_done
     return steps
@@ -225,6 +232,11 @@ def test_a_wrapped_log_a_reset_log_and_an_unknown_code(
             assert "overwritten" in job.status().detail
             record = 12 + model.events.actual.history_argument_length
             assert steps >= 1 + capacity * record // client.max_read
+            # Its progress through the pieces, as the meter page shows it.
+            assert PROGRESS == sorted(PROGRESS)
+            assert len(PROGRESS) == steps - 1  # after the header and each piece but the last
+            assert PROGRESS[0] == 0
+            assert all(0 <= p < 1 for p in PROGRESS)
             # A manufacturer id and an id no table knows: kept, in words, with the argument.
             model.events.log(base + dt.timedelta(hours=1), 0x805, argument=0xBEEF)
             model.events.log(base + dt.timedelta(hours=1, seconds=1), 0x3FF, argument=0x0102)

@@ -129,6 +129,7 @@ class EventsJob:
         self._header: HistoryLog | None = None
         self._restart = False
         self._pending: list[tuple[int, int]] = []  # (first element, count) still to read
+        self._planned = 0  # records in this round's plan (for the progress)
         self._due = 0.0
         self._unsupported: str | None = None
         self._state = "idle"
@@ -188,9 +189,13 @@ class EventsJob:
     def status(self) -> JobStatus:
         if self._unsupported is not None:
             return JobStatus(name=self.name, state="unsupported", detail=self._unsupported)
+        progress = None
+        if self._state == "working" and self._pending and self._planned:
+            progress = 1 - sum(n for _, n in self._pending) / self._planned
         return JobStatus(
             name=self.name,
             state=self._state,
+            progress=progress,
             detail=self._detail,
             last_error=self._last_error if self._state == "failed" else None,
             last_success_at=self._last_success,
@@ -247,7 +252,8 @@ class EventsJob:
                 await self._keep([], Cursor(last, serial))
             self._finished(context)
         else:
-            self._detail = f"reading {sum(n for _, n in self._pending)} new events"
+            self._planned = sum(n for _, n in self._pending)
+            self._detail = f"reading {self._planned} new events"
 
     async def _read_records(self, client: MeterClient, context: JobContext) -> None:
         assert self._log is not None

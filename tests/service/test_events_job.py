@@ -233,7 +233,7 @@ def test_a_wrapped_log_a_reset_log_and_an_unknown_code(
             record = 12 + model.events.actual.history_argument_length
             assert steps >= 1 + capacity * record // client.max_read
             # Its progress through the pieces, as the meter page shows it.
-            assert PROGRESS == sorted(PROGRESS)
+            assert sorted(PROGRESS) == PROGRESS
             assert len(PROGRESS) == steps - 1  # after the header and each piece but the last
             assert PROGRESS[0] == 0
             assert all(0 <= p < 1 for p in PROGRESS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -19,13 +20,16 @@ from mepgate.web.auth import AdminPassword
 
 from ..conftest import SimulatorFactory
 from .conftest import ADMIN_PASSWORD
-from .test_browser import FIRST_READING_S, browser, gateway_server, page
+from .test_browser import DESKTOP, FIRST_READING_S, PHONE, browser, gateway_server, page, shots
 
-__all__ = ["browser", "page"]  # the fixtures this module uses
+__all__ = ["browser", "page", "shots"]  # the fixtures this module uses
 
 
 def test_the_events_page_lists_an_outage_and_the_history_chart_shades_it(
-    simulator_factory: SimulatorFactory, data_dir: Path, page: Page
+    simulator_factory: SimulatorFactory,
+    data_dir: Path,
+    page: Page,
+    shots: Callable[[Page, str], Path],
 ) -> None:
     sim = simulator_factory(profile="gen4-3phase")  # real time
     model = model_of(sim.meter)
@@ -58,6 +62,12 @@ def test_the_events_page_lists_an_outage_and_the_history_chart_shades_it(
         expect(events).to_have_count(2)
         expect(events.nth(0)).to_contain_text("power up (outage ended)")  # newest first
         expect(events.nth(1)).to_contain_text("power down (outage began)")
+        shots(page, "events-desktop")
+        page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], "the events page scrolls sideways on a phone"
+        shots(page, "events-phone")
+        page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
         api = page.request.get(server.url + "/api/v1/outages?meter=house").json()
         assert len(api) == 1
         assert api[0]["duration_s"] == 3.0
@@ -85,3 +95,4 @@ def test_the_events_page_lists_an_outage_and_the_history_chart_shades_it(
         assert abs(off[0] - off[1]) < 10, colours
         for chart in ("#chart-energy", "#chart-voltage"):
             expect(page.locator(f"{chart} .uplot")).to_have_attribute("data-outages-shown", "1")
+        shots(page, "history-outage")

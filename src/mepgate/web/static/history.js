@@ -83,8 +83,14 @@
       let x0 = Math.max(u.valToPos(o.start, "x", true), left);
       let x1 = Math.min(u.valToPos(end, "x", true), right);
       if (x1 < left || x0 > right) return;
-      if (x1 - x0 < 2) { x0 -= 1; x1 = x0 + 2; }  // a short outage still shows as a line
-      u.ctx.fillRect(x0, u.bbox.top, x1 - x0, u.bbox.height);
+      if (x1 - x0 < 3) {  // a short outage still shows: a stronger line, 3 px wide
+        u.ctx.save();
+        u.ctx.fillStyle = css("--outage-line") || "rgba(220, 38, 38, 0.7)";
+        u.ctx.fillRect(x0 - 1, u.bbox.top, 3, u.bbox.height);
+        u.ctx.restore();
+      } else {
+        u.ctx.fillRect(x0, u.bbox.top, x1 - x0, u.bbox.height);
+      }
       shown += 1;
     });
     u.ctx.restore();

@@ -81,8 +81,12 @@ async def pass_time(client: MeterClient, model: MeterModel, done: Callable[[], b
     await asyncio.wait_for(ticking(), timeout=30)
 
 
-def new_job(store: AsyncStore, seen: list[MeterEvent]) -> EventsJob:
-    return EventsJob("house", store=lambda: store, on_events=seen.extend, interval=60)
+def new_job(store: AsyncStore, seen: list[MeterEvent], *, tell_history: bool = True) -> EventsJob:
+    """The job; ``tell_history``: the log found at the first read is told too (the gateway's
+    job stores it only)."""
+    return EventsJob(
+        "house", store=lambda: store, on_events=seen.extend, interval=60, tell_history=tell_history
+    )
 
 
 @pytest.fixture
@@ -185,9 +189,12 @@ def test_nothing_twice_across_a_restart_and_only_new_entries_read(
 
     async def scenario() -> None:
         async with fast_client(sim.url or "") as client:
-            await drain(new_job(store, first), client, context(serial="A1"))
+            # A new installation: the log as found is stored, but it is history, not news.
+            await drain(new_job(store, first, tell_history=False), client, context(serial="A1"))
+            assert first == []
+            first.extend(reversed(await store.events("house")))
             # The gateway restarts on the same database: a new job, the cursor from the store.
-            again = new_job(store, second)
+            again = new_job(store, second, tell_history=False)
             steps = await drain(again, client, context(serial="A1"))
             assert second == []
             assert steps == 2  # BT71 and BT74's header: no record read again
@@ -317,3 +324,31 @@ def test_a_noisy_line_delays_events_but_loses_or_repeats_none(
     assert failures  # the line did damage some replies (else this test proves nothing)
     assert set(failures) == {"failed"}
     assert [int.from_bytes(e.argument, "little") for e in seen] == list(range(60))
+
+
+def test_a_first_read_interrupted_goes_on_as_history_after_a_restart(
+    simulator_factory: SimulatorFactory, store: AsyncStore
+) -> None:
+    sim = simulator_factory(profile="gen4-3phase")
+    model = model_of(sim.meter)
+    now = model.snapshot().meter_clock
+    for n in range(60):
+        model.events.log(now - dt.timedelta(minutes=60 - n), EventId.TAMPER_ATTEMPT, argument=n)
+    told: list[MeterEvent] = []
+
+    async def scenario() -> None:
+        async with fast_client(sim.url or "") as client:
+            first = new_job(store, told, tell_history=False)
+            for _ in range(3):  # BT71, the header, the first piece: then the gateway stops
+                await first.step(client, context())
+            assert 0 < len(await store.events("house")) < 60
+            again = new_job(store, told, tell_history=False)
+            await drain(again, client, context())
+            assert len(await store.events("house")) == 60
+            assert told == []  # the rest of the log as found is history too
+            model.events.log(model.snapshot().meter_clock, EventId.PRIMARY_POWER_DOWN)
+            again._due = -1
+            await drain(again, client, context())
+        assert [e.code for e in told] == [1]  # what came after is news
+
+    asyncio.run(scenario())

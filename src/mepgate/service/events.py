@@ -57,13 +57,18 @@ BT71_SIZE = 9
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    """What the job keeps in the store: the last sequence number stored, and whose log."""
+    """What the job keeps in the store: the last sequence number stored, whose log, and
+    whether the first read of the log (at installation) is still under way."""
 
     sequence: int
     serial: str | None = None
+    installing: bool = False
 
     def to_json(self) -> str:
-        return json.dumps({"sequence": self.sequence, "serial": self.serial})
+        data: dict[str, object] = {"sequence": self.sequence, "serial": self.serial}
+        if self.installing:
+            data["installing"] = True
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str | None) -> Cursor | None:
@@ -71,7 +76,7 @@ class Cursor:
             return None
         try:
             data = json.loads(text)
-            return cls(int(data["sequence"]), data.get("serial"))
+            return cls(int(data["sequence"]), data.get("serial"), bool(data.get("installing")))
         except (ValueError, KeyError, TypeError):
             log.warning("events cursor %r unreadable: reading the whole log again", text)
             return None
@@ -106,7 +111,9 @@ class EventsJob:
     """The :class:`~mepgate.service.jobs.MeterJob` that reads a meter's event log.
 
     ``store`` gives the gateway's store (it may be reopened), ``on_events`` is told the events
-    that were new (stored), oldest first: the gateway hands them to the hub (MQTT, pages)."""
+    that were new (stored), oldest first: the gateway hands them to the hub (MQTT, pages).
+    The log as found at the very first read of a meter (no cursor stored: a new installation)
+    is history, not news: it is stored but not told, unless ``tell_history``."""
 
     name = "events"
 
@@ -117,8 +124,11 @@ class EventsJob:
         store: Callable[[], AsyncStore | None],
         on_events: Callable[[list[MeterEvent]], None],
         interval: float = EVENTS_INTERVAL_S,
+        tell_history: bool = False,
     ) -> None:
         self._meter = meter
+        self._tell_history = tell_history
+        self._history = False  # this round reads the log as found at installation
         self._store = store
         self._on_events = on_events
         self._interval = interval
@@ -220,6 +230,8 @@ class EventsJob:
         whole = min(header.number_of_valid_entries, capacity)
         swapped = cursor is not None and None not in (cursor.serial, serial)
         swapped = swapped and cursor is not None and cursor.serial != serial
+        installing = cursor is None or cursor.installing
+        self._history = installing and not self._tell_history
         if cursor is None or swapped or last < cursor.sequence:
             if cursor is not None:
                 log.warning(
@@ -279,8 +291,8 @@ class EventsJob:
         cursor: Cursor | None = None  # None: the stored cursor stays
         if done:
             cursor = Cursor(last, serial)
-        elif top is not None:
-            cursor = Cursor(top, serial)
+        elif top is not None:  # part of the way: a first read goes on as such after a restart
+            cursor = Cursor(top, serial, installing=self._history)
         await self._keep(events, cursor)
         if done:
             self._finished(context)
@@ -305,7 +317,8 @@ class EventsJob:
                 newest.words,
                 newest.gateway_time.isoformat(timespec="seconds"),
             )
-            self._on_events(fresh)
+            if not self._history:
+                self._on_events(fresh)
 
     def _finished(self, context: JobContext) -> None:
         self._state = "idle"

@@ -352,3 +352,31 @@ def test_a_first_read_interrupted_goes_on_as_history_after_a_restart(
         assert [e.code for e in told] == [1]  # what came after is news
 
     asyncio.run(scenario())
+
+
+def test_sequence_numbers_taken_by_the_alternate_log_are_no_loss(
+    simulator_factory: SimulatorFactory, store: AsyncStore
+) -> None:
+    """MEP guide, BT74: the sequence numbers are shared with the alternate log (ET79), so the
+    primary log has gaps; a gap in a log that is not full lost nothing."""
+    sim = simulator_factory(profile="gen4-3phase")
+    model = model_of(sim.meter)
+    now = model.snapshot().meter_clock
+    seen: list[MeterEvent] = []
+
+    def log(code: EventId, minute: int) -> None:
+        model.events.log(now + dt.timedelta(minutes=minute), code)
+
+    async def scenario() -> None:
+        async with fast_client(sim.url or "") as client:
+            job = new_job(store, seen)
+            log(EventId.PRIMARY_POWER_DOWN, 0)
+            await drain(job, client, context())
+            model.events.skip_sequence_numbers(5)  # five numbers went to ET79 meanwhile
+            log(EventId.PRIMARY_POWER_UP, 1)
+            job._due = -1
+            await drain(job, client, context())
+            assert job.possibly_lost == 0
+
+    asyncio.run(scenario())
+    assert [(e.code, e.sequence) for e in seen] == [(1, 1), (2, 7)]

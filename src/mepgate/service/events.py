@@ -244,7 +244,7 @@ class EventsJob:
             self._restart, wanted = True, whole
         else:
             self._restart, wanted = False, last - cursor.sequence
-            if wanted > whole:
+            if wanted > whole >= capacity:  # a full log: the oldest of them were overwritten
                 lost = wanted - whole
                 self.possibly_lost += lost
                 log.warning(

@@ -126,6 +126,8 @@ def test_injected_outages_reach_the_api_the_page_and_mqtt_once(
         assert "power down (outage began)" in page
         assert 'class="outage"' in page
         assert "3 s" in page
+        assert '<li data-meter="house" data-state="idle">' in page  # the events job's state
+        assert "event log up to date" in page
         messages = [m.json() for m in recorder.on(EVENT_TOPIC)]
         assert [(m["code"], m["event_type"]) for m in messages] == [  # type: ignore[index]
             (1, "power_down"),

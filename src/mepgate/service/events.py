@@ -327,8 +327,7 @@ class EventsJob:
         self._due = context.monotonic() + self._interval
         detail = f"{self.read_events} events read since the gateway started"
         if self._newest is not None:
-            when = self._newest.gateway_time.isoformat(timespec="seconds")
-            detail += f"; the newest: {self._newest.words} at {when}"
+            detail += f"; the newest: {self._newest.words}"
         if self.possibly_lost:
             detail += f"; up to {self.possibly_lost} overwritten before they could be read"
         self._detail = detail

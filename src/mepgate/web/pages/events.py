@@ -24,6 +24,14 @@ async def events_page(
     store = state.view.store
     found = await store.events(chosen, limit=PAGE_EVENTS)
     outages = list(reversed(await store.outages(chosen)))[:PAGE_EVENTS]
+    # The events job of each meter shown: what it is doing, or why it cannot.
+    jobs = [
+        (status.name, job)
+        for status in state.view.meters()
+        if chosen is None or status.name == chosen
+        for job in status.jobs
+        if job.name == "events"
+    ]
     return render(
         request,
         state,
@@ -33,6 +41,7 @@ async def events_page(
             "meter": chosen or "",
             "events": found,
             "outages": outages,
+            "jobs": jobs,
         },
         session,
     )

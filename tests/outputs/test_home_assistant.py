@@ -21,7 +21,7 @@ import pytest
 
 from mepgate.config import Settings
 from mepgate.config.settings import MqttConfig
-from mepgate.outputs.discovery import ENTITY_KEYS, present_entities
+from mepgate.outputs.discovery import ENTITY_KEYS, EVENT_ENTITY_KEY, present_entities
 from mepgate.outputs.mqtt import MqttPublisher
 from mepgate.reading import PHASES, TIERS, Reading, tier_energy_field
 
@@ -30,7 +30,7 @@ from ..support.wait import until
 from .support import Mosquitto, Received, Recorder, home_assistant_verdicts, run, running
 
 PROFILES = ("gen3-3phase", "gen4-3phase", "gen3-1phase")
-CONFIG = "homeassistant/sensor/+/+/config"
+CONFIG = "homeassistant/+/+/+/config"
 
 
 def _without_phases_and_tiers(reading: Reading) -> Reading:
@@ -81,8 +81,9 @@ async def _emit(broker: Mosquitto, tmp_path: Path, profile: str, compat: bool) -
     # The device's configuration_url: a public URL, or an IPv6 listen address (in brackets).
     web = {"public_url": "http://mepgate.lan:8080/"} if compat else {"listen": "[2001:db8::7]:80"}
     settings = Settings.model_validate({"web": web}).model_copy(update={"mqtt": mqtt})
-    everything = {_topic(node, e.key) for e in present_entities(full)}
-    remaining = {_topic(node, e.key) for e in present_entities(reduced)}
+    event = f"homeassistant/event/{node}/{EVENT_ENTITY_KEY}/config"  # the meter's last event
+    everything = {_topic(node, e.key) for e in present_entities(full)} | {event}
+    remaining = {_topic(node, e.key) for e in present_entities(reduced)} | {event}
     async with running(recorder.run()):
         await recorder.ready()
         await publish(settings, full, until_seen=everything, removed=False)
@@ -119,9 +120,10 @@ def test_home_assistant_2024_1_accepts_every_discovery_message(
     removed = {v["topic"].split("/")[3] for v in verdicts if v["removal"]}
     assert removed == announced  # every entity is finally removed, with a payload HA accepts
     if profile.endswith("3phase"):
-        assert announced == ENTITY_KEYS  # every entity of the table was judged
+        assert announced == ENTITY_KEYS | {EVENT_ENTITY_KEY}  # every entity was judged
     else:
-        assert announced == ENTITY_KEYS - {k for k in ENTITY_KEYS if k[-3:] in ("_l2", "_l3")}
+        single = ENTITY_KEYS - {k for k in ENTITY_KEYS if k[-3:] in ("_l2", "_l3")}
+        assert announced == single | {EVENT_ENTITY_KEY}
 
 
 def test_the_validator_refuses_what_home_assistant_2024_1_refuses() -> None:

@@ -25,6 +25,7 @@ from mepgate.config.settings import MqttConfig
 from mepgate.outputs.discovery import (
     ENTITIES,
     ENTITY_KEYS,
+    EVENT_ENTITY_KEY,
     check_disabled_entities,
     discovery_configs,
     present_entities,
@@ -551,7 +552,7 @@ def test_values_a_meter_does_not_have_are_neither_announced_nor_published(
         assert announced < first(group, full)  # the entity before its first state...
         assert removed < first(group, single)  # ...and gone before the first without its key
     kept = {m.topic.split("/")[3] for m in retained.messages if m.payload}
-    assert kept == ENTITY_KEYS - gone
+    assert kept == (ENTITY_KEYS - gone) | {EVENT_ENTITY_KEY}  # the event entity stays
     for _, group, state in states:
         assert isinstance(state, dict)
         if state["at"] == single.at.isoformat():

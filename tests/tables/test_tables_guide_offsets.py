@@ -12,6 +12,8 @@ from mepgate.tables.profiles import gen3_3phase, gen4_3phase
 
 G4 = gen4_3phase().dims
 G3 = gen3_3phase().dims
+assert G4.history is not None
+G4_LOG = G4.history
 
 # (layout, field, offset from the guide's "Offset" column)
 GUIDE_OFFSETS: list[tuple[LayoutInfo, str, int]] = [
@@ -71,6 +73,13 @@ GUIDE_OFFSETS: list[tuple[LayoutInfo, str, int]] = [
     (events.bt74_layout(G4), "last_entry_sequence_number", 5),
     (events.bt74_layout(G4), "number_of_unread_entries", 9),
     (events.bt74_layout(G4), "entries", 11),
+    (events.BT74_HEADER_LAYOUT, "last_entry_element", 3),
+    (events.BT74_HEADER_LAYOUT, "number_of_unread_entries", 9),
+    # BT74 record offsets relative to the record (the guide prints the first's: 11 + these).
+    (events.bt74_entry_layout(G4_LOG), "sequence_number", 17 - 11),
+    (events.bt74_entry_layout(G4_LOG), "user_id", 19 - 11),
+    (events.bt74_entry_layout(G4_LOG), "event_id", 21 - 11),
+    (events.bt74_entry_layout(G4_LOG), "argument", 23 - 11),
     (load_profile.lp_dimension_layout("BT61", 1), "simple_interval_status", 4),
     (load_profile.lp_dimension_layout("BT61", 1), "int32_supported", 6),
     (load_profile.lp_dimension_layout("BT61", 1), "data_sets", 7),

@@ -28,7 +28,8 @@ from mepgate.simulator.meter import (
     DEFAULT_RK,
     SimulatedMeter,
 )
-from mepgate.simulator.model import SIM_PROFILES, build_meter
+from mepgate.simulator.model import SIM_PROFILES, build_meter, model_of
+from mepgate.simulator.model.happenings import EVENTS_HELP, parse_events
 from mepgate.simulator.model.mbus import parse_mbus
 from mepgate.simulator.optical import OpticalKey, optical_server
 from mepgate.simulator.serve import MeterPort, PtyFrontEnd, TcpFrontEnd
@@ -58,11 +59,15 @@ Examples:
   mepgate simulate --tcp 127.0.0.1:0
   mepgate simulate --pty --profile gen3-1phase --speed 60
   mepgate simulate --tcp :2323 --faults drop=0.1,corrupt=0.01,seed=7
+  mepgate simulate --tcp 127.0.0.1:0 --speed 60 --events outage=300@600,tamper@900
   mepgate simulate --interface optical --pty --profile gen3-3phase
   mepgate simulate --interface both --tcp 127.0.0.1:0 --profile gen3-1phase
 
 \b
 {FAULTS_HELP}
+
+\b
+{EVENTS_HELP}
 """
 
 
@@ -105,6 +110,13 @@ def _tcp_address(text: str) -> tuple[str, int]:
 @click.option("--tls-required", is_flag=True, help="Serve requests only inside TLS-PSK.")
 @click.option(
     "--faults", "faults", default="", metavar="SPEC", help="Faults to inject (grammar above)."
+)
+@click.option(
+    "--events",
+    "events",
+    default="",
+    metavar="SPEC",
+    help="Outages, tamper attempts, clock sets to happen (grammar above).",
 )
 @click.option(
     "--mbk",
@@ -172,6 +184,7 @@ def simulate(
     no_timing: bool,
     tls_required: bool,
     faults: str,
+    events: str,
     mbk: str,
     mak: str,
     interface: str,
@@ -196,6 +209,7 @@ def simulate(
         spec = FaultSpec.parse(faults)
         media = parse_mbus(mbus)
         stops = _mbus_stops(mbus_stop, len(media))
+        happenings = parse_events(events)
         timing = WireTiming(baud=baud, processing=processing_ms / 1000, enabled=not no_timing)
     except LocalProtocolError as error:
         raise click.UsageError(str(error)) from None
@@ -213,6 +227,8 @@ def simulate(
         mbus_stops=stops,
         mbus_et16_compat=not mbus_et45_only,
     )
+    for happening in happenings:
+        model_of(meter).schedule(happening)
     try:
         check_interface(interface, meter)
     except LocalProtocolError as error:

@@ -46,6 +46,8 @@ from mepgate.config import ConfigError, Settings
 from mepgate.config.settings import WebConfig
 from mepgate.reading import NET_POWER_FIELDS, PHASES, TIERS, Reading, tier_energy_field
 from mepgate.service.view import MeterStatus
+from mepgate.store import MeterEvent
+from mepgate.tables.event_codes import EVENT_KEYS
 
 Group = Literal["power", "energy", "diagnostics"]
 Value = float | int | None
@@ -175,12 +177,13 @@ def check_disabled_entities(settings: Settings) -> None:
     the configuration, and the web config page before it saves."""
     if settings.mqtt is None:
         return
-    unknown = [key for key in settings.mqtt.disabled_entities if key not in ENTITY_KEYS]
+    known = ENTITY_KEYS | {EVENT_ENTITY_KEY}
+    unknown = [key for key in settings.mqtt.disabled_entities if key not in known]
     if unknown:
         names = ", ".join(repr(key) for key in unknown)
         raise ConfigError(
             f"mqtt.disabled_entities: no entity is called {names}; "
-            f"the entity keys are: {', '.join(sorted(ENTITY_KEYS))}"
+            f"the entity keys are: {', '.join(sorted(known))}"
         )
 
 
@@ -201,6 +204,7 @@ class StateTopics:
     energy: str
     diagnostics: str
     availability: tuple[Availability, ...]
+    event: str | None = None  # the meter's events (not retained), for the ``event`` entity
 
     def of(self, group: Group) -> str:
         return {"power": self.power, "energy": self.energy, "diagnostics": self.diagnostics}[group]
@@ -266,7 +270,26 @@ def diagnostics_payload(status: MeterStatus, now: dt.datetime) -> dict[str, obje
     return payload
 
 
+def event_payload(event: MeterEvent) -> dict[str, object]:
+    """The JSON object of the ``event`` topic: one new entry of the meter's event log.
+
+    ``event_type`` (the code's short key, ``other`` when unknown) is what Home Assistant's
+    ``event`` entity fires; the other keys become the event's attributes."""
+    return {
+        "event_type": event.key,
+        "time": event.gateway_time.astimezone(dt.UTC).isoformat(),
+        "meter_time": event.meter_time.astimezone(dt.UTC).isoformat(),
+        "code": event.code,
+        "words": event.words,
+        "sequence": event.sequence,
+        "argument": event.argument.hex(),
+    }
+
+
 # -- discovery config payloads ---------------------------------------------------------------
+
+EVENT_ENTITY_KEY = "meter_event"
+"""The ``unique_id`` suffix and object id of the meter's ``event`` entity (its last event)."""
 
 
 def node_id(status: MeterStatus) -> str | None:
@@ -376,4 +399,19 @@ def discovery_configs(
         if entity.options is not None:
             config["options"] = list(entity.options)
         configs[config_topic(prefix, node, entity)] = config
+    if topics.event is not None and EVENT_ENTITY_KEY not in set(disabled):
+        # An ``event`` entity (Home Assistant 2023.8+): fires on each new event the meter
+        # logged, its attributes the event's words, time and code.
+        configs[f"{prefix}/event/{node}/{EVENT_ENTITY_KEY}/config"] = {
+            "name": "Meter event",
+            "unique_id": f"{node}_{EVENT_ENTITY_KEY}",
+            "state_topic": topics.event,
+            "event_types": list(EVENT_KEYS),
+            "availability": availability,
+            "availability_mode": "all",
+            "qos": qos,
+            "icon": "mdi:clipboard-alert-outline",
+            "device": device,
+            "origin": {"name": "mepgate", "sw_version": __version__},
+        }
     return configs

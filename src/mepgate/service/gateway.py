@@ -36,6 +36,7 @@ from mepgate.errors import LocalProtocolError
 from mepgate.proto import ReadRequest, WriteRequest
 from mepgate.reading import TIER_REFRESH_S, Reading
 from mepgate.service.console import console_exchange
+from mepgate.service.events import EVENTS_INTERVAL_S, EventsJob
 from mepgate.service.hub import ReadingHub
 from mepgate.service.jobs import MeterJob
 from mepgate.service.outputs import OUTPUT_STOP_TIMEOUT, Output, OutputSupervisor
@@ -81,9 +82,9 @@ class Gateway:
     where :meth:`apply_settings` saves (``None``: not saved).  ``simulated`` runs the meters
     whose port is ``sim:PROFILE`` (``None``: such ports are refused); the gateway closes it when
     it stops.  ``timing`` (MEP meters), ``optical_timing`` (optical ones), ``retry``,
-    ``tier_refresh``, ``rebase_after(_s)`` and ``mbus_check_interval`` are for tests and
-    benchmarks (defaults: the guides' timing; retries 1 s doubling to 60 s; the poller's
-    defaults; ET14 every minute).
+    ``tier_refresh``, ``rebase_after(_s)``, ``mbus_check_interval`` and ``events_interval``
+    are for tests and benchmarks (defaults: the guides' timing; retries 1 s doubling to 60 s;
+    the poller's defaults; ET14 every minute; the event log every 60 s).
 
     Each meter's ``interface`` chooses its session: :class:`MepSession` over the MEP port, or
     :class:`OpticalSession` (ANSI C12.18) over the infrared port; the :class:`MeterClient` on
@@ -108,6 +109,7 @@ class Gateway:
         rebase_after: int = REBASE_AFTER,
         rebase_after_s: float = REBASE_AFTER_S,
         mbus_check_interval: float = MBUS_CHECK_INTERVAL_S,
+        events_interval: float = EVENTS_INTERVAL_S,
     ) -> None:
         self._settings = settings
         self.data_dir = data_dir
@@ -120,6 +122,7 @@ class Gateway:
         self._tier_refresh = tier_refresh
         self._rebase = (rebase_after, rebase_after_s)
         self._mbus_check_interval = mbus_check_interval
+        self._events_interval = events_interval
         self._hub = ReadingHub()
         self._store: AsyncStore | None = None
         self._store_url: str | None = None
@@ -360,6 +363,14 @@ class Gateway:
                 board=self._hub.submeters,
                 store=lambda: self._store,
                 check_interval=self._mbus_check_interval,
+            )
+        )
+        jobs.append(
+            EventsJob(
+                meter.name,
+                store=lambda: self._store,
+                on_events=self._hub.publish_events,
+                interval=self._events_interval,
             )
         )
         return jobs

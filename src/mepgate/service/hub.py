@@ -19,8 +19,11 @@ from dataclasses import dataclass
 
 from mepgate.reading import ACTIVE_POWER_FIELDS, Reading
 from mepgate.service.submeter_board import SubmeterBoard
+from mepgate.store import MeterEvent
 
 SUBSCRIBER_QUEUE = 32
+EVENT_QUEUE = 256
+"""A subscriber's queue of meter events (new event log entries); they are in the store too."""
 AVERAGE_WINDOW = dt.timedelta(minutes=1)
 """The window of :class:`PowerAverages`: the old firmware's ``*_Avg_W`` fields were BT28's
 demand averages; a :class:`Reading` carries only present values, so the readings of the last
@@ -75,6 +78,8 @@ class ReadingHub:
         self._subscribers: set[asyncio.Queue[Reading]] = set()
         self._latest: dict[str, Reading] = {}
         self._averagers: dict[str, PowerAverager] = {}
+        self._event_subscribers: set[asyncio.Queue[MeterEvent]] = set()
+        self._last_events: dict[str, MeterEvent] = {}
         self.dropped = 0
         self.submeters = SubmeterBoard()  # the M-Bus sub-meters' latest state
 
@@ -106,6 +111,29 @@ class ReadingHub:
             yield queue
         finally:
             self._subscribers.discard(queue)
+
+    # -- meter events (the events job's new entries, oldest first) -----------------------------
+    def publish_events(self, events: list[MeterEvent]) -> None:
+        for event in events:
+            self._last_events[event.meter] = event
+            for queue in self._event_subscribers:
+                if queue.full():
+                    queue.get_nowait()
+                    self.dropped += 1
+                queue.put_nowait(event)
+
+    def last_event(self, meter: str) -> MeterEvent | None:
+        """The newest event published for ``meter`` since the gateway started."""
+        return self._last_events.get(meter)
+
+    @asynccontextmanager
+    async def subscribe_events(self) -> AsyncIterator[asyncio.Queue[MeterEvent]]:
+        queue: asyncio.Queue[MeterEvent] = asyncio.Queue(EVENT_QUEUE)
+        self._event_subscribers.add(queue)
+        try:
+            yield queue
+        finally:
+            self._event_subscribers.discard(queue)
 
     @property
     def subscribers(self) -> int:

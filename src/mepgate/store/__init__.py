@@ -19,6 +19,7 @@ from mepgate.config import Retention
 from .aio import AsyncStore
 from .base import EnergyDelta, EnergyPeriod, EnergyTotals, FieldStats, HistoryPoint, Store
 from .errors import SchemaTooNewError, StoreError, StoreUrlError
+from .events import EVENTS_CURSOR_STATE, MeterEvent, Outage
 from .postgres import PostgresStore
 from .rollup import Bucket
 from .sql import Clock, SqlStore, utc_now
@@ -26,6 +27,7 @@ from .sqlite import SqliteStore
 from .url import parse_url
 
 __all__ = [
+    "EVENTS_CURSOR_STATE",
     "AsyncStore",
     "Bucket",
     "EnergyDelta",
@@ -33,6 +35,8 @@ __all__ = [
     "EnergyTotals",
     "FieldStats",
     "HistoryPoint",
+    "MeterEvent",
+    "Outage",
     "PostgresStore",
     "SchemaTooNewError",
     "SqlStore",

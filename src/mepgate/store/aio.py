@@ -10,6 +10,7 @@ from mepgate.reading import Reading
 
 from .base import EnergyPeriod, EnergyTotals, HistoryPoint, Store
 from .errors import StoreError
+from .events import EventStore, MeterEvent, Outage
 from .sql import SqlStore
 from .submeters import AsyncSubmeterStore
 
@@ -71,6 +72,34 @@ class AsyncStore:
 
     async def size_bytes(self) -> int:
         return await asyncio.to_thread(self.store.size_bytes)
+
+    # -- event logs (schema v5) ---------------------------------------------------------------
+    def _events(self) -> EventStore:
+        if not isinstance(self.store, EventStore):
+            raise StoreError(f"{self.store!r} keeps no event logs")
+        return self.store
+
+    async def add_events(
+        self, meter: str, events: Sequence[MeterEvent], cursor: str | None = None
+    ) -> list[MeterEvent]:
+        return await asyncio.to_thread(self._events().add_events, meter, events, cursor)
+
+    async def events(
+        self,
+        meter: str | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        limit: int = 100,
+    ) -> list[MeterEvent]:
+        return await asyncio.to_thread(self._events().events, meter, start, end, limit)
+
+    async def outages(
+        self,
+        meter: str | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+    ) -> list[Outage]:
+        return await asyncio.to_thread(self._events().outages, meter, start, end)
 
     async def close(self) -> None:
         await asyncio.to_thread(self.store.close)

@@ -14,6 +14,8 @@ Layout (both engines, same names):
 * ``meter_state(meter, name, value)`` -- small texts a meter's poller keeps across restarts
   (the evidence for a new baseline: ``Store.state``), key ``(meter, name)``; by the meter's
   name, so a meter that has stored no reading yet is not listed among the meters.
+* ``meter_event``, ``outage`` (v5) -- the meters' event logs and the outages derived from
+  them (:mod:`mepgate.store.events`).
 
 Every migration is an ordered, additive step that runs in its own transaction together with
 its ``schema_version`` row, so a crash mid-upgrade leaves the previous version intact.  The
@@ -197,6 +199,22 @@ def _v3(d: Dialect) -> list[str]:
     ]
 
 
+def _v5(d: Dialect) -> list[str]:
+    """The meters' event logs and the outages derived from them (:mod:`.events`): the key of
+    ``meter_event`` stores an entry read twice once, yet keeps the new entries of a meter whose
+    sequence numbers restarted (same numbers, other times)."""
+    return [
+        f"CREATE TABLE meter_event (meter TEXT NOT NULL, sequence {d.integer} NOT NULL,"
+        f" meter_time_ms {d.integer} NOT NULL, gateway_time_ms {d.integer} NOT NULL,"
+        " code INTEGER NOT NULL, argument TEXT NOT NULL, user_id INTEGER, words TEXT NOT NULL,"
+        f" PRIMARY KEY (meter, sequence, meter_time_ms, code)){d.table_suffix}",
+        "CREATE INDEX meter_event_by_time ON meter_event (meter, gateway_time_ms)",
+        f"CREATE TABLE outage (meter TEXT NOT NULL, start_ms {d.integer} NOT NULL,"
+        f" end_ms {d.integer}, duration_s {d.real}, meter_start_ms {d.integer} NOT NULL,"
+        f" meter_end_ms {d.integer}, PRIMARY KEY (meter, start_ms)){d.table_suffix}",
+    ]
+
+
 def _v7(d: Dialect) -> list[str]:
     """M-Bus sub-meters: a device per (meter, slot, identification) -- a swapped device is a
     new row --, its readings (value and the increase since the device's previous reading),
@@ -228,5 +246,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "meters, raw readings, minute/hour/day rollups", _v1),
     Migration(2, "import/export energy per TOU tier", _v2),
     Migration(3, "per-meter state kept across restarts", _v3),
+    Migration(5, "meter event logs and outages", _v5),
     Migration(7, "M-Bus sub-meters: devices, readings, hour/day rollups", _v7),
 )

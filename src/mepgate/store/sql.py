@@ -21,6 +21,7 @@ from mepgate.reading import TIERS, Reading, tier_energy_field
 
 from .base import EnergyDelta, EnergyPeriod, EnergyTotals, FieldStats, HistoryPoint, Store
 from .errors import SchemaTooNewError, StoreError
+from .events import EventStore
 from .history import MAX_POINTS, Oldest, Plan, plan
 from .rollup import Bucket, aggregate, epoch_ms, from_epoch_ms
 from .schema import (
@@ -92,7 +93,7 @@ def _require_aware(name: str, value: dt.datetime) -> None:
         raise StoreError(f"{name}={value.isoformat()} has no time zone: pass an aware datetime")
 
 
-class SqlStore(Store):
+class SqlStore(EventStore, Store):
     dialect: Dialect
 
     def __init__(

@@ -92,14 +92,27 @@ class HistoryLog:
     entries: tuple[HistoryEntry, ...] | None = None
 
 
-def bt74_layout(dims: Dimensions) -> Layout[HistoryLog]:
-    """MEP guide, BT74: 11-byte header, then ARRAY[BT71.5] of (12 + BT71.3)-byte records."""
+HEADER_SIZE = 11
+"""MEP guide, BT74: the header (order/flags, valid entries, last element, last sequence number,
+unread entries) before the first record, at offset 11."""
+
+ENTRY_FIXED_SIZE = 12
+"""MEP guide, BT74: a record is 12 + BT71.3 bytes (time 6, sequence 2, user 2, event 2)."""
+
+
+def _log(dims: Dimensions) -> ActualLog:
     log = dims.history
     if log is None:
         raise InvalidDimensionError(
             "BT74 is dimensioned by BT71: read BT71 and pass it as Dimensions.history"
         )
-    entry = Layout(
+    return log
+
+
+def bt74_entry_layout(log: ActualLog) -> Layout[HistoryEntry]:
+    """One BT74 record (MEP guide, BT74 "History Record Array": time at 11, sequence number at
+    17, user id at 19, event UINT(0..11) at 21, argument ARRAY[BT71.3] at 23 for the first)."""
+    return Layout(
         "BT74 entry",
         HistoryEntry,
         [
@@ -111,21 +124,58 @@ def bt74_layout(dims: Dimensions) -> Layout[HistoryLog]:
         ],
         hint="re-read BT71",
     )
+
+
+def entry_size(log: ActualLog) -> int:
+    """Bytes of one BT74 record: 12 + BT71.3."""
+    return ENTRY_FIXED_SIZE + log.history_argument_length
+
+
+def entry_offset(log: ActualLog, element: int) -> int:
+    """Offset in BT74 of record ``element`` (0-based array index)."""
+    return HEADER_SIZE + element * entry_size(log)
+
+
+def decode_entries(data: bytes, log: ActualLog) -> tuple[HistoryEntry, ...]:
+    """Consecutive BT74 records read at a record's offset (a partial read of whole records)."""
+    size = entry_size(log)
+    if len(data) % size:
+        raise InvalidDimensionError(
+            f"BT74: {len(data)} bytes are not whole records of {size} bytes: re-read BT71"
+        )
+    layout = bt74_entry_layout(log)
+    return tuple(layout.decode(data[i : i + size]) for i in range(0, len(data), size))
+
+
+def _header_fields() -> list[Field]:
+    return [
+        packed(
+            1,
+            flag("descending_order", 0),
+            flag("overflow", 1),
+            flag("circular_list", 2),
+            flag("inhibit_overflow", 3),
+        ),
+        Field("number_of_valid_entries", U16),
+        Field("last_entry_element", U16),
+        Field("last_entry_sequence_number", U32),
+        Field("number_of_unread_entries", U16),
+    ]
+
+
+BT74_HEADER_LAYOUT = Layout("BT74 header", HistoryLog, _header_fields(), exact=True)
+"""BT74's 11-byte header alone (MEP guide, BT74, offsets 0..10); ``entries`` stays ``None``."""
+
+
+def bt74_layout(dims: Dimensions) -> Layout[HistoryLog]:
+    """MEP guide, BT74: 11-byte header, then ARRAY[BT71.5] of (12 + BT71.3)-byte records."""
+    log = _log(dims)
+    entry = bt74_entry_layout(log)
     return Layout(
         "BT74",
         HistoryLog,
         [
-            packed(
-                1,
-                flag("descending_order", 0),
-                flag("overflow", 1),
-                flag("circular_list", 2),
-                flag("inhibit_overflow", 3),
-            ),
-            Field("number_of_valid_entries", U16),
-            Field("last_entry_element", U16),
-            Field("last_entry_sequence_number", U32),
-            Field("number_of_unread_entries", U16),
+            *_header_fields(),
             Field("entries", Array(entry, log.number_of_history_entries)),
         ],
         required=5,

@@ -27,9 +27,11 @@ from mepgate.web.energy_totals import SharedEnergyTotals
 from mepgate.web.formatting import duration, num, offset, when
 from mepgate.web.meter_state import CLOCK_WARNING_S, TROUBLESHOOTING_GUIDE
 from mepgate.web.pages import config, console, dashboard, history, login, meter, setup
+from mepgate.web.pages import events as events_page
 from mepgate.web.pages.setup import announce_setup_token
 from mepgate.web.render import CsrfRejected, make_templates, message_page, wants_html
 from mepgate.web.routers import dashdata, energy, health, reading, stream, submeters
+from mepgate.web.routers import events as events_api
 from mepgate.web.routers import history as history_api
 from mepgate.web.routers import meter as meter_api
 from mepgate.web.security import (
@@ -74,9 +76,19 @@ def create_app(view: GatewayView, *, data_dir: Path, clock: Clock = time.monoton
     app.state.web = state
     app.add_middleware(SecurityMiddleware, trusted_proxies=lambda: trusted_proxies(view))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (reading, energy, history_api, meter_api, health, stream, dashdata, submeters):
+    for module in (
+        reading,
+        energy,
+        history_api,
+        meter_api,
+        health,
+        stream,
+        dashdata,
+        submeters,
+        events_api,
+    ):
         app.include_router(module.router)
-    for page in (dashboard, history, meter, console, config, setup, login):
+    for page in (dashboard, history, events_page, meter, console, config, setup, login):
         app.include_router(page.router)
     metrics = metrics_router()
     if metrics is not None:

@@ -44,6 +44,7 @@ from mepgate.outputs.discovery import (
     ENTITIES,
     diagnostics_payload,
     discovery_configs,
+    event_payload,
     present_entities,
     reading_payload,
     web_url,
@@ -208,6 +209,7 @@ class MqttPublisher:
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._collect())
+                tasks.create_task(self._collect_events())
                 tasks.create_task(self._connect_forever())
         finally:
             stop_listening()
@@ -221,6 +223,16 @@ class MqttPublisher:
             while True:
                 reading = await queue.get()
                 await self._take(reading)
+
+    async def _collect_events(self) -> None:
+        """Each new event of a meter's log to ``<base>/<meter>/event``, through the outbox
+        (delivered once the broker is back, in order), not retained: an event happens once."""
+        async with self._view.hub.subscribe_events() as queue:
+            while True:
+                event = await queue.get()
+                topic = self._topics.states(event.meter).event
+                if topic is not None:
+                    await self._enqueue(topic, event_payload(event), retain=False)
 
     async def _take(self, reading: Reading) -> None:
         state = self._meters.setdefault(reading.meter, _MeterState())
@@ -275,13 +287,13 @@ class MqttPublisher:
         self._live[topic] = (payload, qos, retain)
         self._live_dirty.add(topic)
 
-    async def _enqueue(self, topic: str, payload: object) -> None:
+    async def _enqueue(self, topic: str, payload: object, *, retain: bool = True) -> None:
         outbox = self._outbox
         if outbox is None:
             return
         try:
             await asyncio.to_thread(
-                outbox.append, topic, _json(payload), qos=self._config.qos, retain=True
+                outbox.append, topic, _json(payload), qos=self._config.qos, retain=retain
             )
         except OutboxError as exc:
             log.error("MQTT energy message not queued: %s", exc)

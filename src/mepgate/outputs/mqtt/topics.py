@@ -5,7 +5,10 @@
     <base>/<meter>/power             JSON, every power_interval (or on change)   retained
     <base>/<meter>/energy            JSON, every energy_interval, store-and-forward, retained
     <base>/<meter>/diagnostics       JSON, link health and reading age            retained
+    <base>/<meter>/event             JSON, each new event of the meter's log (time, code,
+                                     words, sequence), store-and-forward, not retained
     <prefix>/sensor/mepgate_<serial>/<key>/config    Home Assistant discovery    retained
+    <prefix>/event/mepgate_<serial>/meter_event/config    the event entity          retained
 
 With ``compat_dabbler = true`` the last will moves to the old firmware's ``<base>/lwt``
 (``Online`` | ``Offline``) and its topics are published as well, below ``<base>`` for a
@@ -56,6 +59,7 @@ class Topics:
             energy=f"{self.base}/{meter}/energy",
             diagnostics=f"{self.base}/{meter}/diagnostics",
             availability=(self.status, self.meter_availability(meter)),
+            event=f"{self.base}/{meter}/event",
         )
 
     @property

@@ -1,7 +1,9 @@
 """BT74 "History Log Data": a circular log of what the meter lived through.
 
 The MEP guide leaves event ids to "the documentation for your meter"; the ids here are the
-ANSI C12.19 standard history codes (an assumption until a meter's list is known).
+ANSI C12.19 standard history codes (an assumption until a meter's list is known), the same
+table the gateway decodes with (:mod:`mepgate.tables.event_codes`).  :attr:`EventLog.history`
+is the ground truth: every event ever logged, also those the circular log overwrote.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ class EventId(IntEnum):
     PRIMARY_POWER_UP = 2
     TIME_CHANGED_OLD_TIME = 3
     TIME_CHANGED_NEW_TIME = 4
-    CONFIGURATION_CHANGED = 7  # assumption: reconfiguration (IDT version change)
+    CONFIGURATION_CHANGED = 11  # "end device programmed": reconfiguration (IDT version change)
+    TAMPER_ATTEMPT = 47
 
 
 class EventLog:
@@ -38,7 +41,9 @@ class EventLog:
         self._capacity = dims.history.number_of_history_entries
         self._argument_length = dims.history.history_argument_length
         self._entries: list[HistoryEntry | None] = [None] * self._capacity
-        self._count = 0  # events ever logged (BT74 "Last Entry Sequence Number")
+        self._count = 0  # events ever logged in this log
+        self._sequence = 0  # BT74 "Last Entry Sequence Number" (shared with ET79: may skip)
+        self.history: list[HistoryEntry] = []  # ground truth: every event, never overwritten
 
     @property
     def events(self) -> tuple[HistoryEntry, ...]:
@@ -51,19 +56,34 @@ class EventLog:
         return tuple(e for e in ordered if e is not None)
 
     def log(
-        self, when: dt.datetime, event: EventId, *, argument: int = 0, by_mep: bool = False
+        self, when: dt.datetime, event: EventId | int, *, argument: int = 0, by_mep: bool = False
     ) -> None:
-        """Record ``event`` at ``when`` (UTC); ``argument`` is stored LSB first."""
+        """Record ``event`` at ``when`` (UTC); ``argument`` is stored LSB first.  Any 12-bit
+        id may be logged (tests log manufacturer and unknown ids)."""
         self._count += 1
-        self._entries[(self._count - 1) % self._capacity] = HistoryEntry(
+        self._sequence += 1
+        entry = HistoryEntry(
             time=LTimeDate.from_datetime(when),
-            sequence_number=self._count & 0xFFFF,
+            sequence_number=self._sequence & 0xFFFF,
             user_id=USER_ID_MEP if by_mep else USER_ID_NONE,
             event_id=int(event),
             argument=(argument & ((1 << (8 * self._argument_length)) - 1)).to_bytes(
                 self._argument_length, "little"
             ),
         )
+        self._entries[(self._count - 1) % self._capacity] = entry
+        self.history.append(entry)
+
+    def reset(self) -> None:
+        """The log cleared and its sequence numbers restarted (a meter reset or swapped)."""
+        self._entries = [None] * self._capacity
+        self._count = 0
+        self._sequence = 0
+
+    def skip_sequence_numbers(self, count: int) -> None:
+        """``count`` sequence numbers go to events of the alternate log (ET79, MEP guide: the
+        numbering is shared), so this log's next entry jumps them."""
+        self._sequence += count
 
     def table(self) -> HistoryLog:
         """BT74 as a value for :data:`mepgate.tables.events.BT74` to encode."""
@@ -81,7 +101,7 @@ class EventLog:
             inhibit_overflow=False,
             number_of_valid_entries=min(self._count, self._capacity),
             last_entry_element=(self._count - 1) % self._capacity if self._count else 0,
-            last_entry_sequence_number=self._count,
+            last_entry_sequence_number=self._sequence,
             number_of_unread_entries=min(self._count, self._capacity),
             entries=tuple(e if e is not None else empty for e in self._entries),
         )

@@ -22,6 +22,7 @@ from mepgate.proto.procedures import (
 )
 from mepgate.simulator.model import nameplate
 from mepgate.simulator.model.events import EventId, EventLog
+from mepgate.simulator.model.happenings import Happening, Happenings, OutageTruth
 from mepgate.simulator.model.load_profile import (
     CHANNEL_NAMES,
     STATUS_CLOCK_BACKWARD,
@@ -100,6 +101,7 @@ class MeterModel:
         self.registers = CumulativeRegisters()
         self._preset_history(seed)
         self.events = EventLog(self.dims)
+        self.happenings = Happenings()  # scheduled outages, tamper attempts, clock sets
         self.load_profile = LoadProfileRecorder(self.dims)
         stops = {
             slot: start + dt.timedelta(seconds=after) for slot, after in (mbus_stops or {}).items()
@@ -124,7 +126,7 @@ class MeterModel:
         self.scheduled_read_interval_s = (
             scheduled_read_interval_min * 60 if scheduled_read_interval_min else None
         )
-        self._sim_us = _us(start)
+        self._sim_us = self._start_us = _us(start)
         self._offset_us = 0
         self._values_cache: Electrical | None = None
         self._responses: dict[int, bytes] = {}
@@ -175,13 +177,20 @@ class MeterModel:
             meter = self.meter_us
             step_end = (meter // STEP_US + 1) * STEP_US
             duration = min(step_end - meter, target - self._sim_us)
-            self.registers.integrate(self.values(), duration, self._tier(meter))
+            happening = self.happenings.next_us()
+            if happening is not None and happening > self._sim_us:
+                duration = min(duration, happening - self._sim_us)
+            if not self.happenings.power_off:  # an outage: the registers stand still
+                self.registers.integrate(self.values(), duration, self._tier(meter))
             self._sim_us += duration
             self._on_meter_time()
 
     def _on_meter_time(self) -> None:
+        self._happen()
         now = self.meter_us
         while now >= self._next_lp_us:
+            if self.happenings.power_off:  # every interval an outage overlaps is flagged
+                self.load_profile.flag(STATUS_POWER_FAIL)
             snapshot = self.registers.total.energies_wh()
             self.load_profile.record(
                 _datetime(self._next_lp_us), tuple(snapshot[n] for n in CHANNEL_NAMES)
@@ -213,9 +222,44 @@ class MeterModel:
         counters["power_outage_count"] += 1
         counters["power_outage_duration_s"] += REBOOT_OUTAGE_S
         up = self.meter_clock
-        self.events.log(up - dt.timedelta(seconds=REBOOT_OUTAGE_S), EventId.PRIMARY_POWER_DOWN)
+        down = up - dt.timedelta(seconds=REBOOT_OUTAGE_S)
+        self.events.log(down, EventId.PRIMARY_POWER_DOWN)
         self.events.log(up, EventId.PRIMARY_POWER_UP)
+        self.happenings.outages.append(OutageTruth(down, up))
         self.load_profile.flag(STATUS_POWER_FAIL)
+
+    # -- scheduled happenings (simulator/model/happenings.py) ---------------------------------
+    def schedule(self, happening: Happening, at: dt.datetime | None = None) -> None:
+        """Make ``happening`` happen at simulated time ``at`` (default: ``happening.at_s``
+        simulated seconds after the model's start)."""
+        when = _us(at) if at is not None else self._start_us + round(happening.at_s * 1e6)
+        self.happenings.add(when, happening)
+
+    def _happen(self) -> None:
+        """What is due at the current simulated time: the end of an outage, then the
+        scheduled happenings."""
+        h = self.happenings
+        if h.power_off_until_us is not None and self._sim_us >= h.power_off_until_us:
+            h.power_off_until_us = None
+            up = self.meter_clock.replace(microsecond=0)  # as logged (LTIME_DATE: seconds)
+            self.events.log(up, EventId.PRIMARY_POWER_UP)
+            self.load_profile.flag(STATUS_POWER_FAIL)  # the interval the power came back in
+            h.outages[-1] = OutageTruth(h.outages[-1].start, up)
+        for _, happening in h.pop_due(self._sim_us):
+            if happening.kind == "outage" and not h.power_off:
+                down = self.meter_clock.replace(microsecond=0)
+                duration_us = round(happening.value_s * 1e6)
+                h.power_off_until_us = self._sim_us + duration_us
+                h.outages.append(OutageTruth(down, None))
+                counters = self.registers.counters
+                counters["power_outage_count"] += 1
+                counters["power_outage_duration_s"] += round(happening.value_s)
+                self.events.log(down, EventId.PRIMARY_POWER_DOWN)
+                self.load_profile.flag(STATUS_POWER_FAIL)
+            elif happening.kind == "tamper":
+                self.events.log(self.meter_clock, EventId.TAMPER_ATTEMPT)
+            elif happening.kind == "clock":
+                self._set_clock(round(happening.value_s), by_mep=False)
 
     def reconfigure(self) -> None:
         """Change BT21's number of present values (BT27/BT28 follow) and bump the IDT version.
@@ -332,14 +376,16 @@ class MeterModel:
         this edition; taken as one INT32 of seconds, LSB first."""
         if len(parameters) != _EP16_DELTA_SIZE:
             return ProcedureResult.INVALID_PARAMETER
-        delta_s = int.from_bytes(parameters, "little", signed=True)
+        self._set_clock(int.from_bytes(parameters, "little", signed=True), by_mep=True)
+        return ProcedureResult.COMPLETED
+
+    def _set_clock(self, delta_s: int, *, by_mep: bool) -> None:
         old = self.meter_clock
         self._offset_us += delta_s * 1_000_000
-        self.events.log(old, EventId.TIME_CHANGED_OLD_TIME, by_mep=True)
-        self.events.log(self.meter_clock, EventId.TIME_CHANGED_NEW_TIME, by_mep=True)
+        self.events.log(old, EventId.TIME_CHANGED_OLD_TIME, by_mep=by_mep)
+        self.events.log(self.meter_clock, EventId.TIME_CHANGED_NEW_TIME, by_mep=by_mep)
         self.load_profile.flag(STATUS_CLOCK_FORWARD if delta_s >= 0 else STATUS_CLOCK_BACKWARD)
         self._on_meter_time()  # a forward jump may close load profile intervals
-        return ProcedureResult.COMPLETED
 
     # -- snapshot ------------------------------------------------------------------------------
     def snapshot(self) -> GroundTruth:

@@ -2,7 +2,8 @@
 // ending now; dragging across a chart fetches that stretch again at finer resolution;
 // double-clicking goes back to the chosen range.  Numbers are formatted as on the dashboard
 // (format.js: thin-space thousands, no minus zero, as many decimals as the ticks need); dates
-// and times in the browser's locale.  A range without readings says so.
+// and times in the browser's locale.  A range without readings says so.  Power outages the
+// meters logged (/api/v1/outages) are shaded on every chart; an open one reaches to now.
 "use strict";
 (function () {
   const fmt = window.mepgateFormat;
@@ -15,6 +16,7 @@
   let range = "day";
   const charts = [];
   root.mepgateCharts = charts;  // for the browser tests and the curious
+  let outages = [];  // [{start, end}] in epoch seconds; end null while the power is still off
 
   function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
   function width(el) { return Math.max(el.clientWidth, 280); }
@@ -70,8 +72,34 @@
     return Math.max(1, fmt.decimalsFor((y.max - y.min) / 4));
   }
 
+  // Shade each outage across the plot area; counts the spans drawn (data-outages-shown).
+  function shadeOutages(u) {
+    const left = u.bbox.left, right = u.bbox.left + u.bbox.width;
+    let shown = 0;
+    u.ctx.save();
+    u.ctx.fillStyle = css("--outage") || "rgba(220, 38, 38, 0.18)";
+    outages.forEach(function (o) {
+      const end = o.end === null ? Date.now() / 1000 : o.end;
+      let x0 = Math.max(u.valToPos(o.start, "x", true), left);
+      let x1 = Math.min(u.valToPos(end, "x", true), right);
+      if (x1 < left || x0 > right) return;
+      if (x1 - x0 < 3) {  // a short outage still shows: a stronger line, 3 px wide
+        u.ctx.save();
+        u.ctx.fillStyle = css("--outage-line") || "rgba(220, 38, 38, 0.7)";
+        u.ctx.fillRect(x0 - 1, u.bbox.top, 3, u.bbox.height);
+        u.ctx.restore();
+      } else {
+        u.ctx.fillRect(x0, u.bbox.top, x1 - x0, u.bbox.height);
+      }
+      shown += 1;
+    });
+    u.ctx.restore();
+    u.root.dataset.outagesShown = String(shown);
+  }
+
   function zoomHooks() {
     return {
+      draw: [shadeOutages],
       setSelect: [function (u) {
         if (u.select.width < 5) return;
         const start = u.posToVal(u.select.left, "x");
@@ -136,9 +164,21 @@
     const url = "/api/v1/history?meter=" + encodeURIComponent(meter) +
       "&start=" + new Date(start * 1000).toISOString() +
       "&end=" + new Date(end * 1000).toISOString() + "&points=" + POINTS;
+    const outageUrl = "/api/v1/outages?meter=" + encodeURIComponent(meter) +
+      "&start=" + new Date(start * 1000).toISOString() + "&end=" + new Date(end * 1000).toISOString();
     status.textContent = "loading\u2026";
-    fetch(url, { headers: { Accept: "application/json" } })
-      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+    const outagesLoaded = fetch(outageUrl, { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : []; })
+      .catch(function () { return []; })
+      .then(function (list) {
+        outages = list.map(function (o) {
+          return { start: Date.parse(o.start) / 1000, end: o.end === null ? null : Date.parse(o.end) / 1000 };
+        });
+        root.dataset.outages = String(outages.length);
+        root.mepgateOutages = outages;
+      });
+    Promise.all([fetch(url, { headers: { Accept: "application/json" } }), outagesLoaded])
+      .then(function (both) { const r = both[0]; if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then(function (body) {
         const data = columns(body.points);
         draw(data, start, end);

@@ -119,7 +119,9 @@ def test_round_trip_and_partial_reads() -> None:
     second = data[entry_offset(reg, 1) : entry_offset(reg, 1) + size]
     assert decode_entry(second, reg) == entries[1]
     # Registers of a self-read are BT23's: named and scaled the same way.
-    total = registers.register_totals(entries[1].registers.total, 10)  # type: ignore[union-attr]
+    assert entries[1].registers is not None
+    assert entries[1].registers.total is not None
+    total = registers.register_totals(entries[1].registers.total, 10)
     assert total.forward_active_energy_wh == 1000
     with pytest.raises(TruncatedTableError):
         decode_entry(second[:-1], reg)

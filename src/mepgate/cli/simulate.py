@@ -29,6 +29,8 @@ from mepgate.simulator.meter import (
     SimulatedMeter,
 )
 from mepgate.simulator.model import SIM_PROFILES, build_meter
+from mepgate.simulator.model.self_reads import DEFAULT_SCHEDULE as DEFAULT_SELF_READ
+from mepgate.simulator.model.self_reads import SCHEDULES as SELF_READ_SCHEDULES
 from mepgate.simulator.optical import OpticalKey, optical_server
 from mepgate.simulator.serve import MeterPort, PtyFrontEnd, TcpFrontEnd
 from mepgate.simulator.serve.background import INTERFACES, check_interface
@@ -56,6 +58,7 @@ on PORT+1 (or a free port when PORT is 0).
 Examples:
   mepgate simulate --tcp 127.0.0.1:0
   mepgate simulate --pty --profile gen3-1phase --speed 60
+  mepgate simulate --tcp 127.0.0.1:0 --speed 3600 --self-read daily
   mepgate simulate --tcp :2323 --faults drop=0.1,corrupt=0.01,seed=7
   mepgate simulate --interface optical --pty --profile gen3-3phase
   mepgate simulate --interface both --tcp 127.0.0.1:0 --profile gen3-1phase
@@ -139,6 +142,14 @@ def _tcp_address(text: str) -> tuple[str, int]:
     default=None,
     help="Raise the scheduled-read alert every N simulated minutes.",
 )
+@click.option(
+    "--self-read",
+    "self_read",
+    type=click.Choice(SELF_READ_SCHEDULES),
+    default=DEFAULT_SELF_READ,
+    show_default=True,
+    help="When the meter takes its billing self-reads (BT26), at 00:00 local time.",
+)
 def simulate(
     tcp: str | None,
     pty: bool,
@@ -157,6 +168,7 @@ def simulate(
     pk: str,
     rk: str,
     scheduled_read_min: int | None,
+    self_read: str,
 ) -> None:
     if tcp is None and not pty:
         raise click.UsageError("say where to serve: --tcp HOST:PORT and/or --pty")
@@ -182,6 +194,7 @@ def simulate(
         keys=keys,
         tls_required=tls_required,
         scheduled_read_interval_min=scheduled_read_min,
+        self_read=self_read,
     )
     try:
         check_interface(interface, meter)

@@ -6,8 +6,9 @@ Build a whole simulated meter with :func:`build_meter`; compare what a client de
 * :mod:`.physics` -- the installation: per-phase load, solar export, voltage, frequency
 * :mod:`.registers` -- BT23 energy integration and the TOU tiers
 * :mod:`.present` -- BT28 present values and demands
-* :mod:`.load_profile` (BT61..BT64), :mod:`.events` (BT74), :mod:`.mep_port` (ET13..ET16,
-  ET50, alerts, EP39), :mod:`.nameplate` (BT00, BT01, BT03, BT22, ET03, ET04, ET55)
+* :mod:`.load_profile` (BT61..BT64), :mod:`.events` (BT74), :mod:`.self_reads` (BT26),
+  :mod:`.mep_port` (ET13..ET16, ET50, alerts, EP39), :mod:`.nameplate` (BT00, BT01, BT03,
+  BT22, ET03, ET04, ET55)
 * :mod:`.profiles` -- ``gen4-3phase``, ``gen3-3phase``, ``gen3-1phase``
 * :mod:`.meter_model` -- :class:`MeterModel`, the ``ModelStore`` tying it together
 """
@@ -24,6 +25,7 @@ from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK, SimClock, Simulate
 from mepgate.simulator.model.mep_port import AlertFlags
 from mepgate.simulator.model.meter_model import MeterModel
 from mepgate.simulator.model.profiles import SIM_PROFILES, UnknownProfileError, sim_profile
+from mepgate.simulator.model.self_reads import DEFAULT_SCHEDULE, SCHEDULES, SelfReadTruth
 from mepgate.simulator.model.snapshot import GroundTruth
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "AlertFlags",
     "GroundTruth",
     "MeterModel",
+    "SelfReadTruth",
     "UnknownProfileError",
     "build_meter",
     "ground_truth",
@@ -50,6 +53,7 @@ def build_meter(
     keys: Mapping[AccessLevel, bytes] | None = None,
     tls_required: bool = False,
     scheduled_read_interval_min: int | None = None,
+    self_read: str = DEFAULT_SCHEDULE,
 ) -> SimulatedMeter:
     """A simulated meter of ``profile`` whose simulated clock reads ``start`` at front-end
     time ``origin`` and runs ``speed`` times faster than the front end's clock.
@@ -57,7 +61,9 @@ def build_meter(
     ``seed`` fixes everything random: the installation, the noise, the serial number and the
     initial sequence number.  ``keys`` default to :data:`DEFAULT_MBK` / :data:`DEFAULT_MAK`.
     ``scheduled_read_interval_min`` raises ET13's scheduled read request alert every that many
-    simulated minutes (off by default).
+    simulated minutes (off by default).  ``self_read``: when the meter takes its billing
+    self-reads (BT26): ``"monthly"`` (the 1st, 00:00 local), ``"daily"`` (00:00 local) or
+    ``"off"`` (a meter without BT26).
     """
     if speed <= 0:
         raise LocalProtocolError(f"speed must be positive (1.0 = real time), got {speed}")
@@ -66,11 +72,16 @@ def build_meter(
             "scheduled_read_interval_min must be a positive number of minutes, or None for off; "
             f"got {scheduled_read_interval_min}"
         )
+    if self_read not in SCHEDULES:
+        raise LocalProtocolError(
+            f"self_read must be one of {', '.join(SCHEDULES)}; got {self_read!r}"
+        )
     model = MeterModel(
         sim_profile(profile),
         seed=seed,
         start=start,
         scheduled_read_interval_min=scheduled_read_interval_min,
+        self_read=self_read,
     )
     return SimulatedMeter(
         model=model,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from mepgate.simulator.model.mep_port import AlertFlags
 from mepgate.simulator.model.physics import Electrical, PhaseValues
+from mepgate.simulator.model.self_reads import SelfReadTruth
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -34,6 +35,7 @@ class GroundTruth:
     water_volume_l: int
     mep_baud_rate_bps: int
     load_profile_intervals: int
+    self_reads: tuple[SelfReadTruth, ...] = ()  # every self-read taken (BT26), oldest first
 
     @property
     def phases(self) -> tuple[PhaseValues, ...]:

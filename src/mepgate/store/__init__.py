@@ -21,12 +21,15 @@ from .base import EnergyDelta, EnergyTotals, FieldStats, HistoryPoint, Store
 from .errors import SchemaTooNewError, StoreError, StoreUrlError
 from .postgres import PostgresStore
 from .rollup import Bucket
+from .self_reads import BillingPeriod, Boundary, SelfRead
 from .sql import Clock, SqlStore, utc_now
 from .sqlite import SqliteStore
 from .url import parse_url
 
 __all__ = [
     "AsyncStore",
+    "BillingPeriod",
+    "Boundary",
     "Bucket",
     "EnergyDelta",
     "EnergyTotals",
@@ -34,6 +37,7 @@ __all__ = [
     "HistoryPoint",
     "PostgresStore",
     "SchemaTooNewError",
+    "SelfRead",
     "SqlStore",
     "SqliteStore",
     "Store",

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from mepgate.reading import Reading
 
 from .base import EnergyTotals, HistoryPoint, Store
+from .self_reads import BillingPeriod, SelfRead
 
 
 class AsyncStore:
@@ -47,6 +48,15 @@ class AsyncStore:
         self, meter: str, now: dt.datetime | None = None
     ) -> EnergyTotals | None:
         return await asyncio.to_thread(self.store.energy_totals, meter, now)
+
+    async def add_self_reads(self, reads: Sequence[SelfRead]) -> int:
+        return await asyncio.to_thread(self.store.add_self_reads, reads)
+
+    async def self_reads(self, meter: str) -> list[SelfRead]:
+        return await asyncio.to_thread(self.store.self_reads, meter)
+
+    async def billing_periods(self, meter: str) -> list[BillingPeriod]:
+        return await asyncio.to_thread(self.store.billing_periods, meter)
 
     async def sweep(self, now: dt.datetime | None = None) -> int:
         return await asyncio.to_thread(self.store.sweep, now)

@@ -19,6 +19,7 @@ from typing import Self
 from mepgate.reading import Reading
 
 from .rollup import Bucket
+from .self_reads import BillingPeriod, SelfRead
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,19 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def energy_totals(self, meter: str, now: dt.datetime | None = None) -> EnergyTotals | None:
         """Energy imported/exported since local midnight and since the 1st of the month."""
+
+    @abc.abstractmethod
+    def add_self_reads(self, reads: Sequence[SelfRead]) -> int:
+        """Store billing self-reads (BT26); return how many were new (see
+        :mod:`mepgate.store.self_reads`)."""
+
+    @abc.abstractmethod
+    def self_reads(self, meter: str) -> list[SelfRead]:
+        """The meter's stored self-reads, oldest first."""
+
+    @abc.abstractmethod
+    def billing_periods(self, meter: str) -> list[BillingPeriod]:
+        """Each period between consecutive self-reads beside the gateway's own energy."""
 
     @abc.abstractmethod
     def sweep(self, now: dt.datetime | None = None, batch_rows: int = 2000) -> int:

@@ -5,8 +5,8 @@ around every self-read, a mismatch named with its cause when it did not."""
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import datetime as dt
+import itertools
 
 import pytest
 

@@ -46,6 +46,7 @@ from mepgate.service.poller import (
     MeterPoller,
     RetryPolicy,
 )
+from mepgate.service.self_reads import SELF_READ_INTERVAL_S, SelfReadJob
 from mepgate.service.settings_check import check_settings
 from mepgate.service.simulated_ports import SimulatedPorts
 from mepgate.service.validate import DEFAULT_LIMITS, Limits, Story, baseline_doubt
@@ -79,8 +80,9 @@ class Gateway:
     where :meth:`apply_settings` saves (``None``: not saved).  ``simulated`` runs the meters
     whose port is ``sim:PROFILE`` (``None``: such ports are refused); the gateway closes it when
     it stops.  ``timing`` (MEP meters), ``optical_timing`` (optical ones), ``retry``,
-    ``tier_refresh`` and ``rebase_after(_s)`` are for tests and benchmarks (defaults: the
-    guides' timing; retries 1 s doubling to 60 s; the poller's defaults).
+    ``tier_refresh``, ``rebase_after(_s)`` and ``self_read_interval`` (how often BT26 is
+    checked) are for tests and benchmarks (defaults: the guides' timing; retries 1 s doubling
+    to 60 s; the poller's and the jobs' defaults).
 
     Each meter's ``interface`` chooses its session: :class:`MepSession` over the MEP port, or
     :class:`OpticalSession` (ANSI C12.18) over the infrared port; the :class:`MeterClient` on
@@ -104,6 +106,7 @@ class Gateway:
         tier_refresh: float = TIER_REFRESH_S,
         rebase_after: int = REBASE_AFTER,
         rebase_after_s: float = REBASE_AFTER_S,
+        self_read_interval: float = SELF_READ_INTERVAL_S,
     ) -> None:
         self._settings = settings
         self.data_dir = data_dir
@@ -115,6 +118,7 @@ class Gateway:
         self._sweep_interval = sweep_interval
         self._tier_refresh = tier_refresh
         self._rebase = (rebase_after, rebase_after_s)
+        self._self_read_interval = self_read_interval
         self._hub = ReadingHub()
         self._store: AsyncStore | None = None
         self._store_url: str | None = None
@@ -349,6 +353,9 @@ class Gateway:
         """The reads a meter's poller does beside the live values, in the order they take
         turns (:mod:`mepgate.service.jobs`)."""
         jobs: list[MeterJob] = []
+        jobs.append(
+            SelfReadJob(meter.name, lambda: self._store, interval_s=self._self_read_interval)
+        )
         return jobs
 
     async def _stop_poller(self, name: str) -> None:

@@ -32,6 +32,7 @@ from mepgate.web.render import CsrfRejected, make_templates, message_page, wants
 from mepgate.web.routers import dashdata, energy, health, reading, stream
 from mepgate.web.routers import history as history_api
 from mepgate.web.routers import meter as meter_api
+from mepgate.web.routers import self_reads as self_reads_api
 from mepgate.web.security import (
     IPNetwork,
     SecurityMiddleware,
@@ -76,6 +77,7 @@ def create_app(view: GatewayView, *, data_dir: Path, clock: Clock = time.monoton
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (reading, energy, history_api, meter_api, health, stream, dashdata):
         app.include_router(module.router)
+    app.include_router(self_reads_api.router)
     for page in (dashboard, history, meter, console, config, setup, login):
         app.include_router(page.router)
     metrics = metrics_router()

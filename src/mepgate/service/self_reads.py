@@ -1,0 +1,294 @@
+"""The self-reads job: the meter's billing self-reads (BT26), read beside the live poll.
+
+At each session start and every :data:`SELF_READ_INTERVAL_S` the job reads BT26's 6-byte list
+header (MEP guide, BT26 and "Reading Historical Register Data") and works out from the last
+entry's element and sequence number which entries are new to the store
+(:func:`mepgate.tables.self_reads.entries_after`): the newest stored sequence number is the
+job's memory, so nothing is read or stored twice across restarts.  Each new entry is read in
+pieces of at most ``client.max_read`` bytes, one piece per step, and stored as soon as it is
+whole.
+
+The meter stamps a self-read in its local (TOU, BT55) time.  Before the entries of a check
+are converted, the job reads BT52 and BT55 back to back in one step (two short reads: the two
+clocks must be read together to be compared; at a simulator's ``--speed`` even a poll between
+them would move its clock by minutes) and takes their difference, rounded to 15 minutes, as
+the meter's local offset; the UTC stamp is then put on the gateway's clock with
+:attr:`JobContext.gateway_time`.  A self-read taken under another DST state than the meter's
+present one is an hour off (BT26 does not say which was in force).
+
+A meter without BT26 (it refuses the read as unsupported) makes the job ``unsupported`` until
+the next session, with words; polling is not affected.  Any other failure is retried after
+:data:`RETRY_AFTER_S`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from mepgate.client import MeterRefusedError
+from mepgate.proto.codes import ResponseCode
+from mepgate.service.jobs import JobContext, JobStatus
+from mepgate.store import AsyncStore, SelfRead
+from mepgate.tables.clock import BT52, BT55
+from mepgate.tables.dimensions import Dimensions
+from mepgate.tables.ids import TableId
+from mepgate.tables.registers import register_totals
+from mepgate.tables.self_reads import (
+    HEADER_SIZE,
+    SelfReadEntry,
+    SelfReadHeader,
+    Wanted,
+    decode_entry,
+    decode_header,
+    entries_after,
+    entry_layout,
+    entry_offset,
+)
+
+if TYPE_CHECKING:
+    from mepgate.client import MeterClient
+
+log = logging.getLogger(__name__)
+
+SELF_READ_INTERVAL_S = 600.0
+"""How often the job looks for new self-reads (and at each session start)."""
+RETRY_AFTER_S = 60.0
+"""After a failed step, the job waits this long before it tries again."""
+LOCAL_OFFSET_STEP = dt.timedelta(minutes=15)
+"""Time zones are whole quarter hours from UTC: BT55 - BT52 is rounded to this."""
+_UNSUPPORTED = (ResponseCode.UNSUPPORTED_REQUEST, ResponseCode.UNRECOGNIZED_REQUEST)
+
+
+def _round_offset(delta: dt.timedelta) -> dt.timedelta:
+    step = LOCAL_OFFSET_STEP.total_seconds()
+    return dt.timedelta(seconds=round(delta.total_seconds() / step) * step)
+
+
+class SelfReadJob:
+    """Reads new BT26 entries and stores them (:mod:`mepgate.store.self_reads`)."""
+
+    name = "self-reads"
+
+    def __init__(
+        self,
+        meter: str,
+        store: Callable[[], AsyncStore | None],
+        *,
+        interval_s: float = SELF_READ_INTERVAL_S,
+    ) -> None:
+        self.meter = meter
+        self._store = store
+        self.interval_s = interval_s
+        self._session = -1
+        self._due = 0.0  # monotonic: the next header check
+        self._last_seen: int | None = None
+        self._memory_loaded = False
+        self._header: SelfReadHeader | None = None
+        self._pending: list[Wanted] = []
+        self._batch = 0
+        self._local_offset: dt.timedelta | None = None
+        self._piece = bytearray()
+        self._unsupported: str | None = None
+        self._error: str | None = None
+        self._last_success: dt.datetime | None = None
+        self.stored = 0  # self-reads stored by this job since the gateway started
+        self.bytes_read = 0
+        self._newest: SelfRead | None = None
+
+    # -- MeterJob ------------------------------------------------------------------------------
+    def wants_to_run(self, context: JobContext) -> bool:
+        if context.session != self._session:  # a new session: look at once
+            self._session = context.session
+            self._unsupported = None
+            self._due = context.monotonic()
+            self._reset_batch()
+        if self._unsupported is not None:
+            return False
+        return bool(self._pending) or context.monotonic() >= self._due
+
+    async def step(self, client: MeterClient, context: JobContext) -> None:
+        if not self._memory_loaded:
+            await self._load_memory()
+        dims = await client.dimensions()
+        if not self._pending:
+            await self._check_header(client, dims, context)
+        elif self._local_offset is None:
+            await self._read_local_offset(client, context)
+        else:
+            await self._read_piece(client, dims, context)
+
+    def failed(self, error: BaseException, context: JobContext) -> None:
+        if (
+            isinstance(error, MeterRefusedError)
+            and error.code in _UNSUPPORTED
+            and not self._pending
+        ):
+            self._unsupported = (
+                "this meter has no self-read table (BT26): it refused to read it "
+                f"({error}). Billing self-reads are not available from it; live values, history "
+                "and the other jobs are not affected"
+            )
+            log.info("meter %s: %s", self.meter, self._unsupported)
+            return
+        self._error = f"{error} -- trying again in {RETRY_AFTER_S:.0f} s"
+        log.warning("meter %s: reading its self-reads failed: %s", self.meter, self._error)
+        self._piece.clear()  # the entry in progress is read again from its start
+        self._due = context.monotonic() + RETRY_AFTER_S
+        self._reset_batch()
+
+    def status(self) -> JobStatus:
+        if self._unsupported is not None:
+            return JobStatus(name=self.name, state="unsupported", detail=self._unsupported)
+        if self._error is not None:
+            return JobStatus(
+                name=self.name,
+                state="failed",
+                last_error=self._error,
+                last_success_at=self._last_success,
+                detail=self._summary(),
+            )
+        if self._pending:
+            done = self._batch - len(self._pending)
+            return JobStatus(
+                name=self.name,
+                state="working",
+                progress=done / self._batch if self._batch else None,
+                detail=f"reading new self-read {done + 1} of {self._batch} "
+                f"(sequence {self._pending[0].sequence})",
+                last_success_at=self._last_success,
+            )
+        return JobStatus(
+            name=self.name, state="idle", detail=self._summary(), last_success_at=self._last_success
+        )
+
+    # -- steps -----------------------------------------------------------------------------------
+    async def _load_memory(self) -> None:
+        store = self._store()
+        if store is None:
+            return
+        stored = await store.self_reads(self.meter)
+        self._newest = stored[-1] if stored else None
+        self._last_seen = stored[-1].sequence if stored else None
+        self._memory_loaded = True
+
+    async def _check_header(
+        self, client: MeterClient, dims: Dimensions, context: JobContext
+    ) -> None:
+        data = await client.read(TableId.BT26, offset=0, count=HEADER_SIZE)
+        self.bytes_read += len(data)
+        header = decode_header(data)
+        capacity = dims.register.number_of_self_reads
+        self._due = context.monotonic() + self.interval_s
+        if capacity == 0:
+            self._unsupported = (
+                "this meter keeps no self-reads: BT21 'Number of Self-reads' is 0 (the grid "
+                "company has not configured them); live values and history are not affected"
+            )
+            return
+        self._header = header
+        self._pending = list(entries_after(header, capacity, self._last_seen))
+        self._batch = len(self._pending)
+        self._local_offset = None
+        self._error = None
+        if not self._pending:
+            self._last_success = context.now()
+
+    async def _read_local_offset(self, client: MeterClient, context: JobContext) -> None:
+        utc = BT52.decode(await client.read_table(TableId.BT52)).clock_calendar.to_datetime()
+        local = BT55.decode(await client.read_table(TableId.BT55)).clock_calendar.to_datetime()
+        self.bytes_read += 2 * 7
+        if utc is None or local is None:
+            self._local_offset = dt.timedelta(0)
+            log.warning(
+                "meter %s: its clocks (BT52/BT55) are not valid times; its self-reads are taken "
+                "as stamped in UTC",
+                self.meter,
+            )
+            return
+        self._local_offset = _round_offset(local - utc)
+
+    async def _read_piece(self, client: MeterClient, dims: Dimensions, context: JobContext) -> None:
+        wanted = self._pending[0]
+        reg = dims.register
+        size = entry_layout(reg).size
+        start = entry_offset(reg, wanted.element) + len(self._piece)
+        count = min(client.max_read, size - len(self._piece))
+        self._piece += await client.read(TableId.BT26, offset=start, count=count)
+        self.bytes_read += count
+        if len(self._piece) < size:
+            return
+        entry = decode_entry(bytes(self._piece), reg)
+        self._piece.clear()
+        read = self._converted(entry, wanted, dims, context)
+        store = self._store()
+        if store is None:
+            raise MeterRefusedError(
+                ResponseCode.OPERATION_NOT_POSSIBLE, "storing a self-read: the store is closed"
+            )
+        self.stored += await store.add_self_reads([read])
+        self._pending.pop(0)
+        self._last_seen = wanted.sequence
+        self._newest = read
+        self._error = None
+        self._last_success = context.now()
+        log.info(
+            "meter %s: self-read %d of %s stored (import %s Wh)",
+            self.meter,
+            read.sequence,
+            read.local_time or read.meter_time.isoformat(),
+            read.forward_active_energy_wh,
+        )
+
+    def _converted(
+        self, entry: SelfReadEntry, wanted: Wanted, dims: Dimensions, context: JobContext
+    ) -> SelfRead:
+        local = entry.time.to_datetime() if entry.time is not None else None
+        offset = self._local_offset or dt.timedelta(0)
+        if local is not None:
+            meter_time = (local - offset).replace(tzinfo=dt.UTC)
+            gateway_time = context.gateway_time(meter_time)
+        else:  # no stamp (BT21 date/time field off, or all zero): when the gateway read it
+            gateway_time = context.now()
+            meter_time = gateway_time + (context.clock_offset or dt.timedelta(0))
+        unit = dims.energy_register_unit
+        registers = entry.registers
+        total = (
+            register_totals(registers.total, unit)
+            if registers is not None and registers.total is not None
+            else None
+        )
+        tiers = [register_totals(b, unit) for b in (registers.tiers or ())] if registers else []
+
+        def wh(value: int | None) -> float | None:
+            return None if value is None else float(value)
+
+        return SelfRead(
+            meter=self.meter,
+            sequence=wanted.sequence,
+            meter_time=meter_time,
+            gateway_time=gateway_time,
+            read_at=context.now(),
+            local_time=local.isoformat() if local is not None else None,
+            season=entry.season,
+            forward_active_energy_wh=wh(total.forward_active_energy_wh) if total else None,
+            reverse_active_energy_wh=wh(total.reverse_active_energy_wh) if total else None,
+            tier_forward_active_energy_wh=tuple(wh(t.forward_active_energy_wh) for t in tiers),
+            tier_reverse_active_energy_wh=tuple(wh(t.reverse_active_energy_wh) for t in tiers),
+        )
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _reset_batch(self) -> None:
+        self._pending = []
+        self._batch = 0
+        self._piece.clear()
+        self._local_offset = None
+
+    def _summary(self) -> str:
+        newest = self._newest
+        if newest is None:
+            return "no self-read found yet (the meter takes them on its schedule)"
+        taken = newest.local_time or newest.meter_time.isoformat()
+        return f"last self-read: sequence {newest.sequence}, taken {taken} (meter time)"

@@ -95,6 +95,7 @@ class SelfReadJob:
         self._error: str | None = None
         self._last_success: dt.datetime | None = None
         self.stored = 0  # self-reads stored by this job since the gateway started
+        self.duplicates = 0  # entries read that the store had already
         self.bytes_read = 0
         self._newest: SelfRead | None = None
 
@@ -228,7 +229,9 @@ class SelfReadJob:
             raise MeterRefusedError(
                 ResponseCode.OPERATION_NOT_POSSIBLE, "storing a self-read: the store is closed"
             )
-        self.stored += await store.add_self_reads([read])
+        new = await store.add_self_reads([read])
+        self.stored += new
+        self.duplicates += 1 - new  # read although stored already (the list moved meanwhile)
         self._pending.pop(0)
         self._last_seen = wanted.sequence
         self._newest = read

@@ -1,0 +1,142 @@
+"""The self-reads job on a real gateway polling a real simulated meter over TCP, stored in
+SQLite and PostgreSQL: the meter's daily self-reads (at ``--speed``, so days pass in seconds)
+are stored with the values the meter took, only new ones are read after a restart and none is
+stored twice; a meter without BT26 makes the job 'unsupported', in words, while polling goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mepgate.service.gateway import Gateway
+from mepgate.service.jobs import JobStatus
+from mepgate.service.self_reads import SelfReadJob
+from mepgate.simulator.model import build_meter, model_of
+from mepgate.simulator.serve import RunningSimulator
+from mepgate.simulator.timing import WireTiming
+from mepgate.store import SqlStore, open_store
+
+from ..conftest import SIM_KEYS
+from ..support.wait import until
+from .test_gateway import gateway_for, meter, settings_with, stored
+
+START = dt.datetime(2026, 6, 29, 22, 50, tzinfo=dt.UTC)  # 23:50 local: a self-read soon
+SPEED = 14_400.0  # a simulated day in six seconds
+CHECK_EVERY_S = 0.3
+
+
+@pytest.fixture
+def check(store_url: str) -> Iterator[SqlStore]:
+    store = open_store(store_url)
+    yield store
+    store.close()
+
+
+def simulated(
+    self_read: str, profile: str = "gen4-3phase", speed: float = SPEED
+) -> RunningSimulator:
+    sim = RunningSimulator(
+        build_meter(
+            profile,
+            seed=3,
+            start=START,
+            speed=speed,
+            origin=time.monotonic(),
+            keys=SIM_KEYS,
+            self_read=self_read,
+        ),
+        keys=SIM_KEYS,
+        seed=3,
+        timing=WireTiming(enabled=False),
+        pty=False,
+    )
+    sim.start()
+    return sim
+
+
+def job_status(gateway: Gateway, name: str) -> JobStatus:
+    status = next(m for m in gateway.meters() if m.name == name)
+    return next(j for j in status.jobs if j.name == "self-reads")
+
+
+def job_of(gateway: Gateway, name: str) -> SelfReadJob:
+    poller, _ = gateway._pollers[name]
+    return next(j for j in poller.jobs if isinstance(j, SelfReadJob))
+
+
+def test_self_reads_are_stored_as_taken_and_never_twice(
+    store_url: str, tmp_path: Path, check: SqlStore
+) -> None:
+    sim = simulated("daily")
+    settings = settings_with([meter("house", sim.url or "")], store_url)
+    first_run: list[int] = []
+
+    async def run(at_least: int) -> SelfReadJob:
+        gateway = gateway_for(settings, tmp_path, self_read_interval=CHECK_EVERY_S)
+        async with gateway:
+            await until(
+                lambda: len(check.self_reads("house")) >= at_least,
+                what=f"{at_least} self-reads stored",
+                timeout=60,
+            )
+            job = job_of(gateway, "house")
+            status = job_status(gateway, "house")
+            assert status.state in ("idle", "working"), status
+            return job
+
+    try:
+        job = asyncio.run(run(3))
+        first_run[:] = [r.sequence for r in check.self_reads("house")]
+        assert job.stored == len(first_run)
+        # A restart: the job starts from the newest stored sequence number.
+        again = asyncio.run(run(len(first_run) + 2))
+        truths = {t.sequence: t for t in model_of(sim.meter).snapshot().self_reads}
+    finally:
+        sim.stop()
+    reads = check.self_reads("house")
+    sequences = [r.sequence for r in reads]
+    assert sequences == sorted(set(sequences))  # each once, in order
+    assert sequences[: len(first_run)] == first_run
+    assert again.stored == len(reads) - len(first_run)  # the restart stored only new ones
+    assert again.duplicates == 0  # ... and read none it already had
+    for read in reads:
+        truth = truths[read.sequence]
+        assert read.local_time == truth.local_time.isoformat()
+        assert read.meter_time == truth.meter_time  # the local stamp put back on UTC
+        assert read.forward_active_energy_wh == truth.forward_active_energy_wh
+        assert read.reverse_active_energy_wh == truth.reverse_active_energy_wh
+        assert read.tier_forward_active_energy_wh == truth.tier_forward_active_energy_wh
+        assert read.tier_reverse_active_energy_wh == truth.tier_reverse_active_energy_wh
+        assert read.local_time.endswith("T00:00:00")  # daily, at local midnight
+
+
+def test_a_meter_without_bt26_is_unsupported_and_polling_goes_on(
+    store_url: str, tmp_path: Path
+) -> None:
+    sim = simulated("off", profile="gen3-1phase", speed=1.0)  # real time: readings are valid
+    settings = settings_with([meter("flat", sim.url or "")], store_url)
+
+    async def run() -> None:
+        gateway = gateway_for(settings, tmp_path, self_read_interval=CHECK_EVERY_S)
+        async with gateway:
+            await until(
+                lambda: job_status(gateway, "flat").state == "unsupported",
+                what="the job unsupported",
+            )
+            polled = stored(gateway, "flat")
+            await until(lambda: stored(gateway, "flat") >= polled + 5, what="more readings")
+            status = job_status(gateway, "flat")
+            assert "no self-read table (BT26)" in status.detail
+            assert "live values, history and the other jobs are not affected" in status.detail
+            assert status.last_error is None
+
+    try:
+        asyncio.run(run())
+    finally:
+        sim.stop()

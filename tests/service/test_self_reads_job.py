@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import html
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from mepgate.service.gateway import Gateway
@@ -21,6 +24,8 @@ from mepgate.simulator.model import build_meter, model_of
 from mepgate.simulator.serve import RunningSimulator
 from mepgate.simulator.timing import WireTiming
 from mepgate.store import SqlStore, open_store
+from mepgate.web import create_app
+from mepgate.web.auth import AdminPassword
 
 from ..conftest import SIM_KEYS
 from ..support.wait import until
@@ -60,6 +65,20 @@ def simulated(
     return sim
 
 
+async def api_and_page(gateway: Gateway, data_dir: Path) -> tuple[dict[str, Any], str]:
+    """``/api/v1/self-reads`` and the history page of the running gateway's web app."""
+    AdminPassword(data_dir).set("correct horse battery staple")
+    app = create_app(gateway, data_dir=data_dir)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as web:
+        api = await web.get("/api/v1/self-reads", params={"meter": "house"})
+        page = await web.get("/history", params={"meter": "house"})
+    assert api.status_code == 200, api.text
+    assert page.status_code == 200, page.text
+    body: dict[str, Any] = api.json()
+    return body, html.unescape(page.text)
+
+
 def job_status(gateway: Gateway, name: str) -> JobStatus:
     status = next(m for m in gateway.meters() if m.name == name)
     return next(j for j in status.jobs if j.name == "self-reads")
@@ -76,6 +95,7 @@ def test_self_reads_are_stored_as_taken_and_never_twice(
     sim = simulated("daily")
     settings = settings_with([meter("house", sim.url or "")], store_url)
     first_run: list[int] = []
+    pages: list[tuple[dict[str, Any], str]] = []
 
     async def run(at_least: int) -> SelfReadJob:
         gateway = gateway_for(settings, tmp_path, self_read_interval=CHECK_EVERY_S)
@@ -88,6 +108,7 @@ def test_self_reads_are_stored_as_taken_and_never_twice(
             job = job_of(gateway, "house")
             status = job_status(gateway, "house")
             assert status.state in ("idle", "working"), status
+            pages.append(await api_and_page(gateway, tmp_path))
             return job
 
     try:
@@ -105,6 +126,19 @@ def test_self_reads_are_stored_as_taken_and_never_twice(
     assert sequences[: len(first_run)] == first_run
     assert again.stored == len(reads) - len(first_run)  # the restart stored only new ones
     assert again.duplicates == 0  # ... and read none it already had
+    api, page = pages[-1]
+    assert [r["sequence"] for r in api["self_reads"]] == sequences[: len(api["self_reads"])]
+    assert len(api["self_reads"]) >= len(first_run) + 2
+    assert len(api["periods"]) == len(api["self_reads"]) - 1
+    for shown in api["self_reads"]:
+        truth = truths[shown["sequence"]]
+        assert shown["forward_active_energy_wh"] == truth.forward_active_energy_wh
+        assert shown["reverse_active_energy_wh"] == truth.reverse_active_energy_wh
+        assert shown["local_time"] == truth.local_time.isoformat()
+        kwh = f"{truth.forward_active_energy_wh / 1000:,.3f}".replace(",", "\u2009")
+        row = page.split(f'data-sequence="{truth.sequence}"', 1)[1].split("</tr>", 1)[0]
+        assert kwh in row
+        assert truth.local_time.strftime("%Y-%m-%d %H:%M") in row
     for read in reads:
         truth = truths[read.sequence]
         assert read.local_time == truth.local_time.isoformat()

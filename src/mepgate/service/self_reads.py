@@ -9,12 +9,12 @@ pieces of at most ``client.max_read`` bytes, one piece per step, and stored as s
 whole.
 
 The meter stamps a self-read in its local (TOU, BT55) time.  Before the entries of a check
-are converted, the job reads BT52 and BT55 back to back in one step (two short reads: the two
-clocks must be read together to be compared; at a simulator's ``--speed`` even a poll between
-them would move its clock by minutes) and takes their difference, rounded to 15 minutes, as
-the meter's local offset; the UTC stamp is then put on the gateway's clock with
-:attr:`JobContext.gateway_time`.  A self-read taken under another DST state than the meter's
-present one is an hour off (BT26 does not say which was in force).
+are converted, the job reads BT52, BT55 and BT52 again back to back in one step (three short
+reads: the clocks must be read together to be compared; at a simulator's ``--speed`` even a
+poll between them would move its clock by minutes) and takes BT55 less the middle of the two
+BT52 times, rounded to 15 minutes, as the meter's local offset; the UTC stamp is then put on
+the gateway's clock with :attr:`JobContext.gateway_time`.  A self-read taken under another
+DST state than the meter's present one is an hour off (BT26 does not say which was in force).
 
 A meter without BT26 (it refuses the read as unsupported) makes the job ``unsupported`` until
 the next session, with words; polling is not affected.  Any other failure is retried after
@@ -198,10 +198,11 @@ class SelfReadJob:
             self._last_success = context.now()
 
     async def _read_local_offset(self, client: MeterClient, context: JobContext) -> None:
-        utc = BT52.decode(await client.read_table(TableId.BT52)).clock_calendar.to_datetime()
+        before = await self._utc(client)
         local = BT55.decode(await client.read_table(TableId.BT55)).clock_calendar.to_datetime()
-        self.bytes_read += 2 * 7
-        if utc is None or local is None:
+        after = await self._utc(client)
+        self.bytes_read += 3 * 7
+        if before is None or after is None or local is None:
             self._local_offset = dt.timedelta(0)
             log.warning(
                 "meter %s: its clocks (BT52/BT55) are not valid times; its self-reads are taken "
@@ -209,7 +210,12 @@ class SelfReadJob:
                 self.meter,
             )
             return
-        self._local_offset = _round_offset(local - utc)
+        # BT55 was read between the two BT52 reads: compare it with their middle.
+        self._local_offset = _round_offset(local - (before + (after - before) / 2))
+
+    @staticmethod
+    async def _utc(client: MeterClient) -> dt.datetime | None:
+        return BT52.decode(await client.read_table(TableId.BT52)).clock_calendar.to_datetime()
 
     async def _read_piece(self, client: MeterClient, dims: Dimensions, context: JobContext) -> None:
         wanted = self._pending[0]

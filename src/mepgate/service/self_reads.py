@@ -113,13 +113,12 @@ class SelfReadJob:
     async def step(self, client: MeterClient, context: JobContext) -> None:
         if not self._memory_loaded:
             await self._load_memory()
-        dims = await client.dimensions()
         if not self._pending:
-            await self._check_header(client, dims, context)
+            await self._check_header(client, context)
         elif self._local_offset is None:
             await self._read_local_offset(client, context)
         else:
-            await self._read_piece(client, dims, context)
+            await self._read_piece(client, await client.dimensions(), context)
 
     def failed(self, error: BaseException, context: JobContext) -> None:
         if (
@@ -175,12 +174,11 @@ class SelfReadJob:
         self._last_seen = stored[-1].sequence if stored else None
         self._memory_loaded = True
 
-    async def _check_header(
-        self, client: MeterClient, dims: Dimensions, context: JobContext
-    ) -> None:
+    async def _check_header(self, client: MeterClient, context: JobContext) -> None:
         data = await client.read(TableId.BT26, offset=0, count=HEADER_SIZE)
         self.bytes_read += len(data)
         header = decode_header(data)
+        dims = await client.dimensions()  # read by the poll already: no request
         capacity = dims.register.number_of_self_reads
         self._due = context.monotonic() + self.interval_s
         if capacity == 0:

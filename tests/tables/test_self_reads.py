@@ -23,6 +23,7 @@ from mepgate.tables.self_reads import (
     entries_after,
     entry_layout,
     entry_offset,
+    overwritten,
 )
 from mepgate.tables.timestamps import STimeDate
 
@@ -170,3 +171,22 @@ def test_entries_after_the_sequence_number_wraps() -> None:
 def test_empty_list_wants_nothing() -> None:
     assert entries_after(_header(valid=0, last_element=0, last_seq=0), 12, None) == ()
     assert entries_after(_header(valid=3, last_element=2, last_seq=3), 0, None) == ()
+
+
+def test_an_entry_overwritten_meanwhile_is_known() -> None:
+    full = _header(valid=12, last_element=5, last_seq=30)
+    one_more = _header(valid=12, last_element=6, last_seq=31)
+    assert overwritten(full, one_more, 12, 6)  # the oldest, 6, took sequence 31
+    assert not overwritten(full, one_more, 12, 7)
+    assert not overwritten(full, full, 12, 6)
+    # Not full yet: a new self-read takes an empty element, never one read before.
+    partial = _header(valid=5, last_element=4, last_seq=5)
+    assert not overwritten(partial, _header(valid=6, last_element=5, last_seq=6), 12, 0)
+    # Many self-reads meanwhile (or the sequence wrapped): every element was written.
+    assert overwritten(full, _header(valid=12, last_element=5, last_seq=42), 12, 0)
+    assert overwritten(
+        _header(valid=12, last_element=0, last_seq=65535),
+        _header(valid=12, last_element=1, last_seq=0),
+        12,
+        1,
+    )

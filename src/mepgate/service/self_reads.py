@@ -5,8 +5,10 @@ header (MEP guide, BT26 and "Reading Historical Register Data") and works out fr
 entry's element and sequence number which entries are new to the store
 (:func:`mepgate.tables.self_reads.entries_after`): the newest stored sequence number is the
 job's memory, so nothing is read or stored twice across restarts.  Each new entry is read in
-pieces of at most ``client.max_read`` bytes, one piece per step, and stored as soon as it is
-whole.
+pieces of at most ``client.max_read`` bytes, one piece per step; once whole, the header is read
+again (6 bytes): if a self-read taken meanwhile wrote over the entry's element
+(:func:`~mepgate.tables.self_reads.overwritten`), the entry may mix two self-reads and the new
+list is read instead; otherwise the entry is stored.
 
 The meter stamps a self-read in its local (TOU, BT55) time.  Before the entries of a check
 are converted, the job reads BT52, BT55 and BT52 again back to back in one step (three short
@@ -47,6 +49,7 @@ from mepgate.tables.self_reads import (
     entries_after,
     entry_layout,
     entry_offset,
+    overwritten,
 )
 
 if TYPE_CHECKING:
@@ -99,6 +102,7 @@ class SelfReadJob:
         self._offset_attempts = 0
         self._best_offset: tuple[dt.timedelta, dt.timedelta] | None = None
         self._piece = bytearray()
+        self._unverified: SelfRead | None = None  # an entry read whole, before the header check
         self._unsupported: str | None = None
         self._retry_at = 0.0  # monotonic: no step before (after a step lost on the line)
         self._error: str | None = None
@@ -126,6 +130,8 @@ class SelfReadJob:
             await self._check_header(client, context)
         elif self._local_offset is None:
             await self._read_local_offset(client, context)
+        elif self._unverified is not None:
+            await self._verify_and_store(client, await client.dimensions(), context)
         else:
             await self._read_piece(client, await client.dimensions(), context)
 
@@ -253,13 +259,39 @@ class SelfReadJob:
             return
         entry = decode_entry(bytes(self._piece), reg)
         self._piece.clear()
-        read = self._converted(entry, wanted, dims, context)
+        self._unverified = self._converted(entry, wanted, dims, context)
+
+    async def _verify_and_store(
+        self, client: MeterClient, dims: Dimensions, context: JobContext
+    ) -> None:
+        """The header again after an entry: if a self-read taken meanwhile wrote over the
+        entry's element, the entry may mix two self-reads -- read the new list instead."""
+        read, self._unverified = self._unverified, None
+        if read is None or self._header is None:  # pragma: no cover - step() made sure
+            return
+        data = await client.read(TableId.BT26, offset=0, count=HEADER_SIZE)
+        self.bytes_read += len(data)
+        header = decode_header(data)
+        capacity = dims.register.number_of_self_reads
+        wanted = self._pending[0]
+        if overwritten(self._header, header, capacity, wanted.element):
+            log.info(
+                "meter %s: a self-read was taken while its element %d was read; reading the "
+                "list again",
+                self.meter,
+                wanted.element,
+            )
+            self._header = header
+            self._pending = list(entries_after(header, capacity, self._last_seen))
+            self._batch = len(self._pending)
+            return
         store = self._store()
         if store is None:
             raise MeterRefusedError(
                 ResponseCode.OPERATION_NOT_POSSIBLE, "storing a self-read: the store is closed"
             )
         new = await store.add_self_reads([read])
+        self._header = header
         self.stored += new
         self.duplicates += 1 - new  # read although stored already (the list moved meanwhile)
         self._pending.pop(0)
@@ -314,6 +346,7 @@ class SelfReadJob:
 
     # -- helpers ---------------------------------------------------------------------------------
     def _reset_batch(self) -> None:
+        self._unverified = None
         self._pending = []
         self._batch = 0
         self._piece.clear()

@@ -182,6 +182,17 @@ def entries_after(
     return tuple(wanted)
 
 
+def overwritten(old: SelfReadHeader, new: SelfReadHeader, capacity: int, element: int) -> bool:
+    """Whether array ``element`` (valid under header ``old``) was written again by the
+    self-reads taken between ``old`` and ``new``: an entry read across that moment may mix two
+    self-reads and must be read again."""
+    if capacity == 0:
+        return False
+    taken = (new.last_entry_sequence_number - old.last_entry_sequence_number) % SEQUENCE_MODULUS
+    written = {(old.last_entry_element + i) % capacity for i in range(1, min(taken, capacity) + 1)}
+    return element in written
+
+
 # A prefix decodes the entries it holds.
 BT26 = DimensionedTable(TableId.BT26, SelfReadData, lambda dims: bt26_layout(dims.register))
 

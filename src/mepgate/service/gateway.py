@@ -35,6 +35,8 @@ from mepgate.config import MeterConfig, MeterSecret, Settings, is_simulated, sav
 from mepgate.errors import LocalProtocolError
 from mepgate.proto import ReadRequest, WriteRequest
 from mepgate.reading import TIER_REFRESH_S, Reading
+from mepgate.service.backfill import BackfillJob
+from mepgate.service.clock import Clock, system_now
 from mepgate.service.console import console_exchange
 from mepgate.service.hub import ReadingHub
 from mepgate.service.jobs import MeterJob
@@ -78,7 +80,9 @@ class Gateway:
     ``data_dir`` holds the SQLite database when ``storage.url`` is not set.  ``config_path`` is
     where :meth:`apply_settings` saves (``None``: not saved).  ``simulated`` runs the meters
     whose port is ``sim:PROFILE`` (``None``: such ports are refused); the gateway closes it when
-    it stops.  ``timing`` (MEP meters), ``optical_timing`` (optical ones), ``retry``,
+    it stops.  ``clock`` is the gateway's wall clock (readings, the store, the web pages'
+    "now"): the computer's, or a :class:`~mepgate.service.clock.SpedClock` for demos and
+    tests.  ``timing`` (MEP meters), ``optical_timing`` (optical ones), ``retry``,
     ``tier_refresh`` and ``rebase_after(_s)`` are for tests and benchmarks (defaults: the
     guides' timing; retries 1 s doubling to 60 s; the poller's defaults).
 
@@ -104,8 +108,10 @@ class Gateway:
         tier_refresh: float = TIER_REFRESH_S,
         rebase_after: int = REBASE_AFTER,
         rebase_after_s: float = REBASE_AFTER_S,
+        clock: Clock = system_now,
     ) -> None:
         self._settings = settings
+        self._clock = clock
         self.data_dir = data_dir
         self.config_path = config_path
         self._timing = timing
@@ -146,6 +152,10 @@ class Gateway:
     @property
     def hub(self) -> ReadingHub:
         return self._hub
+
+    def now(self) -> dt.datetime:
+        """The gateway's clock (UTC): what readings are stamped with."""
+        return self._clock()
 
     @property
     def settings(self) -> Settings:
@@ -264,6 +274,7 @@ class Gateway:
             url,
             retention=settings.storage.retention,
             local_tz=ZoneInfo(settings.storage.timezone),
+            clock=self._clock,
         )
         self._store, self._store_url = AsyncStore(store), url
         where = parse_url(url).path or mask_url(url)  # a SQLite file, or a masked server URL
@@ -287,7 +298,7 @@ class Gateway:
         if is_simulated(port) and self._simulated is not None:  # check_settings made sure
             # A simulated meter continues only from a reading fit to be its baseline.
             continue_from = previous
-            now = dt.datetime.now(dt.UTC)
+            now = self._clock()
             if previous is not None and baseline_doubt(previous, earlier, now, self._limits):
                 continue_from = None
             port = await self._simulated.url_for(
@@ -341,6 +352,7 @@ class Gateway:
             rebase_after=self._rebase[0],
             rebase_after_s=self._rebase[1],
             jobs=self._jobs_for(meter),
+            now=self._clock,
         )
         task = asyncio.create_task(poller.run(), name=f"mepgate-poll-{meter.name}")
         self._pollers[meter.name] = (poller, task)
@@ -348,7 +360,13 @@ class Gateway:
     def _jobs_for(self, meter: MeterConfig) -> list[MeterJob]:
         """The reads a meter's poller does beside the live values, in the order they take
         turns (:mod:`mepgate.service.jobs`)."""
-        jobs: list[MeterJob] = []
+        jobs: list[MeterJob] = [
+            BackfillJob(
+                meter.name,
+                lambda: self._store,
+                compare_edge_s=max(5.0, 2 * meter.poll_interval),
+            ),
+        ]
         return jobs
 
     async def _stop_poller(self, name: str) -> None:

@@ -17,7 +17,15 @@ import datetime as dt
 from mepgate.config import Retention
 
 from .aio import AsyncStore
-from .base import EnergyDelta, EnergyTotals, FieldStats, HistoryPoint, Store
+from .base import (
+    EnergyDelta,
+    EnergyTotals,
+    FieldStats,
+    HistoryPoint,
+    HourComparison,
+    ProfileInterval,
+    Store,
+)
 from .errors import SchemaTooNewError, StoreError, StoreUrlError
 from .postgres import PostgresStore
 from .rollup import Bucket
@@ -32,7 +40,9 @@ __all__ = [
     "EnergyTotals",
     "FieldStats",
     "HistoryPoint",
+    "HourComparison",
     "PostgresStore",
+    "ProfileInterval",
     "SchemaTooNewError",
     "SqlStore",
     "SqliteStore",

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from mepgate.reading import Reading
 
-from .base import EnergyTotals, HistoryPoint, Store
+from .base import EnergyTotals, HistoryPoint, HourComparison, ProfileInterval, Store
 
 
 class AsyncStore:
@@ -27,6 +27,25 @@ class AsyncStore:
         self, meter: str, start: dt.datetime, end: dt.datetime, points: int = 500
     ) -> list[HistoryPoint]:
         return await asyncio.to_thread(self.store.history, meter, start, end, points)
+
+    async def ingest_profile(
+        self,
+        meter: str,
+        intervals: Sequence[ProfileInterval],
+        *,
+        state: tuple[str, str] | None = None,
+    ) -> int:
+        return await asyncio.to_thread(self.store.ingest_profile, meter, intervals, state=state)
+
+    async def profile(
+        self, meter: str, start: dt.datetime, end: dt.datetime, limit: int = 5000
+    ) -> list[ProfileInterval]:
+        return await asyncio.to_thread(self.store.profile, meter, start, end, limit)
+
+    async def compare_profile(
+        self, meter: str, start: dt.datetime, end: dt.datetime, *, edge_s: float
+    ) -> list[HourComparison]:
+        return await asyncio.to_thread(self.store.compare_profile, meter, start, end, edge_s=edge_s)
 
     async def latest(self, meter: str) -> Reading | None:
         return await asyncio.to_thread(self.store.latest, meter)

@@ -18,7 +18,16 @@ from zoneinfo import ZoneInfo
 from mepgate.config import Retention
 from mepgate.reading import Reading
 
-from .base import EnergyDelta, EnergyTotals, FieldStats, HistoryPoint, Store
+from . import profile as _profile
+from .base import (
+    EnergyDelta,
+    EnergyTotals,
+    FieldStats,
+    HistoryPoint,
+    HourComparison,
+    ProfileInterval,
+    Store,
+)
 from .errors import SchemaTooNewError, StoreError
 from .history import MAX_POINTS, Oldest, Plan, plan
 from .rollup import Bucket, aggregate, epoch_ms, from_epoch_ms
@@ -27,6 +36,7 @@ from .schema import (
     INTEGER_FIELDS,
     LAST_FIELDS,
     MIGRATIONS,
+    PROFILE_ROLLUP_COLUMNS,
     RAW,
     ROLLUP_TIERS,
     STORED_FIELDS,
@@ -42,6 +52,12 @@ _TIERS_BY_NAME = {tier.name: tier for tier in ROLLUP_TIERS}
 _ALL_TABLES = (RAW, *ROLLUP_TIERS)
 # How rollup columns combine when several buckets are grouped into one chart point.
 _GROUP_FUNCTION = {"min": "min", "max": "max", "sum": "sum", "n": "sum", "last": "max"}
+# The profile's rollup columns grouped: intervals add up, the newest snapshot is the largest.
+_PROFILE_GROUPED = (
+    "sum(profile_n)",
+    "max(profile_last_at_ms)",
+    *tuple(f"max({column})" for column in PROFILE_ROLLUP_COLUMNS[2:]),
+)
 
 
 def utc_now() -> dt.datetime:
@@ -243,6 +259,38 @@ class SqlStore(Store):
                 self._merge(batch, ids)
             self._meter_ids.update(ids)
 
+    # -- the load profile --------------------------------------------------------------------
+
+    def ingest_profile(
+        self,
+        meter: str,
+        intervals: Sequence[ProfileInterval],
+        *,
+        state: tuple[str, str] | None = None,
+    ) -> int:
+        with self._lock:
+            return _profile.ingest(self, meter, intervals, state)
+
+    def profile(
+        self, meter: str, start: dt.datetime, end: dt.datetime, limit: int = 5000
+    ) -> list[ProfileInterval]:
+        _require_aware("start", start)
+        _require_aware("end", end)
+        with self._lock:
+            meter_id = self._find_meter(meter)
+            return [] if meter_id is None else _profile.read(self, meter_id, start, end, limit)
+
+    def compare_profile(
+        self, meter: str, start: dt.datetime, end: dt.datetime, *, edge_s: float
+    ) -> list[HourComparison]:
+        _require_aware("start", start)
+        _require_aware("end", end)
+        with self._lock:
+            meter_id = self._find_meter(meter)
+            if meter_id is None:
+                return []
+            return _profile.compare(self, meter_id, start, end, edge_s)
+
     # -- reading back ---------------------------------------------------------------------------
 
     def meters(self) -> list[str]:
@@ -287,7 +335,12 @@ class SqlStore(Store):
         """The oldest stored row of ``tier`` for the meter: where it starts, and a reading time
         in it (a rollup bucket starts before its first reading -- up to a day before)."""
         key = "t_ms" if tier is RAW else "bucket_start"
-        seen = "t_ms" if tier is RAW else "last_at_ms"
+        # A bucket holding only load profile intervals has no live reading (last_at_ms 0).
+        seen = (
+            "t_ms"
+            if tier is RAW
+            else "CASE WHEN last_at_ms > 0 THEN last_at_ms ELSE profile_last_at_ms END"
+        )
         rows = self._q(
             f"SELECT {key}, {seen} FROM {tier.table} WHERE meter_id = ? ORDER BY {key} LIMIT 1",
             (meter_id,),
@@ -336,9 +389,11 @@ class SqlStore(Store):
             scale, key = 1, "bucket_start"
             columns = rollup_columns()
             if p.factor == 1:
+                columns = [*columns, *PROFILE_ROLLUP_COLUMNS]
                 sql = f"SELECT bucket_start, last_at_ms, {', '.join(columns)} FROM {p.tier.table}"
             else:
                 aggregates = [f"{_GROUP_FUNCTION[c.rpartition('_')[2]]}({c})" for c in columns]
+                aggregates += _PROFILE_GROUPED
                 sql = (
                     "SELECT (bucket_start - CAST(? AS BIGINT)) / CAST(? AS BIGINT) AS g,"
                     f" max(last_at_ms), {', '.join(aggregates)} FROM {p.tier.table}"
@@ -370,8 +425,20 @@ class SqlStore(Store):
                 low, high, total, count = row[2 + 4 * i : 6 + 4 * i]
                 if count:
                     stats[name] = FieldStats(float(total) / int(count), float(low), float(high))
-            lasts = list(row[2 + 4 * len(STORED_FIELDS) :])
-        forward, reverse = (lasts[LAST_FIELDS.index(name)] for name in ENERGY_FIELDS)
+            after = 2 + 4 * len(STORED_FIELDS)
+            lasts = list(row[after : after + len(LAST_FIELDS)])
+            profile_row = row[after + len(LAST_FIELDS) :]
+        live = tuple(lasts[LAST_FIELDS.index(name)] for name in ENERGY_FIELDS)
+        live_at = int(row[0]) if p.tier is RAW and p.factor == 1 else row[1]
+        profile_n, profile_at, profile_forward, profile_reverse = (
+            (0, None, None, None) if p.tier is RAW else profile_row
+        )
+        forward, reverse, source = _profile.energy_of(
+            None if live_at is None else int(live_at),
+            (live[0], live[1]),
+            None if profile_at is None else int(profile_at),
+            (profile_forward, profile_reverse),
+        )
         return HistoryPoint(
             t=t,
             width=width,
@@ -379,6 +446,8 @@ class SqlStore(Store):
             stats=stats,
             forward_active_energy_wh=None if forward is None else float(forward),
             reverse_active_energy_wh=None if reverse is None else float(reverse),
+            energy_source=source,
+            profile_intervals=int(profile_n or 0),
         )
 
     # -- energy ---------------------------------------------------------------------------------
@@ -405,9 +474,13 @@ class SqlStore(Store):
             params = [meter_id] if at_ms is None else [meter_id, at_ms // 1000 - tier.step_s]
             candidates += self._q(
                 f"SELECT last_at_ms, {fwd}_last, {rev}_last FROM {tier.table}"
-                f" WHERE meter_id = ?{ended} ORDER BY bucket_start DESC LIMIT 1",
+                f" WHERE meter_id = ?{ended} AND {fwd}_last IS NOT NULL"
+                " ORDER BY bucket_start DESC LIMIT 1",
                 params,
             )
+        snapshot = _profile.newest_register(self, meter_id, at_ms)
+        if snapshot is not None:  # the profile's, newer than any live reading: it wins
+            candidates.append(snapshot)
         if not candidates:
             return None
         best = max(candidates, key=lambda row: int(row[0]))
@@ -426,7 +499,7 @@ class SqlStore(Store):
                 break
             rows = self._q(
                 f"SELECT {fwd}_min, {rev}_min FROM {tier.table} WHERE meter_id = ?"
-                " AND bucket_start >= ? ORDER BY bucket_start LIMIT 1",
+                f" AND bucket_start >= ? AND {fwd}_min IS NOT NULL ORDER BY bucket_start LIMIT 1",
                 (meter_id, -(-at_ms // 1000)),
             )
         return (float(rows[0][0]), float(rows[0][1])) if rows else None

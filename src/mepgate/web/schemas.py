@@ -193,6 +193,7 @@ class JobOut(_Out):
     detail: str
     last_error: str | None
     last_success_at: dt.datetime | None
+    warning: str | None = None
 
 
 class MeterHealthOut(_Out):

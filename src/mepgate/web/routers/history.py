@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from mepgate.service.view import view_now
 from mepgate.web.deps import ReaderDep, ViewDep
 from mepgate.web.routers.common import NOT_FOUND, UNAUTHORIZED, default_meter
 from mepgate.web.schemas import HistoryOut, HistoryPointOut
@@ -50,7 +51,7 @@ async def history(
     query: Annotated[HistoryQuery, Query()], view: ViewDep, _: ReaderDep
 ) -> HistoryOut:
     meter = default_meter(view, query.meter)
-    end = _utc(query.end) if query.end is not None else dt.datetime.now(dt.UTC)
+    end = _utc(query.end) if query.end is not None else view_now(view)
     if query.start is not None:
         start = _utc(query.start)
     else:

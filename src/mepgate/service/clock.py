@@ -46,3 +46,14 @@ def clock_for(speed: float, epoch: dt.datetime | None) -> Clock:
     if speed == 1 and epoch is None:
         return system_now
     return SpedClock(speed, epoch or system_now())
+
+
+def parse_epoch(text: str) -> dt.datetime:
+    """An ISO 8601 time for ``--speed-epoch`` (UTC when it names no zone)."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"--speed-epoch {text!r} is not an ISO 8601 time (e.g. 2026-01-01T00:00:00Z)"
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from mepgate.errors import LocalProtocolError
 from mepgate.proto import AccessLevel
 from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK, SimClock, SimulatedMeter
+from mepgate.simulator.model.load_profile import LoadProfileShape
 from mepgate.simulator.model.mep_port import AlertFlags
 from mepgate.simulator.model.meter_model import MeterModel
 from mepgate.simulator.model.profiles import SIM_PROFILES, UnknownProfileError, sim_profile
@@ -30,6 +31,7 @@ __all__ = [
     "SIM_PROFILES",
     "AlertFlags",
     "GroundTruth",
+    "LoadProfileShape",
     "MeterModel",
     "UnknownProfileError",
     "build_meter",
@@ -50,6 +52,7 @@ def build_meter(
     keys: Mapping[AccessLevel, bytes] | None = None,
     tls_required: bool = False,
     scheduled_read_interval_min: int | None = None,
+    load_profile: LoadProfileShape | None = None,
 ) -> SimulatedMeter:
     """A simulated meter of ``profile`` whose simulated clock reads ``start`` at front-end
     time ``origin`` and runs ``speed`` times faster than the front end's clock.
@@ -57,7 +60,8 @@ def build_meter(
     ``seed`` fixes everything random: the installation, the noise, the serial number and the
     initial sequence number.  ``keys`` default to :data:`DEFAULT_MBK` / :data:`DEFAULT_MAK`.
     ``scheduled_read_interval_min`` raises ET13's scheduled read request alert every that many
-    simulated minutes (off by default).
+    simulated minutes (off by default).  ``load_profile`` configures the load profile
+    (interval, depth, history before ``start``, or none: :class:`LoadProfileShape`).
     """
     if speed <= 0:
         raise LocalProtocolError(f"speed must be positive (1.0 = real time), got {speed}")
@@ -71,6 +75,7 @@ def build_meter(
         seed=seed,
         start=start,
         scheduled_read_interval_min=scheduled_read_interval_min,
+        load_profile=load_profile,
     )
     return SimulatedMeter(
         model=model,

@@ -28,6 +28,7 @@ from mepgate.simulator.model.load_profile import (
     STATUS_CLOCK_FORWARD,
     STATUS_POWER_FAIL,
     LoadProfileRecorder,
+    LoadProfileShape,
 )
 from mepgate.simulator.model.mep_port import MepPort
 from mepgate.simulator.model.optical_port import (
@@ -84,9 +85,11 @@ class MeterModel:
         seed: int,
         start: dt.datetime,
         scheduled_read_interval_min: int | None = None,
+        load_profile: LoadProfileShape | None = None,
     ) -> None:
         self.profile = profile
-        self.dims = profile.meter.dims
+        shape = load_profile or LoadProfileShape()
+        self.dims = shape.dims(profile.meter.dims)
         self.seed = seed
         self.shape = LoadShape.draw(
             seed, phases=profile.meter.phases, utc_offset_s=_LOCAL_UTC_OFFSET_S
@@ -111,7 +114,7 @@ class MeterModel:
         self.scheduled_read_interval_s = (
             scheduled_read_interval_min * 60 if scheduled_read_interval_min else None
         )
-        self._sim_us = _us(start)
+        self._sim_us = _us(start - shape.history)
         self._offset_us = 0
         self._values_cache: Electrical | None = None
         self._responses: dict[int, bytes] = {}
@@ -125,6 +128,11 @@ class MeterModel:
             else None
         )
         self._tables: dict[int, Callable[[], bytes]] = self._table_encoders()
+        if not shape.present:
+            for table in (TableId.BT60, TableId.BT61, TableId.BT62, TableId.BT63, TableId.BT64):
+                del self._tables[table]
+        if shape.history:
+            self.advance(start)  # the profile (and the registers) as if installed that long ago
 
     def __repr__(self) -> str:
         return f"MeterModel(profile={self.profile.name!r}, seed={self.seed})"

@@ -14,9 +14,12 @@ stopped.  On first installation the whole valid profile is read.
 The profile is INT32 snapshots (MEP guide, BT62 "Format" 32: the register value at each
 interval's end).  Interval ``k`` of a block of ``n`` recorded intervals ended ``n - 1 - k``
 intervals before the block's end time.  Meter times become gateway times by the meter's clock
-offset (:meth:`JobContext.gateway_time`); an offset within :data:`SNAP_OFFSET_S` is taken as
-none -- BT52's whole seconds and the read's latency make the estimate that uncertain, and moving
-a snapshot taken at 13:00 by a second would put it in the wrong hour.
+offset (:meth:`JobContext.gateway_time`) only when the offset is half an interval or more: a
+smaller one is taken as none.  The profile's intervals are the billing periods on the meter's
+grid (the snapshot "13:00" closes the hour 12:00-13:00 the grid company bills), BT52's whole
+seconds and a read's latency make the offset uncertain by a second or more, and moving a
+snapshot by less than half an interval would only put it in the wrong hour.  Hours are compared
+with the live readings only while the offset is within :data:`COMPARE_OFFSET_S`.
 
 A profile that wrapped before the gateway came back has lost its oldest intervals: the job
 says how many (and how long that is) in its status and the log.  Each interval's status
@@ -63,9 +66,9 @@ STATE = "backfill"
 """The store's name (:meth:`~mepgate.store.Store.state`) for the back-fill's progress."""
 INT32_SNAPSHOT = 32
 """BT62 "Format": INT32 snapshot data, the register values at interval ends."""
-SNAP_OFFSET_S = 60.0
-"""A meter clock within this of the gateway's is taken as right for the profile's times (the
-poller warns beyond it)."""
+COMPARE_OFFSET_S = 10.0
+"""Beyond this clock offset, the live readings' hours and the profile's are not the same hours:
+they are not compared."""
 CHANNEL_SOURCES = {
     0: "forward_active_energy_wh",
     1: "reverse_active_energy_wh",
@@ -79,7 +82,7 @@ COMPARE_DELAY_S = 5.0
 """Compare hours this many seconds (the poller's clock) after their profile was stored: the
 live readings of the hour's last seconds are then in the store (batches every 2 s)."""
 RETRY_S = (5.0, 30.0, 300.0)
-LOG_RUN_AT_LEAST = 4
+LOG_RUN_AT_LEAST = 12
 """Runs of at least this many intervals are logged at info (start, every 10 %, end); the one
 new interval every period is not."""
 RECENT_KEPT = 5
@@ -181,6 +184,8 @@ class BackfillJob:
         self._run_started: float | None = None
         self.bytes_read = 0  # BT64 bytes read since the job was made
         self.reads = 0  # BT64 reads since the job was made
+        self.intervals_read = 0  # intervals among them
+        self.headers_read = 0  # block headers among them
         self._state = "idle"
         self._detail = "waiting for the first session"
         self._last_error: str | None = None
@@ -465,6 +470,8 @@ class BackfillJob:
         data = await client.read(table, offset=piece.offset, count=piece.size)
         self.bytes_read += len(data)
         self.reads += 1
+        self.intervals_read += piece.count
+        self.headers_read += piece.with_header
         header = lp_block_header_layout(dims, self._data_set).size
         intervals_data = data
         if piece.with_header:
@@ -527,8 +534,8 @@ class BackfillJob:
                 continue  # not recorded (simple status): its bytes mean nothing
             meter_end = block.end - (block.recorded - 1 - index) * interval
             end = context.gateway_time(meter_end)
-            if abs((end - meter_end).total_seconds()) <= SNAP_OFFSET_S:
-                end = meter_end
+            if abs((end - meter_end).total_seconds()) * 2 < self._interval_s:
+                end = meter_end  # on the meter's grid: the billing periods (module doc)
             status = getattr(item, "status", None)
             values = getattr(item, "values", None) or ()
             channels: dict[str, float | None] = {}
@@ -585,6 +592,9 @@ class BackfillJob:
         self._compare_at = None
         progress = self._progress
         assert progress is not None
+        offset = context.clock_offset
+        if offset is not None and abs(offset.total_seconds()) > COMPARE_OFFSET_S:
+            return  # the hours differ by the offset: comparing them would find its energy
         store = self._need_store()
         end = context.now()
         if progress.compared_until_ms is not None:

@@ -100,6 +100,14 @@ class HistoryPointOut(_Out):
     stats: dict[str, StatsOut]
     forward_active_energy_wh: float | None
     reverse_active_energy_wh: float | None
+    energy_source: Literal["live", "profile"] | None = Field(
+        default=None,
+        description="Where the registers above come from: the live readings, or the meter's "
+        "load profile (read back after a gap; preferred where it covers the point's end).",
+    )
+    profile_intervals: int = Field(
+        default=0, description="The meter's load profile intervals in the point."
+    )
 
     @classmethod
     def of(cls, point: HistoryPoint) -> HistoryPointOut:
@@ -112,6 +120,8 @@ class HistoryPointOut(_Out):
             },
             forward_active_energy_wh=point.forward_active_energy_wh,
             reverse_active_energy_wh=point.reverse_active_energy_wh,
+            energy_source=point.energy_source,  # type: ignore[arg-type]
+            profile_intervals=point.profile_intervals,
         )
 
 

@@ -280,3 +280,214 @@ async def _gap_test(rig: Rig) -> dict[str, object]:
         "stopped at": stopped_at.isoformat(),
         "took s": round(time.monotonic() - started, 1),
     }
+
+
+# -- first installation, a wrapped profile, an interruption ------------------------------------------
+def profile_rows(store_url: str) -> list[tuple[int, int, int]]:
+    """(number, end_ms, status) of every stored profile interval, and the rollups' count."""
+    from mepgate.store import open_store  # noqa: PLC0415
+
+    with open_store(store_url) as store:
+        rows = store._q("SELECT number, end_ms, status FROM profile_interval ORDER BY number")
+        return [(int(a), int(b), int(c)) for a, b, c in rows]
+
+
+def rollup_profile_count(store_url: str, table: str = "rollup_minute") -> int:
+    from mepgate.store import open_store  # noqa: PLC0415
+
+    with open_store(store_url) as store:
+        return int(store._q(f"SELECT coalesce(sum(profile_n), 0) FROM {table}")[0][0])
+
+
+def test_first_installation_reads_the_whole_wrapped_profile(
+    make_rig: Any, store_url: str
+) -> None:
+    """A meter installed three days ago with a two-day profile: it wrapped, and the gateway's
+    first start reads all it holds -- exactly BT64's valid bytes, once."""
+    clock = SpedClock(1.0, dt.datetime.now(dt.UTC))
+    shape = LoadProfileShape(interval_min=15, depth_days=2, history=dt.timedelta(days=3))
+    rig = make_rig(store_url, meter_at(clock, 1.0, shape), clock)
+
+    async def scenario() -> BackfillJob:
+        await rig.start()
+        try:
+            await backfilled(rig, since=time.monotonic())
+            return rig.job()
+        finally:
+            await rig.stop()
+
+    job = asyncio.run(scenario())
+    held = sum(len(block) for block in rig.model.load_profile.blocks)
+    assert rig.model.load_profile.bt63().data_sets[0].overflow  # it wrapped
+    rows = profile_rows(store_url)
+    assert len(rows) == held == 192
+    assert [n for n, _, _ in rows] == list(range(rows[0][0], rows[0][0] + held))
+    assert rollup_profile_count(store_url) == held
+    assert job.bytes_read == len(rig.model.load_profile.bt64_bytes())  # every block, once
+    truth = {int(end.timestamp() * 1000): v for end, v in rig.recorded().items()}
+    assert {end for _, end, _ in rows} == set(truth)
+    status = job.status()
+    assert status.state == "idle"
+    assert status.warning is None  # nothing lost: the gateway never had older intervals
+
+
+def test_a_gap_longer_than_the_profile_says_what_was_lost(make_rig: Any, tmp_path: Path) -> None:
+    speed = 7200.0
+    store_url = f"sqlite:///{tmp_path}/mepgate.db"
+    clock = SpedClock(speed, dt.datetime.now(dt.UTC).replace(microsecond=0))
+    shape = LoadProfileShape(interval_min=15, depth_days=0.5)
+    rig = make_rig(store_url, meter_at(clock, speed, shape), clock)
+
+    async def scenario() -> tuple[Progress, str | None]:
+        await rig.start()
+        await asyncio.sleep(2)  # four simulated hours
+        before = rig.job().progress_record
+        await rig.stop()
+        gap_end = time.monotonic() + 86_400 / speed  # a day: twice the profile's depth
+        while time.monotonic() < gap_end:
+            rig.advance()
+            await asyncio.sleep(0.5)
+        await rig.start()
+        try:
+            await until(
+                lambda: (rig.job().progress_record or Progress()).lost > 0
+                and rig.job().status().state == "idle",
+                what="the loss noticed",
+                timeout=30,
+            )
+            assert before is not None
+            return rig.job().progress_record or Progress(), rig.job().status().warning
+        finally:
+            await rig.stop()
+
+    progress, warning = asyncio.run(scenario())
+    # More than half a day was overwritten (a day's gap, half a day of depth): the hole in the
+    # stored numbers is exactly what the job says it lost.
+    assert progress.lost > 48
+    assert warning is not None and f"{progress.lost} profile intervals were overwritten" in warning
+    numbers = [n for n, _, _ in profile_rows(store_url)]
+    assert len(numbers) == len(set(numbers))  # nothing twice
+    holes = [b - a - 1 for a, b in zip(numbers, numbers[1:], strict=False) if b - a > 1]
+    assert holes == [progress.lost]
+
+
+def test_an_interrupted_backfill_resumes_without_duplicates(
+    make_rig: Any, store_url: str
+) -> None:
+    """Stopped after a few reads of a week's profile (at 9600 Bd), started again: the rest is
+    read, nothing twice."""
+    clock = SpedClock(1.0, dt.datetime.now(dt.UTC))
+    shape = LoadProfileShape(interval_min=15, depth_days=7, history=dt.timedelta(days=7))
+    meter = meter_at(clock, 1.0, shape)
+    rig = make_rig(store_url, meter, clock)
+    rig.sim.stop()
+    rig.sim = RunningSimulator(meter, keys=KEYS, timing=WireTiming(), pty=False)  # 9600 Bd
+    rig.sim.start()
+
+    async def scenario() -> tuple[int, int, BackfillJob]:
+        # Polls 2 s apart: room for the steps however busy the machine (the pace of steps
+        # between 1 s polls is benchmarks/backfill.py's business).
+        await rig.start(poll_interval=2.0)
+        await until(lambda: rig.job().reads >= 4, what="a few reads", timeout=120)
+        first = rig.job().intervals_read
+        await rig.stop()
+        stored_first = len(profile_rows(store_url))
+        await rig.start(poll_interval=2.0)
+        try:
+            await backfilled(rig, since=time.monotonic(), timeout=300)
+            return first, stored_first, rig.job()
+        finally:
+            await rig.stop()
+
+    first, stored_first, second = asyncio.run(scenario())
+    held = sum(len(block) for block in rig.model.load_profile.blocks)
+    rows = profile_rows(store_url)
+    assert 0 < stored_first < held
+    assert len(rows) == len({n for n, _, _ in rows}) == held
+    assert rollup_profile_count(store_url, "rollup_hour") == held  # each in the rollups once
+    # The second run read only what the first had not stored.
+    assert second.intervals_read == held - stored_first
+    assert first >= stored_first
+
+
+# -- flags, an outage and clock changes ---------------------------------------------------------------
+def test_outage_and_clock_changes_are_flagged_per_interval(make_rig: Any, store_url: str) -> None:
+    from mepgate.proto import ProcedureCall  # noqa: PLC0415
+    from mepgate.proto.procedures import EP16_CHANGE_CLOCK_BY_DELTA  # noqa: PLC0415
+
+    speed = 60.0  # a one-minute interval per second
+    clock = SpedClock(speed, dt.datetime.now(dt.UTC).replace(microsecond=0))
+    shape = LoadProfileShape(interval_min=1, depth_days=1)
+    meter = meter_at(clock, speed, shape)
+    rig = make_rig(store_url, meter, clock)
+
+    def change(seconds: int) -> None:
+        delta = seconds.to_bytes(4, "little", signed=True)
+        call = ProcedureCall(number=EP16_CHANGE_CLOCK_BY_DELTA, psn=1, parameters=delta)
+        model_of(meter).run_procedure(call, AccessLevel.ADVANCED)
+
+    async def scenario() -> None:
+        await rig.start()
+        try:
+            await backfilled(rig, since=time.monotonic())
+            await asyncio.to_thread(rig.sim.call, lambda: meter.reboot(time.monotonic(), 77))
+            await asyncio.sleep(1.5)
+            await asyncio.to_thread(rig.sim.call, lambda: change(5))
+            await asyncio.sleep(1.5)
+            await asyncio.to_thread(rig.sim.call, lambda: change(-5))
+            await until(
+                lambda: {2, 4, 8} <= {s & 0b1110 for _, _, s in profile_rows(store_url)},
+                what="the flagged intervals stored",
+                timeout=30,
+            )
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
+    recorded = {
+        int(i.end.timestamp() * 1000): i.status for b in rig.model.load_profile.blocks for i in b
+    }
+    for _, end, status in profile_rows(store_url):
+        assert recorded[end] == status  # every stored flag is the meter's, none invented
+    flagged = [s for s in recorded.values() if s]
+    assert STATUS_POWER_FAIL in flagged
+    assert STATUS_CLOCK_FORWARD in flagged
+    assert STATUS_CLOCK_BACKWARD in flagged
+
+
+# -- a meter without a load profile ------------------------------------------------------------------
+def test_a_meter_without_a_load_profile_is_unsupported_and_polled(
+    make_rig: Any, tmp_path: Path
+) -> None:
+    store_url = f"sqlite:///{tmp_path}/mepgate.db"
+    clock = SpedClock(1.0, dt.datetime.now(dt.UTC))
+    rig = make_rig(store_url, meter_at(clock, 1.0, LoadProfileShape(present=False)), clock)
+
+    async def scenario() -> tuple[Any, int, Any]:
+        gateway = await rig.start()
+        try:
+            await until(
+                lambda: rig.job().status().state == "unsupported",
+                what="the job unsupported",
+            )
+            count = gateway.meters()[0].readings_stored
+            await until(
+                lambda: gateway.meters()[0].readings_stored >= count + 3,
+                what="readings going on",
+            )
+            app = create_app(gateway, data_dir=gateway.data_dir)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://g") as client:
+                health = (await client.get("/api/v1/health")).json()
+            return health, gateway.meters()[0].readings_stored, rig.job().status()
+        finally:
+            await rig.stop()
+
+    health, stored, status = asyncio.run(scenario())
+    assert status.detail.startswith("the meter has no load profile")
+    assert "live polling is not affected" in status.detail
+    meter = health["meters"][0]
+    assert meter["problems"] == []
+    assert any(w.startswith("backfill: the meter has no load profile") for w in meter["warnings"])
+    assert stored > 0
+    assert profile_rows(store_url) == []

@@ -43,6 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mepgate.client import MeterClient, MeterRefusedError
+from mepgate.errors import MepgateError
 from mepgate.service.jobs import JobContext, JobStatus
 from mepgate.store import AsyncStore, HourComparison, ProfileInterval, StoreError
 from mepgate.tables.dimensions import Dimensions
@@ -88,7 +89,7 @@ new interval every period is not."""
 RECENT_KEPT = 5
 
 
-class UnsupportedProfileError(Exception):
+class UnsupportedProfileError(MepgateError):
     """The meter has no load profile the job can read (the message says what is missing)."""
 
 

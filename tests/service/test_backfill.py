@@ -56,9 +56,7 @@ class Rig:
         self.store_url = store_url
         self.meter = meter
         self.clock = clock
-        self.sim = RunningSimulator(
-            meter, keys=KEYS, timing=WireTiming(enabled=False), pty=False
-        )
+        self.sim = RunningSimulator(meter, keys=KEYS, timing=WireTiming(enabled=False), pty=False)
         self.sim.start()
         self.gateway: Gateway | None = None
 
@@ -213,12 +211,13 @@ async def _gap_test(rig: Rig) -> dict[str, object]:
     restarted = time.monotonic()
     gateway = await rig.start()
     await until(
-        lambda: rig.job().progress_record is not None
-        and rig.job().status().state == "idle"
-        and rig.job().reads > 0
-        and (rig.job().progress_record or Progress()).newest is not None
-        and (rig.job().progress_record or Progress()).newest
-        >= before.newest + 2 * 96,
+        lambda: (
+            rig.job().progress_record is not None
+            and rig.job().status().state == "idle"
+            and rig.job().reads > 0
+            and (rig.job().progress_record or Progress()).newest is not None
+            and (rig.job().progress_record or Progress()).newest >= before.newest + 2 * 96
+        ),
         what="the gap's intervals",
         timeout=60,
     )
@@ -299,9 +298,7 @@ def rollup_profile_count(store_url: str, table: str = "rollup_minute") -> int:
         return int(store._q(f"SELECT coalesce(sum(profile_n), 0) FROM {table}")[0][0])
 
 
-def test_first_installation_reads_the_whole_wrapped_profile(
-    make_rig: Any, store_url: str
-) -> None:
+def test_first_installation_reads_the_whole_wrapped_profile(make_rig: Any, store_url: str) -> None:
     """A meter installed three days ago with a two-day profile: it wrapped, and the gateway's
     first start reads all it holds -- exactly BT64's valid bytes, once."""
     clock = SpedClock(1.0, dt.datetime.now(dt.UTC))
@@ -350,8 +347,10 @@ def test_a_gap_longer_than_the_profile_says_what_was_lost(make_rig: Any, tmp_pat
         await rig.start()
         try:
             await until(
-                lambda: (rig.job().progress_record or Progress()).lost > 0
-                and rig.job().status().state == "idle",
+                lambda: (
+                    (rig.job().progress_record or Progress()).lost > 0
+                    and rig.job().status().state == "idle"
+                ),
                 what="the loss noticed",
                 timeout=30,
             )
@@ -371,9 +370,7 @@ def test_a_gap_longer_than_the_profile_says_what_was_lost(make_rig: Any, tmp_pat
     assert holes == [progress.lost]
 
 
-def test_an_interrupted_backfill_resumes_without_duplicates(
-    make_rig: Any, store_url: str
-) -> None:
+def test_an_interrupted_backfill_resumes_without_duplicates(make_rig: Any, store_url: str) -> None:
     """Stopped after a few reads of a week's profile (at 9600 Bd), started again: the rest is
     read, nothing twice."""
     clock = SpedClock(1.0, dt.datetime.now(dt.UTC))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from pydantic import SecretStr
 from mepgate.client import LinkTiming
 from mepgate.config import MeterConfig, Settings, StorageConfig, WebConfig
 from mepgate.proto import AccessLevel
-from mepgate.service.backfill import STATE, BackfillJob, Progress
+from mepgate.service.backfill import BackfillJob, Progress
 from mepgate.service.clock import SpedClock
 from mepgate.service.gateway import Gateway
 from mepgate.service.poller import RetryPolicy
@@ -94,7 +95,7 @@ class Rig:
 
     def job(self) -> BackfillJob:
         assert self.gateway is not None
-        job = self.gateway._pollers["house"][0].jobs[0]
+        job: BackfillJob = self.gateway._pollers["house"][0].jobs[0]  # type: ignore[assignment]
         assert isinstance(job, BackfillJob)
         return job
 
@@ -177,7 +178,7 @@ async def history(gateway: Gateway, start: dt.datetime, end: dt.datetime, points
     return response.json()
 
 
-# -- the gap test -----------------------------------------------------------------------------------
+# -- the gap test ---------------------------------------------------------------------------------
 SPEED = 3600.0  # a simulated hour per second
 
 
@@ -188,7 +189,7 @@ def test_gap_of_two_days_is_backfilled_exactly(
     store_url = f"sqlite:///{tmp_path}/mepgate.db"
     clock = SpedClock(SPEED, dt.datetime.now(dt.UTC).replace(microsecond=0))
     shape = LoadProfileShape(interval_min=15, depth_days=7, history=dt.timedelta(hours=12))
-    rig = make_rig(store_url, meter_at(clock, SPEED, shape), clock)
+    rig: Rig = make_rig(store_url, meter_at(clock, SPEED, shape), clock)
     figures = asyncio.run(_gap_test(rig))
     print(figures)  # the report's figures (pytest -s)
 
@@ -200,7 +201,8 @@ async def _gap_test(rig: Rig) -> dict[str, object]:
     first_run = rig.job().reads
     await asyncio.sleep(6)  # six simulated hours of live polling and profile updates
     before = rig.job().progress_record
-    assert before is not None and before.newest is not None
+    assert before is not None
+    assert before.newest is not None
     stopped_at = rig.clock()
     await rig.stop()
     # Two simulated days without the gateway; the meter goes on recording its profile.
@@ -208,19 +210,14 @@ async def _gap_test(rig: Rig) -> dict[str, object]:
     while time.monotonic() < gap_end:
         rig.advance()
         await asyncio.sleep(0.5)
-    restarted = time.monotonic()
     gateway = await rig.start()
-    await until(
-        lambda: (
-            rig.job().progress_record is not None
-            and rig.job().status().state == "idle"
-            and rig.job().reads > 0
-            and (rig.job().progress_record or Progress()).newest is not None
-            and (rig.job().progress_record or Progress()).newest >= before.newest + 2 * 96
-        ),
-        what="the gap's intervals",
-        timeout=60,
-    )
+    wanted = before.newest + 2 * 96
+
+    def caught_up() -> bool:
+        newest = (rig.job().progress_record or Progress()).newest
+        return rig.job().status().state == "idle" and newest is not None and newest >= wanted
+
+    await until(caught_up, what="the gap's intervals", timeout=60)
     job = rig.job()
     # What the restart read: only the intervals newer than those stored before the stop.
     dims = rig.model.dims
@@ -228,7 +225,8 @@ async def _gap_test(rig: Rig) -> dict[str, object]:
     size = lp_interval_layout(dims).size
     full = lp_block_layout(dims).size * dims.load_profile.data_set(1).number_of_blocks
     after = job.progress_record
-    assert after is not None and after.newest is not None
+    assert after is not None
+    assert after.newest is not None
     assert job.intervals_read == after.newest - before.newest
     assert job.bytes_read == job.intervals_read * size + job.headers_read * header
     assert job.bytes_read < full
@@ -281,7 +279,7 @@ async def _gap_test(rig: Rig) -> dict[str, object]:
     }
 
 
-# -- first installation, a wrapped profile, an interruption ------------------------------------------
+# -- first installation, a wrapped profile, an interruption ---------------------------------------
 def profile_rows(store_url: str) -> list[tuple[int, int, int]]:
     """(number, end_ms, status) of every stored profile interval, and the rollups' count."""
     from mepgate.store import open_store  # noqa: PLC0415
@@ -303,7 +301,7 @@ def test_first_installation_reads_the_whole_wrapped_profile(make_rig: Any, store
     first start reads all it holds -- exactly BT64's valid bytes, once."""
     clock = SpedClock(1.0, dt.datetime.now(dt.UTC))
     shape = LoadProfileShape(interval_min=15, depth_days=2, history=dt.timedelta(days=3))
-    rig = make_rig(store_url, meter_at(clock, 1.0, shape), clock)
+    rig: Rig = make_rig(store_url, meter_at(clock, 1.0, shape), clock)
 
     async def scenario() -> BackfillJob:
         await rig.start()
@@ -333,7 +331,7 @@ def test_a_gap_longer_than_the_profile_says_what_was_lost(make_rig: Any, tmp_pat
     store_url = f"sqlite:///{tmp_path}/mepgate.db"
     clock = SpedClock(speed, dt.datetime.now(dt.UTC).replace(microsecond=0))
     shape = LoadProfileShape(interval_min=15, depth_days=0.5)
-    rig = make_rig(store_url, meter_at(clock, speed, shape), clock)
+    rig: Rig = make_rig(store_url, meter_at(clock, speed, shape), clock)
 
     async def scenario() -> tuple[Progress, str | None]:
         await rig.start()
@@ -363,10 +361,11 @@ def test_a_gap_longer_than_the_profile_says_what_was_lost(make_rig: Any, tmp_pat
     # More than half a day was overwritten (a day's gap, half a day of depth): the hole in the
     # stored numbers is exactly what the job says it lost.
     assert progress.lost > 48
-    assert warning is not None and f"{progress.lost} profile intervals were overwritten" in warning
+    assert warning is not None
+    assert f"{progress.lost} profile intervals were overwritten" in warning
     numbers = [n for n, _, _ in profile_rows(store_url)]
     assert len(numbers) == len(set(numbers))  # nothing twice
-    holes = [b - a - 1 for a, b in zip(numbers, numbers[1:], strict=False) if b - a > 1]
+    holes = [b - a - 1 for a, b in itertools.pairwise(numbers) if b - a > 1]
     assert holes == [progress.lost]
 
 
@@ -376,7 +375,7 @@ def test_an_interrupted_backfill_resumes_without_duplicates(make_rig: Any, store
     clock = SpedClock(1.0, dt.datetime.now(dt.UTC))
     shape = LoadProfileShape(interval_min=15, depth_days=7, history=dt.timedelta(days=7))
     meter = meter_at(clock, 1.0, shape)
-    rig = make_rig(store_url, meter, clock)
+    rig: Rig = make_rig(store_url, meter, clock)
     rig.sim.stop()
     rig.sim = RunningSimulator(meter, keys=KEYS, timing=WireTiming(), pty=False)  # 9600 Bd
     rig.sim.start()
@@ -407,7 +406,7 @@ def test_an_interrupted_backfill_resumes_without_duplicates(make_rig: Any, store
     assert first >= stored_first
 
 
-# -- flags, an outage and clock changes ---------------------------------------------------------------
+# -- flags, an outage and clock changes -----------------------------------------------------------
 def test_outage_and_clock_changes_are_flagged_per_interval(make_rig: Any, store_url: str) -> None:
     from mepgate.proto import ProcedureCall  # noqa: PLC0415
     from mepgate.proto.procedures import EP16_CHANGE_CLOCK_BY_DELTA  # noqa: PLC0415
@@ -416,7 +415,7 @@ def test_outage_and_clock_changes_are_flagged_per_interval(make_rig: Any, store_
     clock = SpedClock(speed, dt.datetime.now(dt.UTC).replace(microsecond=0))
     shape = LoadProfileShape(interval_min=1, depth_days=1)
     meter = meter_at(clock, speed, shape)
-    rig = make_rig(store_url, meter, clock)
+    rig: Rig = make_rig(store_url, meter, clock)
 
     def change(seconds: int) -> None:
         delta = seconds.to_bytes(4, "little", signed=True)
@@ -452,13 +451,13 @@ def test_outage_and_clock_changes_are_flagged_per_interval(make_rig: Any, store_
     assert STATUS_CLOCK_BACKWARD in flagged
 
 
-# -- a meter without a load profile ------------------------------------------------------------------
+# -- a meter without a load profile ---------------------------------------------------------------
 def test_a_meter_without_a_load_profile_is_unsupported_and_polled(
     make_rig: Any, tmp_path: Path
 ) -> None:
     store_url = f"sqlite:///{tmp_path}/mepgate.db"
     clock = SpedClock(1.0, dt.datetime.now(dt.UTC))
-    rig = make_rig(store_url, meter_at(clock, 1.0, LoadProfileShape(present=False)), clock)
+    rig: Rig = make_rig(store_url, meter_at(clock, 1.0, LoadProfileShape(present=False)), clock)
 
     async def scenario() -> tuple[Any, int, Any]:
         gateway = await rig.start()

@@ -84,7 +84,8 @@ def test_the_history_takes_the_profile_where_it_covers_the_hour(store: SqlStore)
     assert "active_power_import_w" not in points[0].stats  # a profile brings no live values
     # Grouped points (a day of hours into one) follow the same rule.
     day = store.history("house", T0, T0 + dt.timedelta(hours=3), points=1)
-    assert day[0].forward_active_energy_wh == 12_129.0 and day[0].energy_source == "live"
+    assert day[0].forward_active_energy_wh == 12_129.0
+    assert day[0].energy_source == "live"
 
 
 def test_energy_totals_count_the_profile(make_store: StoreFactory) -> None:

@@ -8,8 +8,8 @@ import pytest
 
 from mepgate.tables import clock, dimensions, events, identity, load_profile, mep, registers, status
 from mepgate.tables._layout import LayoutInfo
-from mepgate.tables.profiles import gen3_3phase, gen4_3phase
 from mepgate.tables.errors import TableLengthError
+from mepgate.tables.profiles import gen3_3phase, gen4_3phase
 from mepgate.tables.timestamps import STimeDate
 
 G4 = gen4_3phase().dims
@@ -212,7 +212,8 @@ def test_bt64_interval_offsets_and_header_for_partial_reads() -> None:
     )
     data = block.encode(value)
     head = load_profile.decode_lp_block_header(data[: header.size], G4)
-    assert head.end_time == value.end_time and head.intervals is None
+    assert head.end_time == value.end_time
+    assert head.intervals is None
     assert head.interval_recorded == value.interval_recorded
     start = load_profile.interval_offset(G4, 0, 1)
     got = load_profile.decode_lp_intervals(data[start : start + 3 * 19], G4)

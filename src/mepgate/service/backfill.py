@@ -187,6 +187,7 @@ class BackfillJob:
         self.reads = 0  # BT64 reads since the job was made
         self.intervals_read = 0  # intervals among them
         self.headers_read = 0  # block headers among them
+        self.max_read_seen = 0  # the client's max_read the last plan was made for
         self._state = "idle"
         self._detail = "waiting for the first session"
         self._last_error: str | None = None
@@ -408,6 +409,7 @@ class BackfillJob:
             self._state, self._detail = "idle", "up to date"
             self._last_success = context.now()
             return
+        self.max_read_seen = max_read
         header = lp_block_header_layout(dims, self._data_set).size
         size = lp_interval_layout(dims, self._data_set).size
         per_read = max(1, (max_read - header) // size)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import itertools
 import tempfile
 import time
 from pathlib import Path
@@ -79,7 +80,7 @@ async def run(days: float, timing: WireTiming, poll_interval: float) -> None:
         "gen4-3phase", seed=1, start=now, origin=time.monotonic(), keys=KEYS, load_profile=shape
     )
     readings: list[float] = []
-    gateway_module.MeterClient = RecordingClient  # type: ignore[misc]
+    gateway_module.MeterClient = RecordingClient  # type: ignore[attr-defined]
     with (
         RunningSimulator(meter, keys=KEYS, timing=timing, pty=False) as sim,
         tempfile.TemporaryDirectory() as tmp,
@@ -92,7 +93,7 @@ async def run(days: float, timing: WireTiming, poll_interval: float) -> None:
                     port=sim.url,
                     key=SecretStr(DEFAULT_MBK.decode()),
                     poll_interval=poll_interval,
-                    baud=timing.baud,
+                    baud=timing.baud,  # type: ignore[arg-type]
                 )
             ],
             storage=StorageConfig(url=f"sqlite:///{Path(tmp) / 'mepgate.db'}", timezone="UTC"),
@@ -134,7 +135,7 @@ def report(job: BackfillJob, readings: list[float], timing: WireTiming) -> None:
     limit = max_data(job) * free / per_read / duration
     achieved = job.bytes_read / duration
     during = [t for t in readings if begin - 2 <= t <= end + 2]
-    gaps = [b - a for a, b in zip(during, during[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(during)]
     print(
         f"back-fill: {job.intervals_read} intervals, {job.bytes_read} bytes of BT64 in "
         f"{job.reads} reads ({job.headers_read} block headers) over {duration:.1f} s, while "

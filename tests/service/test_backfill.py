@@ -41,6 +41,7 @@ from mepgate.simulator.serve import RunningSimulator
 from mepgate.simulator.timing import WireTiming
 from mepgate.tables.load_profile import lp_block_header_layout, lp_block_layout, lp_interval_layout
 from mepgate.web import create_app
+from mepgate.web.auth import AdminPassword
 
 from ..support.wait import until
 
@@ -422,7 +423,7 @@ def test_outage_and_clock_changes_are_flagged_per_interval(make_rig: Any, store_
         call = ProcedureCall(number=EP16_CHANGE_CLOCK_BY_DELTA, psn=1, parameters=delta)
         model_of(meter).run_procedure(call, AccessLevel.ADVANCED)
 
-    async def scenario() -> None:
+    async def scenario() -> tuple[Any, str]:
         await rig.start()
         try:
             await backfilled(rig, since=time.monotonic())
@@ -436,10 +437,24 @@ def test_outage_and_clock_changes_are_flagged_per_interval(make_rig: Any, store_
                 what="the flagged intervals stored",
                 timeout=30,
             )
+            assert rig.gateway is not None
+            AdminPassword(rig.tmp_path).set("correct horse battery staple")
+            app = create_app(rig.gateway, data_dir=rig.tmp_path)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://g") as client:
+                api = (await client.get("/api/v1/profile", params={"flagged": "true"})).json()
+                page = (await client.get("/meter")).text
+            return api, page
         finally:
             await rig.stop()
 
-    asyncio.run(scenario())
+    api, page = asyncio.run(scenario())
+    shown = {flag for i in api["intervals"] for flag in i["flags"]}
+    assert {"power-fail", "clock-forward", "clock-backward"} <= shown
+    assert api["backfill"]["stored"] >= len(api["intervals"])
+    assert "History back-fill from the load profile" in page
+    assert "Intervals with status flags" in page
+    assert "power-fail" in page
     recorded = {
         int(i.end.timestamp() * 1000): i.status for b in rig.model.load_profile.blocks for i in b
     }

@@ -32,6 +32,7 @@ from mepgate.web.render import CsrfRejected, make_templates, message_page, wants
 from mepgate.web.routers import dashdata, energy, health, reading, stream
 from mepgate.web.routers import history as history_api
 from mepgate.web.routers import meter as meter_api
+from mepgate.web.routers import profile as profile_api
 from mepgate.web.security import (
     IPNetwork,
     SecurityMiddleware,
@@ -74,7 +75,7 @@ def create_app(view: GatewayView, *, data_dir: Path, clock: Clock = time.monoton
     app.state.web = state
     app.add_middleware(SecurityMiddleware, trusted_proxies=lambda: trusted_proxies(view))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (reading, energy, history_api, meter_api, health, stream, dashdata):
+    for module in (reading, energy, history_api, meter_api, health, stream, dashdata, profile_api):
         app.include_router(module.router)
     for page in (dashboard, history, meter, console, config, setup, login):
         app.include_router(page.router)

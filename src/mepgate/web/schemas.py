@@ -132,6 +132,20 @@ class HistoryOut(_Out):
     points: list[HistoryPointOut]
 
 
+class JobOut(_Out):
+    """A read beside the live poll (back-fill, events, self-reads, sub-meters): ``state`` is
+    ``idle``, ``working`` (``progress`` 0..1 when known), ``failed`` (``last_error`` says why;
+    it tries again by itself) or ``unsupported`` (the meter lacks what it reads)."""
+
+    name: str
+    state: str
+    progress: float | None
+    detail: str
+    last_error: str | None
+    last_success_at: dt.datetime | None
+    warning: str | None = None
+
+
 class MeterOut(_Out):
     """``state``: starting, polling, retrying (next try at ``next_retry_at``) or stopped.
 
@@ -163,6 +177,7 @@ class MeterOut(_Out):
     diagnosis: Diagnosis | None
     reading_problem: str | None  # of the problems: no reading yet, or the newest too old
     clock_warning: str | None  # of the warnings: the meter's clock too far off
+    jobs: list[JobOut] = []  # reads beside the live poll: the back-fill's progress...
 
     @classmethod
     def of(cls, status: MeterStatus, judged: MeterState) -> MeterOut:
@@ -189,21 +204,8 @@ class MeterOut(_Out):
             diagnosis=judged.diagnosis,
             reading_problem=judged.reading,
             clock_warning=judged.clock,
+            jobs=[JobOut.model_validate(job) for job in status.jobs],
         )
-
-
-class JobOut(_Out):
-    """A read beside the live poll (back-fill, events, self-reads, sub-meters): ``state`` is
-    ``idle``, ``working`` (``progress`` 0..1 when known), ``failed`` (``last_error`` says why;
-    it tries again by itself) or ``unsupported`` (the meter lacks what it reads)."""
-
-    name: str
-    state: str
-    progress: float | None
-    detail: str
-    last_error: str | None
-    last_success_at: dt.datetime | None
-    warning: str | None = None
 
 
 class MeterHealthOut(_Out):

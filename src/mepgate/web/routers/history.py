@@ -34,6 +34,11 @@ class HistoryQuery(BaseModel):
     points: Annotated[int, Field(ge=1, le=MAX_POINTS)] = 500
 
 
+def utc(value: dt.datetime) -> dt.datetime:
+    """``value`` in UTC (UTC when it names no zone), clamped to the range the store holds."""
+    return _utc(value)
+
+
 def _utc(value: dt.datetime) -> dt.datetime:
     value = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
     try:

@@ -21,10 +21,12 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from pydantic import SecretStr
 
+from mepgate.cli.main import cli
 from mepgate.client import LinkTiming
-from mepgate.config import MeterConfig, Settings, StorageConfig, WebConfig
+from mepgate.config import MeterConfig, Settings, StorageConfig, WebConfig, save_settings
 from mepgate.proto import AccessLevel
 from mepgate.service.backfill import BackfillJob, Progress
 from mepgate.service.clock import SpedClock
@@ -325,6 +327,16 @@ def test_first_installation_reads_the_whole_wrapped_profile(make_rig: Any, store
     status = job.status()
     assert status.state == "idle"
     assert status.warning is None  # nothing lost: the gateway never had older intervals
+    # The command line says what the store holds (the gateway is not running: it says so).
+    config = rig.tmp_path / "mepgate.toml"
+    save_settings(rig.settings(), config)
+    result = CliRunner().invoke(
+        cli, ["backfill", "--status", "--config", str(config), "--gateway", "http://127.0.0.1:9"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "the gateway does not answer at http://127.0.0.1:9" in result.output
+    assert f"stored: {held} intervals" in result.output
+    assert "compared with the live readings" in result.output
 
 
 def test_a_gap_longer_than_the_profile_says_what_was_lost(make_rig: Any, tmp_path: Path) -> None:

@@ -514,3 +514,79 @@ def test_a_meter_without_a_load_profile_is_unsupported_and_polled(
     assert any(w.startswith("backfill: the meter has no load profile") for w in meter["warnings"])
     assert stored > 0
     assert profile_rows(store_url) == []
+
+
+# -- disagreements between the live readings and the profile ----------------------------------------
+def test_disagreements_are_counted_kept_and_shown(store_url: str) -> None:
+    """Four hours of live readings and of profile, the third hour 30 % apart: the job counts one
+    disagreement in three hours compared, keeps it across a restart and names it as a
+    warning; the history shows the profile's registers."""
+    from mepgate.reading import Reading  # noqa: PLC0415
+    from mepgate.service.jobs import JobContext  # noqa: PLC0415
+    from mepgate.store import AsyncStore, ProfileInterval, open_store  # noqa: PLC0415
+
+    t0 = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+    store = open_store(store_url)
+    quarter = dt.timedelta(minutes=15)
+    store.ingest_profile(
+        "house",
+        [
+            ProfileInterval(
+                number=n,
+                end=t0 + (n + 1) * quarter,
+                meter_end=t0 + (n + 1) * quarter,
+                interval_s=900,
+                forward_active_energy_wh=10_000.0 + (n + 1) * 250.0,
+                reverse_active_energy_wh=0.0,
+            )
+            for n in range(16)
+        ],
+    )
+    live, wh = [], 10_000.0
+    for s in range(0, 4 * 3600, 5):
+        power = 1300.0 if s // 3600 == 2 else 1000.0
+        wh += power * 5 / 3600
+        live.append(
+            Reading(
+                meter="house",
+                at=t0 + dt.timedelta(seconds=s + 4),
+                forward_active_energy_wh=round(wh, 3),
+                reverse_active_energy_wh=0.0,
+                active_power_import_w=power,
+            )
+        )
+    store.ingest(live)
+    now = t0 + dt.timedelta(hours=4, minutes=5)
+
+    def context() -> JobContext:
+        return JobContext(
+            meter="house",
+            session=1,
+            identity=None,
+            clock_offset=dt.timedelta(seconds=1),
+            now=lambda: now,
+            monotonic=time.monotonic,
+            gateway_time=lambda t: t,
+        )
+
+    async def compare(job: BackfillJob) -> None:
+        job._progress = Progress.from_json(await AsyncStore(store).state("house", "backfill"))
+        await job._compare(context())
+
+    job = BackfillJob("house", lambda: AsyncStore(store), compare_edge_s=10)
+    try:
+        asyncio.run(compare(job))
+        again = BackfillJob("house", lambda: AsyncStore(store), compare_edge_s=10)
+        asyncio.run(compare(again))  # after a restart: the same hours are not counted twice
+        points = store.history("house", t0, t0 + dt.timedelta(hours=4), points=4)
+    finally:
+        store.close()
+    progress = again.progress_record
+    assert progress is not None
+    assert (progress.compared, progress.disagreements) == (3, 1)
+    assert progress.recent[0]["hour"] == (t0 + dt.timedelta(hours=2)).isoformat()
+    warning = again.status().warning
+    assert warning is not None
+    assert "1 of 3 hours disagree between the live readings and the meter's load profile" in warning
+    assert [p.energy_source for p in points] == ["profile"] * 4
+    assert points[2].forward_active_energy_wh == 10_000.0 + 12 * 250.0

@@ -516,7 +516,7 @@ def test_a_meter_without_a_load_profile_is_unsupported_and_polled(
     assert profile_rows(store_url) == []
 
 
-# -- disagreements between the live readings and the profile ----------------------------------------
+# -- disagreements between the live readings and the profile ---------------------------------------
 def test_disagreements_are_counted_kept_and_shown(store_url: str) -> None:
     """Four hours of live readings and of profile, the third hour 30 % apart: the job counts one
     disagreement in three hours compared, keeps it across a restart and names it as a

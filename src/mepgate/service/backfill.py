@@ -159,11 +159,13 @@ class BackfillJob:
         store: Callable[[], AsyncStore | None],
         *,
         compare_edge_s: float = 5.0,
+        compare_offset_s: float = COMPARE_OFFSET_S,
         data_set: int = 1,
     ) -> None:
         self.meter = meter
         self._store = store
         self._edge_s = compare_edge_s
+        self._compare_offset_s = compare_offset_s
         self._data_set = data_set
         self._session: int | None = None
         self._progress: Progress | None = None
@@ -588,7 +590,8 @@ class BackfillJob:
         self._state = "idle"
         self._detail = f"up to date: {self._run_total} intervals read in the last run"
         self._last_success = context.now()
-        self._compare_at = context.monotonic() + COMPARE_DELAY_S
+        if self._compare_at is None:  # one already due is not put off by newer runs
+            self._compare_at = context.monotonic() + COMPARE_DELAY_S
 
     async def _compare(self, context: JobContext) -> None:
         """Compare the hours the profile now covers with the live readings (no meter read)."""
@@ -596,7 +599,7 @@ class BackfillJob:
         progress = self._progress
         assert progress is not None
         offset = context.clock_offset
-        if offset is not None and abs(offset.total_seconds()) > COMPARE_OFFSET_S:
+        if offset is not None and abs(offset.total_seconds()) > self._compare_offset_s:
             return  # the hours differ by the offset: comparing them would find its energy
         store = self._need_store()
         end = context.now()

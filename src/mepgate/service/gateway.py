@@ -35,7 +35,7 @@ from mepgate.config import MeterConfig, MeterSecret, Settings, is_simulated, sav
 from mepgate.errors import LocalProtocolError
 from mepgate.proto import ReadRequest, WriteRequest
 from mepgate.reading import TIER_REFRESH_S, Reading
-from mepgate.service.backfill import BackfillJob
+from mepgate.service.backfill import COMPARE_OFFSET_S, BackfillJob
 from mepgate.service.clock import Clock, system_now
 from mepgate.service.console import console_exchange
 from mepgate.service.hub import ReadingHub
@@ -360,11 +360,15 @@ class Gateway:
     def _jobs_for(self, meter: MeterConfig) -> list[MeterJob]:
         """The reads a meter's poller does beside the live values, in the order they take
         turns (:mod:`mepgate.service.jobs`)."""
+        # Hours are compared where a live reading lies within two poll intervals of their
+        # ends: poll intervals are real seconds, the edge is on the gateway's (sped) clock.
+        speed = float(getattr(self._clock, "speed", 1.0))
         jobs: list[MeterJob] = [
             BackfillJob(
                 meter.name,
                 lambda: self._store,
-                compare_edge_s=max(5.0, 2 * meter.poll_interval),
+                compare_edge_s=max(5.0, 2 * meter.poll_interval) * speed,
+                compare_offset_s=COMPARE_OFFSET_S * speed,
             ),
         ]
         return jobs

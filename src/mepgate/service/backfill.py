@@ -378,12 +378,13 @@ class BackfillJob:
                 "does not read"
             )
         self._schedule(context, interval)
-        if status.number_of_valid_blocks == 0 or status.number_of_valid_intervals == 0:
-            self._state, self._detail = "idle", "the meter's load profile is empty"
-            return
         last_sequence = status.last_block_sequence_number
+        # A newest block with no interval yet: the newest is the previous block's last.
         newest = last_sequence * per_block + status.number_of_valid_intervals - 1
         oldest = (last_sequence - status.number_of_valid_blocks + 1) * per_block
+        if status.number_of_valid_blocks == 0 or newest < oldest:
+            self._state, self._detail = "idle", "the meter's load profile is empty"
+            return
         if progress.newest is not None and progress.newest - progress.base > newest:
             # The meter's profile started again (a new meter, a cleared profile): continue
             # the store's numbering after what it holds.

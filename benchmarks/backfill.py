@@ -1,7 +1,8 @@
 """How close the load-profile back-fill comes to the line's limit while live polling goes on.
 
-A simulated meter (wire timing on, 9600 baud by default) installed ``--days`` ago with a
-15-minute profile; the real gateway (poller, back-fill job, SQLite store in a temporary
+A simulated meter (``mepgate simulate`` in its own process, as a meter is its own device; wire
+timing on, 9600 baud by default) installed ``--days`` ago with a 15-minute profile; the real
+gateway (poller, back-fill job, SQLite store in a temporary
 directory) polls it every second and back-fills the whole profile (a week: 672 intervals).
 Printed:
 
@@ -22,8 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import itertools
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,15 +36,11 @@ import mepgate.service.gateway as gateway_module
 from mepgate.client import MeterClient
 from mepgate.client.session import Reply
 from mepgate.config import MeterConfig, Settings, StorageConfig
-from mepgate.proto import AccessLevel
 from mepgate.service.backfill import BackfillJob
 from mepgate.service.gateway import Gateway
-from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK
-from mepgate.simulator.model import LoadProfileShape, build_meter
-from mepgate.simulator.serve import RunningSimulator
+from mepgate.simulator.meter import DEFAULT_MBK
 from mepgate.simulator.timing import WireTiming, model_exchange
 
-KEYS = {AccessLevel.BASIC: DEFAULT_MBK, AccessLevel.ADVANCED: DEFAULT_MAK}
 Exchange = tuple[float, float, str, int, int]  # start, end, what, bytes sent, bytes received
 LOG: list[Exchange] = []
 
@@ -73,52 +71,85 @@ def steady(sent: int, received: int, timing: WireTiming) -> float:
     return model_exchange(sent, received, timing, since_previous_service=since).total
 
 
-async def run(days: float, timing: WireTiming, poll_interval: float) -> None:
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    shape = LoadProfileShape(interval_min=15, depth_days=days, history=dt.timedelta(days=days))
-    meter = build_meter(
-        "gen4-3phase", seed=1, start=now, origin=time.monotonic(), keys=KEYS, load_profile=shape
+def start_simulator(days: float, timing: WireTiming) -> tuple[subprocess.Popen[str], str]:
+    """``mepgate simulate`` with a profile of ``days`` filled; its URL."""
+    simulator = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mepgate",
+            "simulate",
+            "--tcp",
+            "127.0.0.1:0",
+            "--baud",
+            str(timing.baud),
+            "--lp-interval",
+            "15",
+            "--lp-depth",
+            str(days),
+            "--lp-history",
+            str(days),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
+    assert simulator.stdout is not None
+    url = simulator.stdout.readline().strip()
+    if not url.startswith("tcp://"):
+        simulator.kill()
+        raise SystemExit(f"the simulator did not start: {url!r}")
+    return simulator, url
+
+
+async def run(days: float, timing: WireTiming, poll_interval: float) -> None:
     readings: list[float] = []
     gateway_module.MeterClient = RecordingClient  # type: ignore[attr-defined]
-    with (
-        RunningSimulator(meter, keys=KEYS, timing=timing, pty=False) as sim,
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        assert sim.url is not None
-        settings = Settings(
-            meter=[
-                MeterConfig(
-                    name="house",
-                    port=sim.url,
-                    key=SecretStr(DEFAULT_MBK.decode()),
-                    poll_interval=poll_interval,
-                    baud=timing.baud,  # type: ignore[arg-type]
-                )
-            ],
-            storage=StorageConfig(url=f"sqlite:///{Path(tmp) / 'mepgate.db'}", timezone="UTC"),
-        )
-        gateway = Gateway(settings, data_dir=Path(tmp), config_path=None)
-        await gateway.start()
-        try:
-            async with gateway.hub.subscribe() as queue:
-                job = gateway._pollers["house"][0].jobs[0]
-                assert isinstance(job, BackfillJob)
-                started = time.monotonic()
-                while not (job.reads and job.status().state == "idle" and not job._pieces):
-                    try:
-                        await asyncio.wait_for(queue.get(), 1.0)
-                        readings.append(time.monotonic())
-                    except TimeoutError:
-                        pass
-                    if time.monotonic() - started > 3600:
-                        raise SystemExit("the back-fill did not finish within an hour")
-                for _ in range(3):  # a few readings after it, for the last gap
-                    await asyncio.wait_for(queue.get(), 10.0)
-                    readings.append(time.monotonic())
-        finally:
-            await gateway.stop()
+    simulator, url = start_simulator(days, timing)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            job = await poll_and_backfill(url, Path(tmp), timing, poll_interval, readings)
+    finally:
+        simulator.terminate()
+        simulator.wait(10)
     report(job, readings, timing)
+
+
+async def poll_and_backfill(
+    url: str, tmp: Path, timing: WireTiming, poll_interval: float, readings: list[float]
+) -> BackfillJob:
+    settings = Settings(
+        meter=[
+            MeterConfig(
+                name="house",
+                port=url,
+                key=SecretStr(DEFAULT_MBK.decode()),
+                poll_interval=poll_interval,
+                baud=timing.baud,  # type: ignore[arg-type]
+            )
+        ],
+        storage=StorageConfig(url=f"sqlite:///{tmp / 'mepgate.db'}", timezone="UTC"),
+    )
+    gateway = Gateway(settings, data_dir=tmp, config_path=None)
+    await gateway.start()
+    try:
+        async with gateway.hub.subscribe() as queue:
+            job = gateway._pollers["house"][0].jobs[0]
+            assert isinstance(job, BackfillJob)
+            started = time.monotonic()
+            while not (job.reads and job.status().state == "idle" and not job._pieces):
+                try:
+                    await asyncio.wait_for(queue.get(), 1.0)
+                    readings.append(time.monotonic())
+                except TimeoutError:
+                    pass
+                if time.monotonic() - started > 3600:
+                    raise SystemExit("the back-fill did not finish within an hour")
+            for _ in range(3):  # a few readings after it, for the last gap
+                await asyncio.wait_for(queue.get(), 10.0)
+                readings.append(time.monotonic())
+    finally:
+        await gateway.stop()
+    return job
 
 
 def report(job: BackfillJob, readings: list[float], timing: WireTiming) -> None:

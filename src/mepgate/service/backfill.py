@@ -123,16 +123,33 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True)
-class Piece:
-    """One read of BT64: a block's header, or intervals ``first..first+count-1`` of a block."""
+class Part:
+    """Part of a read: a block's header (``first`` None), or its intervals
+    ``first..first+count-1``."""
 
     sequence: int  # the block's sequence number
     element: int  # the block's index in BT64
-    first: int | None  # None: the header alone
+    first: int | None
     count: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """One read of BT64: ``size`` bytes at ``offset``, the ``parts`` one after the other (a
+    block's last intervals and the next block's header and first intervals may share one)."""
+
     offset: int
     size: int
-    with_header: bool = False  # the read starts with the block's header
+    parts: tuple[Part, ...]
+
+    @property
+    def count(self) -> int:
+        return sum(part.count for part in self.parts)
+
+    @property
+    def headers(self) -> int:
+        return sum(part.first is None for part in self.parts)
 
 
 @dataclass(slots=True)
@@ -415,29 +432,22 @@ class BackfillJob:
         self.max_read_seen = max_read
         header = lp_block_header_layout(dims, self._data_set).size
         size = lp_interval_layout(dims, self._data_set).size
-        per_read = max(1, (max_read - header) // size)
-        chunk = max(1, max_read // size)
-        pieces: list[Piece] = []
+        # Each block's header (its end time and simple status time its intervals), then the
+        # missing intervals; runs of contiguous bytes are packed into reads of at most
+        # max_read, across block boundaries, split only between a header and an interval or
+        # between two intervals (no read carries a byte that is not needed).
+        units: list[tuple[int, Part]] = []  # (offset, part of one header or one interval)
         for sequence in range(wanted // per_block, newest // per_block + 1):
             element = (status.last_block_element - (last_sequence - sequence)) % blocks
             start = interval_offset(dims, element, 0, self._data_set) - header
+            units.append((start, Part(sequence, element, None, 0, header)))
             low = max(wanted - sequence * per_block, 0)
             high = min(newest - sequence * per_block, per_block - 1)
-            first = low
-            if low == 0:  # header and the first intervals in one read
-                count = min(per_read, high + 1)
-                pieces.append(
-                    Piece(sequence, element, 0, count, start, header + count * size, True)
-                )
-                first = count
-            else:
-                pieces.append(Piece(sequence, element, None, 0, start, header, True))
-            while first <= high:
-                count = min(chunk, high - first + 1)
-                offset = interval_offset(dims, element, first, self._data_set)
-                pieces.append(Piece(sequence, element, first, count, offset, count * size))
-                first += count
-        self._pieces = deque(pieces)
+            for index in range(low, high + 1):
+                offset = interval_offset(dims, element, index, self._data_set)
+                units.append((offset, Part(sequence, element, index, 1, size)))
+        self._pieces = deque(_pack(units, max_read))
+        pieces = list(self._pieces)
         self._run_total = newest - wanted + 1
         self._run_done = 0
         self._run_logged = 0
@@ -477,32 +487,32 @@ class BackfillJob:
         self.bytes_read += len(data)
         self.reads += 1
         self.intervals_read += piece.count
-        self.headers_read += piece.with_header
-        header = lp_block_header_layout(dims, self._data_set).size
-        intervals_data = data
-        if piece.with_header:
-            block = decode_lp_block_header(data[:header], dims, self._data_set)
-            end = block.end_time.to_datetime(dt.UTC) if block.end_time else None
-            recorded = sum(block.interval_recorded or ())
-            if end is None or recorded == 0:
-                raise UnsupportedProfileError(
-                    f"block {piece.element} of the load profile has no end time although BT63 "
-                    "counts it valid"
-                )
-            self._blocks[piece.sequence] = _Block(end=end, recorded=recorded)
-            intervals_data = data[header:]
+        self.headers_read += piece.headers
         stored: list[ProfileInterval] = []
-        if piece.first is not None and piece.count:
-            block_info = self._blocks.get(piece.sequence)
-            if block_info is None:  # pragma: no cover - the header piece always comes first
-                raise UnsupportedProfileError("a block's intervals were read before its header")
-            decoded = decode_lp_intervals(intervals_data, dims, self._data_set)
-            stored = self._intervals(piece, decoded, block_info, context)
-        store = self._need_store()
         newest = progress.newest
-        if piece.first is not None and piece.count:
-            last = piece.sequence * self._per_block() + piece.first + piece.count - 1
-            newest = last + progress.base
+        position = 0
+        for part in piece.parts:
+            chunk = data[position : position + part.size]
+            position += part.size
+            if part.first is None:
+                block = decode_lp_block_header(chunk, dims, self._data_set)
+                end = block.end_time.to_datetime(dt.UTC) if block.end_time else None
+                recorded = sum(block.interval_recorded or ())
+                if end is None or recorded == 0:
+                    raise UnsupportedProfileError(
+                        f"block {part.element} of the load profile has no end time although "
+                        "BT63 counts it valid"
+                    )
+                self._blocks[part.sequence] = _Block(end=end, recorded=recorded)
+                continue
+            block_info = self._blocks.get(part.sequence)
+            if block_info is None:  # pragma: no cover - a block's header is always read first
+                raise UnsupportedProfileError("a block's intervals were read before its header")
+            decoded = decode_lp_intervals(chunk, dims, self._data_set)
+            stored += self._intervals(part, decoded, block_info, context)
+            newest = part.sequence * self._per_block() + part.first + part.count - 1
+            newest += progress.base
+        store = self._need_store()
         # The progress goes into the same transaction as the intervals: a restart continues
         # after the last step stored, never reads an interval twice, never stores one twice.
         candidate = dataclasses.replace(
@@ -524,18 +534,18 @@ class BackfillJob:
 
     def _intervals(
         self,
-        piece: Piece,
+        part: Part,
         decoded: tuple[object, ...],
         block: _Block,
         context: JobContext,
     ) -> list[ProfileInterval]:
         assert self._progress is not None
-        assert piece.first is not None
+        assert part.first is not None
         out: list[ProfileInterval] = []
         interval = dt.timedelta(seconds=self._interval_s)
         per_block = self._per_block()
         for k, item in enumerate(decoded):
-            index = piece.first + k
+            index = part.first + k
             if index >= block.recorded:
                 continue  # not recorded (simple status): its bytes mean nothing
             meter_end = block.end - (block.recorded - 1 - index) * interval
@@ -552,7 +562,7 @@ class BackfillJob:
             nibbles = tuple(status.channels) if status is not None else ()
             out.append(
                 ProfileInterval(
-                    number=piece.sequence * per_block + index + self._progress.base,
+                    number=part.sequence * per_block + index + self._progress.base,
                     end=end,
                     meter_end=meter_end,
                     interval_s=self._interval_s,
@@ -635,6 +645,35 @@ class BackfillJob:
                 first.profile_wh,
                 first.tolerance_wh,
             )
+
+
+def _pack(units: list[tuple[int, Part]], max_read: int) -> list[Piece]:
+    """Contiguous units (one header or one interval each, in table order) packed into reads
+    of at most ``max_read`` bytes; consecutive intervals of a block become one part."""
+    pieces: list[Piece] = []
+    offset, size, parts = 0, 0, list[Part]()
+    for at, unit in units:
+        if parts and (at != offset + size or size + unit.size > max_read):
+            pieces.append(Piece(offset, size, tuple(parts)))
+            parts, size = [], 0
+        if not parts:
+            offset = at
+        last = parts[-1] if parts else None
+        if (
+            last is not None
+            and unit.first is not None
+            and last.first is not None
+            and last.sequence == unit.sequence
+        ):
+            parts[-1] = Part(
+                last.sequence, last.element, last.first, last.count + 1, last.size + unit.size
+            )
+        else:
+            parts.append(unit)
+        size += unit.size
+    if parts:
+        pieces.append(Piece(offset, size, tuple(parts)))
+    return pieces
 
 
 def _describe(comparison: HourComparison) -> dict[str, object]:

@@ -32,7 +32,7 @@ from mepgate.service.backfill import BackfillJob, Progress
 from mepgate.service.clock import SpedClock
 from mepgate.service.gateway import Gateway
 from mepgate.service.poller import RetryPolicy
-from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK, SimulatedMeter
+from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK, DEFAULT_RK, SimulatedMeter
 from mepgate.simulator.model import LoadProfileShape, build_meter, ground_truth, model_of
 from mepgate.simulator.model.load_profile import (
     STATUS_CLOCK_BACKWARD,
@@ -50,17 +50,30 @@ from ..support.wait import until
 KEYS = {AccessLevel.BASIC: DEFAULT_MBK, AccessLevel.ADVANCED: DEFAULT_MAK}
 MBK = DEFAULT_MBK.decode()
 HOUR = dt.timedelta(hours=1)
+FROZEN = 1e-9
+"""A meter speed at which its clock stands still for a test's length: no interval closes while
+the test compares what was stored with what the meter holds."""
 
 
 class Rig:
     """A simulated meter served over TCP, and gateways started on one store, one clock."""
 
-    def __init__(self, tmp_path: Path, store_url: str, meter: SimulatedMeter, clock: Any) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        store_url: str,
+        meter: SimulatedMeter,
+        clock: Any,
+        interface: str = "mep",
+    ) -> None:
         self.tmp_path = tmp_path
         self.store_url = store_url
         self.meter = meter
         self.clock = clock
-        self.sim = RunningSimulator(meter, keys=KEYS, timing=WireTiming(enabled=False), pty=False)
+        self.interface = interface
+        self.sim = RunningSimulator(
+            meter, keys=KEYS, timing=WireTiming(enabled=False), pty=False, interface=interface
+        )
         self.sim.start()
         self.gateway: Gateway | None = None
 
@@ -75,8 +88,9 @@ class Rig:
                 MeterConfig(
                     name="house",
                     port=self.sim.url,
-                    key=SecretStr(MBK),
+                    key=SecretStr(MBK if self.interface == "mep" else DEFAULT_RK.decode()),
                     poll_interval=poll_interval,
+                    interface=self.interface,  # type: ignore[arg-type]
                 )
             ],
             storage=StorageConfig(url=self.store_url, timezone="UTC"),
@@ -127,8 +141,8 @@ class Rig:
 def make_rig(tmp_path: Path) -> Iterator[Any]:
     rigs: list[Rig] = []
 
-    def make(store_url: str, meter: SimulatedMeter, clock: Any) -> Rig:
-        rig = Rig(tmp_path, store_url, meter, clock)
+    def make(store_url: str, meter: SimulatedMeter, clock: Any, interface: str = "mep") -> Rig:
+        rig = Rig(tmp_path, store_url, meter, clock, interface)
         rigs.append(rig)
         return rig
 
@@ -304,7 +318,7 @@ def test_first_installation_reads_the_whole_wrapped_profile(make_rig: Any, store
     first start reads all it holds -- exactly BT64's valid bytes, once."""
     clock = SpedClock(1.0, dt.datetime.now(dt.UTC))
     shape = LoadProfileShape(interval_min=15, depth_days=2, history=dt.timedelta(days=3))
-    rig: Rig = make_rig(store_url, meter_at(clock, 1.0, shape), clock)
+    rig: Rig = make_rig(store_url, meter_at(clock, FROZEN, shape), clock)
 
     async def scenario() -> BackfillJob:
         await rig.start()
@@ -387,7 +401,7 @@ def test_an_interrupted_backfill_resumes_without_duplicates(make_rig: Any, store
     read, nothing twice."""
     clock = SpedClock(1.0, dt.datetime.now(dt.UTC))
     shape = LoadProfileShape(interval_min=15, depth_days=7, history=dt.timedelta(days=7))
-    meter = meter_at(clock, 1.0, shape)
+    meter = meter_at(clock, FROZEN, shape)
     rig: Rig = make_rig(store_url, meter, clock)
     rig.sim.stop()
     rig.sim = RunningSimulator(meter, keys=KEYS, timing=WireTiming(), pty=False)  # 9600 Bd
@@ -600,7 +614,7 @@ def test_a_noisy_line_slows_the_backfill_but_stores_every_interval_once(
     store_url = f"sqlite:///{tmp_path}/mepgate.db"
     clock = SpedClock(1.0, dt.datetime.now(dt.UTC))
     shape = LoadProfileShape(interval_min=15, depth_days=2, history=dt.timedelta(days=2))
-    meter = meter_at(clock, 1.0, shape)
+    meter = meter_at(clock, FROZEN, shape)
     rig: Rig = make_rig(store_url, meter, clock)
     rig.sim.stop()
     rig.sim = RunningSimulator(
@@ -629,3 +643,26 @@ def test_a_noisy_line_slows_the_backfill_but_stores_every_interval_once(
     assert rollup_profile_count(store_url) == len(numbers)
     assert readings > 0
     assert reads >= 8  # 192 intervals, 3682 bytes: at least 8 reads of 465
+
+
+def test_an_optical_meter_is_backfilled_the_same_way(make_rig: Any, tmp_path: Path) -> None:
+    """Through the optical port (ANSI C12.18, the read-only key): the same intervals, once."""
+    store_url = f"sqlite:///{tmp_path}/mepgate.db"
+    clock = SpedClock(1.0, dt.datetime.now(dt.UTC))
+    shape = LoadProfileShape(interval_min=15, depth_days=1, history=dt.timedelta(days=1))
+    rig: Rig = make_rig(store_url, meter_at(clock, FROZEN, shape), clock, "optical")
+
+    async def scenario() -> BackfillJob:
+        await rig.start()
+        try:
+            await backfilled(rig, since=time.monotonic(), timeout=120)
+            return rig.job()
+        finally:
+            await rig.stop()
+
+    job = asyncio.run(scenario())
+    truth = {int(end.timestamp() * 1000) for end in rig.recorded()}
+    rows = profile_rows(store_url)
+    assert {end for _, end, _ in rows} == truth
+    assert len(rows) == len(truth) == 96
+    assert job.bytes_read == len(rig.model.load_profile.bt64_bytes())

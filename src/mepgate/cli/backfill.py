@@ -89,20 +89,22 @@ def backfill(
     except ConfigError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_USAGE)
-    names = [m.name for m in settings.meter if only is None or m.name == only]
-    if not names:
-        click.echo(f"no meter {'named ' + only if only else 'configured'} in {path}", err=True)
-        sys.exit(EXIT_USAGE)
     url = settings.storage.url or default_store_url(data_dir or user_data_dir())
-    live, why = _live_jobs(gateway or _gateway_url(settings))
-    if why:
-        click.echo(why)
     try:
         store = open_store(url)
     except StoreError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(EXIT_USAGE)
     with store:
+        # The configuration's meters; without one (a demo's data directory), the store's.
+        known = [m.name for m in settings.meter] or store.meters()
+        names = [name for name in known if only is None or name == only]
+        if not names:
+            click.echo(f"no meter {'named ' + only if only else 'configured'} in {path}", err=True)
+            sys.exit(EXIT_USAGE)
+        live, why = _live_jobs(gateway or _gateway_url(settings))
+        if why:
+            click.echo(why)
         now = dt.datetime.now(dt.UTC)
         for name in names:
             click.echo(f"meter {name}:")

@@ -188,3 +188,30 @@ def test_a_bug_in_a_job_does_not_stop_polling(simulator_factory: Any) -> None:
         assert isinstance(job.errors[0], KeyError)
 
     asyncio.run(scenario())
+
+
+def test_a_long_step_neither_holds_up_short_ones_nor_starves(simulator_factory: Any) -> None:
+    """A step longer than the live gap allows (3 s against 2 s) still runs, once right after a
+    poll; the short job's steps go on around it."""
+    sim = simulator_factory(profile="gen4-3phase")
+    clock = VirtualTime()
+    long = PieceJob(clock, pieces=3, cost=3.0)
+    long.name = "long"
+    short = PieceJob(clock, pieces=10, cost=0.2)
+    short.name = "short"
+    readings: list[Reading] = []
+    poller = poller_with(sim.url or "", readings, clock, [long, short], interval=1.0)
+
+    async def scenario() -> None:
+        task = await running(poller, lambda: long.left == short.left == 0 and len(readings) >= 4)
+        await stopped(task)
+
+    asyncio.run(scenario())
+    polled_at: list[float] = poller.polled_at  # type: ignore[attr-defined]
+    assert not long.errors
+    assert not short.errors
+    # Each long step ran alone after a poll: no gap between readings holds two of them.
+    gaps = [b - a for a, b in itertools.pairwise(polled_at)]
+    assert max(gaps) < 2 * long.cost
+    # The short job was not held up behind the long one: it finished first.
+    assert short.done_at[-1] < long.done_at[-1]

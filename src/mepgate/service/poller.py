@@ -91,7 +91,14 @@ from mepgate.reading import (
     merge_reactive_power,
     tier_energy_field,
 )
-from mepgate.service.jobs import JobContext, JobStatus, MeterJob, StepTimes, room_for_step
+from mepgate.service.jobs import (
+    MAX_LIVE_GAP_S,
+    JobContext,
+    JobStatus,
+    MeterJob,
+    StepTimes,
+    room_for_step,
+)
 from mepgate.service.validate import (
     DEFAULT_LIMITS,
     Finding,
@@ -691,27 +698,41 @@ class MeterPoller:
         self, client: MeterClient, *, last_reading_at: float, poll_due: float
     ) -> None:
         """Let the jobs take steps, in turn, while the next live reading can still come in time
-        (:func:`~mepgate.service.jobs.room_for_step`)."""
+        (:func:`~mepgate.service.jobs.room_for_step`).
+
+        A job whose step does not fit now waits for the next round, first in line, while the
+        others' steps that do fit go on (a long step does not hold up short ones).  A job whose
+        step could never fit the window (longer than the live gap less a poll) still gets one
+        step right after a poll, when no other step ran: it is slow, never starved.
+        """
         poll_estimate = max(self._poll_times, default=0.0)
-        idle_in_a_row = 0
-        while idle_in_a_row < len(self.jobs):
-            job = self.jobs[self._next_job % len(self.jobs)]
+        window = max(self.config.poll_interval, MAX_LIVE_GAP_S) - poll_estimate
+        count = len(self.jobs)
+        ran = 0
+        waiting: int | None = None  # the first job that did not fit: first in the next round
+        asked = 0
+        while asked < count:
+            index = self._next_job % count
+            job = self.jobs[index]
             self._next_job += 1
+            asked += 1
             context = self.job_context()
             if not job.wants_to_run(context):
-                idle_in_a_row += 1
                 continue
-            idle_in_a_row = 0
+            estimate = self._step_times.estimate(job.name)
             if not room_for_step(
                 now=self._monotonic(),
                 last_reading_at=last_reading_at,
                 poll_due=poll_due,
                 poll_interval=self.config.poll_interval,
                 poll_estimate=poll_estimate,
-                step_estimate=self._step_times.estimate(job.name),
-            ):
-                self._next_job -= 1  # its turn again after the poll
-                return
+                step_estimate=estimate,
+            ) and not (ran == 0 and estimate >= window):
+                if waiting is None:
+                    waiting = index
+                continue
+            ran += 1
+            asked = 0
             started = self._monotonic()
             try:
                 async with self._lock:
@@ -719,7 +740,7 @@ class MeterPoller:
             except (*TRANSIENT_POLL_ERRORS, MeterRefusedError, TableDecodeError) as error:
                 job.failed(error, context)
                 if isinstance(error, TRANSIENT_POLL_ERRORS):
-                    return  # the line is bad now: the live values go first
+                    break  # the line is bad now: the live values go first
             except MeterLinkError:
                 raise  # the link is gone: the session ends, as for a poll
             except (MepgateError, ValueError) as error:
@@ -729,6 +750,8 @@ class MeterPoller:
                 job.failed(error, context)
             finally:
                 self._step_times.add(job.name, self._monotonic() - started)
+        if waiting is not None:
+            self._next_job = waiting
 
     async def _read_values(self, client: MeterClient) -> Reading:
         energy = await self._read_energy(client)

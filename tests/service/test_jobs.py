@@ -43,6 +43,8 @@ def test_a_step_may_delay_a_poll_only_within_the_live_gap() -> None:
     assert room_for_step(**fits, poll_estimate=0.3, step_estimate=0.6)
     # 10.5 + 1.3 + 0.3 = 12.1 > 12: it would be 2.1 s.
     assert not room_for_step(**fits, poll_estimate=0.3, step_estimate=1.3)
+    # 10.5 + 1.1 + 0.3 = 11.9: within 2 s, but not with the margin kept for what estimates miss.
+    assert not room_for_step(**fits, poll_estimate=0.3, step_estimate=1.1)
 
 
 def test_a_long_poll_interval_is_the_allowed_gap() -> None:

@@ -37,6 +37,10 @@ FIRST_STEP_ESTIMATE_S = 1.0
 """What a job's step is assumed to take before one was measured (a 465-byte read at 9600 Bd
 with its request and the meter's think time is about 0.6 s)."""
 
+GAP_MARGIN_S = 0.25
+"""Kept free of the live gap for what estimates miss: a reply's think time varies, the event
+loop is busy, a step takes a little longer than the longest of its recent ones."""
+
 STEPS_REMEMBERED = 5
 """A job's step time estimate is the longest of its last this many steps."""
 
@@ -137,9 +141,9 @@ def room_for_step(
 
     It fits when it ends before the poll is due, or when the poll it delays (``poll_estimate``
     seconds) still ends within ``max(poll_interval, MAX_LIVE_GAP_S)`` of the last reading
-    (``last_reading_at``).  All times are the poller's monotonic clock.
+    (``last_reading_at``), less :data:`GAP_MARGIN_S`.  All times are the poller's monotonic clock.
     """
     if now + step_estimate <= poll_due:
         return True
     allowed = max(poll_interval, MAX_LIVE_GAP_S)
-    return now + step_estimate + poll_estimate <= last_reading_at + allowed
+    return now + step_estimate + poll_estimate <= last_reading_at + allowed - GAP_MARGIN_S

@@ -11,7 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mepgate.proto.procedures import ProcedureCall, ProcedureResponse
-from mepgate.tables import clock, dimensions, events, identity, load_profile, mep, registers, status
+from mepgate.tables import (
+    clock,
+    dimensions,
+    events,
+    identity,
+    load_profile,
+    mep,
+    registers,
+    self_reads,
+    status,
+)
 from mepgate.tables._layout import (
     Array,
     Bits,
@@ -117,6 +127,7 @@ def small_dims() -> Dimensions:
     mfg = replace(dims.mfg, data_entry_size=40)
     return replace(
         dims,
+        register=replace(dims.register, number_of_self_reads=2),
         load_profile=lp,
         mfg=mfg,
         history=replace(dims.history, number_of_history_entries=3),
@@ -133,6 +144,7 @@ LAYOUTS: dict[int, LayoutInfo] = {
     TableId.BT21: dimensions.BT21_LAYOUT,
     TableId.BT22: dimensions.bt22_layout(DIMS.register),
     TableId.BT23: registers.bt23_layout(DIMS.register),
+    TableId.BT26: self_reads.bt26_layout(DIMS.register),
     TableId.BT27: dimensions.bt27_layout(DIMS.register),
     TableId.BT28: registers.bt28_layout(DIMS),
     TableId.BT52: clock.BT52_LAYOUT,

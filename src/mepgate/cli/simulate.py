@@ -31,6 +31,8 @@ from mepgate.simulator.meter import (
 from mepgate.simulator.model import SIM_PROFILES, build_meter, model_of
 from mepgate.simulator.model.happenings import EVENTS_HELP, parse_events
 from mepgate.simulator.model.mbus import parse_mbus
+from mepgate.simulator.model.self_reads import DEFAULT_SCHEDULE as DEFAULT_SELF_READ
+from mepgate.simulator.model.self_reads import SCHEDULES as SELF_READ_SCHEDULES
 from mepgate.simulator.optical import OpticalKey, optical_server
 from mepgate.simulator.serve import MeterPort, PtyFrontEnd, TcpFrontEnd
 from mepgate.simulator.serve.background import INTERFACES, check_interface
@@ -58,6 +60,7 @@ on PORT+1 (or a free port when PORT is 0).
 Examples:
   mepgate simulate --tcp 127.0.0.1:0
   mepgate simulate --pty --profile gen3-1phase --speed 60
+  mepgate simulate --tcp 127.0.0.1:0 --speed 3600 --self-read daily
   mepgate simulate --tcp :2323 --faults drop=0.1,corrupt=0.01,seed=7
   mepgate simulate --tcp 127.0.0.1:0 --speed 60 --events outage=300@600,tamper@900
   mepgate simulate --interface optical --pty --profile gen3-3phase
@@ -173,6 +176,14 @@ def _tcp_address(text: str) -> tuple[str, int]:
     help="Log M-Bus reads after each device's first one to ET45 only (ET16 keeps the first), "
     "as meters whose compatibility setting says so.",
 )
+@click.option(
+    "--self-read",
+    "self_read",
+    type=click.Choice(SELF_READ_SCHEDULES),
+    default=DEFAULT_SELF_READ,
+    show_default=True,
+    help="When the meter takes its billing self-reads (BT26), at 00:00 local time.",
+)
 def simulate(
     tcp: str | None,
     pty: bool,
@@ -195,6 +206,7 @@ def simulate(
     mbus: str,
     mbus_stop: tuple[str, ...],
     mbus_et45_only: bool,
+    self_read: str,
 ) -> None:
     if tcp is None and not pty:
         raise click.UsageError("say where to serve: --tcp HOST:PORT and/or --pty")
@@ -226,6 +238,7 @@ def simulate(
         mbus=media,
         mbus_stops=stops,
         mbus_et16_compat=not mbus_et45_only,
+        self_read=self_read,
     )
     for happening in happenings:
         model_of(meter).schedule(happening)

@@ -47,6 +47,7 @@ from mepgate.service.poller import (
     MeterPoller,
     RetryPolicy,
 )
+from mepgate.service.self_reads import SELF_READ_INTERVAL_S, SelfReadJob
 from mepgate.service.settings_check import check_settings
 from mepgate.service.simulated_ports import SimulatedPorts
 from mepgate.service.submeters import CHECK_INTERVAL_S as MBUS_CHECK_INTERVAL_S
@@ -82,9 +83,10 @@ class Gateway:
     where :meth:`apply_settings` saves (``None``: not saved).  ``simulated`` runs the meters
     whose port is ``sim:PROFILE`` (``None``: such ports are refused); the gateway closes it when
     it stops.  ``timing`` (MEP meters), ``optical_timing`` (optical ones), ``retry``,
-    ``tier_refresh``, ``rebase_after(_s)``, ``mbus_check_interval`` and ``events_interval``
-    are for tests and benchmarks (defaults: the guides' timing; retries 1 s doubling to 60 s;
-    the poller's defaults; ET14 every minute; the event log every 60 s).
+    ``tier_refresh``, ``rebase_after(_s)``, ``mbus_check_interval``, ``events_interval`` and
+    ``self_read_interval`` (how often BT26 is checked) are for tests and benchmarks (defaults:
+    the guides' timing; retries 1 s doubling to 60 s; the poller's defaults; ET14 every
+    minute; the event log every 60 s; the jobs' defaults).
 
     Each meter's ``interface`` chooses its session: :class:`MepSession` over the MEP port, or
     :class:`OpticalSession` (ANSI C12.18) over the infrared port; the :class:`MeterClient` on
@@ -110,6 +112,7 @@ class Gateway:
         rebase_after_s: float = REBASE_AFTER_S,
         mbus_check_interval: float = MBUS_CHECK_INTERVAL_S,
         events_interval: float = EVENTS_INTERVAL_S,
+        self_read_interval: float = SELF_READ_INTERVAL_S,
     ) -> None:
         self._settings = settings
         self.data_dir = data_dir
@@ -123,6 +126,7 @@ class Gateway:
         self._rebase = (rebase_after, rebase_after_s)
         self._mbus_check_interval = mbus_check_interval
         self._events_interval = events_interval
+        self._self_read_interval = self_read_interval
         self._hub = ReadingHub()
         self._store: AsyncStore | None = None
         self._store_url: str | None = None
@@ -372,6 +376,9 @@ class Gateway:
                 on_events=self._hub.publish_events,
                 interval=self._events_interval,
             )
+        )
+        jobs.append(
+            SelfReadJob(meter.name, lambda: self._store, interval_s=self._self_read_interval)
         )
         return jobs
 

@@ -22,6 +22,7 @@ from .errors import SchemaTooNewError, StoreError, StoreUrlError
 from .events import EVENTS_CURSOR_STATE, MeterEvent, Outage
 from .postgres import PostgresStore
 from .rollup import Bucket
+from .self_reads import BillingPeriod, Boundary, SelfRead
 from .sql import Clock, SqlStore, utc_now
 from .sqlite import SqliteStore
 from .url import parse_url
@@ -29,6 +30,8 @@ from .url import parse_url
 __all__ = [
     "EVENTS_CURSOR_STATE",
     "AsyncStore",
+    "BillingPeriod",
+    "Boundary",
     "Bucket",
     "EnergyDelta",
     "EnergyPeriod",
@@ -39,6 +42,7 @@ __all__ = [
     "Outage",
     "PostgresStore",
     "SchemaTooNewError",
+    "SelfRead",
     "SqlStore",
     "SqliteStore",
     "Store",

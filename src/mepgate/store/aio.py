@@ -11,6 +11,7 @@ from mepgate.reading import Reading
 from .base import EnergyPeriod, EnergyTotals, HistoryPoint, Store
 from .errors import StoreError
 from .events import EventStore, MeterEvent, Outage
+from .self_reads import BillingPeriod, SelfRead
 from .sql import SqlStore
 from .submeters import AsyncSubmeterStore
 
@@ -66,6 +67,15 @@ class AsyncStore:
         self, meter: str, period: str, count: int, now: dt.datetime | None = None
     ) -> list[EnergyPeriod]:
         return await asyncio.to_thread(self.store.energy_periods, meter, period, count, now)
+
+    async def add_self_reads(self, reads: Sequence[SelfRead]) -> int:
+        return await asyncio.to_thread(self.store.add_self_reads, reads)
+
+    async def self_reads(self, meter: str) -> list[SelfRead]:
+        return await asyncio.to_thread(self.store.self_reads, meter)
+
+    async def billing_periods(self, meter: str) -> list[BillingPeriod]:
+        return await asyncio.to_thread(self.store.billing_periods, meter)
 
     async def sweep(self, now: dt.datetime | None = None) -> int:
         return await asyncio.to_thread(self.store.sweep, now)

@@ -19,6 +19,7 @@ from typing import Self
 from mepgate.reading import Reading
 
 from .rollup import Bucket
+from .self_reads import BillingPeriod, SelfRead
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,19 @@ class Store(abc.ABC):
     ) -> list[EnergyPeriod]:
         """The ``count`` latest local hours or days (``period``: "hour" or "day"), oldest
         first, the current (unfinished) one last: energy per period from the registers."""
+
+    @abc.abstractmethod
+    def add_self_reads(self, reads: Sequence[SelfRead]) -> int:
+        """Store billing self-reads (BT26); return how many were new (see
+        :mod:`mepgate.store.self_reads`)."""
+
+    @abc.abstractmethod
+    def self_reads(self, meter: str) -> list[SelfRead]:
+        """The meter's stored self-reads, oldest first."""
+
+    @abc.abstractmethod
+    def billing_periods(self, meter: str) -> list[BillingPeriod]:
+        """Each period between consecutive self-reads beside the gateway's own energy."""
 
     @abc.abstractmethod
     def sweep(self, now: dt.datetime | None = None, batch_rows: int = 2000) -> int:

@@ -11,6 +11,11 @@ Layout (both engines, same names):
   ``sum / n``; ``n`` counts the readings in which the field was present.
 * ``submeter``, ``submeter_reading``, ``submeter_rollup`` -- M-Bus sub-meters (v7, see
   :mod:`mepgate.store.submeters`).
+* ``self_read(meter_id, sequence, meter_time_ms, local_time, season, gateway_time_ms,
+  read_at_ms, <energy>...)`` -- the meter's billing self-reads (BT26), key ``(meter_id,
+  sequence, meter_time_ms)``: ``meter_time_ms`` on the meter's clock (UTC), ``gateway_time_ms``
+  the same moment on the gateway's clock (the readings' time line), ``local_time`` the stamp as
+  the meter sent it (its local time).
 * ``meter_state(meter, name, value)`` -- small texts a meter's poller keeps across restarts
   (the evidence for a new baseline: ``Store.state``), key ``(meter, name)``; by the meter's
   name, so a meter that has stored no reading yet is not listed among the meters.
@@ -215,6 +220,28 @@ def _v5(d: Dialect) -> list[str]:
     ]
 
 
+# Schema v6: the meter's billing self-reads (BT26), energies in Wh as the meter's registers
+# showed them (ET55's unit applied); tier columns as in v2 (tiers 1..4).
+V6_SELF_READ_ENERGY: tuple[str, ...] = (
+    "forward_active_energy_wh",
+    "reverse_active_energy_wh",
+    *V2_FIELDS,
+)
+
+
+def _v6(d: Dialect) -> list[str]:
+    """One row per self-read the gateway read from a meter, by the meter's sequence number and
+    time stamp (a replaced meter starts its sequence again with other times)."""
+    energy = ", ".join(f"{name} {d.real}" for name in V6_SELF_READ_ENERGY)
+    return [
+        f"CREATE TABLE self_read (meter_id {d.integer} NOT NULL REFERENCES meter (id),"
+        f" sequence {d.integer} NOT NULL, meter_time_ms {d.integer} NOT NULL,"
+        f" local_time TEXT, season {d.integer}, gateway_time_ms {d.integer} NOT NULL,"
+        f" read_at_ms {d.integer} NOT NULL, {energy},"
+        f" PRIMARY KEY (meter_id, sequence, meter_time_ms)){d.table_suffix}"
+    ]
+
+
 def _v7(d: Dialect) -> list[str]:
     """M-Bus sub-meters: a device per (meter, slot, identification) -- a swapped device is a
     new row --, its readings (value and the increase since the device's previous reading),
@@ -247,5 +274,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "import/export energy per TOU tier", _v2),
     Migration(3, "per-meter state kept across restarts", _v3),
     Migration(5, "meter event logs and outages", _v5),
+    Migration(6, "billing self-reads (BT26)", _v6),
     Migration(7, "M-Bus sub-meters: devices, readings, hour/day rollups", _v7),
 )

@@ -37,6 +37,7 @@ from .schema import (
     Tier,
     rollup_columns,
 )
+from .self_reads import SelfReadsMixin
 
 Row = Sequence[Any]
 Clock = Callable[[], dt.datetime]
@@ -93,7 +94,7 @@ def _require_aware(name: str, value: dt.datetime) -> None:
         raise StoreError(f"{name}={value.isoformat()} has no time zone: pass an aware datetime")
 
 
-class SqlStore(EventStore, Store):
+class SqlStore(EventStore, SelfReadsMixin, Store):
     dialect: Dialect
 
     def __init__(

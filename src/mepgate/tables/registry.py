@@ -20,6 +20,7 @@ from mepgate.tables import (
     mep,
     procedures,
     registers,
+    self_reads,
     status,
 )
 from mepgate.tables._layout import Layout
@@ -32,7 +33,18 @@ from mepgate.tables.timestamps import LTimeDate, STimeDate
 JsonValue = None | bool | int | str | list["JsonValue"] | dict[str, "JsonValue"]
 
 #: The modules whose module-level :class:`Table` declarations make up the registry.
-_MODULES = (clock, dimensions, events, identity, load_profile, mep, procedures, registers, status)
+_MODULES = (
+    clock,
+    dimensions,
+    events,
+    identity,
+    load_profile,
+    mep,
+    procedures,
+    registers,
+    self_reads,
+    status,
+)
 
 
 def _collect(modules: tuple[ModuleType, ...]) -> dict[int, Table[object]]:

@@ -34,6 +34,7 @@ from mepgate.web.routers import dashdata, energy, health, reading, stream, subme
 from mepgate.web.routers import events as events_api
 from mepgate.web.routers import history as history_api
 from mepgate.web.routers import meter as meter_api
+from mepgate.web.routers import self_reads as self_reads_api
 from mepgate.web.security import (
     IPNetwork,
     SecurityMiddleware,
@@ -88,6 +89,7 @@ def create_app(view: GatewayView, *, data_dir: Path, clock: Clock = time.monoton
         events_api,
     ):
         app.include_router(module.router)
+    app.include_router(self_reads_api.router)
     for page in (dashboard, history, events_page, meter, console, config, setup, login):
         app.include_router(page.router)
     metrics = metrics_router()

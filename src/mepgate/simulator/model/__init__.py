@@ -6,9 +6,9 @@ Build a whole simulated meter with :func:`build_meter`; compare what a client de
 * :mod:`.physics` -- the installation: per-phase load, solar export, voltage, frequency
 * :mod:`.registers` -- BT23 energy integration and the TOU tiers
 * :mod:`.present` -- BT28 present values and demands
-* :mod:`.load_profile` (BT61..BT64), :mod:`.events` (BT74), :mod:`.mep_port` (ET13..ET16,
-  ET50, alerts, EP39), :mod:`.mbus` (the M-Bus sub-meters behind ET14/ET16),
-  :mod:`.nameplate` (BT00, BT01, BT03, BT22, ET03, ET04, ET55)
+* :mod:`.load_profile` (BT61..BT64), :mod:`.events` (BT74), :mod:`.self_reads` (BT26),
+  :mod:`.mep_port` (ET13..ET16, ET50, alerts, EP39), :mod:`.mbus` (the M-Bus sub-meters behind
+  ET14/ET16), :mod:`.nameplate` (BT00, BT01, BT03, BT22, ET03, ET04, ET55)
 * :mod:`.profiles` -- ``gen4-3phase``, ``gen3-3phase``, ``gen3-1phase``
 * :mod:`.meter_model` -- :class:`MeterModel`, the ``ModelStore`` tying it together
 """
@@ -26,6 +26,7 @@ from mepgate.simulator.model.mbus import MBusTruth
 from mepgate.simulator.model.mep_port import AlertFlags
 from mepgate.simulator.model.meter_model import DEFAULT_MBUS, MeterModel
 from mepgate.simulator.model.profiles import SIM_PROFILES, UnknownProfileError, sim_profile
+from mepgate.simulator.model.self_reads import DEFAULT_SCHEDULE, SCHEDULES, SelfReadTruth
 from mepgate.simulator.model.snapshot import GroundTruth
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "GroundTruth",
     "MBusTruth",
     "MeterModel",
+    "SelfReadTruth",
     "UnknownProfileError",
     "build_meter",
     "ground_truth",
@@ -56,6 +58,7 @@ def build_meter(
     mbus: tuple[str, ...] | None = None,
     mbus_stops: dict[int, float] | None = None,
     mbus_et16_compat: bool = True,
+    self_read: str = DEFAULT_SCHEDULE,
 ) -> SimulatedMeter:
     """A simulated meter of ``profile`` whose simulated clock reads ``start`` at front-end
     time ``origin`` and runs ``speed`` times faster than the front end's clock.
@@ -67,7 +70,9 @@ def build_meter(
     (``("gas", "water")``; default one water meter; ``()`` none); ``mbus_stops`` maps a slot to
     the simulated seconds after ``start`` when that device stops answering;
     ``mbus_et16_compat=False`` keeps ET16 at each device's first read (later reads go to ET45
-    only, as the guide's compatibility setting allows).
+    only, as the guide's compatibility setting allows).  ``self_read``: when the meter takes
+    its billing self-reads (BT26): ``"monthly"`` (the 1st, 00:00 local), ``"daily"`` (00:00
+    local) or ``"off"`` (a meter without BT26).
     """
     if speed <= 0:
         raise LocalProtocolError(f"speed must be positive (1.0 = real time), got {speed}")
@@ -75,6 +80,10 @@ def build_meter(
         raise LocalProtocolError(
             "scheduled_read_interval_min must be a positive number of minutes, or None for off; "
             f"got {scheduled_read_interval_min}"
+        )
+    if self_read not in SCHEDULES:
+        raise LocalProtocolError(
+            f"self_read must be one of {', '.join(SCHEDULES)}; got {self_read!r}"
         )
     model = MeterModel(
         sim_profile(profile),
@@ -84,6 +93,7 @@ def build_meter(
         mbus=DEFAULT_MBUS if mbus is None else mbus,
         mbus_stops=mbus_stops,
         mbus_et16_compat=mbus_et16_compat,
+        self_read=self_read,
     )
     return SimulatedMeter(
         model=model,

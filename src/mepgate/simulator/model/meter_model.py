@@ -45,9 +45,19 @@ from mepgate.simulator.model.physics import STEP_US, Electrical, LoadShape, elec
 from mepgate.simulator.model.present import bt28_value
 from mepgate.simulator.model.profiles import SimProfile
 from mepgate.simulator.model.registers import WUS_PER_WH, CumulativeRegisters, tier_at
+from mepgate.simulator.model.self_reads import DEFAULT_SCHEDULE, SelfReadRecorder
 from mepgate.simulator.model.snapshot import GroundTruth
 from mepgate.simulator.static_store import MAK_WRITABLE_DEFAULT
-from mepgate.tables import clock, dimensions, events, identity, load_profile, mep, registers
+from mepgate.tables import (
+    clock,
+    dimensions,
+    events,
+    identity,
+    load_profile,
+    mep,
+    registers,
+    self_reads,
+)
 from mepgate.tables.dimensions import Dimensions, PresentRegisterSelection
 from mepgate.tables.errors import TableDecodeError
 from mepgate.tables.ids import TableId
@@ -64,6 +74,7 @@ DEFAULT_MBUS = ("water",)
 REBOOT_OUTAGE_S = 3
 """How long the simulated supply dip of a reboot lasts (BT23 "Power Outage Duration")."""
 _LOCAL_UTC_OFFSET_S = 3600  # the meter's standard time (CET); the model applies no DST
+_ACTIVE = ("forward_active_wus", "reverse_active_wus")
 _EP16_DELTA_SIZE = 4  # EP16 parameter: INT32 seconds, LSB first (assumption; see run_procedure)
 
 
@@ -91,9 +102,13 @@ class MeterModel:
         mbus: tuple[str, ...] = DEFAULT_MBUS,
         mbus_stops: dict[int, float] | None = None,
         mbus_et16_compat: bool = True,
+        self_read: str = DEFAULT_SCHEDULE,
     ) -> None:
         self.profile = profile
         self.dims = profile.meter.dims
+        if self_read == "off":  # a meter that keeps no self-reads (BT26 not served)
+            register = dataclasses.replace(self.dims.register, number_of_self_reads=0)
+            self.dims = dataclasses.replace(self.dims, register=register)
         self.seed = seed
         self.shape = LoadShape.draw(
             seed, phases=profile.meter.phases, utc_offset_s=_LOCAL_UTC_OFFSET_S
@@ -139,6 +154,14 @@ class MeterModel:
             self._next_multiple(meter_us, self.scheduled_read_interval_s)
             if self.scheduled_read_interval_s
             else None
+        )
+        self.self_reads = SelfReadRecorder(
+            self.dims.register,
+            schedule=self_read,
+            local_offset=dt.timedelta(seconds=_LOCAL_UTC_OFFSET_S),
+            start=self.meter_clock,
+            hour=self.system.self_read_hour,
+            minute=self.system.self_read_minute,
         )
         self._tables: dict[int, Callable[[], bytes]] = self._table_encoders()
 
@@ -202,6 +225,24 @@ class MeterModel:
         if self._next_schedule_us is not None and now >= self._next_schedule_us:
             self.mep.alerts.scheduled_read_request = True
             self._next_schedule_us = self._next_multiple(now, self.scheduled_read_interval_s or 0)
+        if self.self_reads.due(_datetime(now)):
+            self._take_self_read(_datetime(now))
+
+    def _take_self_read(self, when: dt.datetime) -> None:
+        """BT26: BT23 as it is at ``when`` (:mod:`.self_reads`)."""
+        wh = {name: getattr(self.registers.total, name) // WUS_PER_WH for name in _ACTIVE}
+        tiers = {
+            name: tuple(getattr(t, name) // WUS_PER_WH for t in self.registers.tiers)
+            for name in _ACTIVE
+        }
+        self.self_reads.take(
+            when,
+            self._bt23(),
+            forward_wh=wh["forward_active_wus"],
+            reverse_wh=wh["reverse_active_wus"],
+            tier_forward_wh=tiers["forward_active_wus"],
+            tier_reverse_wh=tiers["reverse_active_wus"],
+        )
 
     def _read_mbus(self, meter_us: int) -> None:
         when = _datetime(meter_us)
@@ -418,6 +459,7 @@ class MeterModel:
             mbus=tuple(d.truth() for d in self.mep.devices.values()),
             mep_baud_rate_bps=self.mep.baud_rate_bps,
             load_profile_intervals=sum(len(b) for b in self.load_profile.blocks),
+            self_reads=tuple(self.self_reads.taken),
         )
 
     # -- tables ------------------------------------------------------------------------------
@@ -494,7 +536,7 @@ class MeterModel:
         def dims() -> Dimensions:  # looked up per read: reconfiguration replaces them
             return self.dims
 
-        return {
+        encoders: dict[int, Callable[[], bytes]] = {
             TableId.BT00: lambda: identity.BT00.encode(nameplate.bt00(p)),
             TableId.BT01: lambda: identity.BT01.encode(nameplate.bt01(p)),
             TableId.BT03: lambda: BT03.encode(nameplate.bt03(dims()), dims()),
@@ -530,6 +572,9 @@ class MeterModel:
             TableId.ET55: self._et55_bytes,
             TableId.ET59: lambda: self._responses.get(TableId.ET59, bytes(4)),
         }
+        if self.self_reads.enabled:
+            encoders[TableId.BT26] = lambda: self_reads.BT26.encode(self.self_reads.table(), dims())
+        return encoders
 
     def _selection(self) -> PresentRegisterSelection:
         if self.dims.present_selection is None:  # pragma: no cover - every profile has one

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from mepgate.simulator.model.mbus import MBusTruth
 from mepgate.simulator.model.mep_port import AlertFlags
 from mepgate.simulator.model.physics import Electrical, PhaseValues
+from mepgate.simulator.model.self_reads import SelfReadTruth
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -36,6 +37,7 @@ class GroundTruth:
     mep_baud_rate_bps: int
     load_profile_intervals: int
     mbus: tuple[MBusTruth, ...] = ()  # the M-Bus sub-meters, by slot
+    self_reads: tuple[SelfReadTruth, ...] = ()  # every self-read taken (BT26), oldest first
 
     @property
     def phases(self) -> tuple[PhaseValues, ...]:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from mepgate.web.deps import ReaderDep, StateDep, require_setup_done
+from mepgate.web.pages.billing import billing_section
 from mepgate.web.render import render
 from mepgate.web.routers.common import meter_names
 
@@ -18,4 +19,11 @@ async def history(
 ) -> Response:
     names = meter_names(state.view)
     chosen = meter if meter in names else (names[0] if names else "")
-    return render(request, state, "history.html", {"page": "history", "meter": chosen}, session)
+    billing = await billing_section(state.view, chosen) if chosen else None
+    return render(
+        request,
+        state,
+        "history.html",
+        {"page": "history", "meter": chosen, "billing": billing},
+        session,
+    )

@@ -382,16 +382,23 @@ def test_submeter_tiles_and_outage_shading_from_a_simulated_meter(
     end = dt.datetime.fromisoformat(outage["end"]).timestamp()
     assert shown == [{"start": pytest.approx(start), "end": pytest.approx(end)}]
     page.wait_for_timeout(1200)  # the next redraw of the live hour
-    painted = """(at) => { const u = window.mepgateDashboard.house.live;
-                     const x = Math.round(u.valToPos(at, 'x', true));
+    # A column of the plot is painted top to bottom and red-tinted inside the outage (the best
+    # column of its span: a grid line may cross one), only the grid and the lines outside.
+    columns = """([from, to]) => { const u = window.mepgateDashboard.house.live;
+                   const a = Math.floor(u.valToPos(from, 'x', true));
+                   const b = Math.max(a + 2, Math.ceil(u.valToPos(to, 'x', true)));
+                   const out = [];
+                   for (let x = a; x < b; x++) {
                      const d = u.ctx.getImageData(x, u.bbox.top, 1, u.bbox.height).data;
                      let n = 0, red = 0;
                      for (let i = 0; i < d.length; i += 4) {
                        if (d[i + 3] > 0) { n++; if (d[i] > d[i + 1]) red++; }
                      }
-                     return [n / (d.length / 4), red / Math.max(n, 1)]; }"""
-    inside = page.evaluate(painted, (start + end) / 2)
-    outside = page.evaluate(painted, start - 600)  # ten minutes before: nothing there
+                     out.push([n / (d.length / 4), red / Math.max(n, 1)]);
+                   }
+                   return out; }"""
+    inside = max(page.evaluate(columns, [start, end]), key=lambda c: (c[0] > 0.9, c[1]))
+    outside = min(page.evaluate(columns, [start - 600, start - 600]))  # ten minutes before
     assert inside[0] > 0.9, inside
     assert inside[1] > 0.8, inside  # red-tinted
     assert outside[0] < 0.5, outside

@@ -8,7 +8,9 @@ import pytest
 
 from mepgate.tables import clock, dimensions, events, identity, load_profile, mep, registers, status
 from mepgate.tables._layout import LayoutInfo
+from mepgate.tables.errors import TableLengthError
 from mepgate.tables.profiles import gen3_3phase, gen4_3phase
+from mepgate.tables.timestamps import STimeDate
 
 G4 = gen4_3phase().dims
 G3 = gen3_3phase().dims
@@ -197,3 +199,34 @@ def test_bt64_block_size_follows_bt61() -> None:
     assert block.offset_of("intervals") == 5 + (n + 7) // 8
     assert block.size == 5 + (n + 7) // 8 + n * ((ch // 2 + 1) + 4 * ch)
     assert load_profile.block_offset(G4, 3) == 3 * block.size
+
+
+def test_bt64_interval_offsets_and_header_for_partial_reads() -> None:
+    # Guide: an interval at 5 + SET((n + 7) / 8) + k * ((ch / 2 + 1) + 4 * ch) in its block.
+    block = load_profile.lp_block_layout(G4, 1)
+    header = load_profile.lp_block_header_layout(G4, 1)
+    assert header.size == block.offset_of("intervals") == 5 + 12
+    assert load_profile.lp_interval_layout(G4, 1).size == 3 + 16
+    assert load_profile.interval_offset(G4, 2, 5) == 2 * block.size + 17 + 5 * 19
+    value = load_profile.LoadProfileBlock(
+        end_time=STimeDate(year=2025, month=3, day=1, hour=12, minute=15),
+        interval_recorded=tuple(i < 2 for i in range(96)),
+        intervals=tuple(
+            load_profile.Interval(
+                status=load_profile.IntervalStatus(common_flags=i % 3 * 2, channels=(0,) * 4),
+                values=(1000 + i, 200, 30, 4),
+            )
+            for i in range(96)
+        ),
+    )
+    data = block.encode(value)
+    head = load_profile.decode_lp_block_header(data[: header.size], G4)
+    assert head.end_time == value.end_time
+    assert head.intervals is None
+    assert head.interval_recorded == value.interval_recorded
+    start = load_profile.interval_offset(G4, 0, 1)
+    got = load_profile.decode_lp_intervals(data[start : start + 3 * 19], G4)
+    assert [i.values for i in got] == [(1001, 200, 30, 4), (1002, 200, 30, 4), (1003, 200, 30, 4)]
+    assert [i.status.common_flags for i in got if i.status] == [2, 4, 0]
+    with pytest.raises(TableLengthError):
+        load_profile.decode_lp_intervals(data[start : start + 20], G4)

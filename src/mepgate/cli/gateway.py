@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import errno
+import functools
 import importlib
 import logging
 import os
@@ -42,6 +44,7 @@ from mepgate.config import (
 )
 from mepgate.errors import MepgateError
 from mepgate.outputs.discovery import check_disabled_entities
+from mepgate.service.clock import clock_for, parse_epoch
 from mepgate.service.gateway import Gateway, Output
 from mepgate.service.view import GatewayView
 from mepgate.simulator.embedded import EmbeddedSimulators
@@ -129,16 +132,64 @@ def outputs_for(data_dir: Path) -> Sequence[Output]:
     return (publish_mqtt,)
 
 
-def gateway_for(settings: Settings, *, data_dir: Path, config_path: Path) -> Gateway:
+def gateway_for(
+    settings: Settings,
+    *,
+    data_dir: Path,
+    config_path: Path,
+    speed: float = 1.0,
+    speed_epoch: dt.datetime | None = None,
+) -> Gateway:
     """The gateway of ``serve`` and ``demo``: its outputs, and ``sim:PROFILE`` meters (the
-    demo's, or any a configuration names) run in this process."""
+    demo's, or any a configuration names) run in this process.  ``speed`` and ``speed_epoch``
+    make its clock run faster (:class:`~mepgate.service.clock.SpedClock`; demos and tests)."""
+    clock = clock_for(speed, speed_epoch)
     return Gateway(
         settings,
         data_dir=data_dir,
         config_path=config_path,
         outputs=outputs_for(data_dir),
-        simulated=EmbeddedSimulators(),
+        simulated=EmbeddedSimulators(speed=speed, now=clock),
+        clock=clock,
     )
+
+
+SPEED_EPOCH_FILE = "speed-epoch"
+"""In the demo's data directory: the epoch of its sped clock, kept so that a restarted demo
+continues on the same time line (its stored history stays in the past)."""
+
+
+def demo_epoch(data_dir: Path) -> dt.datetime:
+    """The demo's speed epoch: read from its data directory, or now (and kept there)."""
+    path = data_dir / SPEED_EPOCH_FILE
+    try:
+        return parse_epoch(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        epoch = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.write_text(epoch.isoformat() + "\n", encoding="utf-8")
+        return epoch
+
+
+def _speed_options(command: Callable[..., None], *, hidden: bool) -> Callable[..., None]:
+    command = click.option(
+        "--speed",
+        type=click.FloatRange(min=0, min_open=True),
+        default=1.0,
+        show_default=True,
+        hidden=hidden,
+        help="For demos and tests: the gateway's clock (and a simulated meter's) runs this "
+        "many times faster, so that days pass in minutes.",
+    )(command)
+    if hidden:
+        command = click.option(
+            "--speed-epoch",
+            metavar="ISO",
+            hidden=True,
+            help="With --speed: the clock reads EPOCH + (now - EPOCH) * SPEED (give the same "
+            "to mepgate simulate and on every restart).",
+        )(command)
+    return command
 
 
 # -- running ---------------------------------------------------------------------------------------
@@ -296,12 +347,15 @@ def _common(command: Callable[..., None]) -> Callable[..., None]:
     "not exist yet, the web app's setup page writes it.",
 )
 @_common
+@functools.partial(_speed_options, hidden=True)
 def serve(
     config: Path | None,
     listen: str | None,
     data_dir: Path | None,
     mqtt: str | None,
     log_level: str,
+    speed: float = 1.0,
+    speed_epoch: str | None = None,
 ) -> None:
     """The gateway for your meters: polling, history, dashboard, API."""
     _setup_logging(log_level)
@@ -314,7 +368,18 @@ def serve(
     if not path.exists():
         log.warning("no configuration at %s yet: open the web page to set up a meter", path)
     directory = data_dir or user_data_dir()
-    gateway = gateway_for(settings, data_dir=directory, config_path=path)
+    try:
+        epoch = parse_epoch(speed_epoch) if speed_epoch is not None else None
+    except ValueError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    if speed != 1 or epoch is not None:
+        log.warning(
+            "the gateway's clock runs %g times faster (--speed): for demos and tests", speed
+        )
+    gateway = gateway_for(
+        settings, data_dir=directory, config_path=path, speed=speed, speed_epoch=epoch
+    )
     _run(gateway, log_level, lambda url: click.echo(f"mepgate: dashboard at {url}", err=True))
 
 
@@ -325,8 +390,14 @@ def serve(
     help="Read the simulated meter through its optical port (ANSI C12.18) instead of MEP.",
 )
 @_common
+@functools.partial(_speed_options, hidden=False)
 def demo(
-    optical: bool, listen: str | None, data_dir: Path | None, mqtt: str | None, log_level: str
+    optical: bool,
+    listen: str | None,
+    data_dir: Path | None,
+    mqtt: str | None,
+    log_level: str,
+    speed: float = 1.0,
 ) -> None:
     """The gateway on a built-in simulated meter (gen4-3phase), with its dashboard.
 
@@ -349,7 +420,10 @@ def demo(
         click.echo(url)
         sys.stdout.flush()
 
-    gateway = gateway_for(settings, data_dir=directory, config_path=path)
+    epoch = demo_epoch(directory) if speed != 1 else None
+    gateway = gateway_for(
+        settings, data_dir=directory, config_path=path, speed=speed, speed_epoch=epoch
+    )
     _run(gateway, log_level, announce)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import click
 
 from mepgate import __version__
+from mepgate.cli.backfill import backfill
 from mepgate.cli.gateway import COMMANDS as GATEWAY_COMMANDS
 from mepgate.cli.meter import COMMANDS as METER_COMMANDS
 from mepgate.cli.simulate import simulate
@@ -47,6 +48,7 @@ for _command in (*GATEWAY_COMMANDS, *METER_COMMANDS):
     cli.add_command(_command)
 
 cli.add_command(simulate)
+cli.add_command(backfill)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from mepgate.c1218.keys import parse_password as parse_c1218_password
 from mepgate.errors import LocalProtocolError
 from mepgate.proto import AccessLevel, parse_key
 from mepgate.proto.constants import DEFAULT_BAUD
+from mepgate.service.clock import SpedClock, parse_epoch
 from mepgate.simulator.faults import FAULTS_HELP, Faults, FaultSpec
 from mepgate.simulator.meter import (
     DEFAULT_MAK,
@@ -28,7 +29,7 @@ from mepgate.simulator.meter import (
     DEFAULT_RK,
     SimulatedMeter,
 )
-from mepgate.simulator.model import SIM_PROFILES, build_meter, model_of
+from mepgate.simulator.model import SIM_PROFILES, LoadProfileShape, build_meter, model_of
 from mepgate.simulator.model.happenings import EVENTS_HELP, parse_events
 from mepgate.simulator.model.mbus import parse_mbus
 from mepgate.simulator.model.self_reads import DEFAULT_SCHEDULE as DEFAULT_SELF_READ
@@ -39,6 +40,7 @@ from mepgate.simulator.serve.background import INTERFACES, check_interface
 from mepgate.simulator.serve.optical import OpticalPort, SharedUart
 from mepgate.simulator.serve.port import ServedPort
 from mepgate.simulator.timing import DEFAULT_PROCESSING, WireTiming
+from mepgate.tables.errors import InvalidDimensionError
 
 DEFAULT_PROFILE = "gen4-3phase"
 
@@ -65,6 +67,7 @@ Examples:
   mepgate simulate --tcp 127.0.0.1:0 --speed 60 --events outage=300@600,tamper@900
   mepgate simulate --interface optical --pty --profile gen3-3phase
   mepgate simulate --interface both --tcp 127.0.0.1:0 --profile gen3-1phase
+  mepgate simulate --tcp :2323 --lp-interval 15 --lp-depth 7 --lp-history 9 --speed 600
 
 \b
 {FAULTS_HELP}
@@ -150,6 +153,36 @@ def _tcp_address(text: str) -> tuple[str, int]:
     "--rk", default=DEFAULT_RK.decode(), show_default=True, help="Optical Read-only Key (RK)."
 )
 @click.option(
+    "--speed-epoch",
+    metavar="ISO",
+    default=None,
+    help="With --speed: the simulated clock reads EPOCH + (now - EPOCH) * SPEED, the time line "
+    "of a gateway run with the same --speed and --speed-epoch (demos, tests).",
+)
+@click.option(
+    "--lp-interval",
+    type=click.IntRange(min=1, max=60),
+    default=None,
+    metavar="MIN",
+    help="Load profile interval in minutes (default 15; a divisor of 60).",
+)
+@click.option(
+    "--lp-depth",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="DAYS",
+    help="Load profile depth in days, after which it wraps (default 100).",
+)
+@click.option(
+    "--lp-history",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    metavar="DAYS",
+    help="The meter was installed this many days ago: its profile holds them (at most the "
+    "depth) -- what a gateway's first installation back-fills.",
+)
+@click.option("--no-load-profile", is_flag=True, help="A meter without a load profile (BT61-BT64).")
+@click.option(
     "--scheduled-read-min",
     type=click.IntRange(min=1),
     default=None,
@@ -207,6 +240,11 @@ def simulate(
     mbus_stop: tuple[str, ...],
     mbus_et45_only: bool,
     self_read: str,
+    speed_epoch: str | None = None,
+    lp_interval: int | None = None,
+    lp_depth: float | None = None,
+    lp_history: float = 0.0,
+    no_load_profile: bool = False,
 ) -> None:
     if tcp is None and not pty:
         raise click.UsageError("say where to serve: --tcp HOST:PORT and/or --pty")
@@ -225,11 +263,25 @@ def simulate(
         timing = WireTiming(baud=baud, processing=processing_ms / 1000, enabled=not no_timing)
     except LocalProtocolError as error:
         raise click.UsageError(str(error)) from None
+    try:
+        shape = LoadProfileShape(
+            interval_min=lp_interval,
+            depth_days=lp_depth,
+            history=dt.timedelta(days=lp_history),
+            present=not no_load_profile,
+        )
+        epoch = parse_epoch(speed_epoch) if speed_epoch is not None else None
+    except (InvalidDimensionError, ValueError) as error:
+        raise click.UsageError(str(error)) from None
+    start = (SpedClock(speed, epoch)() if epoch is not None else dt.datetime.now(dt.UTC)).replace(
+        microsecond=0
+    )
     loop = asyncio.new_event_loop()
     meter = build_meter(
         profile,
         seed=seed,
-        start=dt.datetime.now(dt.UTC).replace(microsecond=0),
+        start=start,
+        load_profile=shape,
         speed=speed,
         origin=loop.time(),  # the ports' clock: time.monotonic
         keys=keys,

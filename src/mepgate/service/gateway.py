@@ -35,6 +35,8 @@ from mepgate.config import MeterConfig, MeterSecret, Settings, is_simulated, sav
 from mepgate.errors import LocalProtocolError
 from mepgate.proto import ReadRequest, WriteRequest
 from mepgate.reading import TIER_REFRESH_S, Reading
+from mepgate.service.backfill import COMPARE_OFFSET_S, BackfillJob
+from mepgate.service.clock import Clock, system_now
 from mepgate.service.console import console_exchange
 from mepgate.service.events import EVENTS_INTERVAL_S, EventsJob
 from mepgate.service.hub import ReadingHub
@@ -82,7 +84,9 @@ class Gateway:
     ``data_dir`` holds the SQLite database when ``storage.url`` is not set.  ``config_path`` is
     where :meth:`apply_settings` saves (``None``: not saved).  ``simulated`` runs the meters
     whose port is ``sim:PROFILE`` (``None``: such ports are refused); the gateway closes it when
-    it stops.  ``timing`` (MEP meters), ``optical_timing`` (optical ones), ``retry``,
+    it stops.  ``clock`` is the gateway's wall clock (readings, the store, the web pages'
+    "now"): the computer's, or a :class:`~mepgate.service.clock.SpedClock` for demos and
+    tests.  ``timing`` (MEP meters), ``optical_timing`` (optical ones), ``retry``,
     ``tier_refresh``, ``rebase_after(_s)``, ``mbus_check_interval``, ``events_interval`` and
     ``self_read_interval`` (how often BT26 is checked) are for tests and benchmarks (defaults:
     the guides' timing; retries 1 s doubling to 60 s; the poller's defaults; ET14 every
@@ -113,8 +117,10 @@ class Gateway:
         mbus_check_interval: float = MBUS_CHECK_INTERVAL_S,
         events_interval: float = EVENTS_INTERVAL_S,
         self_read_interval: float = SELF_READ_INTERVAL_S,
+        clock: Clock = system_now,
     ) -> None:
         self._settings = settings
+        self._clock = clock
         self.data_dir = data_dir
         self.config_path = config_path
         self._timing = timing
@@ -158,6 +164,10 @@ class Gateway:
     @property
     def hub(self) -> ReadingHub:
         return self._hub
+
+    def now(self) -> dt.datetime:
+        """The gateway's clock (UTC): what readings are stamped with."""
+        return self._clock()
 
     @property
     def settings(self) -> Settings:
@@ -276,6 +286,7 @@ class Gateway:
             url,
             retention=settings.storage.retention,
             local_tz=ZoneInfo(settings.storage.timezone),
+            clock=self._clock,
         )
         self._store, self._store_url = AsyncStore(store), url
         where = parse_url(url).path or mask_url(url)  # a SQLite file, or a masked server URL
@@ -299,7 +310,7 @@ class Gateway:
         if is_simulated(port) and self._simulated is not None:  # check_settings made sure
             # A simulated meter continues only from a reading fit to be its baseline.
             continue_from = previous
-            now = dt.datetime.now(dt.UTC)
+            now = self._clock()
             if previous is not None and baseline_doubt(previous, earlier, now, self._limits):
                 continue_from = None
             port = await self._simulated.url_for(
@@ -353,6 +364,7 @@ class Gateway:
             rebase_after=self._rebase[0],
             rebase_after_s=self._rebase[1],
             jobs=self._jobs_for(meter),
+            now=self._clock,
         )
         task = asyncio.create_task(poller.run(), name=f"mepgate-poll-{meter.name}")
         self._pollers[meter.name] = (poller, task)
@@ -360,7 +372,17 @@ class Gateway:
     def _jobs_for(self, meter: MeterConfig) -> list[MeterJob]:
         """The reads a meter's poller does beside the live values, in the order they take
         turns (:mod:`mepgate.service.jobs`)."""
-        jobs: list[MeterJob] = []
+        # Hours are compared where a live reading lies within two poll intervals of their
+        # ends: poll intervals are real seconds, the edge is on the gateway's (sped) clock.
+        speed = float(getattr(self._clock, "speed", 1.0))
+        jobs: list[MeterJob] = [
+            BackfillJob(
+                meter.name,
+                lambda: self._store,
+                compare_edge_s=max(5.0, 2 * meter.poll_interval) * speed,
+                compare_offset_s=COMPARE_OFFSET_S * speed,
+            ),
+        ]
         jobs.append(
             MBusJob(
                 meter.name,

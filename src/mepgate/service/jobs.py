@@ -57,6 +57,9 @@ class JobStatus:
     detail: str = ""
     last_error: str | None = None
     last_success_at: dt.datetime | None = None
+    warning: str | None = None
+    """Something the job found that the user should know while it works on (the back-fill's
+    disagreements between the live readings and the meter's profile): a health warning."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -116,3 +116,11 @@ class GatewayView(Protocol):
         reopens the store; outputs restart.  ``web.listen`` takes effect at the next start.
         """
         ...
+
+
+def view_now(view: object) -> dt.datetime:
+    """The gateway's clock (``view.now()``, a sped clock in demos and tests), or the computer's
+    for a view that has none."""
+    clock = getattr(view, "now", None)
+    now: dt.datetime = clock() if callable(clock) else dt.datetime.now(dt.UTC)
+    return now

@@ -18,6 +18,7 @@ import datetime as dt
 import math
 import time
 import zlib
+from collections.abc import Callable
 from typing import Literal
 
 from mepgate.c1218.keys import Password, parse_password
@@ -47,9 +48,16 @@ class EmbeddedSimulators:
     A meter configured with ``interface = "optical"`` gets a simulator that serves its optical
     port (ANSI C12.18) instead of its MEP port, with the demo optical keys."""
 
-    def __init__(self, *, speed: float = 1.0, mbus: tuple[str, ...] = ("gas", "water")) -> None:
+    def __init__(
+        self,
+        *,
+        speed: float = 1.0,
+        mbus: tuple[str, ...] = ("gas", "water"),
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
         self.speed = speed
         self.mbus = mbus  # the demo meters' M-Bus sub-meters
+        self._now = now  # the gateway's clock: a simulated meter starts at its time
         self._running: dict[str, tuple[tuple[str, Interface], RunningSimulator]] = {}
 
     def default_key(self, port: str, *, interface: Interface = "mep") -> MepKey | Password | None:
@@ -88,7 +96,7 @@ class EmbeddedSimulators:
         meter = build_meter(
             profile,
             seed=zlib.crc32(name.encode()),  # the same meter every time the demo starts
-            start=dt.datetime.now(dt.UTC),
+            start=self._now(),
             speed=self.speed,
             origin=time.monotonic(),  # the front end's clock
             keys=_KEYS,

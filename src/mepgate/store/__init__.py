@@ -17,7 +17,16 @@ import datetime as dt
 from mepgate.config import Retention
 
 from .aio import AsyncStore
-from .base import EnergyDelta, EnergyPeriod, EnergyTotals, FieldStats, HistoryPoint, Store
+from .base import (
+    EnergyDelta,
+    EnergyPeriod,
+    EnergyTotals,
+    FieldStats,
+    HistoryPoint,
+    HourComparison,
+    ProfileInterval,
+    Store,
+)
 from .errors import SchemaTooNewError, StoreError, StoreUrlError
 from .events import EVENTS_CURSOR_STATE, MeterEvent, Outage
 from .postgres import PostgresStore
@@ -38,9 +47,11 @@ __all__ = [
     "EnergyTotals",
     "FieldStats",
     "HistoryPoint",
+    "HourComparison",
     "MeterEvent",
     "Outage",
     "PostgresStore",
+    "ProfileInterval",
     "SchemaTooNewError",
     "SelfRead",
     "SqlStore",

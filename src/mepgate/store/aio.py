@@ -8,7 +8,14 @@ from collections.abc import Sequence
 
 from mepgate.reading import Reading
 
-from .base import EnergyPeriod, EnergyTotals, HistoryPoint, Store
+from .base import (
+    EnergyPeriod,
+    EnergyTotals,
+    HistoryPoint,
+    HourComparison,
+    ProfileInterval,
+    Store,
+)
 from .errors import StoreError
 from .events import EventStore, MeterEvent, Outage
 from .self_reads import BillingPeriod, SelfRead
@@ -42,6 +49,25 @@ class AsyncStore:
         self, meter: str, start: dt.datetime, end: dt.datetime, points: int = 500
     ) -> list[HistoryPoint]:
         return await asyncio.to_thread(self.store.history, meter, start, end, points)
+
+    async def ingest_profile(
+        self,
+        meter: str,
+        intervals: Sequence[ProfileInterval],
+        *,
+        state: tuple[str, str] | None = None,
+    ) -> int:
+        return await asyncio.to_thread(self.store.ingest_profile, meter, intervals, state=state)
+
+    async def profile(
+        self, meter: str, start: dt.datetime, end: dt.datetime, limit: int = 5000
+    ) -> list[ProfileInterval]:
+        return await asyncio.to_thread(self.store.profile, meter, start, end, limit)
+
+    async def compare_profile(
+        self, meter: str, start: dt.datetime, end: dt.datetime, *, edge_s: float
+    ) -> list[HourComparison]:
+        return await asyncio.to_thread(self.store.compare_profile, meter, start, end, edge_s=edge_s)
 
     async def latest(self, meter: str) -> Reading | None:
         return await asyncio.to_thread(self.store.latest, meter)

@@ -44,6 +44,60 @@ class HistoryPoint:
     stats: Mapping[str, FieldStats]
     forward_active_energy_wh: float | None
     reverse_active_energy_wh: float | None
+    energy_source: str | None = None  # "live" or "profile": where the registers above came from
+    profile_intervals: int = 0  # the meter's load profile intervals in the point
+
+
+# Extended interval status, common nibble (MEP guide, "Extended Status Field Description").
+PROFILE_FLAGS: tuple[tuple[int, str], ...] = (
+    (0b0001, "dst"),
+    (0b0010, "power-fail"),
+    (0b0100, "clock-forward"),
+    (0b1000, "clock-backward"),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfileInterval:
+    """One interval of the meter's load profile, as read from it (INT32 snapshots: the
+    registers at the interval's end).
+
+    ``number`` is its place in the meter's profile (block sequence number times intervals per
+    block, plus its index in the block): unique per meter, rising.  ``end`` is the interval's
+    end on the gateway's clock, ``meter_end`` on the meter's.  ``status`` is the extended
+    status's common nibble (:data:`PROFILE_FLAGS`), ``channel_status`` the channels' nibbles
+    (channel 0 lowest).
+    """
+
+    number: int
+    end: dt.datetime
+    meter_end: dt.datetime
+    interval_s: int
+    status: int = 0
+    channel_status: int = 0
+    forward_active_energy_wh: float | None = None
+    reverse_active_energy_wh: float | None = None
+    import_reactive_energy_varh: float | None = None
+    export_reactive_energy_varh: float | None = None
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        return tuple(name for bit, name in PROFILE_FLAGS if self.status & bit)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HourComparison:
+    """One hour that live readings and the load profile both cover: the energy imported by
+    the live registers' delta and by the profile's (Wh), and whether they agree."""
+
+    start: dt.datetime
+    live_wh: float
+    profile_wh: float
+    tolerance_wh: float
+
+    @property
+    def agrees(self) -> bool:
+        return abs(self.live_wh - self.profile_wh) <= self.tolerance_wh
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +146,33 @@ class Store(abc.ABC):
         self, meter: str, start: dt.datetime, end: dt.datetime, points: int = 500
     ) -> list[HistoryPoint]:
         """At most ``points`` points over ``[start, end)``, oldest first."""
+
+    @abc.abstractmethod
+    def ingest_profile(
+        self,
+        meter: str,
+        intervals: Sequence[ProfileInterval],
+        *,
+        state: tuple[str, str] | None = None,
+    ) -> int:
+        """Store load profile intervals and their place in the rollups, with ``state`` (a
+        :meth:`set_state` name and value: the back-fill's progress) in the same transaction;
+        an interval already stored (same meter and number) is skipped.  Returns how many were
+        new."""
+
+    @abc.abstractmethod
+    def profile(
+        self, meter: str, start: dt.datetime, end: dt.datetime, limit: int = 5000
+    ) -> list[ProfileInterval]:
+        """The stored profile intervals ending in ``[start, end)``, oldest first."""
+
+    @abc.abstractmethod
+    def compare_profile(
+        self, meter: str, start: dt.datetime, end: dt.datetime, *, edge_s: float
+    ) -> list[HourComparison]:
+        """Each whole hour in ``[start, end)`` that both the live readings and the profile
+        cover: the profile has snapshots at both of its ends, and a live reading lies within
+        ``edge_s`` seconds before each end."""
 
     @abc.abstractmethod
     def latest(self, meter: str) -> Reading | None:

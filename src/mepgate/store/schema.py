@@ -16,6 +16,15 @@ Layout (both engines, same names):
   sequence, meter_time_ms)``: ``meter_time_ms`` on the meter's clock (UTC), ``gateway_time_ms``
   the same moment on the gateway's clock (the readings' time line), ``local_time`` the stamp as
   the meter sent it (its local time).
+* ``profile_interval(meter_id, number, end_ms, meter_end_ms, interval_s, status,
+  channel_status, <channel>...)`` -- the meter's load profile intervals as read back (v4), key
+  ``(meter_id, number)``: ``number`` is the interval's place in the meter's profile (block
+  sequence number times intervals per block plus its index), so an interval is stored once
+  however often it is read, and two intervals with the same end time (a clock set back) are
+  both kept.  ``end_ms`` is the interval's end on the gateway's clock, ``meter_end_ms`` on
+  the meter's.  The rollups carry the profile beside the live readings (v4):
+  ``profile_n`` intervals in the bucket, ``profile_last_at_ms`` and
+  ``profile_<energy>_last`` the newest one's registers -- never mixed into the live columns.
 * ``meter_state(meter, name, value)`` -- small texts a meter's poller keeps across restarts
   (the evidence for a new baseline: ``Store.state``), key ``(meter, name)``; by the meter's
   name, so a meter that has stored no reading yet is not listed among the meters.
@@ -204,6 +213,40 @@ def _v3(d: Dialect) -> list[str]:
     ]
 
 
+# Schema v4: the meter's load profile (INT32 snapshot channels, MEP guide BT62 "Format" 32).
+PROFILE_CHANNELS: tuple[str, ...] = (
+    "forward_active_energy_wh",
+    "reverse_active_energy_wh",
+    "import_reactive_energy_varh",
+    "export_reactive_energy_varh",
+)
+PROFILE_LAST_COLUMNS: tuple[str, ...] = tuple(f"profile_{name}_last" for name in ENERGY_FIELDS)
+PROFILE_ROLLUP_COLUMNS: tuple[str, ...] = ("profile_n", "profile_last_at_ms", *PROFILE_LAST_COLUMNS)
+
+
+def _v4(d: Dialect) -> list[str]:
+    """The load profile as read from the meter, and its place in the rollups."""
+    channels = ", ".join(f"{name} {d.real}" for name in PROFILE_CHANNELS)
+    statements = [
+        f"CREATE TABLE profile_interval (meter_id {d.integer} NOT NULL REFERENCES meter (id),"
+        f" number {d.integer} NOT NULL, end_ms {d.integer} NOT NULL,"
+        f" meter_end_ms {d.integer} NOT NULL, interval_s INTEGER NOT NULL,"
+        " status INTEGER NOT NULL, channel_status INTEGER NOT NULL,"
+        f" {channels}, PRIMARY KEY (meter_id, number)){d.table_suffix}",
+        "CREATE INDEX profile_interval_end ON profile_interval (meter_id, end_ms)",
+    ]
+    for tier in ROLLUP_TIERS:
+        statements += [
+            f"ALTER TABLE {tier.table} ADD COLUMN profile_n {d.count} NOT NULL DEFAULT 0",
+            f"ALTER TABLE {tier.table} ADD COLUMN profile_last_at_ms {d.integer}",
+        ]
+        statements += [
+            f"ALTER TABLE {tier.table} ADD COLUMN {column} {d.real}"
+            for column in PROFILE_LAST_COLUMNS
+        ]
+    return statements
+
+
 def _v5(d: Dialect) -> list[str]:
     """The meters' event logs and the outages derived from them (:mod:`.events`): the key of
     ``meter_event`` stores an entry read twice once, yet keeps the new entries of a meter whose
@@ -273,6 +316,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "meters, raw readings, minute/hour/day rollups", _v1),
     Migration(2, "import/export energy per TOU tier", _v2),
     Migration(3, "per-meter state kept across restarts", _v3),
+    Migration(4, "the meter's load profile, beside the live readings in the rollups", _v4),
     Migration(5, "meter event logs and outages", _v5),
     Migration(6, "billing self-reads (BT26)", _v6),
     Migration(7, "M-Bus sub-meters: devices, readings, hour/day rollups", _v7),

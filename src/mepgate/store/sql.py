@@ -19,7 +19,17 @@ from zoneinfo import ZoneInfo
 from mepgate.config import Retention
 from mepgate.reading import TIERS, Reading, tier_energy_field
 
-from .base import EnergyDelta, EnergyPeriod, EnergyTotals, FieldStats, HistoryPoint, Store
+from . import profile as _profile
+from .base import (
+    EnergyDelta,
+    EnergyPeriod,
+    EnergyTotals,
+    FieldStats,
+    HistoryPoint,
+    HourComparison,
+    ProfileInterval,
+    Store,
+)
 from .errors import SchemaTooNewError, StoreError
 from .events import EventStore
 from .history import MAX_POINTS, Oldest, Plan, plan
@@ -29,6 +39,7 @@ from .schema import (
     INTEGER_FIELDS,
     LAST_FIELDS,
     MIGRATIONS,
+    PROFILE_ROLLUP_COLUMNS,
     RAW,
     ROLLUP_TIERS,
     STORED_FIELDS,
@@ -45,6 +56,12 @@ _TIERS_BY_NAME = {tier.name: tier for tier in ROLLUP_TIERS}
 _ALL_TABLES = (RAW, *ROLLUP_TIERS)
 # How rollup columns combine when several buckets are grouped into one chart point.
 _GROUP_FUNCTION = {"min": "min", "max": "max", "sum": "sum", "n": "sum", "last": "max"}
+# The profile's rollup columns grouped: intervals add up, the newest snapshot is the largest.
+_PROFILE_GROUPED = (
+    "sum(profile_n)",
+    "max(profile_last_at_ms)",
+    *tuple(f"max({column})" for column in PROFILE_ROLLUP_COLUMNS[2:]),
+)
 
 
 def utc_now() -> dt.datetime:
@@ -275,6 +292,38 @@ class SqlStore(EventStore, SelfReadsMixin, Store):
                 self._merge(batch, ids)
             self._meter_ids.update(ids)
 
+    # -- the load profile --------------------------------------------------------------------
+
+    def ingest_profile(
+        self,
+        meter: str,
+        intervals: Sequence[ProfileInterval],
+        *,
+        state: tuple[str, str] | None = None,
+    ) -> int:
+        with self._lock:
+            return _profile.ingest(self, meter, intervals, state)
+
+    def profile(
+        self, meter: str, start: dt.datetime, end: dt.datetime, limit: int = 5000
+    ) -> list[ProfileInterval]:
+        _require_aware("start", start)
+        _require_aware("end", end)
+        with self._lock:
+            meter_id = self._find_meter(meter)
+            return [] if meter_id is None else _profile.read(self, meter_id, start, end, limit)
+
+    def compare_profile(
+        self, meter: str, start: dt.datetime, end: dt.datetime, *, edge_s: float
+    ) -> list[HourComparison]:
+        _require_aware("start", start)
+        _require_aware("end", end)
+        with self._lock:
+            meter_id = self._find_meter(meter)
+            if meter_id is None:
+                return []
+            return _profile.compare(self, meter_id, start, end, edge_s)
+
     # -- reading back ---------------------------------------------------------------------------
 
     def meters(self) -> list[str]:
@@ -319,7 +368,12 @@ class SqlStore(EventStore, SelfReadsMixin, Store):
         """The oldest stored row of ``tier`` for the meter: where it starts, and a reading time
         in it (a rollup bucket starts before its first reading -- up to a day before)."""
         key = "t_ms" if tier is RAW else "bucket_start"
-        seen = "t_ms" if tier is RAW else "last_at_ms"
+        # A bucket holding only load profile intervals has no live reading (last_at_ms 0).
+        seen = (
+            "t_ms"
+            if tier is RAW
+            else "CASE WHEN last_at_ms > 0 THEN last_at_ms ELSE profile_last_at_ms END"
+        )
         rows = self._q(
             f"SELECT {key}, {seen} FROM {tier.table} WHERE meter_id = ? ORDER BY {key} LIMIT 1",
             (meter_id,),
@@ -368,9 +422,11 @@ class SqlStore(EventStore, SelfReadsMixin, Store):
             scale, key = 1, "bucket_start"
             columns = rollup_columns()
             if p.factor == 1:
+                columns = [*columns, *PROFILE_ROLLUP_COLUMNS]
                 sql = f"SELECT bucket_start, last_at_ms, {', '.join(columns)} FROM {p.tier.table}"
             else:
                 aggregates = [f"{_GROUP_FUNCTION[c.rpartition('_')[2]]}({c})" for c in columns]
+                aggregates += _PROFILE_GROUPED
                 sql = (
                     "SELECT (bucket_start - CAST(? AS BIGINT)) / CAST(? AS BIGINT) AS g,"
                     f" max(last_at_ms), {', '.join(aggregates)} FROM {p.tier.table}"
@@ -402,8 +458,20 @@ class SqlStore(EventStore, SelfReadsMixin, Store):
                 low, high, total, count = row[2 + 4 * i : 6 + 4 * i]
                 if count:
                     stats[name] = FieldStats(float(total) / int(count), float(low), float(high))
-            lasts = list(row[2 + 4 * len(STORED_FIELDS) :])
-        forward, reverse = (lasts[LAST_FIELDS.index(name)] for name in ENERGY_FIELDS)
+            after = 2 + 4 * len(STORED_FIELDS)
+            lasts = list(row[after : after + len(LAST_FIELDS)])
+            profile_row = row[after + len(LAST_FIELDS) :]
+        live = tuple(lasts[LAST_FIELDS.index(name)] for name in ENERGY_FIELDS)
+        live_at = int(row[0]) if p.tier is RAW and p.factor == 1 else row[1]
+        profile_n, profile_at, profile_forward, profile_reverse = (
+            (0, None, None, None) if p.tier is RAW else profile_row
+        )
+        forward, reverse, source = _profile.energy_of(
+            None if live_at is None else int(live_at),
+            (live[0], live[1]),
+            None if profile_at is None else int(profile_at),
+            (profile_forward, profile_reverse),
+        )
         return HistoryPoint(
             t=t,
             width=width,
@@ -411,6 +479,8 @@ class SqlStore(EventStore, SelfReadsMixin, Store):
             stats=stats,
             forward_active_energy_wh=None if forward is None else float(forward),
             reverse_active_energy_wh=None if reverse is None else float(reverse),
+            energy_source=source,
+            profile_intervals=int(profile_n or 0),
         )
 
     # -- energy ---------------------------------------------------------------------------------
@@ -437,9 +507,14 @@ class SqlStore(EventStore, SelfReadsMixin, Store):
             params = [meter_id] if at_ms is None else [meter_id, at_ms // 1000 - tier.step_s]
             candidates += self._q(
                 f"SELECT last_at_ms, {lasts} FROM {tier.table}"
-                f" WHERE meter_id = ?{ended} ORDER BY bucket_start DESC LIMIT 1",
+                f" WHERE meter_id = ?{ended} AND {ENERGY_FIELDS[0]}_last IS NOT NULL"
+                " ORDER BY bucket_start DESC LIMIT 1",
                 params,
             )
+        snapshot = _profile.newest_register(self, meter_id, at_ms)
+        if snapshot is not None:  # the profile's, newer than any live reading: it wins
+            # The profile records the totals only: its tier registers are unknown.
+            candidates.append((*snapshot, *([None] * (len(LAST_FIELDS) - len(snapshot) + 1))))
         if not candidates:
             return None
         best = max(candidates, key=lambda row: int(row[0]))
@@ -458,8 +533,8 @@ class SqlStore(EventStore, SelfReadsMixin, Store):
             if rows:
                 break
             rows = self._q(
-                f"SELECT {mins} FROM {tier.table} WHERE meter_id = ?"
-                " AND bucket_start >= ? ORDER BY bucket_start LIMIT 1",
+                f"SELECT {mins} FROM {tier.table} WHERE meter_id = ? AND bucket_start >= ?"
+                f" AND {ENERGY_FIELDS[0]}_min IS NOT NULL ORDER BY bucket_start LIMIT 1",
                 (meter_id, -(-at_ms // 1000)),
             )
         return _registers_of(rows[0]) if rows else None

@@ -27,7 +27,7 @@ from mepgate.tables._layout import (
     packed,
 )
 from mepgate.tables.dimensions import Dimensions
-from mepgate.tables.errors import InvalidDimensionError, TableEncodeError
+from mepgate.tables.errors import InvalidDimensionError, TableEncodeError, TableLengthError
 from mepgate.tables.ids import TableId
 from mepgate.tables.table import DimensionedTable, FixedTable
 from mepgate.tables.timestamps import STimeDate
@@ -365,23 +365,46 @@ class LoadProfileData:
     blocks: tuple[LoadProfileBlock, ...] | None = None
 
 
-def lp_block_layout(dims: Dimensions, data_set: int = 1) -> Layout[LoadProfileBlock]:
-    """MEP guide, BT64 block: end time, [end readings], simple status, intervals."""
-    lp = _load_profile(dims)
-    ds = lp.data_set(data_set)
-    ch, n_int = ds.number_of_channels, ds.intervals_per_block
-    interval = Layout(
+def lp_interval_layout(dims: Dimensions, data_set: int = 1) -> Layout[Interval]:
+    """MEP guide, BT64 "Intervals": extended status ((channels / 2) + 1 bytes), then one INT32
+    end-of-interval value per channel."""
+    ch = _load_profile(dims).data_set(data_set).number_of_channels
+    return Layout(
         f"BT{63 + data_set} interval",
         Interval,
         [Field("status", ExtendedStatus(ch)), Field("values", Array(I32, ch))],
         hint=_REREAD,
     )
+
+
+def _header_fields(dims: Dimensions, data_set: int) -> list[Field]:
+    lp = _load_profile(dims)
+    ds = lp.data_set(data_set)
     fields = [Field("end_time", STIME_DATE)]
     if lp.end_reading_supported:
-        fields.append(Field("end_readings", Array(I32, ch)))
-    fields += [
-        Field("interval_recorded", BoolSet(n_int)),
-        Field("intervals", Array(interval, n_int)),
+        fields.append(Field("end_readings", Array(I32, ds.number_of_channels)))
+    fields.append(Field("interval_recorded", BoolSet(ds.intervals_per_block)))
+    return fields
+
+
+def lp_block_header_layout(dims: Dimensions, data_set: int = 1) -> Layout[LoadProfileBlock]:
+    """The first part of a BT64 block: end time, [end readings], simple status -- what tells
+    how many intervals the block holds and when the last one ended (``intervals`` stays
+    ``None``)."""
+    return Layout(
+        f"BT{63 + data_set} block header",
+        LoadProfileBlock,
+        _header_fields(dims, data_set),
+        hint=_REREAD,
+    )
+
+
+def lp_block_layout(dims: Dimensions, data_set: int = 1) -> Layout[LoadProfileBlock]:
+    """MEP guide, BT64 block: end time, [end readings], simple status, intervals."""
+    n_int = _load_profile(dims).data_set(data_set).intervals_per_block
+    fields = [
+        *_header_fields(dims, data_set),
+        Field("intervals", Array(lp_interval_layout(dims, data_set), n_int)),
     ]
     return Layout(f"BT{63 + data_set} block", LoadProfileBlock, fields, hint=_REREAD)
 
@@ -417,3 +440,32 @@ BT64, BT65, BT66, BT67 = LOAD_PROFILE_DATA
 def decode_lp_block(data: bytes, dims: Dimensions, data_set: int = 1) -> LoadProfileBlock:
     """Decode one block read at :func:`block_offset`."""
     return lp_block_layout(dims, data_set).decode(data)
+
+
+def interval_offset(dims: Dimensions, block: int, index: int, data_set: int = 1) -> int:
+    """Offset in BT64.. of interval ``index`` (0-based, oldest first) of block ``block``, for
+    a partial read of just the intervals a client lacks."""
+    return (
+        block_offset(dims, block, data_set)
+        + lp_block_header_layout(dims, data_set).size
+        + index * lp_interval_layout(dims, data_set).size
+    )
+
+
+def decode_lp_block_header(data: bytes, dims: Dimensions, data_set: int = 1) -> LoadProfileBlock:
+    """Decode a block's header read at :func:`block_offset` (``intervals`` is ``None``)."""
+    return lp_block_header_layout(dims, data_set).decode(data)
+
+
+def decode_lp_intervals(data: bytes, dims: Dimensions, data_set: int = 1) -> tuple[Interval, ...]:
+    """Decode whole intervals read at an :func:`interval_offset` (a multiple of the interval
+    size; anything else means the read was planned with other dimensions)."""
+    layout = lp_interval_layout(dims, data_set)
+    if len(data) % layout.size:
+        raise TableLengthError(
+            f"BT{63 + data_set} intervals: {len(data)} bytes is not a whole number of "
+            f"{layout.size}-byte intervals: {_REREAD}"
+        )
+    return tuple(
+        layout.decode(data[at : at + layout.size]) for at in range(0, len(data), layout.size)
+    )

@@ -34,6 +34,7 @@ from mepgate.web.routers import dashdata, energy, health, reading, stream, subme
 from mepgate.web.routers import events as events_api
 from mepgate.web.routers import history as history_api
 from mepgate.web.routers import meter as meter_api
+from mepgate.web.routers import profile as profile_api
 from mepgate.web.routers import self_reads as self_reads_api
 from mepgate.web.security import (
     IPNetwork,
@@ -87,6 +88,7 @@ def create_app(view: GatewayView, *, data_dir: Path, clock: Clock = time.monoton
         dashdata,
         submeters,
         events_api,
+        profile_api,
     ):
         app.include_router(module.router)
     app.include_router(self_reads_api.router)

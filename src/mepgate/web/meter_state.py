@@ -121,7 +121,7 @@ def assess(status: MeterStatus, settings: Settings, now: dt.datetime) -> MeterSt
         f"{job.name}: {job.last_error or job.detail or job.state}"
         for job in status.jobs
         if job.state in ("failed", "unsupported")
-    )
+    ) + tuple(f"{job.name}: {job.warning}" for job in status.jobs if job.warning)
     return MeterState(
         name=status.name,
         jobs=jobs,

@@ -209,6 +209,14 @@ class HistoryPointOut(_Out):
     stats: dict[str, StatsOut]
     forward_active_energy_wh: float | None
     reverse_active_energy_wh: float | None
+    energy_source: Literal["live", "profile"] | None = Field(
+        default=None,
+        description="Where the registers above come from: the live readings, or the meter's "
+        "load profile (read back after a gap; preferred where it covers the point's end).",
+    )
+    profile_intervals: int = Field(
+        default=0, description="The meter's load profile intervals in the point."
+    )
 
     @classmethod
     def of(cls, point: HistoryPoint) -> HistoryPointOut:
@@ -221,6 +229,8 @@ class HistoryPointOut(_Out):
             },
             forward_active_energy_wh=point.forward_active_energy_wh,
             reverse_active_energy_wh=point.reverse_active_energy_wh,
+            energy_source=point.energy_source,  # type: ignore[arg-type]
+            profile_intervals=point.profile_intervals,
         )
 
 
@@ -229,6 +239,20 @@ class HistoryOut(_Out):
     start: dt.datetime
     end: dt.datetime
     points: list[HistoryPointOut]
+
+
+class JobOut(_Out):
+    """A read beside the live poll (back-fill, events, self-reads, sub-meters): ``state`` is
+    ``idle``, ``working`` (``progress`` 0..1 when known), ``failed`` (``last_error`` says why;
+    it tries again by itself) or ``unsupported`` (the meter lacks what it reads)."""
+
+    name: str
+    state: str
+    progress: float | None
+    detail: str
+    last_error: str | None
+    last_success_at: dt.datetime | None
+    warning: str | None = None
 
 
 class MeterOut(_Out):
@@ -262,6 +286,7 @@ class MeterOut(_Out):
     diagnosis: Diagnosis | None
     reading_problem: str | None  # of the problems: no reading yet, or the newest too old
     clock_warning: str | None  # of the warnings: the meter's clock too far off
+    jobs: list[JobOut] = []  # reads beside the live poll: the back-fill's progress...
 
     @classmethod
     def of(cls, status: MeterStatus, judged: MeterState) -> MeterOut:
@@ -288,20 +313,8 @@ class MeterOut(_Out):
             diagnosis=judged.diagnosis,
             reading_problem=judged.reading,
             clock_warning=judged.clock,
+            jobs=[JobOut.model_validate(job) for job in status.jobs],
         )
-
-
-class JobOut(_Out):
-    """A read beside the live poll (back-fill, events, self-reads, sub-meters): ``state`` is
-    ``idle``, ``working`` (``progress`` 0..1 when known), ``failed`` (``last_error`` says why;
-    it tries again by itself) or ``unsupported`` (the meter lacks what it reads)."""
-
-    name: str
-    state: str
-    progress: float | None
-    detail: str
-    last_error: str | None
-    last_success_at: dt.datetime | None
 
 
 class MeterHealthOut(_Out):

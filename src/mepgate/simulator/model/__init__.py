@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from mepgate.errors import LocalProtocolError
 from mepgate.proto import AccessLevel
 from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK, SimClock, SimulatedMeter
+from mepgate.simulator.model.load_profile import LoadProfileShape
 from mepgate.simulator.model.mbus import MBusTruth
 from mepgate.simulator.model.mep_port import AlertFlags
 from mepgate.simulator.model.meter_model import DEFAULT_MBUS, MeterModel
@@ -33,6 +34,7 @@ __all__ = [
     "SIM_PROFILES",
     "AlertFlags",
     "GroundTruth",
+    "LoadProfileShape",
     "MBusTruth",
     "MeterModel",
     "SelfReadTruth",
@@ -59,6 +61,7 @@ def build_meter(
     mbus_stops: dict[int, float] | None = None,
     mbus_et16_compat: bool = True,
     self_read: str = DEFAULT_SCHEDULE,
+    load_profile: LoadProfileShape | None = None,
 ) -> SimulatedMeter:
     """A simulated meter of ``profile`` whose simulated clock reads ``start`` at front-end
     time ``origin`` and runs ``speed`` times faster than the front end's clock.
@@ -72,7 +75,8 @@ def build_meter(
     ``mbus_et16_compat=False`` keeps ET16 at each device's first read (later reads go to ET45
     only, as the guide's compatibility setting allows).  ``self_read``: when the meter takes
     its billing self-reads (BT26): ``"monthly"`` (the 1st, 00:00 local), ``"daily"`` (00:00
-    local) or ``"off"`` (a meter without BT26).
+    local) or ``"off"`` (a meter without BT26).  ``load_profile`` configures the load profile
+    (interval, depth, history before ``start``, or none: :class:`LoadProfileShape`).
     """
     if speed <= 0:
         raise LocalProtocolError(f"speed must be positive (1.0 = real time), got {speed}")
@@ -94,6 +98,7 @@ def build_meter(
         mbus_stops=mbus_stops,
         mbus_et16_compat=mbus_et16_compat,
         self_read=self_read,
+        load_profile=load_profile,
     )
     return SimulatedMeter(
         model=model,

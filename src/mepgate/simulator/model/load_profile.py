@@ -9,7 +9,7 @@ encoded once when it changes; BT64 is the concatenation, so partial reads stay c
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.errors import InvalidDimensionError
@@ -45,6 +45,62 @@ STATUS_CLOCK_FORWARD = 0b0100
 STATUS_CLOCK_BACKWARD = 0b1000
 
 _EMPTY_TIME = STimeDate(year=2000, month=0, day=0, hour=0, minute=0)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoadProfileShape:
+    """How the simulated meter's load profile is configured (``mepgate simulate --lp-*``).
+
+    ``interval_min`` and ``depth_days`` (``None``: the profile's own, 15 minutes and 100
+    blocks of a day) give BT61: a block holds a day of intervals (at most the guide's 1440)
+    or, for a shallower profile, all of them; the blocks make up the depth, after which the
+    profile wraps.  ``history``: the meter was installed that long before the simulation
+    starts, its profile filled meanwhile.  ``present=False``: a meter without a load profile
+    (BT60..BT64 are refused).
+    """
+
+    interval_min: int | None = None
+    depth_days: float | None = None
+    history: dt.timedelta = dt.timedelta(0)
+    present: bool = True
+
+    def __post_init__(self) -> None:
+        if self.interval_min is not None and not (
+            1 <= self.interval_min <= 60 and 60 % self.interval_min == 0
+        ):
+            raise InvalidDimensionError(
+                f"a load profile interval of {self.interval_min} min: choose a divisor of 60 "
+                "(1, 5, 15, 30, 60...)"
+            )
+        if self.depth_days is not None and self.depth_days <= 0:
+            raise InvalidDimensionError(f"a load profile depth of {self.depth_days} days")
+
+    def dims(self, dims: Dimensions) -> Dimensions:
+        """``dims`` with BT61 as configured here."""
+        actual = dims.load_profile
+        if actual is None or (self.interval_min is None and self.depth_days is None):
+            return dims
+        current = actual.data_set(1)
+        interval = self.interval_min or current.interval_time_min
+        per_day = 1440 // interval
+        if self.depth_days is None:
+            total = current.number_of_blocks * per_day
+        else:
+            total = max(2, round(self.depth_days * per_day))
+        per_block = min(per_day, max(1, total // 2))  # at least two blocks: it must wrap
+        blocks = -(-total // per_block)
+        data_set = replace(
+            current,
+            number_of_blocks=blocks,
+            intervals_per_block=per_block,
+            interval_time_min=interval,
+        )
+        lp = replace(actual, data_sets=(data_set,))
+        resized = replace(dims, load_profile=lp)
+        return replace(
+            resized,
+            load_profile=replace(lp, memory_length=blocks * lp_block_layout(resized).size),
+        )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -29,6 +29,7 @@ from mepgate.simulator.model.load_profile import (
     STATUS_CLOCK_FORWARD,
     STATUS_POWER_FAIL,
     LoadProfileRecorder,
+    LoadProfileShape,
 )
 from mepgate.simulator.model.mbus import build_devices
 from mepgate.simulator.model.mep_port import MepPort
@@ -103,9 +104,11 @@ class MeterModel:
         mbus_stops: dict[int, float] | None = None,
         mbus_et16_compat: bool = True,
         self_read: str = DEFAULT_SCHEDULE,
+        load_profile: LoadProfileShape | None = None,
     ) -> None:
         self.profile = profile
-        self.dims = profile.meter.dims
+        shape = load_profile or LoadProfileShape()
+        self.dims = shape.dims(profile.meter.dims)
         if self_read == "off":  # a meter that keeps no self-reads (BT26 not served)
             register = dataclasses.replace(self.dims.register, number_of_self_reads=0)
             self.dims = dataclasses.replace(self.dims, register=register)
@@ -141,7 +144,8 @@ class MeterModel:
         self.scheduled_read_interval_s = (
             scheduled_read_interval_min * 60 if scheduled_read_interval_min else None
         )
-        self._sim_us = self._start_us = _us(start)
+        self._start_us = _us(start)  # scheduled happenings count from here
+        self._sim_us = _us(start - shape.history)  # the profile's history is lived through first
         self._offset_us = 0
         self._values_cache: Electrical | None = None
         self._responses: dict[int, bytes] = {}
@@ -164,6 +168,11 @@ class MeterModel:
             minute=self.system.self_read_minute,
         )
         self._tables: dict[int, Callable[[], bytes]] = self._table_encoders()
+        if not shape.present:
+            for table in (TableId.BT60, TableId.BT61, TableId.BT62, TableId.BT63, TableId.BT64):
+                del self._tables[table]
+        if shape.history:
+            self.advance(start)  # the profile (and the registers) as if installed that long ago
 
     def __repr__(self) -> str:
         return f"MeterModel(profile={self.profile.name!r}, seed={self.seed})"

@@ -11,12 +11,12 @@ clock and the gateway's, ``data-server-now``), so a page opened on an old readin
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from mepgate.service.view import view_now
 from mepgate.web.deps import ReaderDep, StateDep, require_setup_done
 from mepgate.web.render import render
 from mepgate.web.routers.common import latest_reading, meter_names
@@ -68,7 +68,7 @@ async def dashboard(request: Request, state: StateDep, session: ReaderDep) -> Re
         {
             "page": "dashboard",
             "meters": meters,
-            "server_now": dt.datetime.now(dt.UTC).isoformat(),
+            "server_now": view_now(state.view).isoformat(),
             "prices": view.settings.prices,
         },
         session,

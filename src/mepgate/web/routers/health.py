@@ -7,12 +7,12 @@ older than three poll intervals), and each meter says why.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from fastapi import APIRouter
 
 from mepgate import __version__
+from mepgate.service.view import view_now
 from mepgate.web.deps import StateDep
 from mepgate.web.meter_state import assess
 from mepgate.web.schemas import HealthOut, MeterHealthOut
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/v1/health", tags=["health"])
 
 @router.get("")
 async def health(state: StateDep) -> HealthOut:
-    now = dt.datetime.now(dt.UTC)
+    now = view_now(state.view)
     settings = state.view.settings
     meters = [MeterHealthOut.of(s, assess(s, settings, now)) for s in state.view.meters()]
     verdict: Literal["ok", "degraded", "setup"]

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from mepgate.service.view import view_now
 from mepgate.web.deps import ReaderDep, ViewDep
 from mepgate.web.routers.common import NOT_FOUND, UNAUTHORIZED, default_meter
 from mepgate.web.schemas import HistoryOut, HistoryPointOut
@@ -33,6 +34,11 @@ class HistoryQuery(BaseModel):
     points: Annotated[int, Field(ge=1, le=MAX_POINTS)] = 500
 
 
+def utc(value: dt.datetime) -> dt.datetime:
+    """``value`` in UTC (UTC when it names no zone), clamped to the range the store holds."""
+    return _utc(value)
+
+
 def _utc(value: dt.datetime) -> dt.datetime:
     value = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
     try:
@@ -50,7 +56,7 @@ async def history(
     query: Annotated[HistoryQuery, Query()], view: ViewDep, _: ReaderDep
 ) -> HistoryOut:
     meter = default_meter(view, query.meter)
-    end = _utc(query.end) if query.end is not None else dt.datetime.now(dt.UTC)
+    end = _utc(query.end) if query.end is not None else view_now(view)
     if query.start is not None:
         start = _utc(query.start)
     else:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter, HTTPException, status
 
-from mepgate.service.view import GatewayView
+from mepgate.service.view import GatewayView, view_now
 from mepgate.web.deps import ReaderDep, ViewDep
 from mepgate.web.meter_state import assess
 from mepgate.web.routers.common import NOT_FOUND, UNAUTHORIZED
@@ -17,7 +15,7 @@ router = APIRouter(prefix="/api/v1/meter", tags=["meter"], responses=UNAUTHORIZE
 
 def meters_out(view: GatewayView) -> list[MeterOut]:
     """Every meter's status, judged now (:func:`~mepgate.web.meter_state.assess`)."""
-    now = dt.datetime.now(dt.UTC)
+    now = view_now(view)
     return [MeterOut.of(s, assess(s, view.settings, now)) for s in view.meters()]
 
 

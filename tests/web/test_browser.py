@@ -83,9 +83,11 @@ def fill_history(data_dir: Path, meter: str, days: int = 2, step_s: int = 300) -
         store.ingest(readings)
 
 
-def gateway_server(data_dir: Path) -> LiveServer:
+def gateway_server(data_dir: Path, simulated: EmbeddedSimulators | None = None) -> LiveServer:
     """The real gateway, configured from ``<data_dir>/mepgate.toml`` (absent: no meter yet),
-    with the web app mounted as ``mepgate serve`` does."""
+    with the web app mounted as ``mepgate serve`` does; ``simulated``: the ``sim:`` meters'
+    simulators (default: new ones, gas and water sub-meters on each, as ``mepgate serve``
+    gives)."""
     config_path = data_dir / "mepgate.toml"
 
     @contextlib.asynccontextmanager
@@ -95,7 +97,7 @@ def gateway_server(data_dir: Path) -> LiveServer:
             settings,
             data_dir=data_dir,
             config_path=config_path,
-            simulated=EmbeddedSimulators(),  # as mepgate serve gives it
+            simulated=simulated or EmbeddedSimulators(),  # as mepgate serve gives it
         )
         async with gateway:
             yield gateway

@@ -8,26 +8,31 @@ built-in simulator, with ``[prices]`` configured and two days of the simulator's
 * the tier tiles and the cost tiles show what the configured prices make of the tiers'
   energy (worked out here from the API's tier energies, not taken from its cost);
 * at 390 px nothing scrolls sideways and the charts fit; no CSP violation on the way;
-* sub-meter tiles and outage shading from ``/api/v1/submeters`` and ``/api/v1/outages`` (other
-  parts of the gateway, answered here by the browser's route with their documented shape), and
-  nothing at all while the gateway answers 404.
+* the sub-meter tiles show the simulated gas and water meters' registers (equal to the API's
+  and to the simulator's ground truth), and an outage the simulated meter logged (read by the
+  gateway's events job) is shaded on the live hour where the API puts it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-import json
+import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from mepgate.config import PricesConfig
 from mepgate.service.gateway import default_store_url
-from mepgate.simulator.model import build_meter, ground_truth
+from mepgate.simulator.embedded import EmbeddedSimulators
+from mepgate.simulator.model import build_meter, ground_truth, model_of
+from mepgate.simulator.model.happenings import Happening
+from mepgate.simulator.serve import RunningSimulator
 from mepgate.store import open_store
 
 from ..support.gateway import SIM_PROFILE, reading_from_truth
@@ -92,17 +97,13 @@ def shots(tmp_path: Path) -> Callable[[Page, str], Path]:
     return take
 
 
-ABSENT_APIS = ("/api/v1/submeters", "/api/v1/outages")
-"""Not on this gateway yet: their 404 is expected (the browser logs it as an error)."""
-
-
 def csp_watch(page: Page) -> list[str]:
     """Errors in the page's console (a CSP violation is one) and uncaught exceptions."""
     problems: list[str] = []
 
     def seen(message: ConsoleMessage) -> None:
         url = message.location.get("url", "")
-        if message.type == "error" and not any(api in url for api in ABSENT_APIS):
+        if message.type == "error":
             problems.append(f"{message.text} ({url})")
 
     page.on("console", seen)
@@ -181,8 +182,8 @@ def test_charts_render_with_data_and_the_live_hour_grows(
     reading = page.request.get(server.url + "/api/v1/reading/house").json()
     assert after[1] <= dt.datetime.fromisoformat(reading["at"]).timestamp()  # a real reading's
     assert chart(page, "live", "return c.data[2].filter((v) => v !== null).length;") > 5
-    # Sub-meters and outages: nothing shown where this gateway lacks those APIs (404), else
-    # what they said when the page asked (the simulator may have gas and water meters).
+    # Sub-meters and outages, as their APIs answered when the page asked: the demo meter's
+    # gas and water meters (once read), no outage.
     page.wait_for_function(
         "() => Object.values(window.mepgateDashboard.house.answered).every(Boolean)",
         timeout=CHARTS_MS,
@@ -191,12 +192,10 @@ def test_charts_render_with_data_and_the_live_hour_grows(
         "() => { const d = window.mepgateDashboard.house;"
         " return [d.submeters.length, d.outages.length]; }"
     )
-    for path, count in zip(ABSENT_APIS, told, strict=True):  # sub-meters, outages
-        if page.request.get(f"{server.url}{path}?meter=house").status == 404:
-            assert count == 0, path
+    assert told[1] == 0
+    assert page.locator("[data-outage-note]").is_hidden()
     expect(page.locator("[data-submeters] .tile")).to_have_count(told[0])
     assert page.locator("[data-submeters]").is_hidden() == (told[0] == 0)
-    assert page.locator("[data-outage-note]").is_hidden() == (told[1] == 0)
     shots(page, "dashboard-charts-1280")
     page.set_viewport_size(PHONE)  # type: ignore[arg-type]
     page.wait_for_timeout(500)
@@ -293,65 +292,115 @@ def test_tier_and_cost_tiles_show_the_configured_prices_result(
     assert errors == []
 
 
-SUBMETERS = [
-    {"meter": "house", "slot": 1, "identification": "12345678", "manufacturer": "ELS",
-     "medium": "gas", "unit": "m³", "value": 1234.567, "at": "2026-01-01T00:00:00Z",
-     "available": True},
-    {"meter": "house", "slot": 2, "identification": "87654321", "manufacturer": "KAM",
-     "medium": "water", "unit": "m³", "value": None, "at": None, "available": False},
-    {"meter": "house", "slot": 3, "identification": "11112222", "manufacturer": "KAM",
-     "medium": "heat", "unit": "kWh", "value": 5.0, "at": None, "available": True},
-]  # fmt: skip
+OUTAGE_S = 4
 
 
-def test_submeter_tiles_and_outage_shading_when_the_apis_answer(
-    server: LiveServer, page: Page, shots: Callable[[Page, str], Path]
+def off_loop(work: Coroutine[Any, Any, object]) -> None:
+    """Run ``work`` in its own event loop, off this thread (Playwright's loop runs here)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, work).result(timeout=60)
+
+
+def until_answered(page: Page, condition: Callable[[], bool], what: str) -> None:
+    """Wait (bounded, :data:`CHARTS_MS`) for ``condition``, asked every half second."""
+    deadline = time.monotonic() + CHARTS_MS / 1000
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        page.wait_for_timeout(500)
+
+
+@pytest.fixture
+def outage_server(data_dir: Path) -> Iterator[tuple[LiveServer, RunningSimulator]]:
+    """The gateway on its ``sim:`` meter (gas and water sub-meters, as ``mepgate serve``
+    gives), whose simulator started first and lived a power outage of :data:`OUTAGE_S` before
+    the gateway's first session: the events job finds it in the meter's log at once."""
+    configured(data_dir)
+    sims = EmbeddedSimulators()
+    try:
+        off_loop(sims.url_for("house", f"sim:{SIM_PROFILE}"))
+        sim = sims.running("house")
+        assert sim is not None
+        model = model_of(sim.meter)
+        start = sim.call(lambda: model.snapshot().simulated_time)
+        model.schedule(Happening("outage", value_s=OUTAGE_S), at=start + dt.timedelta(seconds=1))
+        time.sleep(OUTAGE_S + 1.5)  # the simulated clock runs at real speed
+        sim.call(lambda: sim.meter.advance(time.monotonic()))  # the model lives the outage
+        with gateway_server(data_dir, sims) as live:
+            yield live, sim
+    finally:
+        off_loop(sims.close())  # the gateway closed them already, unless it never started
+
+
+def test_submeter_tiles_and_outage_shading_from_a_simulated_meter(
+    outage_server: tuple[LiveServer, RunningSimulator],
+    page: Page,
+    shots: Callable[[Page, str], Path],
 ) -> None:
-    now = dt.datetime.now(dt.UTC)
-    outages = [
-        {"meter": "house", "start": (now - dt.timedelta(minutes=40)).isoformat(),
-         "end": (now - dt.timedelta(minutes=25)).isoformat(), "duration_s": 900},
-        {"meter": "house", "start": (now - dt.timedelta(hours=4)).isoformat(),
-         "end": (now - dt.timedelta(hours=3.5)).isoformat(), "duration_s": 1800},
-        {"meter": "house", "start": (now - dt.timedelta(minutes=2)).isoformat(),
-         "end": None, "duration_s": None},  # still going on
-    ]  # fmt: skip
-
-    def answer(body: object) -> Callable[[Route], None]:
-        return lambda route: route.fulfill(
-            status=200, content_type="application/json", body=json.dumps(body)
-        )
-
-    page.route("**/api/v1/submeters?*", answer(SUBMETERS))
-    page.route("**/api/v1/outages?*", answer(outages))
+    server, sim = outage_server
+    (truth,) = model_of(sim.meter).happenings.outages
+    assert truth.end is not None
+    errors = csp_watch(page)
     page.goto(server.url + "/")
     wait_for_live(page)
+
+    # The gateway's events job reads the log after the first reading; the page asks again a
+    # minute later, so it is reloaded until the API has the outage.
+    def api(path: str) -> Any:
+        return page.request.get(f"{server.url}/api/v1/{path}?meter=house").json()
+
+    until_answered(page, lambda: api("outages") != [], "the outage in /api/v1/outages")
+    until_answered(
+        page,
+        lambda: [s["available"] for s in api("submeters")] == [True, True],
+        "both sub-meters read",
+    )
+    page.reload()
+    wait_for_live(page)
+    # Sub-meter tiles: the API's values, which are the simulated devices' registers (they
+    # change once a simulated hour: not during this test).
+    listed = api("submeters")
+    mbus = sim.call(lambda: ground_truth(sim.meter, time.monotonic()).mbus)
+    assert [(s["medium"], s["value"], s["unit"]) for s in listed] == [
+        (t.medium, t.value, t.unit) for t in mbus
+    ]
     box = page.locator("[data-submeters]")
     expect(box).to_be_visible(timeout=CHARTS_MS)
-    expect(box.locator(".tile")).to_have_count(2)  # gas and water; heat is not theirs
-    expect(box.locator('[data-submeter="1"]')).to_contain_text("Gas 12345678")
-    expect(box.locator('[data-submeter="1"]')).to_contain_text("1\u2009234.567 m³")
-    expect(box.locator('[data-submeter="2"]')).to_contain_text("unavailable")
+    expect(box.locator(".tile")).to_have_count(2)
+    for t in mbus:
+        tile = box.locator(f'[data-submeter="{t.slot}"]')
+        expect(tile).to_contain_text(f"{t.medium.capitalize()} {t.identification}")
+        expect(tile.locator(".unit")).to_have_text(t.unit)
+        assert number(tile.locator(".value").inner_text()) == pytest.approx(t.value, abs=0.0005)
+    # The outage: one in the last 24 hours, shaded where the API puts it on the live hour.
+    (outage,) = api("outages")
+    assert outage["duration_s"] == OUTAGE_S
     expect(page.locator("[data-outage-note]")).to_have_text(
-        "3 power outages in the last 24 hours (shaded)"
+        "1 power outage in the last 24 hours (shaded)", timeout=CHARTS_MS
     )
-    # The shaded span on the live hour: a column of pixels inside an outage is painted from
-    # top to bottom, one outside has only the grid and the lines.
-    page.wait_for_function(
-        "() => window.mepgateDashboard.house.live.data[0].length > 5", timeout=CHARTS_MS
-    )
-    page.wait_for_timeout(1200)  # the next redraw
-    painted = """(at) => { const u = window.mepgateDashboard.house.live;
-                     const x = Math.round(u.valToPos(at, 'x', true));
+    shown = page.evaluate("() => window.mepgateDashboard.house.outages")
+    start = dt.datetime.fromisoformat(outage["start"]).timestamp()
+    end = dt.datetime.fromisoformat(outage["end"]).timestamp()
+    assert shown == [{"start": pytest.approx(start), "end": pytest.approx(end)}]
+    page.wait_for_timeout(1200)  # the next redraw of the live hour
+    # A column of the plot is painted top to bottom and red-tinted inside the outage (the best
+    # column of its span: a grid line may cross one), only the grid and the lines outside.
+    columns = """([from, to]) => { const u = window.mepgateDashboard.house.live;
+                   const a = Math.floor(u.valToPos(from, 'x', true));
+                   const b = Math.max(a + 2, Math.ceil(u.valToPos(to, 'x', true)));
+                   const out = [];
+                   for (let x = a; x < b; x++) {
                      const d = u.ctx.getImageData(x, u.bbox.top, 1, u.bbox.height).data;
                      let n = 0, red = 0;
                      for (let i = 0; i < d.length; i += 4) {
                        if (d[i + 3] > 0) { n++; if (d[i] > d[i + 1]) red++; }
                      }
-                     return [n / (d.length / 4), red / Math.max(n, 1)]; }"""
-    inside = page.evaluate(painted, (now - dt.timedelta(minutes=32)).timestamp())
-    outside = page.evaluate(painted, (now - dt.timedelta(minutes=15)).timestamp())
-    assert inside[0] > 0.9
-    assert inside[1] > 0.8  # red-tinted
-    assert outside[0] < 0.5
-    shots(page, "dashboard-submeters-outages-1280")
+                     out.push([n / (d.length / 4), red / Math.max(n, 1)]);
+                   }
+                   return out; }"""
+    inside = max(page.evaluate(columns, [start, end]), key=lambda c: (c[0] > 0.9, c[1]))
+    outside = min(page.evaluate(columns, [start - 600, start - 600]))  # ten minutes before
+    assert inside[0] > 0.9, inside
+    assert inside[1] > 0.8, inside  # red-tinted
+    assert outside[0] < 0.5, outside
+    shots(page, "dashboard-submeters-outage-1280")
+    assert errors == []

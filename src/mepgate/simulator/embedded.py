@@ -110,6 +110,11 @@ class EmbeddedSimulators:
         assert simulator.url is not None
         return simulator.url
 
+    def running(self, name: str) -> RunningSimulator | None:
+        """Meter ``name``'s simulator if it runs (a test injects outages into its model)."""
+        known = self._running.get(name)
+        return known[1] if known is not None else None
+
     async def close(self) -> None:
         """Stop every simulator (a later :meth:`url_for` starts one again)."""
         running, self._running = self._running, {}

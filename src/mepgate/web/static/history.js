@@ -4,6 +4,9 @@
 // (format.js: thin-space thousands, no minus zero, as many decimals as the ticks need); dates
 // and times in the browser's locale.  A range without readings says so.  Power outages the
 // meters logged (/api/v1/outages) are shaded on every chart; an open one reaches to now.
+// The meter's M-Bus sub-meters (gas, water, heat: /api/v1/submeters) get two bar charts each,
+// consumption per hour over the last 48 hours and per day over the last 31 days
+// (/api/v1/submeters/{meter}/{slot}/history); the section stays hidden without sub-meters.
 "use strict";
 (function () {
   const fmt = window.mepgateFormat;
@@ -208,9 +211,101 @@
   document.querySelectorAll("[data-range]").forEach(function (button) {
     button.addEventListener("click", function () { loadRange(button.dataset.range); });
   });
+  // -- sub-meters ------------------------------------------------------------------------------
+
+  const MEDIA = { gas: ["Gas", "#d97706"], water: ["Water", "#0284c7"], heat: ["Heat", "#dc2626"],
+                  electricity: ["Electricity", "#7c3aed"], other: ["Sub-meter", "#64748b"] };
+  const SUB_SPANS = { hour: [48 * 3600, 3600], day: [31 * 86400, 86400] };  // [span, bucket]
+  const SUB_HEIGHT = 180;
+  const subCharts = [];  // [{slot, medium, unit, resolution, chart, el}]
+  root.mepgateSubmeters = subCharts;  // for the browser tests
+
+  function node(tag, text, className) {
+    const el = document.createElement(tag);
+    if (text) el.textContent = text;
+    if (className) el.className = className;
+    return el;
+  }
+
+  function subChart(el, sub, resolution, points, start, end) {
+    const colour = MEDIA[sub.medium][1], unit = sub.unit || "";
+    const half = SUB_SPANS[resolution][1] / 2;
+    // A bar in the middle of its hour or day; a day's bucket starts at local midnight.
+    const x = points.map(function (p) { return Date.parse(p.at) / 1000 + half; });
+    const y = points.map(function (p) { return p.delta; });
+    const opts = {
+      width: width(el), height: SUB_HEIGHT,
+      cursor: { drag: { x: false, y: false } },
+      scales: { x: { time: true, range: function () { return [start, end]; } },
+                y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
+      axes: [{ stroke: css("--muted"), grid: { stroke: css("--line") }, values: timeTicks },
+             { stroke: css("--muted"), grid: { stroke: css("--line") }, size: 60, values: valueTicks }],
+      series: [{ value: function (u, v) { return v === null ? fmt.MISSING : fmt.dateTime(new Date(v * 1000)); } },
+               { label: unit + (resolution === "hour" ? " per hour" : " per day"), stroke: colour, fill: colour,
+                 width: 1, paths: uPlot.paths.bars({ size: [0.8, 40] }),
+                 value: function (u, v) { return fmt.number(v, scaleDecimals(u)); } }],
+    };
+    const chart = new uPlot(opts, [x, y], el);
+    subCharts.push({ slot: sub.slot, medium: sub.medium, unit: unit, resolution: resolution,
+                     chart: chart, el: el });
+  }
+
+  function loadSubmeter(sub, box) {
+    const now = Date.now() / 1000;
+    return Promise.all(["hour", "day"].map(function (resolution) {
+      const start = now - SUB_SPANS[resolution][0];
+      const url = "/api/v1/submeters/" + encodeURIComponent(meter) + "/" + sub.slot +
+        "/history?resolution=" + resolution + "&start=" + new Date(start * 1000).toISOString() +
+        "&end=" + new Date(now * 1000).toISOString();
+      return fetch(url, { headers: { Accept: "application/json" } })
+        .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+        .then(function (body) {
+          const el = box.querySelector('[data-resolution="' + resolution + '"]');
+          subChart(el, sub, resolution, body.points, start, now);
+        });
+    }));
+  }
+
+  function loadSubmeters() {
+    const section = document.getElementById("submeters");
+    const holder = document.getElementById("submeter-charts");
+    const note = document.getElementById("submeters-status");
+    fetch("/api/v1/submeters?meter=" + encodeURIComponent(meter), { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : []; })
+      .then(function (list) {
+        if (!list.length) return;
+        section.hidden = false;
+        return Promise.all(list.map(function (sub) {
+          const medium = MEDIA[sub.medium] ? sub.medium : "other";
+          sub = Object.assign({}, sub, { medium: medium });
+          const box = node("div", "", "submeter");
+          box.dataset.slot = String(sub.slot);
+          box.dataset.medium = medium;
+          const title = node("h3", MEDIA[medium][0] + (sub.identification ? " " + sub.identification : ""));
+          if (sub.unit) title.append(" ", node("small", sub.unit));
+          if (!sub.available) title.append(" ", node("small", "(not answering now)", "warning"));
+          const pair = node("div", "", "submeter-pair");
+          [["hour", "per hour"], ["day", "per day"]].forEach(function (r) {
+            const cell = node("div");
+            cell.append(node("h4", r[1]));
+            const el = node("div", "", "chart");
+            el.dataset.resolution = r[0];
+            cell.append(el);
+            pair.append(cell);
+          });
+          box.append(title, pair);
+          holder.append(box);
+          return loadSubmeter(sub, box);
+        }));
+      })
+      .then(function () { root.dataset.submeters = String(subCharts.length / 2); })
+      .catch(function (error) { note.textContent = "could not load the sub-meters: " + error.message; });
+  }
+
   window.addEventListener("resize", function () {
     charts.forEach(function (c) { c.chart.setSize({ width: width(c.el), height: 220 }); });
+    subCharts.forEach(function (c) { c.chart.setSize({ width: width(c.el), height: SUB_HEIGHT }); });
   });
-  if (meter) loadRange(range);
+  if (meter) { loadRange(range); loadSubmeters(); }
   else status.textContent = "no meter configured yet";
 })();

@@ -11,12 +11,14 @@ import dataclasses
 import itertools
 
 from mepgate.client import LinkTiming, MepSession, MeterClient
+from mepgate.client.errors import AnswerLostError
 from mepgate.client.timing import FRAME_GAP_TIMEOUT
 from mepgate.proto import parse_key
 from mepgate.tables.ids import TableId
 
 from .conftest import MBK_TEXT, Sim, StartSim
 
+EP39 = 2048 + 39  # post scheduled read data (the MBK may start it)
 FAST = LinkTiming(
     response_timeout=0.05,
     min_request_interval=0.0,
@@ -73,26 +75,62 @@ def test_a_read_whose_reply_was_lost_goes_on_under_the_next_number_and_meets_no_
     assert meter_0x0c(sim) - refusals <= 1  # at most the new client's first number
 
 
-def test_a_write_whose_reply_was_lost_is_resent_as_the_same_frame(start_sim: StartSim) -> None:
+def accepted(sim: Sim) -> int:
+    """Requests the meter accepted and carried out."""
+    return sim.running.call(lambda: sim.meter.core.counters.accepted)
+
+
+def test_a_write_whose_reply_was_lost_is_resent_as_the_same_frame_and_never_done_twice(
+    start_sim: StartSim,
+) -> None:
     sim = start_sim("gen4", faults="drop=0.4,seed=9")
     sent: list[bytes] = []
+    writes = 12
 
-    async def run() -> tuple[int, bytes]:
+    async def run() -> tuple[int, int, bytes, int]:
         async with traced_client(sim.port("tcp"), FAST, sent) as client:
             et51 = await client.read(TableId.ET51, offset=0, count=8)
-            refusals = meter_0x0c(sim)
+            refusals, carried_out = meter_0x0c(sim), accepted(sim)
             sent.clear()
-            for _ in range(12):
-                await client.write(TableId.ET51, et51, offset=0)  # the same bytes back
-            return refusals, et51
+            lost = 0
+            for _ in range(writes):
+                try:
+                    await client.write(TableId.ET51, et51, offset=0)  # the same bytes back
+                except AnswerLostError:
+                    lost += 1  # carried out, its answer lost: said so, not done again
+            return refusals, carried_out, et51, lost
 
-    refusals, et51 = asyncio.run(run())
+    refusals, carried_out, et51, lost = asyncio.run(run())
     assert sim.table(TableId.ET51)[:8] == et51
     resent = sum(a == b for a, b in itertools.pairwise(sent))
     assert resent >= 2  # MEP guide, "Response timeout": the same packet again
-    # The meter had acted on each first copy (only its reply was lost): it refused each
-    # identical copy with 0x0C rather than writing twice under one number.
+    assert lost >= 1
+    # The meter carried out each write once: one new frame per write, and each identical copy
+    # refused with 0x0C (the meter had used that number) rather than written again.
+    assert len(set(sent)) == writes
+    assert accepted(sim) - carried_out == writes
     assert meter_0x0c(sim) - refusals == resent
+
+
+def test_a_procedure_whose_answer_was_lost_runs_once(start_sim: StartSim) -> None:
+    sim = start_sim("gen4", faults="drop=0.4,seed=3")
+    calls = 15
+
+    def posts() -> int:
+        return sim.running.call(lambda: sim.model.mep.posted.read_count or 0)
+
+    async def run() -> tuple[int, int]:
+        async with MeterClient(MepSession(sim.port("tcp"), parse_key(MBK_TEXT), timing=FAST)) as c:
+            await c.read(TableId.BT01, offset=0, count=4)  # in step with the meter
+            before, drops = posts(), dropped(sim)
+            for _ in range(calls):
+                result = await c.call(EP39, bytes.fromhex("00aabb"))  # post scheduled data
+                assert result.result == 0
+            return before, dropped(sim) - drops
+
+    before, drops = asyncio.run(run())
+    assert drops >= 5  # answers were lost, BT07's among them ...
+    assert posts() - before == calls  # ... and each procedure ran exactly once
 
 
 def test_a_meter_slower_than_the_learnt_timeout_costs_one_short_try_never_a_wrong_value(

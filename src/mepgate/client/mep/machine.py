@@ -31,6 +31,7 @@ from typing import Generic, TypeVar
 from mepgate.client.actions import Action, Failed, Finished, Receive, Transmit
 from mepgate.client.diagnosis import diagnose
 from mepgate.client.errors import (
+    AnswerLostError,
     AuthenticationError,
     MeterRefusedError,
     NoisyLineError,
@@ -714,6 +715,18 @@ class Rc4Request:
             # The meter asks for the number after ours: it acted on our frame (its reply was
             # lost) and nothing else moved its counter -- no reconfiguration to check for.
             acted_on_ours = next_sequence == (mine + 1) % SEQUENCE_MODULO
+            if acted_on_ours and self._frame_sends > 1 and not self._read:
+                # A write or procedure call resent as the same frame, and carried out: sending
+                # it again under the next number would carry it out twice (a procedure's PSN
+                # refusal, 0x04, would only make the caller try the next PSN).  Its answer is
+                # lost; say so rather than guess its code.
+                self._give_up(
+                    AnswerLostError(
+                        f"{self._what}: the meter carried it out, but its answer was lost on "
+                        "the line (it is not sent twice)"
+                    )
+                )
+                return
             if (
                 self._check
                 and not acted_on_ours

@@ -11,6 +11,8 @@ import dataclasses
 import itertools
 
 from mepgate.client import LinkTiming, MepSession, MeterClient
+from mepgate.client.diagnosis import Diagnosis
+from mepgate.client.doctor import DoctorReport, run_doctor
 from mepgate.client.errors import AnswerLostError
 from mepgate.client.timing import FRAME_GAP_TIMEOUT
 from mepgate.proto import parse_key
@@ -182,3 +184,22 @@ def test_a_new_connection_starts_from_the_guides_timeout(start_sim: StartSim) ->
             assert session.read_timeout == LinkTiming().response_timeout
 
     asyncio.run(run())
+
+
+def test_doctor_counts_a_late_answer_as_late_not_lost(start_sim: StartSim) -> None:
+    sim = start_sim("gen4")
+
+    async def run() -> DoctorReport:
+        session = MepSession(sim.port("tcp"), parse_key(MBK_TEXT))
+        client = MeterClient(session)
+        await client.connect()
+        for _ in range(20):  # the read timeout is learnt from these
+            await client.read(TableId.BT28, offset=0, count=8)
+        sim.running.configure_faults("delay=0.3")  # the meter slows down, the line is clean
+        return await run_doctor(client, samples=3)
+
+    report = asyncio.run(run())
+    assert report.stats.timeouts >= 1  # the slower answer missed the learnt timeout ...
+    assert report.stats.late_replies == report.stats.timeouts  # ... and came, late
+    assert report.lost == 0
+    assert report.diagnosis is Diagnosis.OK

@@ -623,6 +623,9 @@ def test_lost_replies_and_the_0x0c_they_cause_are_a_noisy_line_not_another_clien
             Diagnosis.NOISY,
         ),
         (Observation(frames_sent=1, replies=1), Diagnosis.OK),
+        # A reply after the learnt timeout is late, not lost: not a noisy line.
+        (Observation(frames_sent=2, replies=1, timeouts=1, late_replies=1), Diagnosis.OK),
+        (Observation(frames_sent=3, replies=1, timeouts=2, late_replies=1), Diagnosis.NOISY),
     ],
 )
 def test_each_diagnosis_needs_its_evidence(seen: Observation, diagnosis: Diagnosis) -> None:

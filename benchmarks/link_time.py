@@ -47,6 +47,8 @@ FROZEN = 1e-9
 spent: defaultdict[str, float] = defaultdict(float)
 frames: Counter[str] = Counter()
 failed: list[float] = []
+story: list[str] = []  # the current reading's frames, in order: o ok, d damaged, t timeout, c 0x0C
+slowest: list[tuple[float, str, str]] = []  # (seconds, frames, what the requests were)
 
 
 def instrument() -> None:
@@ -71,6 +73,7 @@ def instrument() -> None:
             fate = "other"
         spent[fate] += time.monotonic() - started[id(self)]
         frames[fate] += 1
+        story.append({"ok": "o", "damaged": "d", "timeout": "t", "0x0C": "c"}.get(fate, "?"))
         original_decide(self, reply)
 
     machine.Rc4Request._new_attempt = new_attempt  # type: ignore[method-assign]
@@ -88,13 +91,18 @@ async def take(port: str, readings: int) -> tuple[list[float], float, MeterClien
         began = time.monotonic()
         for _ in range(readings):
             start = time.monotonic()
+            story.clear()
+            requests = client.stats.requests
             try:
                 await client.read_energy_totals(ENERGY_SUMMATIONS)
                 await client.read_present(fields)
             except TRANSIENT_POLL_ERRORS:
                 failed.append(time.monotonic() - start)  # a missed poll: the poller goes on
+                slowest.append((failed[-1], "".join(story), "failed"))
                 continue
             durations.append(time.monotonic() - start)
+            asked = f"{client.stats.requests - requests} requests"
+            slowest.append((durations[-1], "".join(story), asked))
         total = time.monotonic() - began
     return durations, total, client
 
@@ -140,8 +148,12 @@ def main() -> None:
                 f"{spent[fate] / args.readings:.3f} s/reading ({spent[fate] / total:5.1%}), "
                 f"{spent[fate] / frames[fate] * 1000:.0f} ms each"
             )
+    print("slowest       (frames: o ok, d damaged, t timeout, c 0x0C)")
+    for seconds, frames_, asked in sorted(slowest, reverse=True)[:6]:
+        print(f"  {seconds:5.2f} s  {frames_}  ({asked})")
     session = client.session
     assert isinstance(session, MepSession)
+    print(f"read size     {session.max_read} bytes at the end (MepLink.chunk)")
     print(f"read timeout  {session.read_timeout * 1000:.0f} ms at the end (learnt)")
     stats = client.stats.as_dict()
     keys = (

@@ -835,6 +835,19 @@ def test_reads_get_shorter_on_a_line_that_damages_bytes_and_full_again_when_it_h
     assert link.chunk(465) == 465
 
 
+def test_on_a_damaging_line_reads_are_the_shortest_that_keep_nearly_the_best_rate() -> None:
+    link = new_link()
+    link.damage, link.reply_bytes = 0.5, 93.0  # an 80-byte read's reply: one in two damaged
+    per_byte = 1 - 0.5 ** (1 / 93)
+    size = link.chunk(465)
+    # Shorter than the 80 bytes that carry the most data per second, so that most replies
+    # arrive whole (a run of damaged tries is what makes a poll slow) ...
+    assert size < 80
+    assert (1 - per_byte) ** (size + 13) > 0.5
+    # ... and no shorter than needed: half of it would cost more than the tenth given up.
+    assert link.chunk(465) >= 32
+
+
 def test_gaps_between_wanted_ranges_are_read_only_while_the_line_lets_them_through() -> None:
     link = new_link()
     assert link.merge_gap(96) == 96  # clean: a gap is cheaper than a request's 100 ms

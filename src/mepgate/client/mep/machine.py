@@ -79,6 +79,9 @@ DAMAGE_WEIGHT = 0.1
 """Weight of the newest reply in :attr:`MepLink.damage` (about the last twenty count)."""
 MIN_CHUNK = 16
 """The smallest read :meth:`MepLink.chunk` asks for (and its step)."""
+CHUNK_RATE_SHARE = 0.9
+""":meth:`MepLink.chunk` takes the shortest read that carries at least this share of the
+best data rate the line allows."""
 READ_REQUEST_BYTES = LENGTH_SIZE + 8 + 4 + DIGEST_SIZE
 """A partial read request on the line: its length, message, sequence number and digest."""
 TLS_ATTEMPTS = 16
@@ -179,7 +182,13 @@ class MepLink:
             whole: float = (1.0 - per_byte) ** (count + overhead)
             return count * whole / (fixed + wire_time(count + overhead, self.baud))
 
-        return max(range(MIN_CHUNK, most + 1, MIN_CHUNK), key=rate, default=most)
+        sizes = range(MIN_CHUNK, most + 1, MIN_CHUNK)
+        best = max((rate(count) for count in sizes), default=0.0)
+        # The rate is flat near its best, while a reply's chance of arriving damaged grows
+        # with every byte: the shortest size within CHUNK_RATE_SHARE of the best rate gives
+        # up little on average and makes a long run of damaged tries -- the slowest polls,
+        # and the requests that run out of sends -- much rarer.
+        return min((c for c in sizes if rate(c) >= CHUNK_RATE_SHARE * best), default=most)
 
     def merge_gap(self, most: int) -> int:
         """Bytes between two wanted ranges worth reading rather than asking twice, at most

@@ -11,8 +11,12 @@ feeding bytes and times (tests/client/test_mep_machine.py).
 * :class:`Attempt` -- one frame sent once: drain what arrived since the last request, wait
   for the pacing, send, then collect bytes until a reply decodes or the line stays quiet.
 * :class:`Rc4Request` -- one request's life under RC4 security (MEP guide, "RC4
-  Authentication" / "RC4 Encryption", "MEP Protocol Timing"): resend the *same* frame after a
-  timeout, confirm a 0x0B once before believing it, adopt the sequence number a 0x0C carries
+  Authentication" / "RC4 Encryption", "MEP Protocol Timing"): after a lost or damaged reply, a
+  read is asked again under the next sequence number, a write or procedure call resent as the
+  *same* frame (and never carried out twice); a read's first try waits a timeout learnt from
+  the meter's answers (:meth:`MepLink.read_timeout`), late replies to abandoned tries are
+  recognised and dropped; confirm a 0x0B once before believing it, adopt the sequence number a
+  0x0C carries
   and check ET04's IDT version (a reconfigured meter jumps its counter, "Dynamic Sizing of
   Tables"), give up with a diagnosis.
 * :class:`TlsRequest` -- one request under TLS-PSK ("Using TLS Security to secure MEP

@@ -73,7 +73,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--interval", type=float, default=2.0, help="poll interval, s")
+    parser.add_argument(
+        "--interval", type=float, default=1.0, help="poll interval, s (the gateway's default)"
+    )
     parser.add_argument("--log", action="store_true", help="print the gateway's log at the end")
     parser.add_argument("--log-level", default="info", help="the gateway's --log-level")
     args = parser.parse_args()

@@ -16,6 +16,7 @@ import pytest
 from mepgate.client.actions import Failed, Finished, Receive, Transmit
 from mepgate.client.diagnosis import Diagnosis, diagnose
 from mepgate.client.errors import (
+    AnswerLostError,
     AuthenticationError,
     MeterLinkError,
     MeterRefusedError,
@@ -25,6 +26,8 @@ from mepgate.client.errors import (
     TlsSessionError,
 )
 from mepgate.client.mep.machine import (
+    ANSWER_MARGIN,
+    LEARN_AFTER,
     TLS_ATTEMPTS,
     TLS_KEY_CONFIRMATIONS,
     Attempt,
@@ -52,7 +55,7 @@ from mepgate.proto.buffer import MAX_BUFFERED
 from mepgate.proto.codes import TlsRequestCode, TlsResponseCode
 from mepgate.proto.constants import ALERT_INTERVAL, max_frame_time, wire_time
 from mepgate.proto.frames import encode_auth_failure, prepare_request
-from mepgate.proto.messages import encode_read_reply
+from mepgate.proto.messages import encode_read_reply, is_read
 from mepgate.proto.tls_frames import NO_TLS_SESSION_REPLY, decode_tls_request, encode_tls_response
 from mepgate.tls import TlsAuthenticationError, TlsError, TlsPskServer
 
@@ -61,6 +64,7 @@ TIMING = LinkTiming()  # the guide's: 500 ms timeout, 100 ms pacing, ...
 BAUD = 9600
 DATA = b"\x01\x02\x03\x04"
 MESSAGE = ReadRequest(table_id=0x0017, offset=0, count=4).to_bytes()
+WRITE = WriteRequest(table_id=0x0007, data=b"\x06\x00\x05").to_bytes()
 IDT_VERSION = 7
 
 
@@ -89,6 +93,8 @@ class Meter:
         verdict = check_request(wire, {AccessLevel.MBK: KEY}, self.window)
         if not isinstance(verdict, Accepted):
             return verdict.reply
+        if message is None and not is_read(verdict.exchange.message):
+            message = bytes([ResponseCode.OK])  # a write's reply: the code alone
         if message is None:
             is_probe = verdict.exchange.message == IDT_PROBE
             message = encode_read_reply(bytes([self.idt_version]) if is_probe else DATA)
@@ -335,8 +341,8 @@ def test_a_request_finishes_with_its_verified_reply() -> None:
     assert link.key_worked
 
 
-def test_silence_resends_the_same_frame_then_gives_up_with_no_answer() -> None:
-    machine = Rc4Request(new_link(), MESSAGE, "reading BT23")
+def test_silence_resends_a_write_as_the_same_frame_then_gives_up_with_no_answer() -> None:
+    machine = Rc4Request(new_link(), WRITE, "writing BT07")
     at, frames = 0.0, []
     for _ in range(TIMING.max_silent_sends):
         frames.append(transmit(machine, at))
@@ -349,14 +355,63 @@ def test_silence_resends_the_same_frame_then_gives_up_with_no_answer() -> None:
     assert machine.seen.timeouts == TIMING.max_silent_sends
 
 
-def test_a_reply_after_a_resend_is_used() -> None:
+def test_silence_resends_a_read_under_the_next_numbers_then_gives_up_with_no_answer() -> None:
     link, meter = new_link(), Meter()
     machine = Rc4Request(link, MESSAGE, "reading BT23")
+    at, frames = 0.0, []
+    for _ in range(TIMING.max_silent_sends):
+        frames.append(transmit(machine, at))
+        at = silence(machine, frames[-1], at)
+    # MEP guide, "RC4 Authentication": retries count up too; the meter takes up to 8 ahead.
+    assert [int.from_bytes(f[-12:-8], "big") for f in frames] == list(range(101, 107))
+    assert meter.window.accepts(int.from_bytes(frames[-1][-12:-8], "big"))
+    error = failed(machine)
+    assert isinstance(error, MeterLinkError)
+    assert error.diagnosis is Diagnosis.NO_ANSWER
+    assert machine.seen.resends == TIMING.max_silent_sends - 1
+    assert machine.seen.timeouts == TIMING.max_silent_sends
+
+
+def test_a_reply_after_a_resend_is_used() -> None:
+    link, meter = new_link(), Meter()
+    machine = Rc4Request(link, WRITE, "writing BT07")
     first = transmit(machine, at=0.0)
     at = silence(machine, first, 0.0)
     again = transmit(machine, at + 0.1)
     assert again == first
     machine.received(meter.answer(again), at=at + 0.2)
+    assert finished(machine).code == ResponseCode.OK
+
+
+def test_a_read_whose_reply_was_lost_is_answered_under_the_next_number_without_a_0x0c() -> None:
+    link, meter = new_link(), Meter()
+    machine = Rc4Request(link, MESSAGE, "reading BT23")
+    first = transmit(machine, at=0.0)
+    meter.answer(first)  # the meter acts on it; the reply is lost
+    at = silence(machine, first, 0.0)
+    again = transmit(machine, at)
+    assert again != first
+    reply = meter.answer(again)
+    assert reply[2] == ResponseCode.OK  # the meter accepts the next number: no 0x0C
+    machine.received(reply, at=at + 0.1)
+    assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
+    assert machine.seen.sequence_resyncs == 0
+    assert machine.nested == []
+
+
+def test_a_read_renumbered_after_a_silence_and_refused_is_a_reboot_not_another_client() -> None:
+    link, meter = new_link(), Meter()
+    machine = Rc4Request(link, MESSAGE, "reading BT23")
+    first = transmit(machine, at=0.0)
+    at = silence(machine, first, 0.0)  # the request was lost: the meter rebooted ...
+    meter.window = SequenceWindow(last_accepted=777_000)  # ... and restarted its counter
+    answer_0x0c(link, meter, machine, at)  # the renumbered try, refused at its first send
+    assert machine.seen.sequence_resyncs == 1
+    assert machine.seen.sequence_conflicts == 0
+    probe = transmit(machine, at + 0.2)  # not our number + 1: the ET04 check
+    machine.received(meter.answer(probe), at=at + 0.3)
+    again = transmit(machine, at + 0.4)
+    machine.received(meter.answer(again), at=at + 0.5)
     assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
 
 
@@ -480,20 +535,23 @@ def test_a_damaged_reply_to_a_read_is_asked_again_at_once_under_the_next_number(
     assert machine.seen.sequence_resyncs == 0
 
 
-def test_a_0x0c_asking_for_the_number_after_ours_needs_no_configuration_check() -> None:
+def test_a_write_carried_out_whose_answer_was_lost_is_never_sent_again() -> None:
     link, meter = new_link(), Meter()
-    machine = Rc4Request(link, MESSAGE, "reading BT23")
+    machine = Rc4Request(link, WRITE, "writing BT07")
     first = transmit(machine, at=0.0)
-    meter.answer(first)  # the meter acts on it; the reply is lost
+    meter.answer(first)  # the meter carries it out; the reply is lost
     at = silence(machine, first, 0.0)
     resent = transmit(machine, at)
+    assert resent == first  # MEP guide, "Response timeout": the same packet
     machine.received(meter.answer(resent), at=at + 0.1)  # 0x0C: "the number after yours"
-    again = transmit(machine, at + 0.2)
-    assert ReadRequest(table_id=0x0017, offset=0, count=4).to_bytes() == MESSAGE
-    assert again not in (first, resent)
-    machine.received(meter.answer(again), at=at + 0.3)  # the request itself, not an ET04 check
-    assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
+    # Carried out once: not again under the next number (no third frame), no ET04 check.
+    error = failed(machine)
+    assert isinstance(error, AnswerLostError)
+    assert error.diagnosis is Diagnosis.NOISY
+    assert "carried it out" in str(error)
     assert machine.nested == []
+    assert machine.seen.sequence_conflicts == 0
+    assert meter.window.accepts(link.sequence.last + 1)  # in step for the next request
 
 
 def test_housekeeping_requests_adopt_0x0c_without_a_configuration_check() -> None:
@@ -520,24 +578,10 @@ def test_numbers_refused_at_their_first_send_mean_another_client() -> None:
     assert error.diagnosis is Diagnosis.SEQUENCE_CONFLICT
 
 
-def test_a_0x0c_to_a_resent_frame_is_expected_not_a_conflict() -> None:
-    link, meter = new_link(), Meter()
-    machine = Rc4Request(link, MESSAGE, "reading BT01", check_configuration=False)
-    first = transmit(machine, at=0.0)
-    meter.answer(first)  # the meter processed it; its reply was lost
-    at = silence(machine, first, 0.0)
-    resent = transmit(machine, at)
-    machine.received(meter.answer(resent), at=at + 0.1)  # 0x0C: that number is used now
-    again = transmit(machine, at + 0.2)
-    machine.received(meter.answer(again), at=at + 0.3)
-    assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
-    assert machine.seen.sequence_resyncs == 1
-
-
 def test_lost_replies_and_the_0x0c_they_cause_are_a_noisy_line_not_another_client() -> None:
     timing = dataclasses.replace(TIMING, max_sends=6)
     link, meter = new_link(timing=timing), Meter()
-    machine = Rc4Request(link, MESSAGE, "reading BT28", check_configuration=False)
+    machine = Rc4Request(link, WRITE, "writing BT07", check_configuration=False)
     at = 0.0
     while not isinstance(machine.next_action(), Failed):
         wire = transmit(machine, at)
@@ -579,6 +623,9 @@ def test_lost_replies_and_the_0x0c_they_cause_are_a_noisy_line_not_another_clien
             Diagnosis.NOISY,
         ),
         (Observation(frames_sent=1, replies=1), Diagnosis.OK),
+        # A reply after the learnt timeout is late, not lost: not a noisy line.
+        (Observation(frames_sent=2, replies=1, timeouts=1, late_replies=1), Diagnosis.OK),
+        (Observation(frames_sent=3, replies=1, timeouts=2, late_replies=1), Diagnosis.NOISY),
     ],
 )
 def test_each_diagnosis_needs_its_evidence(seen: Observation, diagnosis: Diagnosis) -> None:
@@ -788,6 +835,19 @@ def test_reads_get_shorter_on_a_line_that_damages_bytes_and_full_again_when_it_h
     assert link.chunk(465) == 465
 
 
+def test_on_a_damaging_line_reads_are_the_shortest_that_keep_nearly_the_best_rate() -> None:
+    link = new_link()
+    link.damage, link.reply_bytes = 0.5, 93.0  # an 80-byte read's reply: one in two damaged
+    per_byte = 1 - 0.5 ** (1 / 93)
+    size = link.chunk(465)
+    # Shorter than the 80 bytes that carry the most data per second, so that most replies
+    # arrive whole (a run of damaged tries is what makes a poll slow) ...
+    assert size < 80
+    assert (1 - per_byte) ** (size + 13) > 0.5
+    # ... and no shorter than needed: half of it would cost more than the tenth given up.
+    assert link.chunk(465) >= 32
+
+
 def test_gaps_between_wanted_ranges_are_read_only_while_the_line_lets_them_through() -> None:
     link = new_link()
     assert link.merge_gap(96) == 96  # clean: a gap is cheaper than a request's 100 ms
@@ -802,3 +862,106 @@ def test_gaps_between_wanted_ranges_are_read_only_while_the_line_lets_them_throu
     for _ in range(200):
         link.note_reply(150, damaged=False)
     assert link.merge_gap(96) == 96
+
+
+# -- the read timeout learnt from the meter's answers -----------------------------------------
+def answered_read(link: MepLink, meter: Meter, at: float, delay: float) -> float:
+    """One read the meter starts answering ``delay`` after the request's last byte; returns
+    when its reply was whole."""
+    machine = Rc4Request(link, MESSAGE, "reading BT23")
+    wire = transmit(machine, at)
+    reply = meter.answer(wire)
+    done = at + wire_time(len(wire), BAUD) + delay + wire_time(len(reply), BAUD)
+    machine.received(reply, at=done)
+    assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
+    return done
+
+
+def learnt_link(meter: Meter, delay: float = 0.02) -> tuple[MepLink, float]:
+    link, at = new_link(), 0.0
+    for _ in range(LEARN_AFTER):
+        at = answered_read(link, meter, at + 0.2, delay)
+    return link, at + 0.2
+
+
+def test_a_reads_timeout_is_learnt_from_the_meters_answers_within_the_guides() -> None:
+    meter = Meter()
+    link, at = new_link(), 0.0
+    for _ in range(LEARN_AFTER - 1):
+        at = answered_read(link, meter, at + 0.2, delay=0.02)
+    assert link.read_timeout() == TIMING.response_timeout  # too few answers seen yet
+    at = answered_read(link, meter, at + 0.2, delay=0.02)
+    assert link.read_timeout() == pytest.approx(TIMING.min_read_timeout)  # 3 x 20 ms < floor
+    at = answered_read(link, meter, at + 0.2, delay=0.1)
+    assert link.read_timeout() == pytest.approx(ANSWER_MARGIN * 0.1)
+    at = answered_read(link, meter, at + 0.2, delay=0.3)
+    assert link.read_timeout() == TIMING.response_timeout  # never above the guide's
+    link.connection_opened()
+    assert link.read_timeout() == TIMING.response_timeout  # a new connection starts over
+
+
+def test_a_read_waits_the_learnt_timeout_and_its_retry_the_guides() -> None:
+    meter = Meter()
+    link, at = learnt_link(meter)
+    machine = Rc4Request(link, MESSAGE, "reading BT23")
+    first = transmit(machine, at)
+    end = at + wire_time(len(first), BAUD)
+    assert machine.next_action() == Receive(until=end + TIMING.min_read_timeout)
+    machine.timed_out(end + TIMING.min_read_timeout)
+    again = transmit(machine, end + TIMING.min_read_timeout)
+    assert again != first  # under the next number
+    assert machine.next_action() == deadline_action(again, end + TIMING.min_read_timeout)
+
+
+def deadline_action(frame_: bytes, sent_at: float) -> Receive:
+    return Receive(until=deadline(frame_, sent_at))
+
+
+def test_a_write_never_waits_a_learnt_timeout() -> None:
+    meter = Meter()
+    link, at = learnt_link(meter)
+    assert link.read_timeout() < TIMING.response_timeout
+    machine = Rc4Request(link, WRITE, "writing BT07")
+    wire = transmit(machine, at)
+    assert machine.next_action() == deadline_action(wire, at)
+
+
+def test_a_late_reply_to_an_abandoned_read_is_dropped_and_learnt_never_the_answer() -> None:
+    meter = Meter()
+    link, at = learnt_link(meter)
+    machine = Rc4Request(link, MESSAGE, "reading BT23")
+    first = transmit(machine, at)
+    late = meter.answer(first)  # the meter answers, but slower than learnt
+    end = at + wire_time(len(first), BAUD)
+    machine.timed_out(end + TIMING.min_read_timeout)
+    again = transmit(machine, end + TIMING.min_read_timeout)
+    # The late reply has the size of the one awaited, and fails its digest for the new number:
+    # it is recognised as the answer to the abandoned try, neither damage nor the answer.
+    machine.received(late, at=end + 0.3 + wire_time(len(late), BAUD))
+    assert isinstance(machine.next_action(), Receive)
+    assert machine.seen.late_replies == 1
+    assert machine.seen.damaged_replies == 0
+    assert link.read_timeout() == TIMING.response_timeout  # 3 x 0.3 s, capped at the guide's
+    machine.received(meter.answer(again), at=end + 0.4)
+    assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
+    assert machine.seen.timeouts == 1
+
+
+def test_a_late_reply_arriving_between_requests_is_learnt() -> None:
+    meter = Meter()
+    link, at = learnt_link(meter)
+    machine = Rc4Request(link, MESSAGE, "reading BT23")
+    frames = []
+    for _ in range(TIMING.max_silent_sends):
+        frames.append(transmit(machine, at))
+        action = machine.next_action()
+        assert isinstance(action, Receive)
+        assert action.until is not None
+        at = action.until
+        machine.timed_out(at)
+    assert isinstance(failed(machine), MeterLinkError)
+    late = meter.answer(frames[-1])
+    following = Rc4Request(link, MESSAGE, "reading BT23")
+    following.received(late, at=at + 0.5)  # taken in while draining before the next request
+    assert following.seen.late_replies == 1
+    assert link.read_timeout() == TIMING.response_timeout

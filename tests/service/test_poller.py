@@ -310,6 +310,47 @@ def test_identity_once_then_readings_at_the_configured_pace(
 
 
 @pytest.mark.parametrize(
+    ("late", "expected"),
+    [
+        # Ends 0.15 s past the next slot: that poll at once, then back on the schedule (the
+        # 0.75 s slot is taken at 0.9 s, the 1.0 s slot at 1.0 s).
+        (0.40, [0.25, 0.25, 0.40, 0.10, 0.25, 0.25]),
+        # Ends 0.45 s past it, more than an interval behind the schedule: the missed slot at
+        # once, the one before it skipped (no burst), then every interval from there.  (In this
+        # virtual time a poll takes no time, so the two polls at once share a moment.)
+        (0.70, [0.25, 0.25, 0.70, 0.0, 0.25, 0.25]),
+    ],
+)
+def test_a_late_poll_keeps_its_slot_but_never_starts_a_burst(
+    simulator_factory: SimulatorFactory, late: float, expected: list[float]
+) -> None:
+    sim = simulator_factory(profile="gen4-3phase")
+    clock = VirtualTime()
+    polled_at: list[float] = []
+
+    def received(reading: Reading) -> None:
+        polled_at.append(clock.now)
+        if len(polled_at) == 3:
+            clock.now += late  # this poll took longer than the interval (a lost reply)
+
+    async def scenario() -> None:
+        poller = MeterPoller(
+            meter_config(sim.url or "", poll_interval=0.25),
+            connect=lambda: fast_client(sim.url or ""),
+            on_reading=received,
+            retry=FAST,
+            monotonic=clock.monotonic,
+            sleep=clock.sleep,
+        )
+        task = await running(poller, lambda: len(polled_at) >= 7)
+        await stopped(task)
+
+    run(scenario())
+    steps = [round(b - a, 9) for a, b in itertools.pairwise(polled_at)]
+    assert steps[:6] == expected
+
+
+@pytest.mark.parametrize(
     ("profile", "absent"),
     [("gen3-1phase", {"l2", "l3"}), ("gen3-3phase", set()), ("gen4-3phase", set())],
 )

@@ -353,7 +353,7 @@ async def _doctor(meter: MeterOptions) -> int:
     stats = report.stats
     click.echo(
         f"frames sent {stats.frames_sent}, replies {stats.replies}, "
-        f"lost {stats.timeouts} ({report.loss_rate:.1%}), "
+        f"lost {report.lost} ({report.loss_rate:.1%}), "
         f"damaged {stats.damaged_replies} ({report.damage_rate:.1%}), "
         f"echoed {stats.echoed_frames}, garbage bytes {stats.garbage_bytes}, "
         + (
@@ -362,6 +362,7 @@ async def _doctor(meter: MeterOptions) -> int:
             f"sessions {stats.sessions}"
             if meter.interface == "optical"
             else f"0x0B {stats.auth_failures}, 0x0C {stats.sequence_resyncs}"
+            + (f", late {stats.late_replies}" if stats.late_replies else "")
         )
     )
     return 0 if report.ok else EXIT_METER

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Protocol, TypeVar
 
 from mepgate.client.errors import (
+    AnswerLostError,
     BadReplyError,
     MeterRefusedError,
     NoAnswerError,
@@ -388,6 +389,8 @@ class MeterClient:
             try:
                 await self.write(BT07_PROCEDURE_INITIATE, call.to_bytes())
                 break
+            except AnswerLostError:
+                break  # the meter started it (never twice): its result will be in BT08/ET59
             except MeterRefusedError as refused:
                 # MEP guide, "Procedure Header Fields": the meter refuses a PSN equal to its
                 # last one with 0x04.  Every process starts at 5, so the one before us may

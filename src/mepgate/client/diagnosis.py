@@ -205,7 +205,8 @@ def diagnose(seen: Observation) -> Diagnosis:
     the meter telling us it got the first copy); a noisy line, frames lost or damaged while the
     meter answers; garbled, bytes that never form a frame.
     """
-    lossy = seen.timeouts > 0 or seen.damaged_replies > seen.repeated_damage
+    # A reply that came after its (learnt) timeout is late, not lost.
+    lossy = seen.timeouts > seen.late_replies or seen.damaged_replies > seen.repeated_damage
     if seen.auth_failures and not seen.replies:
         return Diagnosis.WRONG_KEY
     if seen.repeated_damage and not seen.replies and not seen.sequence_resyncs:

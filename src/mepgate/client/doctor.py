@@ -46,9 +46,16 @@ class DoctorReport:
         return self.diagnosis is Diagnosis.OK
 
     @property
+    def lost(self) -> int:
+        """Sends that got no reply at all: timeouts, less those answered late (a read's
+        first try waits a timeout learnt from the meter's answers; a slower answer is late,
+        not lost)."""
+        return max(0, self.stats.timeouts - self.stats.late_replies)
+
+    @property
     def loss_rate(self) -> float:
-        """Sends that got no usable reply in time, per frame sent."""
-        return self.stats.timeouts / max(self.stats.frames_sent, 1)
+        """Sends that got no reply, per frame sent."""
+        return self.lost / max(self.stats.frames_sent, 1)
 
     @property
     def damage_rate(self) -> float:

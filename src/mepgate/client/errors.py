@@ -13,6 +13,7 @@ from mepgate.errors import MepgateError, PortUnavailableError, RemoteProtocolErr
 from mepgate.proto.codes import describe_c1218_response_code, describe_response_code
 
 __all__ = [
+    "AnswerLostError",
     "AuthenticationError",
     "BadReplyError",
     "EchoError",
@@ -71,6 +72,14 @@ class GarbledLineError(MeterLinkError):
 
 class NoisyLineError(MeterLinkError):
     diagnosis = Diagnosis.NOISY
+
+
+class AnswerLostError(NoisyLineError):
+    """A write or procedure call the meter carried out, whose answer was lost on the line: the
+    identical resend met a 0x0C asking for the number after ours (MEP guide, "Response
+    timeout" and "RC4 Authentication").  It is not sent again under a new number -- that would
+    carry it out twice -- so its result code is unknown: read the table (a procedure's result
+    is in BT08/ET59, which :meth:`MeterClient.call` reads)."""
 
 
 class AuthenticationError(MeterLinkError):

@@ -19,10 +19,12 @@ class Observation:
     # our packets and the NAKs asking for one of the meter's again)
     bytes_sent: int = 0
     bytes_received: int = 0
-    resends: int = 0  # identical frames sent again after a timeout
+    resends: int = 0  # requests sent again: after a timeout (a write or procedure as the
+    # identical frame, a read under the next number) or a damaged reply
     replies: int = 0  # replies that verified and were used
     timeouts: int = 0  # sends that got no usable reply in time
     damaged_replies: int = 0  # frames whose digest or content did not verify (discarded)
+    late_replies: int = 0  # replies to a request given up after a timeout (recognised, dropped)
     garbage_bytes: int = 0  # bytes that never formed a frame
     echoed_frames: int = 0  # our own request frames read back
     alerts: int = 0  # ``00 00`` alert sequences from the meter

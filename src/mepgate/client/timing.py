@@ -27,6 +27,11 @@ class LinkTiming:
     response_timeout: float = RESPONSE_TIMEOUT
     min_request_interval: float = MIN_REQUEST_INTERVAL
     frame_gap_timeout: float = FRAME_GAP_TIMEOUT
+    min_read_timeout: float = 0.15
+    """The shortest response timeout a read's first try may learn from the meter's answers
+    (:meth:`mepgate.client.mep.machine.MepLink.read_timeout`; never above
+    ``response_timeout``): well over a UART's and a serial server's own delays, and over the
+    meter's 100 ms request spacing ("Response timing")."""
     max_silent_sends: int = 6
     """Sends of one request that may go unanswered before the link is declared failed."""
     max_sends: int = 16

@@ -73,7 +73,7 @@ _TIER_ENERGY = (
 LINK_COUNTERS: dict[str, tuple[str, str]] = {
     "requests": ("mepgate_link_requests", "Requests started on the MEP link."),
     "frames_sent": ("mepgate_link_frames_sent", "Request frames sent, resends included."),
-    "resends": ("mepgate_link_resends", "Identical frames sent again after a timeout (retries)."),
+    "resends": ("mepgate_link_resends", "Requests sent again after a lost or damaged reply."),
     "replies": ("mepgate_link_replies", "Replies that verified and were used."),
     "timeouts": ("mepgate_link_timeouts", "Sends that got no usable reply in time."),
     "damaged_replies": ("mepgate_link_digest_failures",

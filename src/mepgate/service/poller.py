@@ -7,7 +7,8 @@ A session (one connected :class:`~mepgate.client.MeterClient`):
    single-phase meter's L2/L3 are left out of the reads, so their values are ``None``) and the
    clock (BT52);
 2. then, every ``poll_interval`` seconds (the meter's pace is the floor: a cycle that takes
-   longer simply starts the next one at once), a partial read of BT28 holding
+   longer starts the next one at once, which keeps its slot; further than one interval behind,
+   slots are skipped rather than caught up in a burst), a partial read of BT28 holding
    :data:`PRESENT_FIELDS` and a partial read of BT23's first two summations (forward and
    reverse active energy: what the old firmware read too, FIELD-NOTES.md), turned into a
    :class:`~mepgate.reading.Reading` in SI units;
@@ -687,11 +688,11 @@ class MeterPoller:
                 self._poll_times.append(self._monotonic() - started)
             due += interval
             now = self._monotonic()
-            due = max(due, now)  # the meter's pace is the floor: no catching up in bursts
+            due = _on_schedule(due, now, interval)
             if self.jobs:
                 await self._run_jobs(client, last_reading_at=now, poll_due=due)
                 now = self._monotonic()
-                due = max(due, now)
+                due = _on_schedule(due, now, interval)
             await self._sleep(due - now)
 
     async def _run_jobs(
@@ -885,6 +886,17 @@ class MeterPoller:
         )
         self._unlogged_rejections = 0
         self._streak_logged = True
+
+
+def _on_schedule(due: float, now: float, interval: float) -> float:
+    """When the next poll is due, given the schedule's ``due`` and the time ``now``.
+
+    Polls keep to a schedule of one every ``interval``: a poll that ran late (a reply lost on
+    a noisy line, a meter that paused) does not cost its slot -- the next one starts at once
+    and the schedule holds.  The poller stays at most one interval behind: slots further back
+    are skipped, so the meter never gets a burst of polls to catch up, and on a line slower
+    than the interval polls simply follow each other (the meter's pace is the floor)."""
+    return max(due, now - interval)
 
 
 def _summary(reading: Reading) -> str:

@@ -11,8 +11,12 @@ feeding bytes and times (tests/client/test_mep_machine.py).
 * :class:`Attempt` -- one frame sent once: drain what arrived since the last request, wait
   for the pacing, send, then collect bytes until a reply decodes or the line stays quiet.
 * :class:`Rc4Request` -- one request's life under RC4 security (MEP guide, "RC4
-  Authentication" / "RC4 Encryption", "MEP Protocol Timing"): resend the *same* frame after a
-  timeout, confirm a 0x0B once before believing it, adopt the sequence number a 0x0C carries
+  Authentication" / "RC4 Encryption", "MEP Protocol Timing"): after a lost or damaged reply, a
+  read is asked again under the next sequence number, a write or procedure call resent as the
+  *same* frame (and never carried out twice); a read's first try waits a timeout learnt from
+  the meter's answers (:meth:`MepLink.read_timeout`), late replies to abandoned tries are
+  recognised and dropped; confirm a 0x0B once before believing it, adopt the sequence number a
+  0x0C carries
   and check ET04's IDT version (a reconfigured meter jumps its counter, "Dynamic Sizing of
   Tables"), give up with a diagnosis.
 * :class:`TlsRequest` -- one request under TLS-PSK ("Using TLS Security to secure MEP
@@ -22,6 +26,7 @@ feeding bytes and times (tests/client/test_mep_machine.py).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -30,6 +35,7 @@ from typing import Generic, TypeVar
 from mepgate.client.actions import Action, Failed, Finished, Receive, Transmit
 from mepgate.client.diagnosis import diagnose
 from mepgate.client.errors import (
+    AnswerLostError,
     AuthenticationError,
     MeterRefusedError,
     NoisyLineError,
@@ -51,6 +57,8 @@ from mepgate.proto.constants import (
     DIGEST_SIZE,
     FRAME_BYTES,
     LENGTH_SIZE,
+    SEGMENT_PAUSE,
+    SEGMENT_SIZE,
     max_frame_time,
     wire_time,
 )
@@ -75,6 +83,9 @@ DAMAGE_WEIGHT = 0.1
 """Weight of the newest reply in :attr:`MepLink.damage` (about the last twenty count)."""
 MIN_CHUNK = 16
 """The smallest read :meth:`MepLink.chunk` asks for (and its step)."""
+CHUNK_RATE_SHARE = 0.9
+""":meth:`MepLink.chunk` takes the shortest read that carries at least this share of the
+best data rate the line allows."""
 READ_REQUEST_BYTES = LENGTH_SIZE + 8 + 4 + DIGEST_SIZE
 """A partial read request on the line: its length, message, sequence number and digest."""
 TLS_ATTEMPTS = 16
@@ -85,6 +96,14 @@ TLS_KEY_CONFIRMATIONS = 4
 """Handshakes in a row the meter must refuse (0x03) before the key is called wrong: a
 handshake reply damaged on its way to us makes our Finished wrong too, but noise does not
 repeat itself four times running."""
+ANSWER_SAMPLES = 32
+"""Answer delays of read replies remembered on a connection (:meth:`MepLink.read_timeout`)."""
+LEARN_AFTER = 16
+"""Read replies a connection must have seen before its read timeout is learnt from them."""
+ANSWER_MARGIN = 3.0
+"""A learnt read timeout is this many times the slowest answer remembered."""
+ABANDONED_KEPT = 4
+"""Exchanges given up after a timeout whose late replies are still recognised."""
 
 
 # -- the connection ---------------------------------------------------------------------------
@@ -120,6 +139,14 @@ class MepLink:
     heard: list[tuple[str, bytes]] | None = None
     """When tracing: what the framer cut from the line, in order (``<<`` a frame or alert,
     ``<< noise`` bytes that formed none), for the session to print."""
+    answer_delays: deque[float] = field(default_factory=lambda: deque(maxlen=ANSWER_SAMPLES))
+    """How long the meter took to start its recent read replies on this connection, from the
+    request's last byte (for :meth:`read_timeout`)."""
+    abandoned: deque[tuple[Exchange, float]] = field(
+        default_factory=lambda: deque(maxlen=ABANDONED_KEPT)
+    )
+    """Exchanges given up after a timeout, with when their request's last byte left: a late
+    reply to one of them is recognised by its digest (:meth:`late_reply`)."""
 
     def __repr__(self) -> str:
         return f"MepLink(baud={self.baud}, tls={self.tls}, key=<hidden>)"
@@ -131,6 +158,7 @@ class MepLink:
         self.alert_pending = False
         self.key_worked = False
         self.tls_session = None
+        self.answer_delays.clear()  # a new connection starts from the guide's timeout
 
     def use_tls(self) -> None:
         """The meter serves only TLS: switch framing (drops what is held)."""
@@ -158,7 +186,13 @@ class MepLink:
             whole: float = (1.0 - per_byte) ** (count + overhead)
             return count * whole / (fixed + wire_time(count + overhead, self.baud))
 
-        return max(range(MIN_CHUNK, most + 1, MIN_CHUNK), key=rate, default=most)
+        sizes = range(MIN_CHUNK, most + 1, MIN_CHUNK)
+        best = max((rate(count) for count in sizes), default=0.0)
+        # The rate is flat near its best, while a reply's chance of arriving damaged grows
+        # with every byte: the shortest size within CHUNK_RATE_SHARE of the best rate gives
+        # up little on average and makes a long run of damaged tries -- the slowest polls,
+        # and the requests that run out of sends -- much rarer.
+        return min((c for c in sizes if rate(c) >= CHUNK_RATE_SHARE * best), default=most)
 
     def merge_gap(self, most: int) -> int:
         """Bytes between two wanted ranges worth reading rather than asking twice, at most
@@ -172,6 +206,46 @@ class MepLink:
         exchange = request + wire_time(round(self.reply_bytes), self.baud)
         cost = wire_time(1, self.baud) + per_byte * exchange
         return max(0, min(most, int(request / cost)))
+
+    def read_timeout(self) -> float:
+        """The response timeout for a read's first try: the guide's 500 ms until this
+        connection has seen :data:`LEARN_AFTER` read replies, then :data:`ANSWER_MARGIN` times
+        the slowest recent answer, never under ``timing.min_read_timeout`` nor over the guide's.
+
+        Why (MEP guide, "MEP Protocol Timing"): the guide's 500 ms is an upper bound on the
+        wait, not the meter's answer time; on a line that loses a reply in ten, each loss
+        costs the whole timeout, the largest share of a reading's time.  Learning the bound
+        from this meter's own answers keeps it safe: a meter slower than learnt loses one
+        short try, the read is asked again under the next sequence number with the guide's
+        full timeout (:class:`Rc4Request`), and the late reply to the abandoned try is
+        recognised by its digest and dropped, never taken for the answer (:meth:`late_reply`)
+        -- its delay is learnt, so the timeout grows.  Only reads get it: they are idempotent
+        and the delays are learnt from them; a write or a procedure may take a meter longer,
+        and keeps the guide's timeout and identical resend."""
+        guide = self.timing.response_timeout
+        if len(self.answer_delays) < LEARN_AFTER:
+            return guide
+        learnt = ANSWER_MARGIN * max(self.answer_delays)
+        return min(guide, max(self.timing.min_read_timeout, learnt))
+
+    def note_answer(self, delay: float) -> None:
+        """A read reply (or a late one) started ``delay`` seconds after its request ended."""
+        self.answer_delays.append(max(0.0, delay))
+
+    def abandon(self, exchange: Exchange, request_end: float) -> None:
+        """``exchange`` got no reply in time: remember it to recognise a late reply."""
+        self.abandoned.append((exchange, request_end))
+
+    def late_reply(self, wire: bytes) -> float | None:
+        """When ``wire`` is a reply to an abandoned exchange (its digest verifies against that
+        request, which no damaged or foreign frame does), when that request ended."""
+        for exchange, request_end in self.abandoned:
+            try:
+                exchange.decode(wire, self.key)
+            except RemoteProtocolError:
+                continue
+            return request_end
+        return None
 
     def alert_due(self, now: float) -> bool:
         """An alert was seen and the last service is a second old: a meter repeats a pending
@@ -211,8 +285,13 @@ class Attempt(Generic[R]):
         seen: Observation,
         damaged: set[bytes] | None = None,
         reply_size: int | None = None,
+        *,
+        timeout: float | None = None,
+        learn: bool = False,
     ) -> None:
         self._link = link
+        self._timeout = link.timing.response_timeout if timeout is None else timeout
+        self._learn = learn  # a read: its answer delay teaches MepLink.read_timeout
         self._frame = frame
         self._decode = decode
         self._seen = seen
@@ -226,6 +305,9 @@ class Attempt(Generic[R]):
         self._deadline = 0.0
         self._hard_deadline = 0.0
         self._last_rx = 0.0
+        self._now = 0.0
+        self.request_end = 0.0
+        """When the request's last byte left (the start of the response timeout)."""
         self._result: R | None = None
 
     # -- actions --------------------------------------------------------------------------------
@@ -258,8 +340,8 @@ class Attempt(Generic[R]):
         self._seen.bytes_sent += len(self._frame)
         # The timeout runs from the request's last byte on the wire; a write completes when
         # the OS has the bytes, not when the UART has sent them.
-        self._deadline = at + wire_time(len(self._frame), self._link.baud)
-        self._deadline += self._link.timing.response_timeout
+        self.request_end = at + wire_time(len(self._frame), self._link.baud)
+        self._deadline = self.request_end + self._timeout
         # The longest reply, started at the last moment, with a frame gap of slack.
         self._hard_deadline = self._deadline + max_frame_time(self._link.baud)
         self._hard_deadline += self._link.timing.frame_gap_timeout
@@ -269,6 +351,7 @@ class Attempt(Generic[R]):
     def received(self, data: bytes, at: float) -> None:
         if self._phase not in (_Phase.DRAIN, _Phase.AWAIT):
             raise _misuse("received", self._phase)
+        self._now = at
         self._seen.bytes_received += len(data)
         # Fed a frame's worth at a time, taking out events in between: a flood of alerts or
         # noise never piles up past the buffer's bound.
@@ -306,6 +389,7 @@ class Attempt(Generic[R]):
         self._seen.garbage_bytes += max(0, len(rest) - room)
 
     def timed_out(self, at: float) -> None:
+        self._now = at
         if self._phase is _Phase.DRAIN:
             self._drain()  # nothing more arrived: what is held is looked at, then we send
             self._phase = _Phase.SEND
@@ -325,6 +409,25 @@ class Attempt(Generic[R]):
                 return
             if isinstance(event, Alert):
                 self._alert()
+            else:
+                self._late(event.wire)
+
+    def _late(self, wire: bytes) -> bool:
+        """Whether ``wire`` is a late reply to an exchange given up after a timeout (the meter
+        was slower than the timeout): counted, its delay learnt, otherwise dropped -- it never
+        answers the current request (its digest belongs to the other one)."""
+        request_end = self._link.late_reply(wire)
+        if request_end is None:
+            return False
+        self._seen.late_replies += 1
+        self._link.note_answer(self._now - _reply_time(len(wire), self._link.baud) - request_end)
+        return True
+
+    def _answered(self, wire: bytes) -> None:
+        """A reply decoded: learn how long the meter took to start it (reads only)."""
+        if self._learn:
+            start = self._now - _reply_time(len(wire), self._link.baud)
+            self._link.note_answer(start - self.request_end)
 
     def _next_event(self) -> Frame | Alert | None:
         buffer = self._link.buffer
@@ -363,6 +466,8 @@ class Attempt(Generic[R]):
         try:
             self._result = self._decode(event.wire)
         except RemoteProtocolError:
+            if self._late(event.wire):
+                return False  # a whole frame, just not ours: no rescan inside it
             self._damage(event.wire)
             if self._phase is _Phase.AWAIT and len(event.wire) == self._reply_size:
                 self._link.note_reply(len(event.wire), damaged=True)
@@ -374,6 +479,7 @@ class Attempt(Generic[R]):
             self._link.buffer.reject(event)
             return False
         self._link.note_reply(len(event.wire), damaged=False)
+        self._answered(event.wire)
         self._phase = _Phase.DONE
         return True
 
@@ -395,8 +501,11 @@ class Attempt(Generic[R]):
                 try:
                     self._result = self._decode(event.wire)
                 except RemoteProtocolError:
+                    if self._late(event.wire):
+                        continue
                     self._damage(event.wire)
                 else:
+                    self._answered(event.wire)
                     self._phase = _Phase.DONE
                     return
                 # A bogus frame may have swallowed the real reply: rescan from its second
@@ -418,6 +527,12 @@ def _io(action: object) -> Transmit | Receive:
     if isinstance(action, Transmit | Receive):
         return action
     raise LocalProtocolError(f"a finished step was left undecided: {action!r}")
+
+
+def _reply_time(size: int, baud: int) -> float:
+    """Seconds a reply of ``size`` bytes takes on the line, segment pauses included (MEP guide,
+    "Response timing"): subtracted from when it was whole to find when it started."""
+    return wire_time(size, baud) + (size - 1) // SEGMENT_SIZE * SEGMENT_PAUSE
 
 
 def _wire(event: Frame | Alert) -> bytes:
@@ -445,6 +560,7 @@ class Rc4Request:
         self._message = message
         self._what = what
         self._check = check_configuration
+        self._read = is_read(message)
         self.seen = Observation()
         self.nested: list[Observation] = []
         """What the ET04 checks of this request observed (their own diagnosis, our totals)."""
@@ -479,8 +595,19 @@ class Rc4Request:
 
         size = read_reply_size(self._message)
         frame_size = None if size is None else LENGTH_SIZE + size + DIGEST_SIZE
+        # A read's first try, and a try after a reply (damaged or a 0x0C), waits the timeout
+        # learnt from this meter's answers; a try after a silence waits the guide's full 500 ms
+        # (a meter slower than learnt loses one short try, never a request).
+        timeout = self._link.read_timeout() if self._read and self._silent == 0 else None
         self._attempt = Attempt(
-            self._link, exchange.frame, decode, self.seen, self._damaged, reply_size=frame_size
+            self._link,
+            exchange.frame,
+            decode,
+            self.seen,
+            self._damaged,
+            reply_size=frame_size,
+            timeout=timeout,
+            learn=self._read,
         )
         return self._attempt
 
@@ -542,13 +669,28 @@ class Rc4Request:
             self._resequence()
             return
         if reply is None:
+            self._link.abandon(self._exchange, self._attempt.request_end)
             self._silent += 1
             if self._silent >= timing.max_silent_sends:
                 self._give_up(error_for(diagnose(self.seen), self._what))
                 return
             self.seen.resends += 1
-            self._send_again()  # MEP guide, "Response timeout": resend the same packet
+            if self._read:
+                # A read is asked again under the next sequence number.  The guide asks for
+                # the same packet ("Response timeout"), yet also says a client increments the
+                # number after each request, retries included, which is why the meter accepts
+                # a number up to 8 ahead ("RC4 Authentication").  Whether the meter lost our
+                # request or only its reply, the next number is accepted: when it did act on
+                # the request, the same packet would only earn a 0x0C (the meter used that
+                # number) and a third exchange.  Reading twice changes nothing in the meter.
+                # At most max_silent_sends (6) silences in a row keep us inside the window.
+                self._resequence()
+                return
+            # A write or a procedure is not idempotent: the guide's identical packet, which the
+            # meter refuses (0x0C) rather than carrying out twice.
+            self._send_again()
             return
+        after_silence = self._silent > 0
         self._silent = 0
         if reply.code == ResponseCode.INVALID_SERVICE_SEQUENCE_STATE and not reply.authenticated:
             self._give_up(
@@ -572,8 +714,10 @@ class Rc4Request:
         if reply.code == ResponseCode.INVALID_SEQUENCE_NUMBER and next_sequence is not None:
             self.seen.sequence_resyncs += 1
             # A resent frame is expected to be refused when the meter got the first copy; a
-            # number refused at its first send means someone else moved the counter.
-            if self._frame_sends == 1:
+            # number refused at its first send means someone else moved the counter -- unless
+            # the try before it went unanswered (a read renumbered after a timeout): a meter
+            # that rebooted meanwhile restarted its counter, which is no other client.
+            if self._frame_sends == 1 and not after_silence:
                 self.seen.sequence_conflicts += 1
                 self._conflicts += 1
                 if self._conflicts > timing.max_sequence_errors:
@@ -584,6 +728,18 @@ class Rc4Request:
             # The meter asks for the number after ours: it acted on our frame (its reply was
             # lost) and nothing else moved its counter -- no reconfiguration to check for.
             acted_on_ours = next_sequence == (mine + 1) % SEQUENCE_MODULO
+            if acted_on_ours and self._frame_sends > 1 and not self._read:
+                # A write or procedure call resent as the same frame, and carried out: sending
+                # it again under the next number would carry it out twice (a procedure's PSN
+                # refusal, 0x04, would only make the caller try the next PSN).  Its answer is
+                # lost; say so rather than guess its code.
+                self._give_up(
+                    AnswerLostError(
+                        f"{self._what}: the meter carried it out, but its answer was lost on "
+                        "the line (it is not sent twice)"
+                    )
+                )
+                return
             if (
                 self._check
                 and not acted_on_ours

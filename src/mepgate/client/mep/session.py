@@ -114,6 +114,12 @@ class MepSession:
         return self._state.chunk(TLS_MAX_READ_DATA if self._state.tls else MAX_READ_DATA)
 
     @property
+    def read_timeout(self) -> float:
+        """The response timeout a read's first try waits now (learnt from the meter's answers
+        on this connection: :meth:`~mepgate.client.mep.machine.MepLink.read_timeout`)."""
+        return self._state.read_timeout()
+
+    @property
     def merge_gap(self) -> int:
         # Reading a gap is worth it while it takes less wire time than a request's minimum
         # spacing (MEP guide, "Response timing": one request per 100 ms) -- less on a line

@@ -101,6 +101,19 @@ def test_energy_totals_count_the_profile(make_store: StoreFactory) -> None:
     assert totals.today.forward_wh == 1600.0  # 16 intervals of 100 Wh, all from the profile
 
 
+def test_the_dashboards_hour_bars_count_the_profile(make_store: StoreFactory) -> None:
+    """A gap back-filled from the profile is energy in the hours it covers (the dashboard's
+    bars, :meth:`SqlStore.energy_periods`), not a hole followed by a lump."""
+    store = make_store()
+    before = [reading(i, start=T0 - dt.timedelta(hours=1), wh_per_step=0.1) for i in range(60)]
+    store.ingest(before)
+    start_wh = before[-1].forward_active_energy_wh
+    store.ingest_profile("house", [interval(n, start_wh + (n + 1) * 100.0) for n in range(16)])
+    hours = store.energy_periods("house", "hour", 5, now=T0 + dt.timedelta(hours=4, minutes=1))
+    assert [h.start for h in hours[:4]] == [T0 + dt.timedelta(hours=k) for k in range(4)]
+    assert [h.delta.forward_wh if h.delta else None for h in hours[:4]] == [400.0] * 4
+
+
 def test_hours_are_compared_and_disagreements_found(store: SqlStore) -> None:
     # The profile: 1000 Wh per hour.  Live readings every 5 s with 1000 W -- except in the
     # third hour, where the live registers rose 1300 Wh.

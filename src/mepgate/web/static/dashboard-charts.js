@@ -49,22 +49,6 @@
 
   // -- charts -------------------------------------------------------------------------------
 
-  function timeTicks(u, splits, axis, space, step) {
-    let day = null;
-    return splits.map(function (seconds) {
-      const date = new Date(seconds * 1000);
-      const label = fmt.tick(date, step);
-      const thisDay = date.toDateString();
-      const first = step < 86400 && thisDay !== day;
-      day = thisDay;
-      return first ? label + "\n" + fmt.day(date) : label;
-    });
-  }
-
-  function valueTicks(u, splits, axis, space, step) {
-    const decimals = fmt.decimalsFor(step);
-    return splits.map(function (v) { return fmt.number(v, decimals); });
-  }
 
   // Bars grow from zero: the value scale always holds it.
   function withZero(u, min, max) {
@@ -97,8 +81,8 @@
       width: width(el), height: HEIGHT,
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true, range: options.range }, y: options.bars ? { range: withZero } : {} },
-      axes: [{ stroke: css("--muted"), grid: { stroke: css("--line") }, values: timeTicks },
-             { stroke: css("--muted"), grid: { stroke: css("--line") }, size: 52, values: valueTicks }],
+      axes: [{ stroke: css("--muted"), grid: { stroke: css("--line") }, values: fmt.timeTicks },
+             { stroke: css("--muted"), grid: { stroke: css("--line") }, size: 52, values: fmt.valueTicks }],
       series: [{ value: function (u, v) { return v === null ? fmt.MISSING : fmt.dateTime(new Date(v * 1000)); } }]
         .concat(series.map(function (s) {
           const out = {

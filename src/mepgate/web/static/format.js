@@ -50,6 +50,26 @@ window.mepgateFormat = (function () {
     return monthFormat.format(date);
   }
 
+  // uPlot axis labels: times in the browser's locale with the date under the first tick of
+  // each day, values with as many decimals as the step between ticks needs.
+  function timeTicks(u, splits, axis, space, step) {
+    let previous = null;
+    return splits.map(function (seconds) {
+      const date = new Date(seconds * 1000);
+      const label = tick(date, step);
+      const thisDay = date.toDateString();
+      const first = step < 86400 && thisDay !== previous;
+      previous = thisDay;
+      return first ? label + "\n" + day(date) : label;
+    });
+  }
+
+  function valueTicks(u, splits, axis, space, step) {
+    const decimals = decimalsFor(step);
+    return splits.map(function (v) { return number(v, decimals); });
+  }
+
   return { MISSING: MISSING, number: number, decimalsFor: decimalsFor, duration: duration,
-           time: time, day: day, dateTime: dateTime, tick: tick };
+           time: time, day: day, dateTime: dateTime, tick: tick,
+           timeTicks: timeTicks, valueTicks: valueTicks };
 })();

@@ -49,25 +49,6 @@
     return { power: [x, net, imp, exp], energy: [x, eImp, eExp], voltage: [x, v1, v2, v3] };
   }
 
-  // Time axis labels in the browser's locale, the date under the first tick of each day.
-  function timeTicks(u, splits, axis, space, step) {
-    let day = null;
-    return splits.map(function (seconds) {
-      const date = new Date(seconds * 1000);
-      const label = fmt.tick(date, step);
-      const thisDay = date.toDateString();
-      const first = step < 86400 && thisDay !== day;
-      day = thisDay;
-      return first ? label + "\n" + fmt.day(date) : label;
-    });
-  }
-
-  // Value axis labels with as many decimals as the step between ticks needs.
-  function valueTicks(u, splits, axis, space, step) {
-    const decimals = fmt.decimalsFor(step);
-    return splits.map(function (v) { return fmt.number(v, decimals); });
-  }
-
   // Decimals for a value on a chart whose scale spans from tiny to large (energy per interval:
   // a few Wh over an hour, hundreds of kWh over a year): enough to tell a quarter of the span.
   function scaleDecimals(u) {
@@ -118,8 +99,8 @@
       width: width(el), height: 220,
       cursor: { sync: { key: "history" }, drag: { x: true, y: false, setScale: false } },
       scales: { x: { time: true } },
-      axes: [{ stroke: css("--muted"), grid: { stroke: css("--line") }, values: timeTicks },
-             { stroke: css("--muted"), grid: { stroke: css("--line") }, size: 60, values: valueTicks }],
+      axes: [{ stroke: css("--muted"), grid: { stroke: css("--line") }, values: fmt.timeTicks },
+             { stroke: css("--muted"), grid: { stroke: css("--line") }, size: 60, values: fmt.valueTicks }],
       series: [{ value: function (u, v) { return v === null ? fmt.MISSING : fmt.dateTime(new Date(v * 1000)); } }]
         .concat(series.map(function (s) {
           const out = {
@@ -238,8 +219,8 @@
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true, range: function () { return [start, end]; } },
                 y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
-      axes: [{ stroke: css("--muted"), grid: { stroke: css("--line") }, values: timeTicks },
-             { stroke: css("--muted"), grid: { stroke: css("--line") }, size: 60, values: valueTicks }],
+      axes: [{ stroke: css("--muted"), grid: { stroke: css("--line") }, values: fmt.timeTicks },
+             { stroke: css("--muted"), grid: { stroke: css("--line") }, size: 60, values: fmt.valueTicks }],
       series: [{ value: function (u, v) { return v === null ? fmt.MISSING : fmt.dateTime(new Date(v * 1000)); } },
                { label: unit + (resolution === "hour" ? " per hour" : " per day"), stroke: colour, fill: colour,
                  width: 1, paths: uPlot.paths.bars({ size: [0.8, 40] }),

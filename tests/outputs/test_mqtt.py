@@ -274,7 +274,7 @@ def test_disabled_entities_must_name_entities() -> None:
         check_disabled_entities(Settings(mqtt=bad))
     named, _, valid = str(raised.value).partition(";")
     assert named == "mqtt.disabled_entities: no entity is called 'tarif_tier'"
-    assert sorted(valid.split(": ", 1)[1].split(", ")) == sorted(ENTITY_KEYS)
+    assert sorted(valid.split(": ", 1)[1].split(", ")) == sorted(ENTITY_KEYS | {EVENT_ENTITY_KEY})
 
 
 @pytest.mark.parametrize("command", ["serve", "demo"])

@@ -396,6 +396,9 @@ def test_a_gap_longer_than_the_profile_says_what_was_lost(make_rig: Any, tmp_pat
     assert holes == [progress.lost]
 
 
+# One database is enough here: this test is about the line; the store's side of it runs on
+# SQLite and PostgreSQL in tests/store/.
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_an_interrupted_backfill_resumes_without_duplicates(make_rig: Any, store_url: str) -> None:
     """Stopped after a few reads of a week's profile (at 9600 Bd), started again: the rest is
     read, nothing twice."""

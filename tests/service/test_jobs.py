@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mepgate.client import MeterClient
+from mepgate.client import AuthenticationError, MeterClient
 from mepgate.reading import Reading
 from mepgate.service.jobs import (
     FIRST_STEP_ESTIMATE_S,
@@ -217,3 +217,28 @@ def test_a_long_step_neither_holds_up_short_ones_nor_starves(simulator_factory: 
     assert max(gaps) < 2 * long.cost
     # The short job was not held up behind the long one: it finished first.
     assert short.done_at[-1] < long.done_at[-1]
+
+
+class WrongKeyJob(PieceJob):
+    async def step(self, client: MeterClient, context: JobContext) -> None:
+        raise AuthenticationError("reading ET36")
+
+
+def test_a_link_verdict_from_a_jobs_read_does_not_end_polling(simulator_factory: Any) -> None:
+    """Only the polls judge the link: a job's read that failed with a link error -- here the
+    worst, a wrong key, which stops a poller -- is the job's failure; polling goes on."""
+    sim = simulator_factory(profile="gen4-3phase")
+    clock = VirtualTime()
+    job = WrongKeyJob(clock, pieces=1, cost=0.1)
+    readings: list[Reading] = []
+    poller = poller_with(sim.url or "", readings, clock, [job], interval=0.5)
+
+    async def scenario() -> None:
+        task = await running(poller, lambda: bool(job.errors) and len(readings) >= 3)
+        status = poller.status()
+        await stopped(task)
+        assert status.state == "polling"
+        assert [j.state for j in status.jobs] == ["failed"]
+
+    asyncio.run(scenario())
+    assert isinstance(job.errors[0], AuthenticationError)

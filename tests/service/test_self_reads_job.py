@@ -177,6 +177,9 @@ def test_a_meter_without_bt26_is_unsupported_and_polling_goes_on(
         sim.stop()
 
 
+# One database is enough here: this test is about the line; the store's side of it runs on
+# SQLite and PostgreSQL in tests/store/.
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_self_reads_come_whole_over_a_noisy_line(
     store_url: str, tmp_path: Path, check: SqlStore
 ) -> None:

@@ -738,12 +738,15 @@ class MeterPoller:
             try:
                 async with self._lock:
                     await job.step(client, context)
-            except (*TRANSIENT_POLL_ERRORS, MeterRefusedError, TableDecodeError) as error:
+            except (MeterRefusedError, TableDecodeError) as error:
                 job.failed(error, context)
-                if isinstance(error, TRANSIENT_POLL_ERRORS):
-                    break  # the line is bad now: the live values go first
-            except MeterLinkError:
-                raise  # the link is gone: the session ends, as for a poll
+            except MeterLinkError as error:
+                # Only the polls judge the link: a job's read that failed on it (a noisy line,
+                # silence, a verdict drawn from one long read) is the job's failure, and the
+                # next poll, at once, says whether the link itself is gone -- a job must never
+                # end a session, let alone stop the poller over a key the polls just used.
+                job.failed(error, context)
+                break
             except (MepgateError, ValueError) as error:
                 job.failed(error, context)
             except Exception as error:  # a bug in a job: polling goes on, the log says so

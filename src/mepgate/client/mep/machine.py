@@ -33,7 +33,7 @@ from enum import Enum
 from typing import Generic, TypeVar
 
 from mepgate.client.actions import Action, Failed, Finished, Receive, Transmit
-from mepgate.client.diagnosis import diagnose
+from mepgate.client.diagnosis import Diagnosis, diagnose
 from mepgate.client.errors import (
     AnswerLostError,
     AuthenticationError,
@@ -652,9 +652,18 @@ class Rc4Request:
 
     def _send_again(self) -> None:
         if self._sends >= self._link.timing.max_sends:
-            self._give_up(error_for(diagnose(self.seen), self._what))
+            self._give_up(error_for(self._diagnosis(), self._what))
             return
         self._attempt = self._new_attempt()
+
+    def _diagnosis(self) -> Diagnosis:
+        """What this exchange's failure points to.  A key the meter accepted on this connection
+        is not wrong: replies that failed their digest alike, or went unanswered, after it
+        worked are the line's (on a damaging line a long reply may arrive damaged every time)."""
+        found = diagnose(self.seen)
+        if found is Diagnosis.WRONG_KEY and self._link.key_worked and not self.seen.auth_failures:
+            return Diagnosis.NOISY
+        return found
 
     def _decide(self, reply: Response | None) -> None:
         timing = self._link.timing
@@ -672,7 +681,7 @@ class Rc4Request:
             self._link.abandon(self._exchange, self._attempt.request_end)
             self._silent += 1
             if self._silent >= timing.max_silent_sends:
-                self._give_up(error_for(diagnose(self.seen), self._what))
+                self._give_up(error_for(self._diagnosis(), self._what))
                 return
             self.seen.resends += 1
             if self._read:

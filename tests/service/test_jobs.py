@@ -152,22 +152,30 @@ def test_job_steps_run_between_polls_and_live_readings_keep_within_the_gap(
     assert job.sessions == {1}
 
 
+def status_after_the_job_failed(sim: Any, clock: VirtualTime, job: PieceJob) -> Any:
+    """Poll ``sim`` with ``job`` until the job failed and three readings came; the poller's
+    status then (it must still be polling)."""
+    readings: list[Reading] = []
+    poller = poller_with(sim.url or "", readings, clock, [job], interval=0.5)
+
+    async def scenario() -> Any:
+        task = await running(poller, lambda: bool(job.errors) and len(readings) >= 3)
+        status = poller.status()
+        await stopped(task)
+        return status
+
+    status = asyncio.run(scenario())
+    assert status.state == "polling"
+    assert [j.state for j in status.jobs] == ["failed"]
+    return status
+
+
 def test_a_job_the_meter_refuses_is_named_and_polling_goes_on(simulator_factory: Any) -> None:
     sim = simulator_factory(profile="gen4-3phase")
     clock = VirtualTime()
     job = PieceJob(clock, pieces=3, cost=0.1, table=int(TableId.ET54) + 200)  # no such table
-    readings: list[Reading] = []
-    poller = poller_with(sim.url or "", readings, clock, [job], interval=0.5)
-
-    async def scenario() -> None:
-        task = await running(poller, lambda: bool(job.errors) and len(readings) >= 4)
-        status = poller.status()
-        await stopped(task)
-        assert status.state == "polling"
-        assert [j.state for j in status.jobs] == ["failed"]
-        assert status.jobs[0].last_error
-
-    asyncio.run(scenario())
+    status = status_after_the_job_failed(sim, clock, job)
+    assert status.jobs[0].last_error
 
 
 class BrokenJob(PieceJob):
@@ -179,17 +187,8 @@ def test_a_bug_in_a_job_does_not_stop_polling(simulator_factory: Any) -> None:
     sim = simulator_factory(profile="gen4-3phase")
     clock = VirtualTime()
     job = BrokenJob(clock, pieces=1, cost=0.1)
-    readings: list[Reading] = []
-    poller = poller_with(sim.url or "", readings, clock, [job], interval=0.5)
-
-    async def scenario() -> None:
-        task = await running(poller, lambda: bool(job.errors) and len(readings) >= 3)
-        status = poller.status()
-        await stopped(task)
-        assert status.state == "polling"
-        assert isinstance(job.errors[0], KeyError)
-
-    asyncio.run(scenario())
+    status_after_the_job_failed(sim, clock, job)
+    assert isinstance(job.errors[0], KeyError)
 
 
 def test_a_long_step_neither_holds_up_short_ones_nor_starves(simulator_factory: Any) -> None:
@@ -230,15 +229,5 @@ def test_a_link_verdict_from_a_jobs_read_does_not_end_polling(simulator_factory:
     sim = simulator_factory(profile="gen4-3phase")
     clock = VirtualTime()
     job = WrongKeyJob(clock, pieces=1, cost=0.1)
-    readings: list[Reading] = []
-    poller = poller_with(sim.url or "", readings, clock, [job], interval=0.5)
-
-    async def scenario() -> None:
-        task = await running(poller, lambda: bool(job.errors) and len(readings) >= 3)
-        status = poller.status()
-        await stopped(task)
-        assert status.state == "polling"
-        assert [j.state for j in status.jobs] == ["failed"]
-
-    asyncio.run(scenario())
+    status_after_the_job_failed(sim, clock, job)
     assert isinstance(job.errors[0], AuthenticationError)

@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from mepgate.client import DASHBOARD_FIELDS, LinkTiming, MepSession, MeterClient
+from mepgate.client import (
+    DASHBOARD_FIELDS,
+    Backoff,
+    LinkTiming,
+    MepSession,
+    MeterClient,
+    PortUnavailableError,
+)
 from mepgate.proto import parse_key
 from mepgate.simulator.meter import DEFAULT_MBK
 from mepgate.simulator.model.present import named_present_values
@@ -99,3 +106,29 @@ def test_a_meter_that_is_merely_hard_to_read_is_read_right(behaviour: str) -> No
             assert result.returncode == 0, result.stdout + result.stderr
     truth = named_present_values(meter.model.snapshot().electrical)
     assert values == {name: truth[name] for name in DASHBOARD_FIELDS}
+
+
+def test_within_a_time_limit_a_lost_port_is_not_reconnected() -> None:
+    # A job's step beside the live poll (MeterClient.time_limit) must not spend the live gap
+    # on the client's reconnect back-off: the port's loss is raised at once, and the next poll
+    # reconnects (or names the port busy).  Outside a limit the client does reconnect.
+    with HostileMeter("accept-close") as meter:
+
+        async def read(limit: float | None) -> None:
+            session = MepSession(meter.url, parse_key(DEFAULT_MBK.decode()), timing=LinkTiming())
+            client = MeterClient(session, backoff=Backoff(initial=0.01, maximum=0.01, attempts=3))
+            try:
+                if limit is None:
+                    await client.read(0x0001, offset=0, count=4)
+                else:
+                    with client.time_limit(limit):
+                        await client.read(0x0001, offset=0, count=4)
+            finally:
+                await client.close()
+
+        with pytest.raises(PortUnavailableError):
+            asyncio.run(read(30.0))
+        assert meter.connections == 1
+        with pytest.raises(PortUnavailableError):
+            asyncio.run(read(None))
+        assert meter.connections > 2

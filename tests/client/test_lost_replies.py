@@ -10,10 +10,12 @@ import asyncio
 import dataclasses
 import itertools
 
+import pytest
+
 from mepgate.client import LinkTiming, MepSession, MeterClient
 from mepgate.client.diagnosis import Diagnosis
 from mepgate.client.doctor import DoctorReport, run_doctor
-from mepgate.client.errors import AnswerLostError
+from mepgate.client.errors import AnswerLostError, NoAnswerError, OutOfTimeError
 from mepgate.client.timing import FRAME_GAP_TIMEOUT
 from mepgate.proto import parse_key
 from mepgate.tables.ids import TableId
@@ -203,3 +205,31 @@ def test_doctor_counts_a_late_answer_as_late_not_lost(start_sim: StartSim) -> No
     assert report.stats.late_replies == report.stats.timeouts  # ... and came, late
     assert report.lost == 0
     assert report.diagnosis is Diagnosis.OK
+
+
+def test_a_time_limit_ends_the_resends_and_starts_no_further_request(start_sim: StartSim) -> None:
+    # MeterClient.time_limit (the poller gives each job step one): on a line that loses every
+    # reply, a read stops being asked again once the time is up -- long before the 25 silent
+    # sends it is allowed otherwise -- and the next request of the step is not started.
+    sim = start_sim("gen4", faults="drop=1.0,seed=5")
+    sent: list[bytes] = []
+
+    async def run() -> tuple[int, int]:
+        async with traced_client(sim.port("tcp"), FAST, sent) as client:
+            with client.time_limit(0.3):
+                with pytest.raises(OutOfTimeError, match="reading BT28"):
+                    await client.read(TableId.BT28, offset=0, count=40)
+                limited = len(sent)
+                with pytest.raises(OutOfTimeError, match="not started"):
+                    await client.read(TableId.BT28, offset=0, count=40)
+                assert len(sent) == limited
+            sent.clear()
+            with pytest.raises(NoAnswerError) as unlimited:
+                await client.read(TableId.BT28, offset=0, count=40)
+            assert not isinstance(unlimited.value, OutOfTimeError)
+            return limited, len(sent)
+
+    limited, unlimited = asyncio.run(run())
+    assert unlimited == FAST.max_silent_sends
+    assert 1 <= limited < FAST.max_silent_sends
+    assert dropped(sim) >= limited + unlimited  # the meter did get them: the replies were lost

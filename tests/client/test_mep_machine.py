@@ -20,6 +20,7 @@ from mepgate.client.errors import (
     AuthenticationError,
     MeterLinkError,
     MeterRefusedError,
+    OutOfTimeError,
     ReconfiguredError,
     SequenceConflictError,
     TlsRequiredError,
@@ -370,6 +371,52 @@ def test_silence_resends_a_read_under_the_next_numbers_then_gives_up_with_no_ans
     assert error.diagnosis is Diagnosis.NO_ANSWER
     assert machine.seen.resends == TIMING.max_silent_sends - 1
     assert machine.seen.timeouts == TIMING.max_silent_sends
+
+
+def test_a_read_is_not_asked_again_after_its_time_is_up() -> None:
+    # MeterClient.time_limit: a read beside the live poll stops resending at ``give_up_at``.
+    link, meter = new_link(), Meter()
+    machine = Rc4Request(link, MESSAGE, "reading BT23", give_up_at=0.9)
+    first = transmit(machine, at=0.0)
+    at = silence(machine, first, 0.0)  # 0.5+ s: still in time, asked again
+    second = transmit(machine, at)
+    assert second != first
+    at = silence(machine, second, at)  # past 0.9: not asked a third time
+    error = failed(machine)
+    assert isinstance(error, OutOfTimeError)
+    assert error.diagnosis is Diagnosis.NOISY
+    assert "reading BT23" in str(error)
+    assert "time" in str(error)
+    assert machine.seen.timeouts == 2
+    # A reply that arrives in time is taken, however close to the limit.
+    machine = Rc4Request(link, MESSAGE, "reading BT23", give_up_at=0.05)
+    wire = transmit(machine, at=10.0)
+    machine.received(meter.answer(wire), at=10.3)
+    assert finished(machine) == Reply(code=ResponseCode.OK, data=DATA)
+
+
+def test_a_damaged_reply_after_the_time_is_up_ends_a_read() -> None:
+    link, meter = new_link(), Meter()
+    machine = Rc4Request(link, MESSAGE, "reading BT23", give_up_at=0.05)
+    wire = transmit(machine, at=0.0)
+    reply = bytearray(meter.answer(wire))
+    reply[-1] ^= 0xFF  # the digest fails
+    machine.received(bytes(reply), at=0.2)
+    assert isinstance(failed(machine), OutOfTimeError)
+
+
+def test_a_write_is_carried_to_its_end_whatever_the_time() -> None:
+    # Stopping a write's identical resends would leave unknown whether the meter carried it
+    # out: the limit does not apply once it was started.
+    machine = Rc4Request(new_link(), WRITE, "writing BT07", give_up_at=0.1)
+    at, frames = 0.0, []
+    for _ in range(TIMING.max_silent_sends):
+        frames.append(transmit(machine, at))
+        at = silence(machine, frames[-1], at)
+    assert len(frames) == TIMING.max_silent_sends
+    error = failed(machine)
+    assert not isinstance(error, OutOfTimeError)
+    assert error.diagnosis is Diagnosis.NO_ANSWER  # type: ignore[attr-defined]
 
 
 def test_a_reply_after_a_resend_is_used() -> None:
@@ -777,6 +824,14 @@ def test_a_handshake_the_meter_fails_is_tried_again_a_bounded_number_of_times() 
     assert error.diagnosis is Diagnosis.NOISY
     assert "handshake answered 0x" in str(error)
     assert meter.codes == [TlsRequestCode.HANDSHAKE] * TLS_ATTEMPTS
+
+
+def test_a_broken_tls_session_is_not_set_up_again_for_a_read_whose_time_is_up() -> None:
+    link, meter = tls_link(), TlsMeter(break_after=0)  # every table request fails
+    machine = TlsRequest(link, MESSAGE, "reading BT23", give_up_at=0.5)
+    converse(machine, meter)
+    assert isinstance(failed(machine), OutOfTimeError)
+    assert sum(seen.tls_handshakes for seen in machine.observations()) < TLS_ATTEMPTS
 
 
 def test_a_tls_write_finishes_with_the_meters_code() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mepgate.client import AuthenticationError, MeterClient
+from mepgate.client import AuthenticationError, MeterClient, OutOfTimeError
 from mepgate.reading import Reading
 from mepgate.service.jobs import (
     FIRST_STEP_ESTIMATE_S,
@@ -19,6 +19,7 @@ from mepgate.service.jobs import (
     JobStatus,
     StepTimes,
     room_for_step,
+    step_time_limit,
 )
 from mepgate.service.poller import MeterPoller
 from mepgate.tables.ids import TableId
@@ -57,6 +58,20 @@ def test_a_long_poll_interval_is_the_allowed_gap() -> None:
         step_estimate=5.0,
     )
     assert MAX_LIVE_GAP_S == 2.0
+
+
+def test_a_step_is_given_until_the_stretched_gap_and_at_least_one_try() -> None:
+    # Last reading at 10, polls of 0.3 s, 1 s interval: the gap may stretch to 2 + 1.5 s, so a
+    # step started at 10.2 has until 13.5 - 0.3 = 13.2.
+    assert step_time_limit(
+        now=10.2, last_reading_at=10.0, poll_interval=1.0, poll_estimate=0.3
+    ) == pytest.approx(3.0)
+    # Polls that take longer than the whole gap still leave a step its first read.
+    assert step_time_limit(now=10.0, last_reading_at=10.0, poll_interval=1.0, poll_estimate=5.0)
+    assert (
+        step_time_limit(now=10.0, last_reading_at=10.0, poll_interval=60.0, poll_estimate=0.3)
+        == 61.2
+    )
 
 
 def test_step_time_is_the_longest_recent_step() -> None:
@@ -231,3 +246,27 @@ def test_a_link_verdict_from_a_jobs_read_does_not_end_polling(simulator_factory:
     job = WrongKeyJob(clock, pieces=1, cost=0.1)
     status_after_the_job_failed(sim, clock, job)
     assert isinstance(job.errors[0], AuthenticationError)
+
+
+class GreedyJob(PieceJob):
+    """Ignores the one-read-per-step rule: reads on and on (or a read that kept resending)."""
+
+    reads = 0
+
+    async def step(self, client: MeterClient, context: JobContext) -> None:
+        for _ in range(100_000):
+            await client.read(self.table, offset=0, count=4)
+            self.reads += 1
+
+
+def test_a_step_that_overruns_is_cut_short_and_polling_goes_on(simulator_factory: Any) -> None:
+    """Every wait has a bound: a step is given until the live gap would stretch past
+    MAX_LIVE_GAP_S + STEP_OVERRUN_S (MeterClient.time_limit); its next request is then not
+    started, the step fails on the line and the polls go on."""
+    sim = simulator_factory(profile="gen4-3phase")
+    clock = VirtualTime()
+    job = GreedyJob(clock, pieces=1, cost=0.1)
+    status = status_after_the_job_failed(sim, clock, job)
+    assert isinstance(job.errors[0], OutOfTimeError)
+    assert "time" in (status.jobs[0].last_error or "")
+    assert 0 < job.reads < 100_000

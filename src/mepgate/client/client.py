@@ -27,6 +27,7 @@ from mepgate.client.errors import (
     NoAnswerError,
     NoisyLineError,
     OpticalSessionError,
+    OutOfTimeError,
     PortUnavailableError,
     ReconfiguredError,
 )
@@ -122,6 +123,7 @@ class MeterClient:
         self._full = False  # _dims include BT61 and BT71 (full_dimensions)
         self._plans: dict[tuple[object, ...], object] = {}  # read plans, each with its dims
         self._quiet = 0  # > 0 inside the client's own housekeeping requests
+        self._deadline: float | None = None  # the event loop's clock (time_limit)
 
     def __repr__(self) -> str:
         return f"MeterClient({self._session!r})"
@@ -197,6 +199,23 @@ class MeterClient:
         finally:
             self._quiet -= 1
 
+    @contextlib.contextmanager
+    def time_limit(self, seconds: float) -> Iterator[None]:
+        """Requests made inside start, and are sent again after a lost or damaged reply, only
+        within ``seconds`` from now; one that would need more is given up with
+        :class:`~mepgate.client.errors.OutOfTimeError`.  A request already on the line is never
+        cut off (its reply is still waited for), and a write or procedure call, once started,
+        is carried to its end; no reconnecting happens inside (the port's loss is raised).
+        For reads beside the live poll, whose time is the gap between two live readings.
+        Nested limits: the earlier end holds."""
+        previous = self._deadline
+        end = asyncio.get_running_loop().time() + max(0.0, seconds)
+        self._deadline = end if previous is None else min(previous, end)
+        try:
+            yield
+        finally:
+            self._deadline = previous
+
     # -- requests ------------------------------------------------------------------------------
     async def _request(self, build: Callable[[], bytes], what: str) -> Reply:
         self.stats.requests += 1
@@ -220,8 +239,12 @@ class MeterClient:
         delays = iter(self.backoff.delays())
         while True:
             try:
-                return await self._session.request(message, what, housekeeping=quiet)
+                return await self._session.request(
+                    message, what, housekeeping=quiet, deadline=self._deadline
+                )
             except PortUnavailableError as error:
+                if self._deadline is not None:
+                    raise  # no reconnecting within a time limit: the caller's next turn does
                 await self._reconnect(error, delays)
             except NoAnswerError as error:
                 if self._optical_side_busy(error):
@@ -348,6 +371,8 @@ class MeterClient:
             count = min(count, stop - position, self.max_read)
             try:
                 part = await self.read_piece(table, position, count)
+            except OutOfTimeError:
+                raise  # a shorter read would not be asked either: the time is up
             except NoisyLineError:
                 if count < 2 * SHORTEST_PART:
                     raise

@@ -27,6 +27,7 @@ __all__ = [
     "NoAnswerError",
     "NoisyLineError",
     "OpticalDisabledError",
+    "OutOfTimeError",
     "PortUnavailableError",
     "ReconfiguredError",
     "SequenceConflictError",
@@ -72,6 +73,13 @@ class GarbledLineError(MeterLinkError):
 
 class NoisyLineError(MeterLinkError):
     diagnosis = Diagnosis.NOISY
+
+
+class OutOfTimeError(NoisyLineError):
+    """A request given up because the time its caller allowed was up
+    (:meth:`~mepgate.client.MeterClient.time_limit`): it was not started, or not sent again,
+    after that.  The replies it needed resending were lost or damaged on the line, so the
+    advice is the noisy line's; a read given up this way is simply asked again later."""
 
 
 class AnswerLostError(NoisyLineError):

@@ -83,9 +83,12 @@ class Session(Protocol):
 
     async def close(self) -> None: ...
 
-    async def request(self, message: bytes, what: str, *, housekeeping: bool) -> Reply:
+    async def request(
+        self, message: bytes, what: str, *, housekeeping: bool, deadline: float | None = None
+    ) -> Reply:
         """Send one C12.18 request ``message`` and return its verified reply; ``what`` names
-        it in errors."""
+        it in errors.  ``deadline`` (the event loop's clock): not started, nor sent again,
+        after it (:class:`~mepgate.client.errors.OutOfTimeError`)."""
         ...
 
     async def after_request(self, client: TableAccess) -> None:

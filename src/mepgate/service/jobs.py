@@ -41,6 +41,16 @@ GAP_MARGIN_S = 0.25
 """Kept free of the live gap for what estimates miss: a reply's think time varies, the event
 loop is busy, a step takes a little longer than the longest of its recent ones."""
 
+STEP_OVERRUN_S = 1.5
+"""A step that takes longer than its estimate (a noisy line making its reads resend) may
+stretch the live gap by this much more than :data:`MAX_LIVE_GAP_S` (or the poll interval);
+then its reads are not asked again (:meth:`~mepgate.client.MeterClient.time_limit`), the step
+fails on the line and the job goes on later.  A bound on every gap, not a goal: the
+estimates keep gaps within the goal."""
+
+MIN_STEP_TIME_S = 0.5
+"""The least time a step that was let run is given: its first read on the line once."""
+
 STEPS_REMEMBERED = 5
 """A job's step time estimate is the longest of its last this many steps."""
 
@@ -147,3 +157,14 @@ def room_for_step(
         return True
     allowed = max(poll_interval, MAX_LIVE_GAP_S)
     return now + step_estimate + poll_estimate <= last_reading_at + allowed - GAP_MARGIN_S
+
+
+def step_time_limit(
+    *, now: float, last_reading_at: float, poll_interval: float, poll_estimate: float
+) -> float:
+    """How long a step let run at ``now`` may take, in seconds: until the poll it delays
+    (``poll_estimate`` seconds) would end :data:`STEP_OVERRUN_S` past the allowed gap after the
+    last reading (``last_reading_at``), but at least :data:`MIN_STEP_TIME_S`.  Times are the
+    poller's monotonic clock."""
+    allowed = max(poll_interval, MAX_LIVE_GAP_S) + STEP_OVERRUN_S
+    return max(MIN_STEP_TIME_S, last_reading_at + allowed - poll_estimate - now)

@@ -99,6 +99,7 @@ from mepgate.service.jobs import (
     MeterJob,
     StepTimes,
     room_for_step,
+    step_time_limit,
 )
 from mepgate.service.validate import (
     DEFAULT_LIMITS,
@@ -737,10 +738,17 @@ class MeterPoller:
             started = self._monotonic()
             try:
                 async with self._lock:
-                    await job.step(client, context)
+                    limit = step_time_limit(
+                        now=self._monotonic(),
+                        last_reading_at=last_reading_at,
+                        poll_interval=self.config.poll_interval,
+                        poll_estimate=poll_estimate,
+                    )
+                    with client.time_limit(limit):
+                        await job.step(client, context)
             except (MeterRefusedError, TableDecodeError) as error:
                 job.failed(error, context)
-            except MeterLinkError as error:
+            except (MeterLinkError, PortUnavailableError) as error:
                 # Only the polls judge the link: a job's read that failed on it (a noisy line,
                 # silence, a verdict drawn from one long read) is the job's failure, and the
                 # next poll, at once, says whether the link itself is gone -- a job must never
@@ -753,7 +761,9 @@ class MeterPoller:
                 log.exception("meter %s: unexpected error in job %s", self.name, job.name)
                 job.failed(error, context)
             finally:
-                self._step_times.add(job.name, self._monotonic() - started)
+                took = self._monotonic() - started
+                self._step_times.add(job.name, took)
+                log.debug("meter %s: job %s took a step of %.2f s", self.name, job.name, took)
         if waiting is not None:
             self._next_job = waiting
 

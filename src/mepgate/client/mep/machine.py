@@ -39,6 +39,7 @@ from mepgate.client.errors import (
     AuthenticationError,
     MeterRefusedError,
     NoisyLineError,
+    OutOfTimeError,
     ReconfiguredError,
     SequenceConflictError,
     TlsRequiredError,
@@ -551,16 +552,29 @@ class Rc4Request:
     resending, and fail with :class:`ReconfiguredError` when it changed -- requests planned
     from the old dimensions are void.  Off for the client's own housekeeping requests (they
     are part of such a check, or of loading the dimensions).
+
+    ``give_up_at`` (the times the events carry): a read is not sent again after it, and fails
+    with :class:`OutOfTimeError` (its caller's time is up; asking again later is safe).  A
+    write or procedure call is carried to its end: stopping its resends would leave unknown
+    whether the meter carried it out.
     """
 
     def __init__(
-        self, link: MepLink, message: bytes, what: str, *, check_configuration: bool = True
+        self,
+        link: MepLink,
+        message: bytes,
+        what: str,
+        *,
+        check_configuration: bool = True,
+        give_up_at: float | None = None,
     ) -> None:
         self._link = link
         self._message = message
         self._what = what
         self._check = check_configuration
         self._read = is_read(message)
+        self._give_up_at = give_up_at if self._read else None
+        self._now: float | None = None  # the time of the newest event
         self.seen = Observation()
         self.nested: list[Observation] = []
         """What the ET04 checks of this request observed (their own diagnosis, our totals)."""
@@ -621,14 +635,17 @@ class Rc4Request:
         return self._probe if self._probe is not None else self._attempt
 
     def sent(self, at: float) -> None:
+        self._now = at
         self._active().sent(at)
         self._advance()
 
     def received(self, data: bytes, at: float) -> None:
+        self._now = at
         self._active().received(data, at)
         self._advance()
 
     def timed_out(self, at: float) -> None:
+        self._now = at
         self._active().timed_out(at)
         self._advance()
 
@@ -654,7 +671,16 @@ class Rc4Request:
         if self._sends >= self._link.timing.max_sends:
             self._give_up(error_for(self._diagnosis(), self._what))
             return
+        if self._out_of_time():
+            self._give_up(
+                OutOfTimeError(f"{self._what}: not asked again, the time given to it was up")
+            )
+            return
         self._attempt = self._new_attempt()
+
+    def _out_of_time(self) -> bool:
+        limit = self._give_up_at
+        return limit is not None and self._now is not None and self._now >= limit
 
     def _diagnosis(self) -> Diagnosis:
         """What this exchange's failure points to.  A key the meter accepted on this connection
@@ -855,10 +881,15 @@ class TlsRequest:
     :data:`TLS_ATTEMPTS` times.
     """
 
-    def __init__(self, link: MepLink, message: bytes, what: str) -> None:
+    def __init__(
+        self, link: MepLink, message: bytes, what: str, *, give_up_at: float | None = None
+    ) -> None:
         self._link = link
         self._message = message
         self._what = what
+        # A read is not set up again on a new session after this time (as Rc4Request).
+        self._give_up_at = give_up_at if is_read(message) else None
+        self._now: float | None = None
         self._seen: list[Observation] = []
         self._attempts = 0
         self._refusals = 0  # handshakes that failed authentication
@@ -898,14 +929,17 @@ class TlsRequest:
         return self._outcome or _io(self._step.next_action())
 
     def sent(self, at: float) -> None:
+        self._now = at
         self._step.sent(at)
         self._advance()
 
     def received(self, data: bytes, at: float) -> None:
+        self._now = at
         self._step.received(data, at)
         self._advance()
 
     def timed_out(self, at: float) -> None:
+        self._now = at
         self._step.timed_out(at)
         self._advance()
 
@@ -983,6 +1017,12 @@ class TlsRequest:
         if self._attempts >= TLS_ATTEMPTS:
             self._outcome = Failed(
                 NoisyLineError(f"{self._what}: the TLS session kept breaking ({self._last})")
+            )
+            return
+        limit = self._give_up_at
+        if limit is not None and self._now is not None and self._now >= limit:
+            self._outcome = Failed(
+                OutOfTimeError(f"{self._what}: not asked again, the time given to it was up")
             )
             return
         self._start_handshake()

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from enum import Enum
 
 from mepgate.client.driver import Trace, drive
-from mepgate.client.errors import TlsRequiredError
+from mepgate.client.errors import OutOfTimeError, TlsRequiredError
 from mepgate.client.mep.alerts import service_alerts
 from mepgate.client.mep.machine import MepLink, Rc4Request, TlsRequest
 from mepgate.client.planning import IDT_VERSION_OFFSET
@@ -138,7 +138,11 @@ class MepSession:
         if link is not None:
             await link.close()
 
-    async def request(self, message: bytes, what: str, *, housekeeping: bool) -> Reply:
+    async def request(
+        self, message: bytes, what: str, *, housekeeping: bool, deadline: float | None = None
+    ) -> Reply:
+        if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+            raise OutOfTimeError(f"{what}: not started, its time was up")
         while True:
             link = self._link
             if link is None:
@@ -146,10 +150,14 @@ class MepSession:
                 continue
             machine: Rc4Request | TlsRequest
             if self._state.tls:
-                machine = TlsRequest(self._state, message, what)
+                machine = TlsRequest(self._state, message, what, give_up_at=deadline)
             else:
                 machine = Rc4Request(
-                    self._state, message, what, check_configuration=not housekeeping
+                    self._state,
+                    message,
+                    what,
+                    check_configuration=not housekeeping,
+                    give_up_at=deadline,
                 )
             if self._trace is not None:
                 self._state.heard = []

@@ -19,7 +19,7 @@ from mepgate.c1218.keys import Password
 from mepgate.c1218.packets import STP
 from mepgate.c1218.services import Service, encode_request
 from mepgate.client.driver import Trace, drive
-from mepgate.client.errors import MeterRefusedError
+from mepgate.client.errors import MeterRefusedError, OutOfTimeError
 from mepgate.client.optical.machine import OpticalLink, OpticalRequest, SessionEnd
 from mepgate.client.optical.timing import OpticalTiming
 from mepgate.client.session import Reply, TableAccess
@@ -141,7 +141,14 @@ class OpticalSession:
             self._state.end_session()
         await link.close()
 
-    async def request(self, message: bytes, what: str, *, housekeeping: bool) -> Reply:
+    async def request(
+        self, message: bytes, what: str, *, housekeeping: bool, deadline: float | None = None
+    ) -> Reply:
+        # A deadline is checked before the request starts only: C12.18's own retries (three
+        # per packet, ANSI C12.18 5.3) keep one request short, and stopping between a
+        # request's packets would leave the meter mid-response.
+        if deadline is not None and asyncio.get_running_loop().time() >= deadline:
+            raise OutOfTimeError(f"{what}: not started, its time was up", interface="optical")
         wire = _c1218_message(message)
         while True:
             link = self._link

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
 import time
 from pathlib import Path
 from typing import Any
 
+from mepgate.client import OutOfTimeError
 from mepgate.mbus import decode_long_header_data, main_value
 from mepgate.service.gateway import Gateway
+from mepgate.service.jobs import JobContext
+from mepgate.service.submeter_board import SubmeterBoard
+from mepgate.service.submeters import MBusJob
 from mepgate.simulator.model import ground_truth, model_of
 from mepgate.simulator.serve import RunningSimulator
 from mepgate.tables.ids import TableId
 from mepgate.tables.mep import ET16
 from tests.service.test_gateway import gateway_for, meter, settings_with
+from tests.service.test_poller import fast_client
 from tests.support.wait import until
 
 FAR = dt.timedelta(days=3)
@@ -45,6 +51,18 @@ def board_matches_truth(gateway: Gateway, sim: RunningSimulator, minimum_reads: 
         and states[slot].available(now)
         for slot, t in truth.items()
     )
+
+
+def et16_values(sim: RunningSimulator, devices: int = 2) -> dict[int, float]:
+    """The values ET16 holds per slot (call in the simulator's thread)."""
+    model = model_of(sim.meter)
+    table = ET16.decode(model.table(TableId.ET16) or b"", model.dims)
+    values = {}
+    for slot, record in enumerate((table.entries or ())[:devices], start=1):
+        main = main_value(decode_long_header_data(getattr(record, "telegram", b"")))
+        assert main is not None
+        values[slot] = main.value
+    return values
 
 
 def test_gas_and_water_equal_ground_truth_go_unavailable_and_survive_a_restart(
@@ -139,17 +157,7 @@ def test_reads_logged_to_et45_only_reach_the_gateway(
     )
     settings = settings_with([meter("house", sim.url, poll_interval=0.5)], store_url)
 
-    def et16_values() -> dict[int, float]:
-        model = model_of(sim.meter)
-        table = ET16.decode(model.table(TableId.ET16) or b"", model.dims)
-        values = {}
-        for slot, record in enumerate((table.entries or ())[:2], start=1):
-            main = main_value(decode_long_header_data(getattr(record, "telegram", b"")))
-            assert main is not None
-            values[slot] = main.value
-        return values
-
-    first = sim.call(et16_values)  # ET16 keeps the first reads
+    first = sim.call(lambda: et16_values(sim))  # ET16 keeps the first reads
 
     def moved_on_and_matches(gateway: Gateway) -> bool:
         truth = truth_by_slot(sim)
@@ -167,7 +175,7 @@ def test_reads_logged_to_et45_only_reach_the_gateway(
             assert values[0] == first[1]  # ET16's first read, then ET45's later ones
             assert values == sorted(values)
             assert len(set(values)) >= 2
-            assert sim.call(et16_values) == first  # still: the rest came from ET45
+            assert sim.call(lambda: et16_values(sim)) == first  # still: the rest came from ET45
 
     asyncio.run(scenario())
 
@@ -224,3 +232,58 @@ def test_a_register_going_back_is_rejected_and_a_swapped_device_starts_its_own_h
             assert [s.device.identification for s in listed] == ["87654321"]
 
     asyncio.run(scenario())
+
+
+def test_every_read_lost_once_on_the_line_is_asked_again(
+    simulator_factory: Any,
+) -> None:
+    # Steps given no time at all (MeterClient.time_limit: the read is not started, and fails
+    # as one lost on the line does): the job's third step (its ET36 read, after loading and
+    # ET11) and a quarter of the others.  ET36 tells where ET45 is: a job that took a lost ET36
+    # for read would never see the reads logged only to ET45, its value stuck at ET16's.
+    sim = simulator_factory(
+        profile="gen4-3phase", speed=600.0, mbus=("gas",), mbus_et16_compat=False
+    )
+    board = SubmeterBoard()
+    job = MBusJob("house", board=board, store=lambda: None, check_interval=0.5)
+    clock = [0.0]
+    context = JobContext(
+        meter="house",
+        session=1,
+        identity=None,
+        clock_offset=dt.timedelta(0),
+        now=lambda: dt.datetime.now(dt.UTC),
+        monotonic=lambda: clock[0],
+        gateway_time=lambda t: t,
+    )
+    first = sim.call(lambda: et16_values(sim, 1))[1]
+    lost: list[str] = []
+
+    def from_et45() -> bool:
+        state = board.get("house", 1)
+        return state is not None and state.value != first
+
+    async def scenario() -> None:
+        async with fast_client(sim.url) as client:
+            chance = random.Random(5)
+            steps = 0
+            for _ in range(2000):
+                if from_et45():
+                    return
+                if not job.wants_to_run(context):
+                    clock[0] += 1.0  # the job's own retry and check intervals pass
+                    await asyncio.sleep(0.01)  # the simulated meter's hours pass meanwhile
+                    continue
+                cut = steps == 2 or chance.random() < 0.25
+                steps += 1
+                try:
+                    with client.time_limit(0.0 if cut else 30.0):
+                        await job.step(client, context)
+                except OutOfTimeError as error:
+                    lost.append(str(error))
+                    job.failed(error, context)
+
+    asyncio.run(scenario())
+    assert from_et45(), board.states("house")
+    assert any("ET36" in what for what in lost), lost  # the fault really hit ET36
+    assert any("ET45" in what for what in lost), lost

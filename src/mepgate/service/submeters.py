@@ -224,13 +224,16 @@ class MBusJob:
             await self._read_entry(work.slot, data, context)
 
     async def _read_et36(self, client: MeterClient) -> None:
-        """ET36 once: ET45's entry size and count (a meter without it has no ET45 log)."""
-        self._et36_read = True
+        """ET36 once: ET45's entry size and count (a meter without it has no ET45 log).  A
+        read lost on the line is asked again at the job's next try (until it was read, or
+        refused, the sub-meters' reads logged only in ET45 would never arrive)."""
         try:
             data = await client.read(TableId.ET36)
         except MeterRefusedError as refused:
+            self._et36_read = True
             log.info("meter %s: no ET36 (%s): M-Bus reads from ET16 only", self.meter, refused)
             return
+        self._et36_read = True
         self.bytes_read += len(data)
         found = et45_dimensions(decode_et36(data))
         if found is not None and found.current_entries and found.entry_size:

@@ -2,8 +2,9 @@
 meter over TCP, with the real gateway and real SQLite/PostgreSQL stores.
 
 The gap test runs the gateway's clock and the meter's at the same speed from one epoch
-(:class:`~mepgate.service.clock.SpedClock`), so that two days pass in under a minute: the
-gateway polls, stops for two simulated days while the meter records its profile, starts again,
+(:class:`~mepgate.service.clock.SpedClock`), so that hours pass in seconds: the gateway polls,
+stops for two simulated days while the meter records its profile (both clocks jump them at once,
+:mod:`tests.support.time_jump`), starts again,
 and the history API's hour and day totals must then equal the meter's own register deltas (its
 snapshots at those moments) within 1 Wh, with only the missing intervals read.
 """
@@ -33,7 +34,7 @@ from mepgate.service.clock import SpedClock
 from mepgate.service.gateway import Gateway
 from mepgate.service.poller import RetryPolicy
 from mepgate.simulator.meter import DEFAULT_MAK, DEFAULT_MBK, DEFAULT_RK, SimulatedMeter
-from mepgate.simulator.model import LoadProfileShape, build_meter, ground_truth, model_of
+from mepgate.simulator.model import LoadProfileShape, build_meter, model_of
 from mepgate.simulator.model.load_profile import (
     STATUS_CLOCK_BACKWARD,
     STATUS_CLOCK_FORWARD,
@@ -45,6 +46,7 @@ from mepgate.tables.load_profile import lp_block_header_layout, lp_block_layout,
 from mepgate.web import create_app
 from mepgate.web.auth import AdminPassword
 
+from ..support.time_jump import JumpingRealClock, jump_both
 from ..support.wait import until
 
 KEYS = {AccessLevel.BASIC: DEFAULT_MBK, AccessLevel.ADVANCED: DEFAULT_MAK}
@@ -120,10 +122,6 @@ class Rig:
         if self.gateway is not None:
             await self.gateway.stop()
             self.gateway = None
-
-    def advance(self) -> None:
-        """Move the model to the meter's time now (no client is connected meanwhile)."""
-        ground_truth(self.meter, time.monotonic())
 
     def recorded(self) -> dict[dt.datetime, int]:
         """The meter's own forward register at each interval end it holds (ground truth)."""
@@ -204,14 +202,15 @@ def test_gap_of_two_days_is_backfilled_exactly(
 ) -> None:
     caplog.set_level(logging.INFO, logger="mepgate.service.backfill")
     store_url = f"sqlite:///{tmp_path}/mepgate.db"
-    clock = SpedClock(SPEED, dt.datetime.now(dt.UTC).replace(microsecond=0))
+    real = JumpingRealClock()
+    clock = SpedClock(SPEED, dt.datetime.now(dt.UTC).replace(microsecond=0), real)
     shape = LoadProfileShape(interval_min=15, depth_days=7, history=dt.timedelta(hours=12))
     rig: Rig = make_rig(store_url, meter_at(clock, SPEED, shape), clock)
-    figures = asyncio.run(_gap_test(rig))
+    figures = asyncio.run(_gap_test(rig, real))
     print(figures)  # the report's figures (pytest -s)
 
 
-async def _gap_test(rig: Rig) -> dict[str, object]:
+async def _gap_test(rig: Rig, real: JumpingRealClock) -> dict[str, object]:
     started = time.monotonic()
     gateway = await rig.start()
     await backfilled(rig, since=started)
@@ -222,11 +221,10 @@ async def _gap_test(rig: Rig) -> dict[str, object]:
     assert before.newest is not None
     stopped_at = rig.clock()
     await rig.stop()
-    # Two simulated days without the gateway; the meter goes on recording its profile.
-    gap_end = time.monotonic() + 2 * 86_400 / SPEED
-    while time.monotonic() < gap_end:
-        rig.advance()
-        await asyncio.sleep(0.5)
+    # Two simulated days without the gateway; the meter goes on recording its profile.  Both
+    # clocks jump them at once (tests/support/time_jump.py): the meter's model still steps
+    # through every simulated second of them.
+    jump_both(rig.sim, rig.meter, real, 2 * 86_400 / SPEED)
     gateway = await rig.start()
     wanted = before.newest + 2 * 96
 
@@ -356,7 +354,8 @@ def test_first_installation_reads_the_whole_wrapped_profile(make_rig: Any, store
 def test_a_gap_longer_than_the_profile_says_what_was_lost(make_rig: Any, tmp_path: Path) -> None:
     speed = 7200.0
     store_url = f"sqlite:///{tmp_path}/mepgate.db"
-    clock = SpedClock(speed, dt.datetime.now(dt.UTC).replace(microsecond=0))
+    real = JumpingRealClock()
+    clock = SpedClock(speed, dt.datetime.now(dt.UTC).replace(microsecond=0), real)
     shape = LoadProfileShape(interval_min=15, depth_days=0.5)
     rig: Rig = make_rig(store_url, meter_at(clock, speed, shape), clock)
 
@@ -365,10 +364,7 @@ def test_a_gap_longer_than_the_profile_says_what_was_lost(make_rig: Any, tmp_pat
         await asyncio.sleep(2)  # four simulated hours
         before = rig.job().progress_record
         await rig.stop()
-        gap_end = time.monotonic() + 86_400 / speed  # a day: twice the profile's depth
-        while time.monotonic() < gap_end:
-            rig.advance()
-            await asyncio.sleep(0.5)
+        jump_both(rig.sim, rig.meter, real, 86_400 / speed)  # a day: twice the profile's depth
         await rig.start()
         try:
             await until(
@@ -400,10 +396,10 @@ def test_a_gap_longer_than_the_profile_says_what_was_lost(make_rig: Any, tmp_pat
 # SQLite and PostgreSQL in tests/store/.
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_an_interrupted_backfill_resumes_without_duplicates(make_rig: Any, store_url: str) -> None:
-    """Stopped after a few reads of a week's profile (at 9600 Bd), started again: the rest is
-    read, nothing twice."""
+    """Stopped after a few reads of a three-day profile (three blocks, at 9600 Bd), started
+    again: the rest is read, nothing twice."""
     clock = SpedClock(1.0, dt.datetime.now(dt.UTC))
-    shape = LoadProfileShape(interval_min=15, depth_days=7, history=dt.timedelta(days=7))
+    shape = LoadProfileShape(interval_min=15, depth_days=3, history=dt.timedelta(days=3))
     meter = meter_at(clock, FROZEN, shape)
     rig: Rig = make_rig(store_url, meter, clock)
     rig.sim.stop()

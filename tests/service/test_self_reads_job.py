@@ -28,12 +28,19 @@ from mepgate.web import create_app
 from mepgate.web.auth import AdminPassword
 
 from ..conftest import SIM_KEYS
+from ..support.time_jump import jump_meter
 from ..support.wait import until
 from .test_gateway import gateway_for, meter, settings_with, stored
 
 START = dt.datetime(2026, 6, 29, 22, 50, tzinfo=dt.UTC)  # 23:50 local: a self-read soon
+FIRST_MIDNIGHT = START + dt.timedelta(minutes=10)
+"""The meter's first self-read; the next come a day apart (no change of summer time here)."""
+DAY = dt.timedelta(days=1)
 SPEED = 14_400.0  # a simulated day in six seconds
 CHECK_EVERY_S = 0.3
+AHEAD = dt.timedelta(hours=1)
+"""How long before a self-read the meter's clock is put when days are skipped: one self-read
+is always taken while the gateway is polling."""
 
 
 @pytest.fixture
@@ -66,6 +73,17 @@ def simulated(
     return sim
 
 
+def skip_to_a_self_read(sim: RunningSimulator, passed: int) -> None:
+    """Jump the meter's clock (no gateway connected) to ``AHEAD`` before its self-read after
+    the next ``passed`` ones: those are taken on the way, as a meter left alone for those days
+    takes them (:mod:`tests.support.time_jump`); the next is taken while the gateway polls."""
+    meter = sim.meter
+    now = sim.call(lambda: meter.clock.at(time.monotonic()))
+    upcoming = max(0, -((FIRST_MIDNIGHT - now) // DAY))  # the first self-read not yet taken
+    target = FIRST_MIDNIGHT + (upcoming + passed) * DAY - AHEAD
+    jump_meter(sim, meter, (target - now).total_seconds() / meter.clock.speed)
+
+
 async def api_and_page(gateway: Gateway, data_dir: Path) -> tuple[dict[str, Any], str]:
     """``/api/v1/self-reads`` and the history page of the running gateway's web app."""
     AdminPassword(data_dir).set("correct horse battery staple")
@@ -94,6 +112,9 @@ def test_self_reads_are_stored_as_taken_and_never_twice(
     store_url: str, tmp_path: Path, check: SqlStore
 ) -> None:
     sim = simulated("daily")
+    # The meter has lived two days before the gateway comes: two self-reads wait in BT26, a
+    # third is taken while it polls.
+    skip_to_a_self_read(sim, passed=2)
     settings = settings_with([meter("house", sim.url or "")], store_url)
     first_run: list[int] = []
     pages: list[tuple[dict[str, Any], str]] = []
@@ -116,7 +137,9 @@ def test_self_reads_are_stored_as_taken_and_never_twice(
         job = asyncio.run(run(3))
         first_run[:] = [r.sequence for r in check.self_reads("house")]
         assert job.stored == len(first_run)
-        # A restart: the job starts from the newest stored sequence number.
+        # A day without the gateway (a self-read taken meanwhile), then a restart: the job
+        # starts from the newest stored sequence number.
+        skip_to_a_self_read(sim, passed=1)
         again = asyncio.run(run(len(first_run) + 2))
         truths = {t.sequence: t for t in model_of(sim.meter).snapshot().self_reads}
     finally:
@@ -188,6 +211,7 @@ def test_self_reads_come_whole_over_a_noisy_line(
     # A slower simulated clock: a lost frame costs the client a timeout, which must stay short
     # in simulated time for the clocks' comparison (see SelfReadJob._read_local_offset).
     sim = simulated("daily", speed=3600.0, faults="drop=0.05,corrupt=0.02,seed=5")
+    skip_to_a_self_read(sim, passed=2)  # two waiting in BT26, a third taken while polling
     settings = settings_with([meter("house", sim.url or "")], store_url)
 
     async def run() -> None:

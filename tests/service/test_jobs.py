@@ -61,16 +61,16 @@ def test_a_long_poll_interval_is_the_allowed_gap() -> None:
 
 
 def test_a_step_is_given_until_the_stretched_gap_and_at_least_one_try() -> None:
-    # Last reading at 10, polls of 0.3 s, 1 s interval: the gap may stretch to 2 + 1.5 s, so a
-    # step started at 10.2 has until 13.5 - 0.3 = 13.2.
+    # Last reading at 10, polls of 0.3 s, 1 s interval: the gap may stretch to 2 + 1 s, so a
+    # step started at 10.2 has until 13 - 0.3 = 12.7.
     assert step_time_limit(
         now=10.2, last_reading_at=10.0, poll_interval=1.0, poll_estimate=0.3
-    ) == pytest.approx(3.0)
+    ) == pytest.approx(2.5)
     # Polls that take longer than the whole gap still leave a step its first read.
     assert step_time_limit(now=10.0, last_reading_at=10.0, poll_interval=1.0, poll_estimate=5.0)
     assert (
         step_time_limit(now=10.0, last_reading_at=10.0, poll_interval=60.0, poll_estimate=0.3)
-        == 61.2
+        == 60.7
     )
 
 

@@ -41,7 +41,7 @@ GAP_MARGIN_S = 0.25
 """Kept free of the live gap for what estimates miss: a reply's think time varies, the event
 loop is busy, a step takes a little longer than the longest of its recent ones."""
 
-STEP_OVERRUN_S = 1.5
+STEP_OVERRUN_S = 1.0
 """A step that takes longer than its estimate (a noisy line making its reads resend) may
 stretch the live gap by this much more than :data:`MAX_LIVE_GAP_S` (or the poll interval);
 then its reads are not asked again (:meth:`~mepgate.client.MeterClient.time_limit`), the step

@@ -52,6 +52,7 @@ from mepgate.tables.mep import (
     mbus_status_layout,
 )
 from mepgate.tables.recurring import (
+    ET36_RECORD_SIZE,
     ET45_ENTRY_HEAD,
     ET45_ENTRY_HEAD_SIZE,
     ET45_HEADER,
@@ -85,9 +86,10 @@ _DECREASE_TOLERANCE = 1e-9
 
 @dataclass(slots=True)
 class _PendingRead:
-    """A read of ``count`` bytes at ``offset`` of ``table``, in pieces; ``kind`` says what
-    it is for (``"et14"``, ``"et16"``, ``"et45-header"``, ``"et45-head"``, ``"et45-entry"``),
-    ``slot`` the M-Bus slot (0-based) or ``element`` the ET45 entry it concerns."""
+    """A read of ``count`` bytes at ``offset`` of ``table``, in pieces; ``kind`` says what it
+    is for (``"et36"``, ``"et14"``, ``"et16"``, ``"et45-header"``, ``"et45-head"``,
+    ``"et45-entry"``), ``slot`` the M-Bus slot (0-based) or ``element`` the ET45 entry it
+    concerns."""
 
     kind: str
     table: int
@@ -150,9 +152,9 @@ class MBusJob:
 
     # -- MeterJob ------------------------------------------------------------------------------
     def wants_to_run(self, context: JobContext) -> bool:
-        if not self._loaded or self._work:
+        if self._work:
             return True
-        return context.monotonic() >= self._due
+        return context.monotonic() >= self._due  # the first check, the next, or a retry
 
     def status(self) -> JobStatus:
         return JobStatus(
@@ -193,8 +195,8 @@ class MBusJob:
             self._mfg = ET11_LAYOUT.decode(data)
             self._check_dimensions(self._mfg)
             return
-        if not self._et36_read:
-            await self._read_et36(client)
+        if not self._et36_read and not self._work:
+            await self._read_et36_count(client)
             return
         mfg = self._mfg
         if not self._work:
@@ -212,7 +214,9 @@ class MBusJob:
             return
         self._work.pop(0)
         data = bytes(work.data[: work.count])
-        if work.kind == "et14":
+        if work.kind == "et36":
+            self._take_et36(data)
+        elif work.kind == "et14":
             self._checked(data, mfg, context)
         elif work.kind == "et16" and work.slot is not None:
             await self._read_entry(work.slot, data, context)
@@ -223,18 +227,28 @@ class MBusJob:
         elif work.kind == "et45-entry" and work.slot is not None:
             await self._read_entry(work.slot, data, context)
 
-    async def _read_et36(self, client: MeterClient) -> None:
-        """ET36 once: ET45's entry size and count (a meter without it has no ET45 log).  A
-        read lost on the line is asked again at the job's next try (until it was read, or
-        refused, the sub-meters' reads logged only in ET45 would never arrive)."""
+    async def _read_et36_count(self, client: MeterClient) -> None:
+        """ET36 once: ET45's entry size and count (a meter without it has no ET45 log).  Its
+        record count first (one byte), then the records in pieces of ``max_read`` like any other
+        read of this job (a line that damages long replies gets shorter ones; the whole table
+        in one reply failed there again and again).  A read lost on the line is asked again at
+        the job's next try: until ET36 was read, or refused, reads logged only in ET45 would
+        never arrive."""
         try:
-            data = await client.read(TableId.ET36)
+            data = await client.read(TableId.ET36, offset=0, count=1)
         except MeterRefusedError as refused:
             self._et36_read = True
             log.info("meter %s: no ET36 (%s): M-Bus reads from ET16 only", self.meter, refused)
             return
-        self._et36_read = True
         self.bytes_read += len(data)
+        count = data[0]
+        if count == 0:
+            self._et36_read = True
+            return
+        self._work.append(_PendingRead("et36", TableId.ET36, 0, 1 + count * ET36_RECORD_SIZE))
+
+    def _take_et36(self, data: bytes) -> None:
+        self._et36_read = True
         found = et45_dimensions(decode_et36(data))
         if found is not None and found.current_entries and found.entry_size:
             self._et45 = found
@@ -282,10 +296,11 @@ class MBusJob:
     # -- the steps ---------------------------------------------------------------------------
     async def _load(self) -> None:
         """The last stored value per slot: validation continues across restarts, and the
-        pages show it (unavailable until the meter confirms the device)."""
-        self._loaded = True
+        pages show it (unavailable until the meter confirms the device).  A store that fails
+        meanwhile is asked again at the job's next try."""
         store = self._store()
         if store is None:
+            self._loaded = True
             return
         for stored in await store.submeters.latest(self.meter):
             device = stored.device
@@ -306,6 +321,7 @@ class MBusJob:
                     reason="not confirmed by the meter since the gateway started",
                 )
             )
+        self._loaded = True
 
     def _check_dimensions(self, mfg: MfgDimensions) -> None:
         for name in ("status_entry_size", "data_entry_size"):

@@ -20,8 +20,9 @@ DST state than the meter's present one is an hour off (BT26 does not say which w
 
 A meter without BT26 (it refuses the read as unsupported) makes the job ``unsupported`` until
 the next session, with words; polling is not affected.  A step lost on a noisy line is done
-again after :data:`LINE_RETRY_S` (the entry's pieces read so far are kept); any other failure
-starts over from the header after :data:`RETRY_AFTER_S`.
+again after :data:`LINE_RETRY_S` (the entry's pieces read so far are kept, and an entry read
+whole is kept while the header read after it is lost); any other failure starts over from the
+header after :data:`RETRY_AFTER_S`.
 """
 
 from __future__ import annotations
@@ -266,10 +267,13 @@ class SelfReadJob:
     ) -> None:
         """The header again after an entry: if a self-read taken meanwhile wrote over the
         entry's element, the entry may mix two self-reads -- read the new list instead."""
-        read, self._unverified = self._unverified, None
+        read = self._unverified
         if read is None or self._header is None:  # pragma: no cover - step() made sure
             return
         data = await client.read(TableId.BT26, offset=0, count=HEADER_SIZE)
+        # Only now: a header read lost on the line keeps the entry for the next try (it was
+        # dropped before the read, and the whole entry read again after each such loss).
+        self._unverified = None
         self.bytes_read += len(data)
         header = decode_header(data)
         capacity = dims.register.number_of_self_reads

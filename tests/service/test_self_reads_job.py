@@ -17,13 +17,17 @@ from typing import Any
 import httpx
 import pytest
 
+from mepgate.client import Backoff, LinkTiming, MepSession, MeterClient, OutOfTimeError
+from mepgate.proto import parse_key
 from mepgate.service.gateway import Gateway
-from mepgate.service.jobs import JobStatus
+from mepgate.service.jobs import JobContext, JobStatus
 from mepgate.service.self_reads import SelfReadJob
 from mepgate.simulator.model import build_meter, model_of
 from mepgate.simulator.serve import RunningSimulator
 from mepgate.simulator.timing import WireTiming
-from mepgate.store import SqlStore, open_store
+from mepgate.store import AsyncStore, SqlStore, open_store
+from mepgate.tables.ids import TableId
+from mepgate.tables.self_reads import HEADER_SIZE, entry_layout, entry_offset
 from mepgate.web import create_app
 from mepgate.web.auth import AdminPassword
 
@@ -31,6 +35,7 @@ from ..conftest import SIM_KEYS
 from ..support.time_jump import jump_meter
 from ..support.wait import until
 from .test_gateway import gateway_for, meter, settings_with, stored
+from .test_poller import MBK
 
 START = dt.datetime(2026, 6, 29, 22, 50, tzinfo=dt.UTC)  # 23:50 local: a self-read soon
 FIRST_MIDNIGHT = START + dt.timedelta(minutes=10)
@@ -233,3 +238,134 @@ def test_self_reads_come_whole_over_a_noisy_line(
         assert read.forward_active_energy_wh == truth.forward_active_energy_wh
         assert read.tier_reverse_active_energy_wh == truth.tier_reverse_active_energy_wh
         assert read.meter_time == truth.meter_time
+
+
+Asked = tuple[int, int, int]
+"""A read as asked: table, offset, count."""
+
+
+class LosingClient(MeterClient):
+    """A real client on a real link whose every read is lost once, the first time it is asked
+    at its place: the request is not started and fails as a read lost on the line does
+    (:meth:`~mepgate.client.MeterClient.time_limit` of 0 s, :class:`OutOfTimeError`), then is
+    read as asked.  A read's place is its index among its step's reads (the test counts from 0
+    at each step) and, for BT26's header, how many headers were read before: each header
+    check, each piece of each entry and each of the three clock reads is lost once."""
+
+    def __init__(self, url: str) -> None:
+        session = MepSession(url, parse_key(MBK), timing=LinkTiming.fast(), handle_alerts=False)
+        super().__init__(session, backoff=Backoff(initial=0.05, maximum=0.1, attempts=1))
+        self.losing = False
+        self.in_step = 0
+        self.headers = 0
+        self.lost: list[tuple[Asked, int]] = []  # and its index in its step
+        self.read_ok: list[Asked] = []
+        self._lost_at: set[tuple[Asked, int, int]] = set()
+
+    async def read(
+        self, table: int, *, offset: int | None = None, count: int | None = None
+    ) -> bytes:
+        asked = (table, offset or 0, count or 0)
+        header = asked == (TableId.BT26, 0, HEADER_SIZE)
+        place = (asked, self.in_step, self.headers if header else 0)
+        self.in_step += 1
+        if self.losing and place not in self._lost_at:
+            self._lost_at.add(place)
+            self.lost.append((asked, self.in_step - 1))
+            with self.time_limit(0.0):
+                await super().read(table, offset=offset, count=count)
+            raise AssertionError(f"{asked} was read in no time")
+        data = await super().read(table, offset=offset, count=count)
+        self.read_ok.append(asked)
+        self.headers += header
+        return data
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_every_self_read_step_lost_once_on_the_line_goes_on_where_it_was(
+    check: SqlStore,
+) -> None:
+    # The job stepped directly against a real simulated meter over TCP, on a virtual monotonic
+    # clock, every read it makes lost once (LosingClient): the header check, every piece of
+    # every entry, the BT52/BT55/BT52 clock reads (each at its place in their step) and the
+    # header read again after each entry.  The job must go on where it was: every piece read
+    # once (none twice, none skipped), every self-read stored once, exactly the meter's.
+    # Real time at the meter (speed 1), an hour before its next self-read: the list does not
+    # change while the job reads it.
+    sim = simulated("daily", speed=1.0)
+    skip_to_a_self_read(sim, passed=3)  # three self-reads waiting in BT26
+    truths = sim.call(lambda: model_of(sim.meter).snapshot().self_reads)
+    capacity = sim.call(lambda: model_of(sim.meter).self_reads.capacity)
+    listed = truths[-capacity:]  # those BT26 holds
+    store = AsyncStore(check)
+    job = SelfReadJob("house", store=lambda: store)
+    clock = [0.0]
+    context = JobContext(
+        meter="house",
+        session=1,
+        identity=None,
+        clock_offset=dt.timedelta(0),
+        now=lambda: dt.datetime.now(dt.UTC),
+        monotonic=lambda: clock[0],
+        gateway_time=lambda t: t,
+    )
+    pieces: list[Asked] = []
+    failures: list[str] = []
+
+    async def scenario() -> LosingClient:
+        client = LosingClient(sim.url or "")
+        async with client:
+            reg = (await client.dimensions()).register  # as the poll has read them
+            size = entry_layout(reg).size
+            for truth in listed:
+                start = entry_offset(reg, truth.element)
+                for at in range(0, size, client.max_read):
+                    pieces.append((TableId.BT26, start + at, min(client.max_read, size - at)))
+            client.losing = True
+            for _ in range(500):
+                if job.stored == len(listed) and job.status().state == "idle":
+                    break
+                if not job.wants_to_run(context):
+                    clock[0] += 1.0  # the job's retry interval passes
+                    continue
+                client.in_step = 0
+                try:
+                    await job.step(client, context)
+                except OutOfTimeError as error:
+                    failures.append(str(error))
+                    job.failed(error, context)
+            return client
+
+    try:
+        client = asyncio.run(scenario())
+        assert sim.call(lambda: model_of(sim.meter).snapshot().self_reads) == truths
+    finally:
+        sim.stop()
+    reads = check.self_reads("house")
+    assert [r.sequence for r in reads] == [t.sequence for t in listed]
+    for read, truth in zip(reads, listed, strict=True):  # each exactly the meter's, whole
+        assert read.local_time == truth.local_time.isoformat()
+        assert read.meter_time == truth.meter_time
+        assert read.forward_active_energy_wh == truth.forward_active_energy_wh
+        assert read.reverse_active_energy_wh == truth.reverse_active_energy_wh
+        assert read.tier_forward_active_energy_wh == truth.tier_forward_active_energy_wh
+        assert read.tier_reverse_active_energy_wh == truth.tier_reverse_active_energy_wh
+    assert job.stored == len(listed)
+    assert job.duplicates == 0
+    # Went on where it was: each piece of each entry read once, in order -- none read again
+    # after a lost step, none skipped.
+    entry_reads = [a for a in client.read_ok if a[0] == TableId.BT26 and a[1] >= HEADER_SIZE]
+    assert entry_reads == pieces, (entry_reads, pieces)
+    # The faults really hit what they target: every entry piece, the header check and the
+    # header after each entry, BT52 before and after BT55, BT55.
+    lost = [asked for asked, _ in client.lost]
+    assert len(pieces) > len(listed)  # entries in more than one piece
+    assert set(pieces) <= set(lost), lost
+    assert lost.count((TableId.BT26, 0, HEADER_SIZE)) == 1 + len(listed)
+    clocks = [(table, at) for (table, _, _), at in client.lost if table != TableId.BT26]
+    bt55 = [at for table, at in clocks if table == TableId.BT55]
+    bt52 = [at for table, at in clocks if table == TableId.BT52]
+    assert bt55, clocks
+    assert min(bt52) < min(bt55) < max(bt52), clocks  # BT52 before and after BT55
+    assert len(failures) == len(client.lost)  # each lost read failed its step, and only it
+    assert all("time" in f for f in failures), failures

@@ -13,7 +13,7 @@ global mutable state.
 * :mod:`.identity` (BT00, BT01, ET03, ET04), :mod:`.status` (BT03),
   :mod:`.registers` (BT23, BT28), :mod:`.clock` (BT52, BT55), :mod:`.mep` (ET13, ET14, ET16,
   ET50), :mod:`.load_profile` (BT60..BT67), :mod:`.events` (BT71, BT74),
-  :mod:`.self_reads` (BT26),
+  :mod:`.self_reads` (BT26), with the list header they share in :mod:`.list_status`,
   :mod:`.procedures` (BT07, BT08/ET59/ET85, codecs from :mod:`mepgate.proto.procedures`)
 * :mod:`.registry` -- table id -> table (collected from the declarations), and plain-dict
   conversion for ``read BT28 --json``

@@ -20,12 +20,12 @@ from mepgate.tables._layout import (
     Layout,
     Raw,
     bits,
-    flag,
     packed,
 )
 from mepgate.tables.dimensions import Dimensions
 from mepgate.tables.errors import InvalidDimensionError
 from mepgate.tables.ids import TableId
+from mepgate.tables.list_status import ListStatus, list_status_fields
 from mepgate.tables.table import DimensionedTable, FixedTable
 from mepgate.tables.timestamps import LTimeDate
 
@@ -78,17 +78,9 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class HistoryLog:
-    """BT74 "History Log Data (Primary Event Log)"."""
+class HistoryLog(ListStatus):
+    """BT74 "History Log Data (Primary Event Log)": the list header, then the records."""
 
-    descending_order: bool
-    overflow: bool
-    circular_list: bool
-    inhibit_overflow: bool
-    number_of_valid_entries: int
-    last_entry_element: int
-    last_entry_sequence_number: int
-    number_of_unread_entries: int
     entries: tuple[HistoryEntry, ...] | None = None
 
 
@@ -148,19 +140,8 @@ def decode_entries(data: bytes, log: ActualLog) -> tuple[HistoryEntry, ...]:
 
 
 def _header_fields() -> list[Field]:
-    return [
-        packed(
-            1,
-            flag("descending_order", 0),
-            flag("overflow", 1),
-            flag("circular_list", 2),
-            flag("inhibit_overflow", 3),
-        ),
-        Field("number_of_valid_entries", U16),
-        Field("last_entry_element", U16),
-        Field("last_entry_sequence_number", U32),
-        Field("number_of_unread_entries", U16),
-    ]
+    """MEP guide, BT74 offsets 0..10: UINT16 counts, a UINT32 sequence number."""
+    return list_status_fields(count=U16, sequence=U32)
 
 
 BT74_HEADER_LAYOUT = Layout("BT74 header", HistoryLog, _header_fields(), exact=True)

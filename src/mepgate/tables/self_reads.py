@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mepgate.tables._layout import STIME_DATE, U8, U16, Array, Field, Layout, flag, packed
+from mepgate.tables._layout import STIME_DATE, U8, U16, Array, Field, Layout
 from mepgate.tables.dimensions import ActualRegister, Dimensions
 from mepgate.tables.ids import TableId
+from mepgate.tables.list_status import ListStatus, list_status_fields
 from mepgate.tables.registers import CurrentRegisterData, bt23_layout
 from mepgate.tables.table import DimensionedTable
 from mepgate.tables.timestamps import STimeDate
@@ -47,62 +48,24 @@ class SelfReadEntry:
     registers: CurrentRegisterData | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SelfReadHeader:
-    """BT26's list header (bytes 0..5)."""
-
-    descending_order: bool
-    overflow: bool
-    circular_list: bool
-    inhibit_overflow: bool
-    number_of_valid_entries: int
-    last_entry_element: int
-    last_entry_sequence_number: int
-    number_of_unread_entries: int
+SelfReadHeader = ListStatus
+"""BT26's list header (bytes 0..5): the shared C12.19 :class:`ListStatus`."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class SelfReadData:
+class SelfReadData(ListStatus):
     """BT26 as sent: the header's fields and the entries (a prefix decodes those it holds)."""
 
-    descending_order: bool
-    overflow: bool
-    circular_list: bool
-    inhibit_overflow: bool
-    number_of_valid_entries: int
-    last_entry_element: int
-    last_entry_sequence_number: int
-    number_of_unread_entries: int
     entries: tuple[SelfReadEntry, ...] | None = None
 
     @property
     def header(self) -> SelfReadHeader:
-        return SelfReadHeader(
-            descending_order=self.descending_order,
-            overflow=self.overflow,
-            circular_list=self.circular_list,
-            inhibit_overflow=self.inhibit_overflow,
-            number_of_valid_entries=self.number_of_valid_entries,
-            last_entry_element=self.last_entry_element,
-            last_entry_sequence_number=self.last_entry_sequence_number,
-            number_of_unread_entries=self.number_of_unread_entries,
-        )
+        return self.list_status()
 
 
 def _header_fields() -> list[Field]:
-    return [
-        packed(
-            1,
-            flag("descending_order", 0),
-            flag("overflow", 1),
-            flag("circular_list", 2),
-            flag("inhibit_overflow", 3),
-        ),
-        Field("number_of_valid_entries", U8),
-        Field("last_entry_element", U8),
-        Field("last_entry_sequence_number", U16),
-        Field("number_of_unread_entries", U8),
-    ]
+    """MEP guide, BT26 bytes 0..5: UINT8 counts, a UINT16 sequence number."""
+    return list_status_fields(count=U8, sequence=U16)
 
 
 #: MEP guide, BT26 bytes 0..5.

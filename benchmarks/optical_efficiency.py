@@ -59,8 +59,10 @@ class RecordingSession(OpticalSession):
         super().__init__(port, password, **options)  # type: ignore[arg-type]
         self.exchanges: list[Exchange] = []
 
-    async def request(self, message: bytes, what: str, *, housekeeping: bool) -> Reply:
-        reply = await super().request(message, what, housekeeping=housekeeping)
+    async def request(
+        self, message: bytes, what: str, *, housekeeping: bool, deadline: float | None = None
+    ) -> Reply:
+        reply = await super().request(message, what, housekeeping=housekeeping, deadline=deadline)
         request = len(encode_request(parse_request(message)))
         is_read = message[0] in (0x30, 0x3F) and reply.code == ResponseCode.OK
         response = len(reply.data) + READ_RESPONSE_OVERHEAD if is_read else 1

@@ -20,7 +20,7 @@ import pytest
 from mepgate.client import Backoff, LinkTiming, MepSession, MeterClient, OutOfTimeError
 from mepgate.proto import parse_key
 from mepgate.service.gateway import Gateway
-from mepgate.service.jobs import JobContext, JobStatus
+from mepgate.service.jobs import JobStatus
 from mepgate.service.self_reads import SelfReadJob
 from mepgate.simulator.model import build_meter, model_of
 from mepgate.simulator.serve import RunningSimulator
@@ -32,6 +32,7 @@ from mepgate.web import create_app
 from mepgate.web.auth import AdminPassword
 
 from ..conftest import SIM_KEYS
+from ..support.jobs import virtual_context
 from ..support.time_jump import jump_meter
 from ..support.wait import until
 from .test_gateway import gateway_for, meter, settings_with, stored
@@ -300,15 +301,7 @@ def test_every_self_read_step_lost_once_on_the_line_goes_on_where_it_was(
     store = AsyncStore(check)
     job = SelfReadJob("house", store=lambda: store)
     clock = [0.0]
-    context = JobContext(
-        meter="house",
-        session=1,
-        identity=None,
-        clock_offset=dt.timedelta(0),
-        now=lambda: dt.datetime.now(dt.UTC),
-        monotonic=lambda: clock[0],
-        gateway_time=lambda t: t,
-    )
+    context = virtual_context(clock)
     pieces: list[Asked] = []
     failures: list[str] = []
 

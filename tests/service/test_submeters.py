@@ -17,7 +17,6 @@ from typing import Any
 from mepgate.client import OutOfTimeError
 from mepgate.mbus import decode_long_header_data, main_value
 from mepgate.service.gateway import Gateway
-from mepgate.service.jobs import JobContext
 from mepgate.service.submeter_board import SubmeterBoard
 from mepgate.service.submeters import MBusJob
 from mepgate.simulator.model import ground_truth, model_of
@@ -26,6 +25,7 @@ from mepgate.tables.ids import TableId
 from mepgate.tables.mep import ET16
 from tests.service.test_gateway import gateway_for, meter, settings_with
 from tests.service.test_poller import fast_client
+from tests.support.jobs import virtual_context
 from tests.support.wait import until
 
 FAR = dt.timedelta(days=3)
@@ -247,15 +247,7 @@ def test_every_read_lost_once_on_the_line_is_asked_again(
     board = SubmeterBoard()
     job = MBusJob("house", board=board, store=lambda: None, check_interval=0.5)
     clock = [0.0]
-    context = JobContext(
-        meter="house",
-        session=1,
-        identity=None,
-        clock_offset=dt.timedelta(0),
-        now=lambda: dt.datetime.now(dt.UTC),
-        monotonic=lambda: clock[0],
-        gateway_time=lambda t: t,
-    )
+    context = virtual_context(clock)
     first = sim.call(lambda: et16_values(sim, 1))[1]
     lost: list[str] = []
 

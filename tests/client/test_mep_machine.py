@@ -130,6 +130,15 @@ def silence(machine: Machine, frame_: bytes, sent_at: float) -> float:
     return at
 
 
+def unanswered(machine: Machine, sends: int) -> list[bytes]:
+    """``sends`` frames the machine sends into silence, from time 0."""
+    at, frames = 0.0, []
+    for _ in range(sends):
+        frames.append(transmit(machine, at))
+        at = silence(machine, frames[-1], at)
+    return frames
+
+
 def finished(machine: Machine) -> Any:
     action = machine.next_action()
     assert isinstance(action, Finished), action
@@ -344,10 +353,7 @@ def test_a_request_finishes_with_its_verified_reply() -> None:
 
 def test_silence_resends_a_write_as_the_same_frame_then_gives_up_with_no_answer() -> None:
     machine = Rc4Request(new_link(), WRITE, "writing BT07")
-    at, frames = 0.0, []
-    for _ in range(TIMING.max_silent_sends):
-        frames.append(transmit(machine, at))
-        at = silence(machine, frames[-1], at)
+    frames = unanswered(machine, TIMING.max_silent_sends)
     assert len(set(frames)) == 1  # MEP guide, "Response timeout": the same packet again
     error = failed(machine)
     assert isinstance(error, MeterLinkError)
@@ -359,10 +365,7 @@ def test_silence_resends_a_write_as_the_same_frame_then_gives_up_with_no_answer(
 def test_silence_resends_a_read_under_the_next_numbers_then_gives_up_with_no_answer() -> None:
     link, meter = new_link(), Meter()
     machine = Rc4Request(link, MESSAGE, "reading BT23")
-    at, frames = 0.0, []
-    for _ in range(TIMING.max_silent_sends):
-        frames.append(transmit(machine, at))
-        at = silence(machine, frames[-1], at)
+    frames = unanswered(machine, TIMING.max_silent_sends)
     # MEP guide, "RC4 Authentication": retries count up too; the meter takes up to 8 ahead.
     assert [int.from_bytes(f[-12:-8], "big") for f in frames] == list(range(101, 107))
     assert meter.window.accepts(int.from_bytes(frames[-1][-12:-8], "big"))
@@ -409,10 +412,7 @@ def test_a_write_is_carried_to_its_end_whatever_the_time() -> None:
     # Stopping a write's identical resends would leave unknown whether the meter carried it
     # out: the limit does not apply once it was started.
     machine = Rc4Request(new_link(), WRITE, "writing BT07", give_up_at=0.1)
-    at, frames = 0.0, []
-    for _ in range(TIMING.max_silent_sends):
-        frames.append(transmit(machine, at))
-        at = silence(machine, frames[-1], at)
+    frames = unanswered(machine, TIMING.max_silent_sends)
     assert len(frames) == TIMING.max_silent_sends
     error = failed(machine)
     assert not isinstance(error, OutOfTimeError)
@@ -843,10 +843,7 @@ def test_a_tls_write_finishes_with_the_meters_code() -> None:
 
 def test_an_unanswered_tls_frame_is_resent_then_diagnosed() -> None:
     machine = TlsRequest(tls_link(), MESSAGE, "reading BT23")
-    at, frames = 0.0, []
-    for _ in range(TIMING.max_silent_sends):
-        frames.append(transmit(machine, at))
-        at = silence(machine, frames[-1], at)
+    frames = unanswered(machine, TIMING.max_silent_sends)
     assert len(set(frames)) == 1
     error = failed(machine)
     assert isinstance(error, MeterLinkError)
